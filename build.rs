@@ -1,0 +1,13 @@
+//! Generates the ONNX protobuf types from our own `proto/*.proto` with protox (a pure-Rust
+//! protobuf compiler), so no `protoc` binary is needed on the build machine.
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let protos = ["proto/onnx.proto"];
+    for proto in protos {
+        println!("cargo:rerun-if-changed={proto}");
+    }
+    let descriptors = protox::compile(protos, ["proto"])?;
+    prost_build::Config::new()
+        .compile_fds(descriptors)?;
+    Ok(())
+}
