@@ -114,7 +114,7 @@ def ort_session(path: str | os.PathLike):
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     so.use_deterministic_compute = True
-    so.log_severity_level = 3  # errors only
+    so.log_severity_level = 4  # fatal only: errors are raised and reported by the caller
     try:
         return ort.InferenceSession(str(p), sess_options=so, providers=["CPUExecutionProvider"])
     except Exception as e:  # noqa: BLE001

@@ -20,8 +20,10 @@ vs external and raw_data vs typed-field encodings compare equal on content.
 
 Output: `equal` (exit 0), or the path of the first difference (exit 1), e.g.
   graph.node[12].attribute[0].i: 3 != 4
-  graph.initializer['conv1.weight']: raw bytes differ (...)
-  graph.node[3].attribute[0].t.data_location: present in A (DEFAULT), absent in B
+  graph.initializer['conv1.weight']: raw bytes differ (1 of 24 elements differ; ...)
+  graph.node[3].attribute[0].t.data_location: present in B (DEFAULT(0)), absent in A
+optionally followed by a context line naming the innermost node, e.g.
+    where: graph.node[12] is Conv node 'p2o.Conv.0' -> 'conv2d_450.tmp_0' in both
 Exit 2 on usage or load errors (message on stderr naming the file).
 """
 
@@ -32,12 +34,11 @@ import struct
 import sys
 
 import numpy as np
+import onnx
 from google.protobuf.descriptor import FieldDescriptor as FD
+from onnx import numpy_helper
 
 from common import EXIT_DIFFERENT, EXIT_OK, EXIT_USAGE, load_onnx, short_repr
-
-import onnx  # noqa: E402  (after common so a missing package fails cleanly there)
-from onnx import numpy_helper
 
 TENSOR = onnx.TensorProto.DESCRIPTOR
 # TensorProto fields holding (or locating) the payload; replaced by an array
@@ -61,7 +62,28 @@ NAMED_ELEMENTS = frozenset({"onnx.TensorProto", "onnx.ValueInfoProto"})
 
 
 class Diff(Exception):
-    """Raised with the message describing the first difference."""
+    """Raised with the message describing the first difference.
+
+    `context` optionally names the innermost node that contains it.
+    """
+
+    def __init__(self, msg: str):
+        super().__init__(msg)
+        self.context: str | None = None
+
+
+def fmt_value(v) -> str:
+    """Readable value: numpy scalars via str() (shortest round-trip form)."""
+    if isinstance(v, np.generic) and not isinstance(v, (np.bytes_, np.str_)):
+        return str(v)
+    return short_repr(v)
+
+
+def fmt_pair(x: str, y: str, kx, ky) -> tuple[str, str]:
+    """If two different values print the same (NaN payloads...), add bits."""
+    if x == y and isinstance(kx, bytes) and isinstance(ky, bytes):
+        return f"{x} (0x{kx[::-1].hex()})", f"{y} (0x{ky[::-1].hex()})"
+    return x, y
 
 
 def join(path: str, name: str) -> str:
@@ -74,6 +96,8 @@ def fmt_scalar(field, v) -> str:
         return f"{ev.name}({v})" if ev else str(v)
     if field.type in (FD.TYPE_STRING, FD.TYPE_BYTES):
         return short_repr(v)
+    if field.type == FD.TYPE_FLOAT:
+        return str(np.float32(v))
     return repr(v)
 
 
@@ -91,7 +115,9 @@ def summary(field, v) -> str:
         return fmt_scalar(field, v)
     name = v.DESCRIPTOR.full_name
     if name == "onnx.NodeProto":
-        return f"{v.op_type} node {v.name!r}"
+        out = f" -> {v.output[0]!r}" if len(v.output) else ""
+        dom = f"{v.domain}::" if v.domain else ""
+        return f"{dom}{v.op_type} node {v.name!r}{out}"
     if name == "onnx.TensorProto":
         dt = onnx.TensorProto.DataType.Name(v.data_type) if v.data_type else "UNDEFINED"
         return f"tensor {v.name!r} {dt}{list(v.dims)}"
@@ -149,10 +175,9 @@ def array_diff_detail(x: np.ndarray, y: np.ndarray) -> str:
         return ""
     flat = int(np.argmax(neq))
     idx = np.unravel_index(flat, x.shape) if x.ndim else ()
-    return (
-        f"{int(neq.sum())} of {x.size} elements differ; first at "
-        f"[{', '.join(map(str, idx))}]: {x.reshape(-1)[flat]!r} != {y.reshape(-1)[flat]!r}"
-    )
+    at = ", ".join(map(str, idx))
+    vx, vy = fmt_value(x.reshape(-1)[flat]), fmt_value(y.reshape(-1)[flat])
+    return f"{int(neq.sum())} of {x.size} elements differ; first at [{at}]: {vx} != {vy}"
 
 
 def compare_tensor_content(a, b, path: str) -> None:
@@ -195,7 +220,15 @@ def compare_repeated(field, xs, ys, path: str, normalize: bool) -> None:
             label = f"[{i}]"
             if label_by_name and x.name and x.name == y.name and names_x.count(x.name) == 1:
                 label = f"[{x.name!r}]"
-            compare_message(x, y, f"{path}{label}", normalize)
+            try:
+                compare_message(x, y, f"{path}{label}", normalize)
+            except Diff as d:
+                if d.context is None and field.message_type.full_name == "onnx.NodeProto":
+                    sx, sy = summary(field, x), summary(field, y)
+                    d.context = f"{path}{label} is " + (
+                        f"{sx} in both" if sx == sy else f"{sx} in A, {sy} in B"
+                    )
+                raise
     else:
         if field.type == FD.TYPE_FLOAT:
             kx = np.asarray(list(xs), np.float32).tobytes()
@@ -210,11 +243,13 @@ def compare_repeated(field, xs, ys, path: str, normalize: bool) -> None:
             same_prefix = list(xs[:n]) == list(ys[:n])
         if not same_prefix:
             for i, (x, y) in enumerate(zip(xs, ys)):
-                if scalar_key(field, x) != scalar_key(field, y):
-                    extra = f" (length {len(xs)} vs {len(ys)})" if len(xs) > 1 or len(ys) > 1 else ""
-                    raise Diff(
-                        f"{path}[{i}]: {fmt_scalar(field, x)} != {fmt_scalar(field, y)}{extra}"
+                kx, ky = scalar_key(field, x), scalar_key(field, y)
+                if kx != ky:
+                    extra = (
+                        f" (length {len(xs)} vs {len(ys)})" if len(xs) > 1 or len(ys) > 1 else ""
                     )
+                    sx, sy = fmt_pair(fmt_scalar(field, x), fmt_scalar(field, y), kx, ky)
+                    raise Diff(f"{path}[{i}]: {sx} != {sy}{extra}")
     if len(xs) != len(ys):
         longer, side = (xs, "A") if len(xs) > len(ys) else (ys, "B")
         k = min(len(xs), len(ys))
@@ -271,23 +306,33 @@ def compare_message(a, b, path: str, normalize: bool) -> None:
                 except Exception:  # noqa: BLE001 - best-effort detail only
                     pass
                 if not detail:
-                    detail = f"{len(x)} vs {len(y)} bytes, first difference at byte {first_byte_diff(x, y)}"
+                    detail = (
+                        f"{len(x)} vs {len(y)} bytes, "
+                        f"first difference at byte {first_byte_diff(x, y)}"
+                    )
                 raise Diff(f"{p}: raw bytes differ ({detail})")
             raise Diff(
                 f"{p}: bytes differ ({len(x)} vs {len(y)} bytes, "
                 f"first difference at byte {first_byte_diff(x, y)})"
             )
         elif scalar_key(field, x) != scalar_key(field, y):
-            raise Diff(f"{p}: {fmt_scalar(field, x)} != {fmt_scalar(field, y)}")
+            sx, sy = fmt_pair(
+                fmt_scalar(field, x),
+                fmt_scalar(field, y),
+                scalar_key(field, x),
+                scalar_key(field, y),
+            )
+            raise Diff(f"{p}: {sx} != {sy}")
     if normalize and is_tensor:
         compare_tensor_content(a, b, path)
 
 
 def first_difference(a, b, normalize: bool) -> str | None:
+    """Message for the first difference (plus a context line), None if equal."""
     try:
         compare_message(a, b, "", normalize)
     except Diff as d:
-        return str(d)
+        return str(d) + (f"\n  where: {d.context}" if d.context else "")
     if not normalize:
         # Anything ListFields() cannot see (unknown fields) still shows up here.
         sa = a.SerializeToString(deterministic=True)

@@ -277,12 +277,17 @@ def main(argv=None) -> int:
         dims = ", ".join(f"{i.name}={'x'.join(map(str, s))}" for i, s in zip(inputs, shapes))
         print(f"kind: {kind}   inputs: {dims}")
         for k, e in enumerate(per_image, 1):
-            print(f"[{k}/{len(per_image)}] {e['image']}" + (f"  ERROR: {e['error']}" if "error" in e else ""))
+            print(
+                f"[{k}/{len(per_image)}] {e['image']}"
+                + (f"  ERROR: {e['error']}" if "error" in e else "")
+            )
             for o in e["outputs"]:
                 shape = "x".join(map(str, o["shape"]))
                 if "candidate_shape" in o:
                     shape += " vs " + "x".join(map(str, o["candidate_shape"]))
-                dtype = o["dtype"] + (f" vs {o['candidate_dtype']}" if "candidate_dtype" in o else "")
+                dtype = o["dtype"] + (
+                    f" vs {o['candidate_dtype']}" if "candidate_dtype" in o else ""
+                )
                 print(
                     f"  {o['name']}  {shape} {dtype}  max_abs_diff={o['max_abs_diff']}"
                     f"  bitwise_equal={'yes' if o['bitwise_equal'] else 'NO'}"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: fetches the real assets (cached, sha256-checked),
+# sets up the ONNX Runtime oracle venv, then runs every Rust test, the oracle comparisons and
+# the C programs under ffi/. Assets and the oracle are required here: nothing is skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+start=$(date +%s)
+scripts/fetch-assets.sh
+scripts/setup-venv.sh >/dev/null
+command -v cc >/dev/null || { echo "test.sh: a C compiler (cc) is needed for the ffi/ tests: apt-get install gcc" >&2; exit 1; }
+
+export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1
+cargo test --locked --all-targets --no-fail-fast
+cargo test --locked --doc
+echo "test.sh: all suites passed in $(( $(date +%s) - start )) s"
