@@ -7,7 +7,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("cargo:rerun-if-changed={proto}");
     }
     let descriptors = protox::compile(protos, ["proto"])?;
-    prost_build::Config::new()
-        .compile_fds(descriptors)?;
+    prost_build::Config::new().compile_fds(descriptors)?;
+    // Tests compile C programs with the `cc` crate, which needs the target triple.
+    println!("cargo:rustc-env=TARGET_TRIPLE={}", std::env::var("TARGET")?);
     Ok(())
 }

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 start=$(date +%s)
 scripts/fetch-assets.sh
-scripts/setup-venv.sh >/dev/null
+py=$(scripts/setup-venv.sh)
+# ONNX node conformance cases, generated from the onnx wheel (cached by onnx version).
+"$py" tests/oracle/gen_node_cases.py "${ASCEND_PTQ_ASSETS:-assets}/onnx-node-cases"
 command -v cc >/dev/null || { echo "test.sh: a C compiler (cc) is needed for the ffi/ tests: apt-get install gcc" >&2; exit 1; }
 
 export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1

@@ -1,8 +1,9 @@
 //! ascend-ptq: INT8 post-training quantization for Huawei Ascend NPUs.
 //!
-//! Module dependencies point one way: `capi` (and the CLI) → `onnx`.
+//! Module dependencies point one way: `capi` (and the CLI) → `engine` → `onnx`.
 
 pub mod capi;
+pub mod engine;
 pub mod onnx;
 
 /// The crate version, as reported by `ascend-ptq --version` and `aptq_version()`.

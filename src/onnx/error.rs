@@ -22,6 +22,12 @@ pub enum OnnxError {
         tensor: String,
         detail: String,
     },
+    #[error("{path}: {source}")]
+    InModel {
+        path: PathBuf,
+        #[source]
+        source: Box<OnnxError>,
+    },
     #[error("tensor '{tensor}': {detail}")]
     Tensor { tensor: String, detail: String },
     #[error("tensor '{tensor}': unknown data type {data_type} (expected one of the TensorProto.DataType values 1..=26)")]
@@ -33,6 +39,8 @@ pub enum OnnxError {
         attr: String,
         detail: String,
     },
+    #[error("{flag}: {detail}")]
+    Argument { flag: String, detail: String },
     #[error("graph '{graph}': {detail}")]
     Graph { graph: String, detail: String },
 }

@@ -97,6 +97,12 @@ struct ExternalResolver<'a> {
 
 impl ExternalResolver<'_> {
     fn resolve(&mut self, t: &mut TensorProto) -> Result<()> {
+        if DataType::try_from(t.data_type()).is_err() {
+            return Err(OnnxError::InModel {
+                path: self.label.to_path_buf(),
+                source: Box::new(OnnxError::UnknownDataType { tensor: t.name().to_string(), data_type: t.data_type() }),
+            });
+        }
         if t.data_location() != DataLocation::External {
             return Ok(());
         }
@@ -126,10 +132,7 @@ impl ExternalResolver<'_> {
             self.files.insert(file_path.clone(), map);
         }
         let data = &self.files[&file_path];
-        let dt = DataType::try_from(t.data_type()).map_err(|_| OnnxError::UnknownDataType {
-            tensor: name.clone(),
-            data_type: t.data_type(),
-        })?;
+        let dt = DataType::try_from(t.data_type()).expect("checked above");
         let expected = raw_len(dt, element_count(&name, &t.dims)?) as u64;
         let length = length.unwrap_or(expected);
         if length != expected {
@@ -229,7 +232,9 @@ fn clear_typed_fields(t: &mut TensorProto) {
     t.uint64_data.clear();
 }
 
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Writes `bytes` to a temp file in the target folder, then renames it over `path`: readers
+/// never see a half-written file.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".ascend-ptq-")

@@ -5,7 +5,10 @@
 pub mod attr;
 pub mod error;
 pub mod graph;
+pub mod input_shape;
+pub mod inspect;
 pub mod io;
+pub mod shapes;
 pub mod tensor;
 
 /// Types generated from `proto/onnx.proto` (package `onnx`).

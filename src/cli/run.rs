@@ -1,0 +1,83 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use ascend_ptq::engine::{Session, Tensor};
+use ascend_ptq::onnx::input_shape::parse_input_shapes;
+use ascend_ptq::onnx::io::write_atomically;
+use ascend_ptq::onnx::load_model;
+
+#[derive(clap::Args)]
+pub struct RunArgs {
+    /// The ONNX model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Fix dynamic inputs: "name1:n,c,h,w;name2:...".
+    #[arg(long = "input_shape", alias = "input-shape")]
+    input_shape: Option<String>,
+    /// An input as raw little-endian data of the input's dtype: NAME=FILE.bin (repeatable).
+    #[arg(long = "input", value_name = "NAME=FILE")]
+    inputs: Vec<String>,
+    /// Folder for `<output>.bin` files and outputs.json.
+    #[arg(long = "output_dir", alias = "output-dir")]
+    output_dir: PathBuf,
+}
+
+/// Output file name: `/` and `:` (common in exported tensor names) become `_`.
+pub fn output_file_name(tensor: &str) -> String {
+    format!("{}.bin", tensor.replace(['/', ':', '\\'], "_"))
+}
+
+pub fn run(args: RunArgs) -> Result<()> {
+    let model = load_model(&args.model)?;
+    let shapes: HashMap<String, Vec<i64>> = match &args.input_shape {
+        Some(s) => parse_input_shapes(s)?.into_iter().map(|s| (s.name, s.dims)).collect(),
+        None => HashMap::new(),
+    };
+    let session = Session::new(&model, &shapes)?;
+
+    let mut files: HashMap<String, PathBuf> = HashMap::new();
+    for item in &args.inputs {
+        let (name, file) = item
+            .split_once('=')
+            .with_context(|| format!("--input {item:?}: expected NAME=FILE.bin"))?;
+        if files.insert(name.to_string(), PathBuf::from(file)).is_some() {
+            bail!("--input: '{name}' is given twice");
+        }
+    }
+    let mut inputs = HashMap::new();
+    for spec in session.inputs() {
+        let file = files.remove(&spec.name).with_context(|| {
+            format!("--input: model input '{}' was not given (expected --input {}=FILE.bin)", spec.name, spec.name)
+        })?;
+        let shape = spec.shape.clone().with_context(|| {
+            format!("input '{}' has a dynamic shape: fix it with --input_shape", spec.name)
+        })?;
+        let bytes = std::fs::read(&file).with_context(|| format!("--input {}: cannot read {}", spec.name, file.display()))?;
+        let tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
+            .with_context(|| format!("--input {}={}", spec.name, file.display()))?;
+        inputs.insert(spec.name.clone(), tensor);
+    }
+    if let Some(name) = files.keys().next() {
+        let known: Vec<&str> = session.inputs().map(|s| s.name.as_str()).collect();
+        bail!("--input: '{name}' is not a model input (inputs: {known:?})");
+    }
+
+    let outputs = session.run(inputs)?;
+    std::fs::create_dir_all(&args.output_dir)
+        .with_context(|| format!("--output_dir: cannot create {}", args.output_dir.display()))?;
+    let mut listing = Vec::new();
+    for (name, tensor) in &outputs {
+        let file = output_file_name(name);
+        write_atomically(&args.output_dir.join(&file), &tensor.to_le_bytes())?;
+        listing.push(serde_json::json!({
+            "name": name, "dtype": tensor.dtype_name(), "shape": tensor.shape(), "file": file,
+        }));
+    }
+    let json = serde_json::to_string_pretty(&serde_json::json!({ "outputs": listing }))?;
+    write_atomically(&args.output_dir.join("outputs.json"), json.as_bytes())?;
+    for (name, tensor) in &outputs {
+        println!("{name}: {} {:?} -> {}", tensor.dtype_name(), tensor.shape(), args.output_dir.join(output_file_name(name)).display());
+    }
+    Ok(())
+}

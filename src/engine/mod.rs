@@ -1,0 +1,14 @@
+//! CPU executor for ONNX graphs: a tensor type, an op registry keyed by op type (one file
+//! per op family under `ops/`), and a session that plans and runs a model. The engine
+//! knows no quantizer: Ascend quant ops are just ops.
+
+pub mod error;
+pub mod ops;
+pub mod registry;
+pub mod session;
+pub mod tensor;
+
+pub use error::{EngineError, OpError, OpResult, Result};
+pub use registry::{BuildContext, Op, Registry};
+pub use session::{InputSpec, Session};
+pub use tensor::Tensor;

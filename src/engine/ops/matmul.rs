@@ -1,0 +1,3 @@
+use crate::engine::registry::Registry;
+
+pub fn register(_r: &mut Registry) {}

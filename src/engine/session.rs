@@ -1,0 +1,314 @@
+//! Planning (input shapes fixed, shapes inferred, constant subgraphs folded, one [`Op`] built
+//! per node) and execution with intermediate-tensor capture. Buffers are dropped after
+//! their last consumer, so peak memory follows the live tensors, not the graph size.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use super::error::{EngineError, Result};
+use super::registry::{BuildContext, Op, Registry};
+use super::tensor::Tensor;
+use crate::onnx::graph::Graph;
+use crate::onnx::proto::{ModelProto, type_proto};
+use crate::onnx::shapes::infer_shapes;
+use crate::onnx::{DataType, node_label};
+
+/// A graph input as the session expects it.
+#[derive(Debug, Clone)]
+pub struct InputSpec {
+    pub name: String,
+    pub dtype: DataType,
+    /// Fixed by `--input_shape` or the model; None where a dimension stayed dynamic.
+    pub shape: Option<Vec<usize>>,
+}
+
+#[derive(Debug)]
+struct Step {
+    label: String,
+    op_type: String,
+    op: Box<dyn Op>,
+    inputs: Vec<Option<usize>>,
+    outputs: Vec<usize>,
+    /// Values whose last consumer is this step: dropped right after it runs.
+    frees: Vec<usize>,
+}
+
+/// A planned model, ready to run many times (it is `Send + Sync`).
+#[derive(Debug)]
+pub struct Session {
+    names: Vec<String>,
+    ids: HashMap<String, usize>,
+    constants: Vec<(usize, Arc<Tensor>)>,
+    inputs: Vec<(InputSpec, usize)>,
+    outputs: Vec<(String, usize)>,
+    steps: Vec<Step>,
+}
+
+impl Session {
+    /// Plans `model` with all registered ops. `input_shapes` fixes dynamic inputs
+    /// (names must be graph inputs).
+    pub fn new(model: &ModelProto, input_shapes: &HashMap<String, Vec<i64>>) -> Result<Session> {
+        Session::with_registry(model, input_shapes, &Registry::with_all_ops())
+    }
+
+    pub fn with_registry(
+        model: &ModelProto,
+        input_shapes: &HashMap<String, Vec<i64>>,
+        registry: &Registry,
+    ) -> Result<Session> {
+        let graph_proto = model.graph.as_ref().ok_or_else(|| EngineError::Input {
+            name: "<model>".into(),
+            detail: "the model has no graph".into(),
+        })?;
+        let graph = Graph::new(graph_proto)?;
+        let inferred = infer_shapes(model, input_shapes)?;
+        let static_shape = |name: &str| -> Option<Vec<usize>> {
+            inferred.shapes.get(name).map(|s| s.iter().map(|&d| d.max(0) as usize).collect())
+        };
+        let opsets: HashMap<&str, i64> = model
+            .opset_import
+            .iter()
+            .map(|o| (if o.domain() == "ai.onnx" { "" } else { o.domain() }, o.version()))
+            .collect();
+
+        let mut plan = Planner::default();
+        for init in &graph_proto.initializer {
+            let t = crate::onnx::Tensor::from_proto(init)?;
+            plan.add_constant(init.name(), Arc::new(Tensor::from_onnx(&t, init.name())?));
+        }
+        let mut inputs = Vec::new();
+        for v in graph.real_inputs() {
+            let dtype = match v.r#type.as_ref().and_then(|t| t.value.as_ref()) {
+                Some(type_proto::Value::TensorType(t)) => DataType::try_from(t.elem_type()).unwrap_or(DataType::Undefined),
+                _ => DataType::Undefined,
+            };
+            let spec = InputSpec { name: v.name().to_string(), dtype, shape: static_shape(v.name()) };
+            let id = plan.id(v.name());
+            inputs.push((spec, id));
+        }
+
+        for index in graph.topological_order()? {
+            let node = &graph_proto.node[index];
+            let label = node_label(node, index);
+            let domain = if node.domain() == "ai.onnx" { "" } else { node.domain() };
+            let opset = opsets.get(domain).copied().unwrap_or(0);
+            let builder = registry.get(domain, node.op_type()).ok_or_else(|| EngineError::UnsupportedOp {
+                node: label.clone(),
+                op_type: node.op_type().to_string(),
+                domain: domain.to_string(),
+                opset,
+            })?;
+            let node_err = |detail: String| EngineError::Node { node: label.clone(), op_type: node.op_type().to_string(), detail };
+            let input_ids: Vec<Option<usize>> =
+                node.input.iter().map(|n| (!n.is_empty()).then(|| plan.id(n))).collect();
+            let ctx = BuildContext {
+                node,
+                opset,
+                constants: input_ids.iter().map(|id| id.and_then(|id| plan.constant(id))).collect(),
+                input_shapes: node.input.iter().map(|n| static_shape(n)).collect(),
+            };
+            let op = builder(&ctx).map_err(|e| node_err(e.0))?;
+            let output_ids: Vec<usize> = node.output.iter().map(|n| plan.id(n)).collect();
+
+            let all_constant = input_ids.iter().flatten().all(|&id| plan.constant(id).is_some());
+            if all_constant && !is_nondeterministic(node.op_type()) {
+                // Fold: run once now and keep the results as constants.
+                let args: Vec<Option<&Tensor>> = ctx.constants.iter().map(|c| c.as_deref()).collect();
+                let results = op.run(&args).map_err(|e| node_err(e.0))?;
+                for (&id, t) in output_ids.iter().zip(results) {
+                    plan.set_constant(id, Arc::new(t));
+                }
+                continue;
+            }
+            plan.steps.push(Step {
+                label,
+                op_type: node.op_type().to_string(),
+                op,
+                inputs: input_ids,
+                outputs: output_ids,
+                frees: Vec::new(),
+            });
+        }
+
+        let outputs: Vec<(String, usize)> = graph_proto
+            .output
+            .iter()
+            .map(|o| (o.name().to_string(), plan.id(o.name())))
+            .collect();
+        plan.assign_frees(&outputs);
+        let Planner { names, ids, constants, steps } = plan;
+        let constants = constants.into_iter().enumerate().filter_map(|(id, c)| c.map(|c| (id, c))).collect();
+        Ok(Session { names, ids, constants, inputs, outputs, steps })
+    }
+
+    pub fn inputs(&self) -> impl Iterator<Item = &InputSpec> {
+        self.inputs.iter().map(|(spec, _)| spec)
+    }
+
+    pub fn output_names(&self) -> impl Iterator<Item = &str> {
+        self.outputs.iter().map(|(n, _)| n.as_str())
+    }
+
+    /// Number of nodes left to execute after constant folding.
+    pub fn step_count(&self) -> usize {
+        self.steps.len()
+    }
+
+    /// Op types of the executed nodes, for reporting.
+    pub fn step_op_types(&self) -> impl Iterator<Item = &str> {
+        self.steps.iter().map(|s| s.op_type.as_str())
+    }
+
+    pub fn has_tensor(&self, name: &str) -> bool {
+        self.ids.contains_key(name)
+    }
+
+    pub fn run(&self, inputs: HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>> {
+        self.run_observed(inputs, &HashSet::new(), &mut |_, _| {})
+    }
+
+    /// Runs the model; every tensor named in `observe` is passed to `callback` as soon as
+    /// it is computed (graph inputs and constants first).
+    pub fn run_observed(
+        &self,
+        mut inputs: HashMap<String, Tensor>,
+        observe: &HashSet<String>,
+        callback: &mut dyn FnMut(&str, &Tensor),
+    ) -> Result<Vec<(String, Tensor)>> {
+        if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
+            let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
+            return Err(EngineError::Input { name: unknown.clone(), detail: format!("is not a model input (inputs: {known:?})") });
+        }
+        let mut env: Vec<Option<Arc<Tensor>>> = vec![None; self.names.len()];
+        for (id, c) in &self.constants {
+            env[*id] = Some(Arc::clone(c));
+        }
+        for (spec, id) in &self.inputs {
+            let t = inputs.remove(&spec.name).ok_or_else(|| EngineError::Input {
+                name: spec.name.clone(),
+                detail: "is required but was not given".into(),
+            })?;
+            check_input(spec, &t)?;
+            env[*id] = Some(Arc::new(t));
+        }
+        for (id, slot) in env.iter().enumerate() {
+            if let Some(t) = slot {
+                if observe.contains(&self.names[id]) {
+                    callback(&self.names[id], t);
+                }
+            }
+        }
+        for step in &self.steps {
+            let results = {
+                let args: Vec<Option<&Tensor>> = step.inputs.iter().map(|id| id.and_then(|id| env[id].as_deref())).collect();
+                step.op.run(&args).map_err(|e| EngineError::Node {
+                    node: step.label.clone(),
+                    op_type: step.op_type.clone(),
+                    detail: e.0,
+                })?
+            };
+            if results.len() < step.outputs.len() {
+                return Err(EngineError::Node {
+                    node: step.label.clone(),
+                    op_type: step.op_type.clone(),
+                    detail: format!("produced {} outputs, the graph expects {}", results.len(), step.outputs.len()),
+                });
+            }
+            for (&id, t) in step.outputs.iter().zip(results) {
+                if observe.contains(&self.names[id]) {
+                    callback(&self.names[id], &t);
+                }
+                env[id] = Some(Arc::new(t));
+            }
+            for &id in &step.frees {
+                env[id] = None;
+            }
+        }
+        self.outputs
+            .iter()
+            .map(|(name, id)| {
+                let t = env[*id].take().ok_or_else(|| EngineError::Input {
+                    name: name.clone(),
+                    detail: "graph output was never computed".into(),
+                })?;
+                Ok((name.clone(), Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())))
+            })
+            .collect()
+    }
+}
+
+fn check_input(spec: &InputSpec, t: &Tensor) -> Result<()> {
+    if spec.dtype != DataType::Undefined && t.dtype() != spec.dtype {
+        return Err(EngineError::Input {
+            name: spec.name.clone(),
+            detail: format!("is {}, the model expects {}", t.dtype_name(), spec.dtype.as_str_name().to_ascii_lowercase()),
+        });
+    }
+    if let Some(shape) = &spec.shape {
+        if t.shape() != shape.as_slice() {
+            return Err(EngineError::Input {
+                name: spec.name.clone(),
+                detail: format!("has shape {:?}, the planned shape is {shape:?}", t.shape()),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn is_nondeterministic(op_type: &str) -> bool {
+    matches!(op_type, "RandomNormal" | "RandomUniform" | "RandomNormalLike" | "RandomUniformLike" | "Multinomial" | "Bernoulli")
+}
+
+#[derive(Default)]
+struct Planner {
+    names: Vec<String>,
+    ids: HashMap<String, usize>,
+    constants: Vec<Option<Arc<Tensor>>>,
+    steps: Vec<Step>,
+}
+
+impl Planner {
+    fn id(&mut self, name: &str) -> usize {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len();
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        self.constants.push(None);
+        id
+    }
+
+    fn add_constant(&mut self, name: &str, t: Arc<Tensor>) {
+        let id = self.id(name);
+        self.constants[id] = Some(t);
+    }
+
+    fn set_constant(&mut self, id: usize, t: Arc<Tensor>) {
+        self.constants[id] = Some(t);
+    }
+
+    fn constant(&self, id: usize) -> Option<Arc<Tensor>> {
+        self.constants.get(id).and_then(|c| c.clone())
+    }
+
+    /// Marks, for every computed value, the step after which nothing reads it.
+    fn assign_frees(&mut self, outputs: &[(String, usize)]) {
+        let keep: HashSet<usize> = outputs.iter().map(|(_, id)| *id).collect();
+        let mut last_use: HashMap<usize, usize> = HashMap::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            for &id in step.inputs.iter().flatten() {
+                last_use.insert(id, i);
+            }
+            // A value nobody reads is freed right after it is produced.
+            for &id in &step.outputs {
+                last_use.entry(id).or_insert(i);
+            }
+        }
+        for (id, step) in last_use {
+            if !keep.contains(&id) && self.constants[id].is_none() {
+                self.steps[step].frees.push(id);
+            }
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The `--input_shape "name1:n,c,h,w;name2:..."` argument, as amct_onnx and ATC read it:
+//! items split on `;`, and within an item the last `:` separates the tensor name (which may
+//! itself contain `:`, e.g. `input:0`) from the comma-separated dims. `-1` marks a
+//! dynamic dimension.
+
+use std::fmt;
+
+/// One `name:dims` item of `--input_shape`, in the order given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputShape {
+    pub name: String,
+    pub dims: Vec<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputShapeError(pub String);
+
+impl fmt::Display for InputShapeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "--input_shape: {}", self.0)
+    }
+}
+
+impl std::error::Error for InputShapeError {}
+
+pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError> {
+    let mut shapes: Vec<InputShape> = Vec::new();
+    for item in arg.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let (name, dims) = item.rsplit_once(':').ok_or_else(|| {
+            InputShapeError(format!("item {item:?} has no ':'; expected \"name:n,c,h,w\""))
+        })?;
+        if name.is_empty() {
+            return Err(InputShapeError(format!("item {item:?} has an empty tensor name")));
+        }
+        let dims = dims
+            .split(',')
+            .map(|d| {
+                let d = d.trim();
+                match d.parse::<i64>() {
+                    Ok(v) if v >= 1 || v == -1 => Ok(v),
+                    _ => Err(InputShapeError(format!(
+                        "dimension {d:?} of '{name}' is not a positive integer or -1"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if shapes.iter().any(|s| s.name == name) {
+            return Err(InputShapeError(format!("tensor '{name}' is given twice")));
+        }
+        shapes.push(InputShape { name: name.to_string(), dims });
+    }
+    if shapes.is_empty() {
+        return Err(InputShapeError("no \"name:dims\" item given".into()));
+    }
+    Ok(shapes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_amct_syntax() {
+        let s = parse_input_shapes("images:1,3,640,640;input:0:-1,3,48,320").unwrap();
+        assert_eq!(s[0], InputShape { name: "images".into(), dims: vec![1, 3, 640, 640] });
+        assert_eq!(s[1], InputShape { name: "input:0".into(), dims: vec![-1, 3, 48, 320] });
+    }
+
+    #[test]
+    fn rejects_bad_items_naming_them() {
+        for (arg, needle) in [
+            ("images", "no ':'"),
+            ("x:1,0,3", "\"0\""),
+            ("x:1,a", "\"a\""),
+            (":1,2", "empty tensor name"),
+            ("x:1;x:2", "twice"),
+            ("", "no \"name:dims\""),
+        ] {
+            let e = parse_input_shapes(arg).unwrap_err().to_string();
+            assert!(e.starts_with("--input_shape: ") && e.contains(needle), "{arg}: {e}");
+        }
+    }
+}

@@ -1,0 +1,78 @@
+//! Shared test helpers: real assets, the ONNX Runtime oracle, the built binaries.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn required(var: &str) -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+        || std::env::var_os(var).is_some_and(|v| v == "1")
+}
+
+/// A fetched asset (relative to the assets folder). Missing assets fail the test under CI
+/// or with ASCEND_PTQ_REQUIRE_ASSETS=1, and are skipped loudly otherwise.
+pub fn asset(rel: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("ASCEND_PTQ_ASSETS").map(PathBuf::from).unwrap_or_else(|| repo_root().join("assets"));
+    let path = dir.join(rel);
+    if path.exists() {
+        return Some(path);
+    }
+    if required("ASCEND_PTQ_REQUIRE_ASSETS") {
+        panic!("asset {} is missing: run scripts/fetch-assets.sh", path.display());
+    }
+    eprintln!("\n*** SKIPPED: asset {} is missing (run scripts/fetch-assets.sh) ***\n", path.display());
+    None
+}
+
+pub const DET: &str = "models/ch_PP-OCRv4_det_infer.onnx";
+pub const REC: &str = "models/ch_PP-OCRv4_rec_infer.onnx";
+pub const CLS: &str = "models/ch_ppocr_mobile_v2.0_cls_infer.onnx";
+
+/// The project venv's python with onnx + onnxruntime (scripts/setup-venv.sh). Missing
+/// fails under CI or with ASCEND_PTQ_REQUIRE_ORACLE=1, and is skipped loudly otherwise.
+pub fn oracle_python() -> Option<PathBuf> {
+    let py = repo_root().join(".venv/bin/python");
+    let ok = py.exists()
+        && Command::new(&py)
+            .args(["-c", "import onnx, onnxruntime, numpy"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    if required("ASCEND_PTQ_REQUIRE_ORACLE") {
+        panic!("the ONNX Runtime oracle is missing: run scripts/setup-venv.sh");
+    }
+    eprintln!("\n*** SKIPPED: ONNX Runtime oracle missing (.venv; run scripts/setup-venv.sh) ***\n");
+    None
+}
+
+/// Runs an oracle script under tests/oracle/ and returns (exit code, stdout, stderr).
+pub fn run_oracle(py: &Path, script: &str, args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(py)
+        .arg(repo_root().join("tests/oracle").join(script))
+        .args(args)
+        .output()
+        .expect("start python");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Folder with the test binary; the cdylib and the CLI binary are near it.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let deps = exe.parent().expect("deps dir").to_path_buf();
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// The `ascend-ptq` binary built for this test run.
+pub fn cli() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ascend-ptq"))
+}
