@@ -1,0 +1,60 @@
+//! `ascend-ptq inspect` on the real models, checked against an independent count made with
+//! the onnx package and shapes measured by ONNX Runtime (tests/oracle/model_stats.py).
+
+mod common;
+
+use serde_json::{Value, json};
+
+fn inspect_json(model: &std::path::Path, shape: Option<&str>) -> Value {
+    let mut cmd = common::cli();
+    cmd.arg("inspect").arg(model).arg("--json");
+    if let Some(s) = shape {
+        cmd.args(["--input_shape", s]);
+    }
+    let out = cmd.output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn summaries_match_the_onnx_and_onnxruntime_oracle() {
+    let Some(py) = common::oracle_python() else { return };
+    for (rel, shape) in [(common::DET, "x:1,3,640,640"), (common::REC, "x:1,3,48,320"), (common::CLS, "x:1,3,48,192")] {
+        let Some(model) = common::asset(rel) else { return };
+        let ours = inspect_json(&model, Some(shape));
+        let (code, stdout, stderr) = common::run_oracle(&py, "model_stats.py", &[model.to_str().unwrap(), shape]);
+        assert_eq!(code, 0, "{stderr}");
+        let oracle: Value = serde_json::from_str(&stdout).unwrap();
+
+        assert_eq!(ours["op_histogram"], oracle["op_histogram"], "{rel}: op histogram");
+        assert_eq!(ours["parameter_count"], oracle["parameter_count"], "{rel}: parameters");
+        assert_eq!(ours["macs"]["by_op_type"], oracle["macs"], "{rel}: MACs per op type");
+        assert_eq!(ours["macs"]["unresolved_nodes"], json!([]), "{rel}");
+        let opsets: serde_json::Map<String, Value> = ours["opset_imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| (o["domain"].as_str().unwrap().to_string(), o["version"].clone()))
+            .collect();
+        assert_eq!(Value::Object(opsets), oracle["opsets"], "{rel}: opsets");
+    }
+}
+
+#[test]
+fn dynamic_dims_are_shown_by_name_and_macs_need_a_shape() {
+    let Some(det) = common::asset(common::DET) else { return };
+    let v = inspect_json(&det, None);
+    assert_eq!(
+        v["inputs"],
+        json!([{"name": "x", "dtype": "float", "shape": ["p2o.DynamicDimension.0", 3, "p2o.DynamicDimension.1", "p2o.DynamicDimension.2"]}])
+    );
+    assert_eq!(v["outputs"][0]["name"], "sigmoid_0.tmp_0");
+    assert_eq!(v["macs"], Value::Null);
+    assert!(v["macs_note"].as_str().unwrap().contains("--input_shape"), "{}", v["macs_note"]);
+
+    // The text view carries the same facts for a person.
+    let out = common::cli().arg("inspect").arg(&det).args(["--input_shape", "x:1,3,640,640"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("x  float  [p2o.DynamicDimension.0, 3, p2o.DynamicDimension.1, p2o.DynamicDimension.2]"), "{text}");
+    assert!(text.contains("MACs:       2301935744 (2.30 G) for x:[1, 3, 640, 640]"), "{text}");
+}
