@@ -43,6 +43,11 @@ impl BuildContext<'_> {
     pub fn attr_f(&self, name: &str, default: f32) -> OpResult<f32> {
         Ok(self.node.attr_f(name, default)?)
     }
+    pub fn req_attr_f(&self, name: &str) -> OpResult<f32> {
+        self.node
+            .opt_attr_f(name)?
+            .ok_or_else(|| OpError(format!("required FLOAT attribute '{name}' is missing")))
+    }
     pub fn attr_s(&self, name: &str, default: &str) -> OpResult<String> {
         Ok(self.node.attr_s(name, default)?)
     }

@@ -312,3 +312,120 @@ impl Planner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::error::OpResult;
+    use crate::engine::registry::input_f32;
+    use crate::onnx::proto::tensor_shape_proto::{Dimension, dimension};
+    use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
+    use ndarray::{ArrayD, IxDyn};
+
+    /// Test op: y = 2x.
+    #[derive(Debug)]
+    struct Double;
+    impl Op for Double {
+        fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+            Ok(vec![Tensor::F32(input_f32(inputs, 0)?.mapv(|v| v * 2.0))])
+        }
+    }
+
+    fn registry() -> Registry {
+        let mut r = Registry::default();
+        r.register("Double", |_| Ok(Box::new(Double)));
+        r
+    }
+
+    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
+        let dim = dims
+            .iter()
+            .map(|&d| Dimension {
+                value: Some(if d > 0 { dimension::Value::DimValue(d) } else { dimension::Value::DimParam("N".into()) }),
+                ..Default::default()
+            })
+            .collect();
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(DataType::Float as i32),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn node(name: &str, op: &str, input: &str, output: &str) -> NodeProto {
+        NodeProto {
+            name: Some(name.into()),
+            op_type: Some(op.into()),
+            input: vec![input.into()],
+            output: vec![output.into()],
+            ..Default::default()
+        }
+    }
+
+    /// x → a → b → y, with x dynamic in its first dim.
+    fn chain(op: &str) -> ModelProto {
+        ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: vec![node("n1", "Double", "x", "a"), node("n2", op, "a", "b"), node("n3", "Double", "b", "y")],
+                input: vec![value("x", &[-1, 2])],
+                output: vec![value("y", &[-1, 2])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn x(n: usize) -> Tensor {
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[n, 2]), (0..n * 2).map(|v| v as f32).collect()).unwrap())
+    }
+
+    #[test]
+    fn runs_captures_and_frees() {
+        let shapes = HashMap::from([("x".to_string(), vec![3, 2])]);
+        let s = Session::with_registry(&chain("Double"), &shapes, &registry()).unwrap();
+        assert_eq!(s.inputs().next().unwrap().shape, Some(vec![3, 2]));
+        // Intermediates die after their last consumer; y (a graph output) is kept.
+        assert_eq!(s.steps[0].frees, vec![0], "x is freed after n1");
+        assert_eq!(s.steps[1].frees, vec![s.ids["a"]]);
+        assert_eq!(s.steps[2].frees, vec![s.ids["b"]]);
+
+        let observe: HashSet<String> = ["a".to_string(), "x".to_string()].into();
+        let mut seen = Vec::new();
+        let out = s
+            .run_observed(HashMap::from([("x".to_string(), x(3))]), &observe, &mut |n, t| seen.push((n.to_string(), t.to_f64_vec()[1])))
+            .unwrap();
+        assert_eq!(seen, vec![("x".to_string(), 1.0), ("a".to_string(), 2.0)]);
+        assert_eq!(out[0].0, "y");
+        assert_eq!(out[0].1.to_f64_vec(), vec![0.0, 8.0, 16.0, 24.0, 32.0, 40.0]);
+    }
+
+    #[test]
+    fn input_errors_name_the_input() {
+        let shapes = HashMap::from([("x".to_string(), vec![3, 2])]);
+        let s = Session::with_registry(&chain("Double"), &shapes, &registry()).unwrap();
+        let e = s.run(HashMap::new()).unwrap_err().to_string();
+        assert_eq!(e, "input 'x': is required but was not given");
+        let e = s.run(HashMap::from([("x".into(), x(3)), ("z".into(), x(1))])).unwrap_err().to_string();
+        assert!(e.starts_with("input 'z': is not a model input"), "{e}");
+        let e = s.run(HashMap::from([("x".into(), x(2))])).unwrap_err().to_string();
+        assert_eq!(e, "input 'x': has shape [2, 2], the planned shape is [3, 2]");
+        let ints = Tensor::I64(ArrayD::zeros(IxDyn(&[3, 2])));
+        let e = s.run(HashMap::from([("x".into(), ints)])).unwrap_err().to_string();
+        assert_eq!(e, "input 'x': is int64, the model expects float");
+    }
+
+    #[test]
+    fn unsupported_op_names_node_op_and_opset() {
+        let e = Session::with_registry(&chain("FancyOp"), &HashMap::new(), &registry()).unwrap_err().to_string();
+        assert_eq!(e, "node 'n2': op FancyOp (domain '', opset 13) is not supported by the engine");
+    }
+}
