@@ -1,8 +1,9 @@
 //! ascend-ptq: INT8 post-training quantization for Huawei Ascend NPUs.
 //!
-//! Module dependencies point one way: `capi` (and the CLI) → `engine` → `onnx`.
+//! Module dependencies point one way: `capi` (and the CLI) → `compare` → `engine` → `onnx`.
 
 pub mod capi;
+pub mod compare;
 pub mod engine;
 pub mod onnx;
 

@@ -199,24 +199,26 @@ pub fn infer_shapes(model: &ModelProto, input_shapes: &HashMap<String, Vec<i64>>
             Ok(outs) => (outs, None),
             Err(Unresolved(why)) => (Vec::new(), Some(why)),
         };
+        let mut incomplete = false;
         for (slot, name) in node.output.iter().enumerate().filter(|(_, n)| !n.is_empty()) {
             let declared = graph.value_info(name).map(Declared::of);
-            match outs.get_mut(slot).map(std::mem::take) {
-                Some(Some(mut out)) => {
-                    if out.dtype.is_none() {
-                        out.dtype = declared.as_ref().and_then(|d| d.elem_type);
-                    }
-                    record(&mut res, name, out);
+            let out = match outs.get_mut(slot).and_then(Option::take) {
+                Some(mut out) => {
+                    out.dtype = out.dtype.or_else(|| declared.as_ref().and_then(|d| d.elem_type));
+                    Some(out)
                 }
-                _ => match declared.as_ref().and_then(|d| d.static_shape().map(|s| (s, d.elem_type))) {
-                    Some((shape, dtype)) => record(&mut res, name, Out::new(shape, dtype)),
-                    None => {
-                        reason.get_or_insert_with(|| format!("output {slot} '{name}' was not inferred"));
-                    }
-                },
+                // Fallback: a static shape the model declares for this output.
+                None => declared.as_ref().and_then(|d| Some(Out::new(d.static_shape()?, d.elem_type))),
+            };
+            match out {
+                Some(out) => record(&mut res, name, out),
+                None => {
+                    incomplete = true;
+                    reason.get_or_insert_with(|| format!("output {slot} '{name}' was not inferred"));
+                }
             }
         }
-        if let Some(reason) = reason.filter(|_| node.output.iter().any(|o| !o.is_empty() && !res.shapes.contains_key(o))) {
+        if let Some(reason) = reason.filter(|_| incomplete) {
             res.unresolved.push((super::node_label(node, index), node.op_type().to_string(), reason));
         }
     }
@@ -379,7 +381,7 @@ fn fail<T>(reason: impl Into<String>) -> Infer<T> {
 }
 
 /// One inferred node output.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Out {
     shape: Vec<i64>,
     dtype: Option<i32>,
@@ -1008,7 +1010,10 @@ fn elementwise_value(cx: &Ctx, shapes: &[&[i64]], out: &[i64], dtype: Option<i32
     if !small(out) {
         return None;
     }
-    let op = cx.node.op_type();
+    let op = match cx.node.op_type() {
+        "Mod" if cx.node.attr_i("fmod", 0).ok()? != 0 => "FMod",
+        op => op,
+    };
     let values: Vec<KnownValue> = (0..shapes.len())
         .map(|i| broadcast_value(cx.value(i)?, shapes[i], out))
         .collect::<Option<_>>()?;
@@ -1026,7 +1031,8 @@ fn elementwise_value(cx: &Ctx, shapes: &[&[i64]], out: &[i64], dtype: Option<i32
 }
 
 /// One step of an element-wise op on two equally shaped values. Integer division truncates
-/// toward zero, as the ONNX `Div` specification requires for integer inputs.
+/// toward zero, as the ONNX `Div` specification requires for integer inputs. `Mod` takes the
+/// sign of the divisor, `FMod` (Mod with `fmod = 1`) the sign of the dividend.
 fn binary_value(op: &str, a: &KnownValue, b: &KnownValue, dtype: Option<i32>) -> Option<KnownValue> {
     use KnownValue::{Floats, Ints};
     let ints = |f: fn(i64, i64) -> Option<i64>, x: &[i64], y: &[i64]| -> Option<KnownValue> {
@@ -1067,6 +1073,8 @@ fn binary_value(op: &str, a: &KnownValue, b: &KnownValue, dtype: Option<i32>) ->
                     "Min" => ints(|p, q| Some(p.min(q)), x, y),
                     "Max" => ints(|p, q| Some(p.max(q)), x, y),
                     "Pow" => ints(|p, q| u32::try_from(q).ok().and_then(|q| p.checked_pow(q)), x, y),
+                    "FMod" => ints(i64::checked_rem, x, y),
+                    "Mod" => ints(|p, q| p.checked_rem(q).map(|r| if r != 0 && (r < 0) != (q < 0) { r + q } else { r }), x, y),
                     _ => None,
                 }?;
                 // Results must fit the element type (no silent wrap-around).
@@ -1085,6 +1093,7 @@ fn binary_value(op: &str, a: &KnownValue, b: &KnownValue, dtype: Option<i32>) ->
                     "Min" => f64::min,
                     "Max" => f64::max,
                     "Pow" => f64::powf,
+                    "FMod" => |p, q| p % q,
                     _ => return None,
                 };
                 // Mean sums in full precision and rounds once after dividing.
@@ -1578,8 +1587,11 @@ fn reduce_value(op: &str, value: &KnownValue, x: &[i64], axes: &BTreeSet<usize>,
             .sum()
     };
     match value {
+        // The identity of an empty Max/Min is the element type's extreme value: not tracked.
+        KnownValue::Ints(v) if v.is_empty() && matches!(op, "ReduceMax" | "ReduceMin") => None,
         KnownValue::Ints(v) => {
-            let (init, f): (i64, fn(i64, i64) -> Option<i64>) = match op {
+            type Fold = fn(i64, i64) -> Option<i64>;
+            let (init, f): (i64, Fold) = match op {
                 "ReduceProd" => (1, i64::checked_mul),
                 "ReduceSum" => (0, i64::checked_add),
                 "ReduceMax" => (i64::MIN, |a, b| Some(a.max(b))),
@@ -2193,11 +2205,20 @@ mod tests {
     }
 
     #[test]
-    fn integer_div_truncates_toward_zero() {
-        // ONNX Div on integers truncates: [7, -7] / [2, 2] = [3, -3] (numpy's // would give -4).
-        let nodes = vec![node("Div", &["a", "b"], &["q"], vec![])];
-        let r = infer(&model(13, vec![], vec![i64_init("a", &[2], &[7, -7]), i64_init("b", &[], &[2])], nodes));
+    fn integer_div_truncates_and_mod_follows_fmod() {
+        // ONNX Div on integers truncates: [7, -7] / 2 = [3, -3] (numpy's // would give -4).
+        // Mod (fmod 0) = a - floor(a/b)·b, sign of the divisor: 7 mod 3 = 1, -7 - (-3)·3 = 2.
+        // Mod with fmod 1 keeps the sign of the dividend: -7 fmod 3 = -1.
+        let nodes = vec![
+            node("Div", &["a", "b"], &["q"], vec![]),
+            node("Mod", &["a", "c"], &["m"], vec![]),
+            node("Mod", &["a", "c"], &["fm"], vec![int("fmod", 1)]),
+        ];
+        let inits = vec![i64_init("a", &[2], &[7, -7]), i64_init("b", &[], &[2]), i64_init("c", &[1], &[3])];
+        let r = infer(&model(13, vec![], inits, nodes));
         assert_eq!(r.value("q"), Some(&KnownValue::Ints(vec![3, -3])));
+        assert_eq!(r.value("m"), Some(&KnownValue::Ints(vec![1, 2])));
+        assert_eq!(r.value("fm"), Some(&KnownValue::Ints(vec![1, -1])));
     }
 
     #[test]

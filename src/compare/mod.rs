@@ -1,0 +1,5 @@
+//! Comparing tensors: the msaccucmp metrics (and, later, reports).
+
+pub mod metrics;
+
+pub use metrics::Metrics;
