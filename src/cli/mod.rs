@@ -1,6 +1,7 @@
 //! Sub-commands. Option names follow amct_onnx / ATC spelling (`--input_shape`), and both
 //! `--key=value` and `--key value` forms are accepted.
 
+mod bench;
 mod inspect;
 mod run;
 
@@ -19,11 +20,14 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Run a model on the CPU engine with raw little-endian input files.
     Run(run::RunArgs),
+    /// Time the CPU engine on a model (synthetic inputs).
+    Bench(bench::BenchArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
+        Command::Bench(args) => bench::run(args),
     }
 }

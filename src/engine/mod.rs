@@ -2,6 +2,7 @@
 //! per op family under `ops/`), and a session that plans and runs a model. The engine
 //! knows no quantizer: Ascend quant ops are just ops.
 
+pub mod bench;
 pub mod error;
 pub mod ops;
 pub mod registry;

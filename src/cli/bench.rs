@@ -1,0 +1,59 @@
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use anyhow::Result;
+use ascend_ptq::engine::Session;
+use ascend_ptq::engine::bench::bench;
+use ascend_ptq::onnx::inspect::inspect_model;
+use ascend_ptq::onnx::input_shape::parse_input_shapes;
+use ascend_ptq::onnx::load_model;
+
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// The ONNX model.
+    #[arg(long)]
+    model: PathBuf,
+    /// Fix dynamic inputs: "name1:n,c,h,w;name2:...".
+    #[arg(long = "input_shape", alias = "input-shape")]
+    input_shape: Option<String>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Timed runs (after warm-up).
+    #[arg(long, default_value_t = 10)]
+    runs: usize,
+    /// Untimed warm-up runs.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Print a JSON object (median_ms, min_ms, max_ms, gflops, peak_rss_mib, ...).
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let model = load_model(&args.model)?;
+    let shapes = match &args.input_shape {
+        Some(s) => parse_input_shapes(s)?,
+        None => Vec::new(),
+    };
+    let fixed: HashMap<String, Vec<i64>> = shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect();
+    let session = Session::new(&model, &fixed)?;
+    let macs = inspect_model(&model, &args.model.display().to_string(), &shapes)?.macs.map(|m| m.total);
+    let result = bench(&session, args.threads.max(1), args.warmup, args.runs.max(1), macs)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        println!(
+            "{}: median {:.2} ms (min {:.2}, max {:.2}) over {} runs, {} thread(s){}{}",
+            args.model.display(),
+            result.median_ms,
+            result.min_ms,
+            result.max_ms,
+            result.runs,
+            result.threads,
+            result.gflops.map(|g| format!(", {g:.1} GFLOP/s")).unwrap_or_default(),
+            result.peak_rss_mib.map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default(),
+        );
+    }
+    Ok(())
+}
