@@ -54,7 +54,10 @@ fn run(exe: &Path, args: &[&str]) -> Output {
 #[test]
 fn c_conventions_hold() {
     let exe = build_c("ffi/tests/conventions.c");
-    let out = run(&exe, &["/nonexistent/dir/model.onnx"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let not_a_model = tmp.path().join("notes.onnx");
+    std::fs::write(&not_a_model, "plain text, not a model\n").unwrap();
+    let out = run(&exe, &["/nonexistent/dir/model.onnx", not_a_model.to_str().unwrap()]);
     assert!(
         out.status.success(),
         "conventions.c failed:\n{}{}",

@@ -16,7 +16,12 @@ static void expect(int cond, const char *what) {
 }
 
 int main(int argc, char **argv) {
-    const char *missing = argc > 1 ? argv[1] : "/nonexistent/model.onnx";
+    if (argc != 3) {
+        fprintf(stderr, "usage: %s MISSING_PATH NOT_A_MODEL_PATH\n", argv[0]);
+        return 2;
+    }
+    const char *missing = argv[1];
+    const char *not_a_model = argv[2];
     char *json = (char *)0x1; /* must stay untouched on failure */
 
     expect(aptq_version() != NULL && strchr(aptq_version(), '.') != NULL, "aptq_version is a dotted version");
@@ -29,6 +34,10 @@ int main(int argc, char **argv) {
 
     expect(aptq_inspect(missing, NULL, &json) == APTQ_IO_ERROR, "missing file is APTQ_IO_ERROR");
     expect(strstr(aptq_last_error(), missing) != NULL, "message names the file");
+
+    expect(aptq_inspect(not_a_model, NULL, &json) == APTQ_INVALID_MODEL, "a non-ONNX file is APTQ_INVALID_MODEL");
+    expect(strstr(aptq_last_error(), not_a_model) != NULL, "message names the non-ONNX file");
+    expect(json == (char *)0x1, "json_out untouched on failure");
 
     expect(aptq_inspect(missing, "images", &json) == APTQ_INVALID_ARGUMENT, "bad input_shape is APTQ_INVALID_ARGUMENT");
     expect(strstr(aptq_last_error(), "--input_shape") != NULL, "message names --input_shape");

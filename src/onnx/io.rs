@@ -155,12 +155,7 @@ impl ExternalResolver<'_> {
 /// Saves a model atomically (temp file + rename); external data per `options`.
 pub fn save_model(model: &ModelProto, path: impl AsRef<Path>, options: &SaveOptions) -> Result<()> {
     let path = path.as_ref();
-    let threshold = match options.external {
-        ExternalDataPolicy::Never => None,
-        ExternalDataPolicy::Always { threshold } => Some(threshold),
-        ExternalDataPolicy::Auto => (model.encoded_len() > PROTOBUF_LIMIT).then_some(1024),
-    };
-    let Some(threshold) = threshold else {
+    let Some(threshold) = external_threshold(&options.external, model.encoded_len(), PROTOBUF_LIMIT) else {
         if model.encoded_len() > PROTOBUF_LIMIT {
             return Err(OnnxError::tensor(
                 "<model>",
@@ -181,6 +176,15 @@ pub fn save_model(model: &ModelProto, path: impl AsRef<Path>, options: &SaveOpti
     visit_tensors_mut(&mut model, &mut |t| move_to_external(t, threshold, &location, &mut data))?;
     write_atomically(&dir.join(&location), &data)?;
     write_atomically(path, &model.encode_to_vec())
+}
+
+/// The size from which tensors go to the external file, or None to inline everything.
+fn external_threshold(policy: &ExternalDataPolicy, encoded_len: usize, limit: usize) -> Option<usize> {
+    match policy {
+        ExternalDataPolicy::Never => None,
+        ExternalDataPolicy::Always { threshold } => Some(*threshold),
+        ExternalDataPolicy::Auto => (encoded_len > limit).then_some(1024),
+    }
 }
 
 /// Tensors of at least 1 MiB start on a 4 KiB boundary so the data file can be mmapped
@@ -312,4 +316,46 @@ fn visit_attribute(
         visit_graph(g, f)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_policy_goes_external_only_past_the_protobuf_limit() {
+        assert_eq!(external_threshold(&ExternalDataPolicy::Auto, PROTOBUF_LIMIT, PROTOBUF_LIMIT), None);
+        assert_eq!(external_threshold(&ExternalDataPolicy::Auto, PROTOBUF_LIMIT + 1, PROTOBUF_LIMIT), Some(1024));
+        assert_eq!(external_threshold(&ExternalDataPolicy::Never, usize::MAX, PROTOBUF_LIMIT), None);
+        assert_eq!(external_threshold(&ExternalDataPolicy::Always { threshold: 7 }, 0, PROTOBUF_LIMIT), Some(7));
+    }
+
+    #[test]
+    fn large_tensors_are_page_aligned_in_the_data_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tensor = |name: &str, bytes: usize| TensorProto {
+            name: Some(name.into()),
+            dims: vec![(bytes / 4) as i64],
+            data_type: Some(DataType::Float as i32),
+            raw_data: Some(vec![1u8; bytes]),
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(8),
+            graph: Some(GraphProto {
+                initializer: vec![tensor("small", 2048), tensor("big", ALIGN_THRESHOLD), tensor("tiny", 8)],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let path = dir.path().join("m.onnx");
+        save_model(&model, &path, &SaveOptions { external: ExternalDataPolicy::Always { threshold: 1024 }, location: None }).unwrap();
+        let raw = ModelProto::decode(std::fs::read(&path).unwrap().as_slice()).unwrap();
+        let inits = &raw.graph.as_ref().unwrap().initializer;
+        let offset = |t: &TensorProto| t.external_data.iter().find(|e| e.key() == "offset").map(|e| e.value().to_string());
+        assert_eq!(offset(&inits[0]).as_deref(), Some("0"));
+        assert_eq!(offset(&inits[1]).as_deref(), Some("4096"), "the 1 MiB tensor starts on a page");
+        assert_eq!(inits[2].raw_data.as_deref(), Some(&[1u8; 8][..]), "below the threshold stays inline");
+        assert_eq!(load_model(&path).unwrap(), model);
+    }
 }
