@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod int8;
 pub mod ops;
 pub mod registry;
 pub mod session;
