@@ -140,6 +140,25 @@ fn channel_layout(shape: &[usize], len: usize, what: &str) -> OpResult<(usize, u
     Ok((len, shape[2..].iter().product()))
 }
 
+/// The `dtype` attribute of AscendDequant / AscendAntiQuant (ge::DataType numbering).
+fn fp16_output(ctx: &BuildContext) -> OpResult<bool> {
+    match ctx.attr_i("dtype", 0)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        other => Err(op_err!("attribute 'dtype' is {other}, expected 0 (float32) or 1 (float16)")),
+    }
+}
+
+/// f32 values → float32 or float16 tensor of `shape`.
+fn float_output(shape: &[usize], values: Vec<f32>, fp16: bool) -> OpResult<Tensor> {
+    let shape = IxDyn(shape);
+    Ok(if fp16 {
+        Tensor::F16(ArrayD::from_shape_vec(shape, values.into_iter().map(f16::from_f32).collect()).map_err(shape_err)?)
+    } else {
+        Tensor::F32(ArrayD::from_shape_vec(shape, values).map_err(shape_err)?)
+    })
+}
+
 #[derive(Debug)]
 struct AscendDequant {
     fp16_out: bool,
@@ -152,11 +171,7 @@ fn build_ascend_dequant(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     if ctx.attr_i("sqrt_mode", 0)? != 0 {
         return Err(op_err!("attribute 'sqrt_mode' = 1 is not supported (amct_onnx never sets it)"));
     }
-    let fp16_out = match ctx.attr_i("dtype", 0)? {
-        0 => false,
-        1 => true,
-        other => return Err(op_err!("attribute 'dtype' is {other}, expected 0 (float32) or 1 (float16)")),
-    };
+    let fp16_out = fp16_output(ctx)?;
     let relu = ctx.attr_i("relu_flag", 0)? != 0;
     let param = ctx.constant(1).map(unpack_deq_param).transpose()?;
     Ok(Box::new(AscendDequant { fp16_out, relu, param }))
@@ -193,12 +208,7 @@ impl Op for AscendDequant {
                 *y = if self.relu { v.max(0.0) } else { v };
             }
         }
-        let shape = IxDyn(x.shape());
-        Ok(vec![if self.fp16_out {
-            Tensor::F16(ArrayD::from_shape_vec(shape, out.into_iter().map(f16::from_f32).collect()).map_err(shape_err)?)
-        } else {
-            Tensor::F32(ArrayD::from_shape_vec(shape, out).map_err(shape_err)?)
-        }])
+        Ok(vec![float_output(x.shape(), out, self.fp16_out)?])
     }
 }
 
@@ -217,11 +227,7 @@ fn build_ascend_anti_quant(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     if ctx.attr_i("sqrt_mode", 0)? != 0 {
         return Err(op_err!("attribute 'sqrt_mode' = 1 is not supported"));
     }
-    let fp16_out = match ctx.attr_i("dtype", 0)? {
-        0 => false,
-        1 => true,
-        other => return Err(op_err!("attribute 'dtype' is {other}, expected 0 (float32) or 1 (float16)")),
-    };
+    let fp16_out = fp16_output(ctx)?;
     Ok(Box::new(AscendAntiQuant {
         scale: ctx.req_attr_f("scale")?,
         offset: ctx.req_attr_f("offset")?,
@@ -237,12 +243,7 @@ impl Op for AscendAntiQuant {
             Tensor::I16(a) => a.iter().map(|&q| (q as f32 - self.offset) * self.scale).collect(),
             other => return Err(op_err!("input 0 is {}, expected int8 or int16", other.dtype_name())),
         };
-        let shape = IxDyn(t.shape());
-        Ok(vec![if self.fp16_out {
-            Tensor::F16(ArrayD::from_shape_vec(shape, values.into_iter().map(f16::from_f32).collect()).map_err(shape_err)?)
-        } else {
-            Tensor::F32(ArrayD::from_shape_vec(shape, values).map_err(shape_err)?)
-        }])
+        Ok(vec![float_output(t.shape(), values, self.fp16_out)?])
     }
 }
 
@@ -355,11 +356,7 @@ impl Op for DequantizeLinear {
                 ((q - zp[c]) as f32) * scale[c]
             })
             .collect();
-        let shape = IxDyn(x.shape());
-        Ok(vec![match scale_t {
-            Tensor::F16(_) => Tensor::F16(ArrayD::from_shape_vec(shape, y.into_iter().map(f16::from_f32).collect()).map_err(shape_err)?),
-            _ => Tensor::F32(ArrayD::from_shape_vec(shape, y).map_err(shape_err)?),
-        }])
+        Ok(vec![float_output(x.shape(), y, matches!(scale_t, Tensor::F16(_)))?])
     }
 }
 
