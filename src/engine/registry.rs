@@ -24,6 +24,9 @@ pub struct BuildContext<'a> {
     pub constants: Vec<Option<Arc<Tensor>>>,
     /// Static input shapes where inference resolved them.
     pub input_shapes: Vec<Option<Vec<usize>>>,
+    /// The node that produces each input (None for graph inputs and initializers). An int8
+    /// layer of a deploy model reads its input zero point from the AscendQuant feeding it.
+    pub input_producers: Vec<Option<&'a NodeProto>>,
 }
 
 impl BuildContext<'_> {

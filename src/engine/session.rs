@@ -106,6 +106,7 @@ impl Session {
                 opset,
                 constants: input_ids.iter().map(|id| id.and_then(|id| plan.constant(id))).collect(),
                 input_shapes: node.input.iter().map(|n| static_shape(n)).collect(),
+                input_producers: node.input.iter().map(|n| graph.producer(n).map(|p| &graph_proto.node[p])).collect(),
             };
             let op = builder(&ctx).map_err(|e| node_err(e.0))?;
             let output_ids: Vec<usize> = node.output.iter().map(|n| plan.id(n)).collect();

@@ -76,3 +76,4 @@ pub fn target_dir() -> PathBuf {
 pub fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ascend-ptq"))
 }
+pub mod graph;

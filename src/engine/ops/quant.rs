@@ -371,7 +371,7 @@ mod tests {
     }
 
     fn build(node: &NodeProto, constants: Vec<Option<std::sync::Arc<Tensor>>>, b: crate::engine::registry::Builder) -> Box<dyn Op> {
-        let ctx = BuildContext { node, opset: 13, constants, input_shapes: vec![] };
+        let ctx = BuildContext { node, opset: 13, constants, input_shapes: vec![], input_producers: vec![] };
         b(&ctx).unwrap()
     }
 
