@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod binary;
 pub mod conv;
+pub mod int8;
 pub mod matmul;
 pub mod norm;
 pub mod pool;

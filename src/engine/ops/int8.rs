@@ -1,0 +1,222 @@
+//! The integer layers of Ascend deploy models: Conv / Gemm / MatMul whose weights are int8
+//! constants (and bias int32), fed by an int8 activation. They compute exact int32
+//! accumulators with the kernels of [`crate::engine::int8`]; the activation's zero point is
+//! the `offset` of the AscendQuant that produced it (0 when there is none).
+//!
+//! `conv.rs` and `matmul.rs` delegate here when input 1 is an int8 constant.
+
+use ndarray::{ArrayD, IxDyn};
+
+use crate::engine::error::{OpError, OpResult};
+use crate::engine::int8::{self, ConvGeometry};
+use crate::engine::registry::{BuildContext, Op, input};
+use crate::engine::tensor::Tensor;
+use crate::onnx::NodeExt;
+use crate::op_err;
+
+/// Whether the node is an integer layer of a deploy model (int8 constant weight).
+pub fn is_int8_layer(ctx: &BuildContext) -> bool {
+    matches!(ctx.constant(1), Some(Tensor::I8(_)))
+}
+
+/// Zero point of input 0: the `offset` attribute of the AscendQuant producing it.
+fn input_zero_point(ctx: &BuildContext) -> OpResult<i32> {
+    match ctx.input_producers.first().copied().flatten() {
+        Some(p) if p.op_type() == "AscendQuant" => {
+            let offset = p.opt_attr_f("offset")?.unwrap_or(0.0);
+            if offset.fract() != 0.0 || !(-128.0..=127.0).contains(&offset) {
+                return Err(op_err!("the AscendQuant feeding input 0 has offset {offset}, expected an integer in [-128, 127]"));
+            }
+            Ok(offset as i32)
+        }
+        _ => Ok(0),
+    }
+}
+
+fn int8_input(inputs: &[Option<&Tensor>], i: usize) -> OpResult<Vec<i8>> {
+    match input(inputs, i)? {
+        Tensor::I8(a) => Ok(a.iter().copied().collect()),
+        other => Err(op_err!("input {i} is {}, expected int8 (an int8 layer of a deploy model)", other.dtype_name())),
+    }
+}
+
+/// Optional int32 bias (input 2) as a flat vector of `len` values.
+fn int32_bias(ctx: &BuildContext, len: usize) -> OpResult<Vec<i32>> {
+    if !ctx.has_input(2) {
+        return Ok(Vec::new());
+    }
+    match ctx.constant(2) {
+        Some(Tensor::I32(b)) if b.len() == len => Ok(b.iter().copied().collect()),
+        Some(Tensor::I32(b)) => Err(op_err!("input 2 (bias) has {} values, expected {len}", b.len())),
+        Some(other) => Err(op_err!("input 2 (bias) is {}, expected an int32 constant in an int8 layer", other.dtype_name())),
+        None => Err(op_err!("input 2 (bias) of an int8 layer must be a constant")),
+    }
+}
+
+fn output(shape: &[usize], values: Vec<i32>) -> OpResult<Tensor> {
+    ArrayD::from_shape_vec(IxDyn(shape), values)
+        .map(Tensor::I32)
+        .map_err(|e| op_err!("internal shape error: {e}"))
+}
+
+#[derive(Debug)]
+struct Int8Conv {
+    x_offset: i32,
+    weight: Vec<i8>,
+    w_shape: [usize; 4],
+    bias: Vec<i32>,
+    strides: [usize; 2],
+    dilations: [usize; 2],
+    /// Explicit pads, or None for SAME_UPPER / SAME_LOWER resolved per input size.
+    pads: Option<[usize; 4]>,
+    same_lower: bool,
+    group: usize,
+}
+
+pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    let Some(Tensor::I8(w)) = ctx.constant(1) else {
+        return Err(op_err!("input 1 (weight) must be an int8 constant"));
+    };
+    let [m, cg, kh, kw]: [usize; 4] = w
+        .shape()
+        .try_into()
+        .map_err(|_| op_err!("int8 Conv supports 2-D kernels only; weight has shape {:?}", w.shape()))?;
+    let pair = |name: &str| -> OpResult<[usize; 2]> {
+        let v = ctx.attr_ints(name, &[1, 1])?;
+        match v.as_slice() {
+            &[a, b] if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
+            _ => Err(op_err!("attribute '{name}' is {v:?}, expected two positive values")),
+        }
+    };
+    let (strides, dilations) = (pair("strides")?, pair("dilations")?);
+    if let Some(k) = ctx.opt_attr_ints("kernel_shape")? {
+        if k != [kh as i64, kw as i64] {
+            return Err(op_err!("attribute 'kernel_shape' is {k:?}, but the weight has a {kh}×{kw} kernel"));
+        }
+    }
+    let auto_pad = ctx.attr_s("auto_pad", "NOTSET")?;
+    let pads = match auto_pad.as_str() {
+        "NOTSET" => {
+            let p = ctx.attr_ints("pads", &[0; 4])?;
+            match p.as_slice() {
+                &[a, b, c, d] if p.iter().all(|&v| v >= 0) => Some([a as usize, b as usize, c as usize, d as usize]),
+                _ => return Err(op_err!("attribute 'pads' is {p:?}, expected four non-negative values")),
+            }
+        }
+        "VALID" => Some([0; 4]),
+        "SAME_UPPER" | "SAME_LOWER" => None,
+        other => return Err(op_err!("attribute 'auto_pad' is {other:?}, expected NOTSET, VALID, SAME_UPPER or SAME_LOWER")),
+    };
+    let group = ctx.attr_i("group", 1)?;
+    if group < 1 || m % group as usize != 0 {
+        return Err(op_err!("attribute 'group' is {group}, which does not divide the {m} output channels"));
+    }
+    Ok(Box::new(Int8Conv {
+        x_offset: input_zero_point(ctx)?,
+        weight: w.iter().copied().collect(),
+        w_shape: [m, cg, kh, kw],
+        bias: int32_bias(ctx, m)?,
+        strides,
+        dilations,
+        pads,
+        same_lower: auto_pad == "SAME_LOWER",
+        group: group as usize,
+    }))
+}
+
+impl Op for Int8Conv {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let shape = input(inputs, 0)?.shape().to_vec();
+        let &[n, c, h, w] = shape.as_slice() else {
+            return Err(op_err!("input 0 has shape {shape:?}, expected N×C×H×W"));
+        };
+        let [m, cg, kh, kw] = self.w_shape;
+        if c != cg * self.group {
+            return Err(op_err!("input 0 has {c} channels, the weight expects {} ({cg} × group {})", cg * self.group, self.group));
+        }
+        let pads = self.pads.unwrap_or_else(|| {
+            // SAME_*: output = ceil(in / stride); the odd padding goes to the end (UPPER) or start.
+            let total = |size: usize, k: usize, s: usize, d: usize| {
+                let out = size.div_ceil(s);
+                ((out - 1) * s + d * (k - 1) + 1).saturating_sub(size)
+            };
+            let (th, tw) = (total(h, kh, self.strides[0], self.dilations[0]), total(w, kw, self.strides[1], self.dilations[1]));
+            let split = |t: usize| if self.same_lower { (t.div_ceil(2), t / 2) } else { (t / 2, t.div_ceil(2)) };
+            let ((top, bottom), (left, right)) = (split(th), split(tw));
+            [top, left, bottom, right]
+        });
+        let geometry = ConvGeometry {
+            batch: n,
+            in_channels: c,
+            in_h: h,
+            in_w: w,
+            out_channels: m,
+            kernel: [kh, kw],
+            strides: self.strides,
+            dilations: self.dilations,
+            pads,
+            group: self.group,
+        };
+        let [oh, ow] = geometry.out_hw();
+        let x = int8_input(inputs, 0)?;
+        let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
+        Ok(vec![output(&[n, m, oh, ow], acc)?])
+    }
+}
+
+/// Gemm / MatMul with an int8 constant weight: `A (…×K) · B (K×N) + bias` in int32.
+#[derive(Debug)]
+struct Int8MatMul {
+    x_offset: i32,
+    /// K×N, row-major (transB applied at plan time).
+    weight: Vec<i8>,
+    k: usize,
+    n: usize,
+    bias: Vec<i32>,
+    /// Gemm: A must be 2-D; MatMul: leading dims are batch.
+    gemm: bool,
+}
+
+pub fn build_matmul(ctx: &BuildContext, gemm: bool) -> OpResult<Box<dyn Op>> {
+    let Some(Tensor::I8(b)) = ctx.constant(1) else {
+        return Err(op_err!("input 1 (weight) must be an int8 constant"));
+    };
+    let &[rows, cols] = b.shape() else {
+        return Err(op_err!("int8 weight has shape {:?}, expected a 2-D matrix", b.shape()));
+    };
+    let trans_b = gemm && ctx.attr_i("transB", 0)? != 0;
+    if gemm {
+        if ctx.attr_i("transA", 0)? != 0 {
+            return Err(op_err!("transA = 1 is not supported in an int8 Gemm (amct_onnx requires transA = 0)"));
+        }
+        for (name, default) in [("alpha", 1.0), ("beta", 1.0)] {
+            let v = ctx.attr_f(name, default)?;
+            if v != 1.0 {
+                return Err(op_err!("attribute '{name}' is {v}, an int8 Gemm needs 1.0"));
+            }
+        }
+    }
+    let (k, n) = if trans_b { (cols, rows) } else { (rows, cols) };
+    let weight: Vec<i8> = if trans_b {
+        (0..k).flat_map(|kk| (0..n).map(move |j| (kk, j))).map(|(kk, j)| b[[j, kk]]).collect()
+    } else {
+        b.iter().copied().collect()
+    };
+    Ok(Box::new(Int8MatMul { x_offset: input_zero_point(ctx)?, weight, k, n, bias: if gemm { int32_bias(ctx, n)? } else { Vec::new() }, gemm }))
+}
+
+impl Op for Int8MatMul {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let shape = input(inputs, 0)?.shape().to_vec();
+        let bad = || -> OpError { op_err!("input 0 has shape {shape:?}, expected …×{} to multiply the {}×{} int8 weight", self.k, self.k, self.n) };
+        if shape.last() != Some(&self.k) || (self.gemm && shape.len() != 2) {
+            return Err(bad());
+        }
+        let m: usize = shape[..shape.len() - 1].iter().product();
+        let a = int8_input(inputs, 0)?;
+        let acc = int8::matmul(&a, self.x_offset, &self.weight, &self.bias, m, self.k, self.n);
+        let mut out_shape = shape.clone();
+        *out_shape.last_mut().expect("non-empty") = self.n;
+        Ok(vec![output(&out_shape, acc)?])
+    }
+}
