@@ -17,6 +17,9 @@ import onnx
 from onnx import numpy_helper
 from onnx.backend.test.case import node
 
+# Bump when the written layout or content changes, so cached folders are regenerated.
+GENERATOR_VERSION = 2
+
 
 def main() -> int:
     if len(sys.argv) != 2:
@@ -24,7 +27,8 @@ def main() -> int:
         return 2
     out = sys.argv[1]
     stamp = os.path.join(out, ".onnx-version")
-    if os.path.exists(stamp) and open(stamp).read().strip() == onnx.__version__:
+    version = f"{onnx.__version__} {GENERATOR_VERSION}"
+    if os.path.exists(stamp) and open(stamp).read().strip() == version:
         print(f"node cases: cached ({out})")
         return 0
     tmp = out + ".tmp"
@@ -44,14 +48,19 @@ def main() -> int:
             os.makedirs(ds, exist_ok=True)
             for kind, values, infos in (("input", inputs, case.model.graph.input), ("output", outputs, case.model.graph.output)):
                 for j, value in enumerate(values):
-                    if not isinstance(value, np.ndarray):
-                        continue  # sequences/optionals: not engine territory
                     name = infos[j].name if j < len(infos) else ""
-                    t = numpy_helper.from_array(value, name)
+                    if isinstance(value, onnx.TensorProto):
+                        t = onnx.TensorProto()
+                        t.CopyFrom(value)  # e.g. Cast cases with float8/bfloat16 payloads
+                        t.name = name
+                    elif isinstance(value, (np.ndarray, np.generic)):
+                        t = numpy_helper.from_array(np.asarray(value), name)
+                    else:
+                        continue  # sequences/optionals: not engine territory
                     with open(os.path.join(ds, f"{kind}_{j}.pb"), "wb") as f:
                         f.write(t.SerializeToString())
     with open(os.path.join(tmp, ".onnx-version"), "w") as f:
-        f.write(onnx.__version__)
+        f.write(version)
     shutil.rmtree(out, ignore_errors=True)
     os.rename(tmp, out)
     print(f"node cases: {len(cases)} written to {out}")
