@@ -1,3 +1,0 @@
-use crate::engine::registry::Registry;
-
-pub fn register(_r: &mut Registry) {}
