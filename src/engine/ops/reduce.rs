@@ -1,3 +1,650 @@
-use crate::engine::registry::Registry;
+//! Reductions (ReduceMean/Sum/Max/Min/Prod/L1/L2/SumSquare/LogSum/LogSumExp), ArgMax/ArgMin,
+//! Softmax/LogSoftmax/Hardmax and CumSum.
+//!
+//! Values are converted to f64 for the arithmetic (sums accumulate in f64, which keeps
+//! ReduceMean over large spatial extents exact to float precision) and converted back to
+//! the input element type.
 
-pub fn register(_r: &mut Registry) {}
+use std::borrow::Cow;
+
+use half::f16;
+use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
+
+use crate::engine::error::OpResult;
+use crate::engine::registry::{BuildContext, Op, Registry, input};
+use crate::engine::tensor::Tensor;
+use crate::op_err;
+
+/// Element count above which loops are split over threads.
+pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
+
+/// Numeric element types the ops of this family compute with (through f64).
+pub(crate) trait Num: Copy + Send + Sync + 'static {
+    fn to_f64(self) -> f64;
+    fn from_f64(v: f64) -> Self;
+    /// Smallest / largest representable value (infinities for floats).
+    const LOWEST: f64;
+    const HIGHEST: f64;
+}
+
+macro_rules! impl_num_int {
+    ($($t:ty),*) => {$(
+        impl Num for $t {
+            fn to_f64(self) -> f64 { self as f64 }
+            fn from_f64(v: f64) -> Self { v as $t }
+            const LOWEST: f64 = <$t>::MIN as f64;
+            const HIGHEST: f64 = <$t>::MAX as f64;
+        }
+    )*};
+}
+impl_num_int!(i8, u8, i16, u16, i32, u32, i64, u64);
+
+impl Num for f32 {
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    fn from_f64(v: f64) -> Self {
+        v as f32
+    }
+    const LOWEST: f64 = f64::NEG_INFINITY;
+    const HIGHEST: f64 = f64::INFINITY;
+}
+impl Num for f64 {
+    fn to_f64(self) -> f64 {
+        self
+    }
+    fn from_f64(v: f64) -> Self {
+        v
+    }
+    const LOWEST: f64 = f64::NEG_INFINITY;
+    const HIGHEST: f64 = f64::INFINITY;
+}
+impl Num for f16 {
+    fn to_f64(self) -> f64 {
+        f16::to_f64(self)
+    }
+    fn from_f64(v: f64) -> Self {
+        f16::from_f64(v)
+    }
+    const LOWEST: f64 = f64::NEG_INFINITY;
+    const HIGHEST: f64 = f64::INFINITY;
+}
+
+/// Applies a generic body to every numeric variant (not Bool), re-wrapping the resulting
+/// array in the same variant. `$bool` is the expression used for Bool tensors.
+macro_rules! map_num {
+    ($t:expr, $a:ident => $body:expr, bool => $bool:expr) => {
+        match $t {
+            Tensor::F32($a) => Tensor::F32($body),
+            Tensor::F64($a) => Tensor::F64($body),
+            Tensor::F16($a) => Tensor::F16($body),
+            Tensor::I8($a) => Tensor::I8($body),
+            Tensor::U8($a) => Tensor::U8($body),
+            Tensor::I16($a) => Tensor::I16($body),
+            Tensor::U16($a) => Tensor::U16($body),
+            Tensor::I32($a) => Tensor::I32($body),
+            Tensor::U32($a) => Tensor::U32($body),
+            Tensor::I64($a) => Tensor::I64($body),
+            Tensor::U64($a) => Tensor::U64($body),
+            Tensor::Bool(_) => $bool,
+        }
+    };
+}
+
+/// Normalizes a possibly negative axis against `rank`, naming `what` in the error.
+pub(crate) fn norm_axis(axis: i64, rank: usize, what: &str) -> OpResult<usize> {
+    let r = rank as i64;
+    let a = if axis < 0 { axis + r } else { axis };
+    if a < 0 || a >= r.max(1) || (rank == 0 && a != 0) {
+        return Err(op_err!("{what} {axis} is out of range for a rank-{rank} input (expected [{}, {}])", -r, r - 1));
+    }
+    Ok(a as usize)
+}
+
+// ---------------------------------------------------------------------------------------
+// Reduce*
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Kind {
+    Sum,
+    Mean,
+    Max,
+    Min,
+    Prod,
+    L1,
+    L2,
+    SumSquare,
+    LogSum,
+    LogSumExp,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Sum => "ReduceSum",
+            Kind::Mean => "ReduceMean",
+            Kind::Max => "ReduceMax",
+            Kind::Min => "ReduceMin",
+            Kind::Prod => "ReduceProd",
+            Kind::L1 => "ReduceL1",
+            Kind::L2 => "ReduceL2",
+            Kind::SumSquare => "ReduceSumSquare",
+            Kind::LogSum => "ReduceLogSum",
+            Kind::LogSumExp => "ReduceLogSumExp",
+        }
+    }
+
+    /// Opset from which `axes` is an input instead of an attribute.
+    fn axes_input_opset(self) -> i64 {
+        if self == Kind::Sum { 13 } else { 18 }
+    }
+
+    /// Reduces one contiguous run of values.
+    fn apply<T: Num>(self, v: &[T]) -> f64 {
+        match self {
+            Kind::Sum => v.iter().map(|x| x.to_f64()).sum(),
+            Kind::Mean => v.iter().map(|x| x.to_f64()).sum::<f64>() / v.len() as f64,
+            Kind::Max => {
+                let mut m = T::LOWEST;
+                for x in v {
+                    let x = x.to_f64();
+                    if x.is_nan() {
+                        return x;
+                    }
+                    if x > m {
+                        m = x;
+                    }
+                }
+                m
+            }
+            Kind::Min => {
+                let mut m = T::HIGHEST;
+                for x in v {
+                    let x = x.to_f64();
+                    if x.is_nan() {
+                        return x;
+                    }
+                    if x < m {
+                        m = x;
+                    }
+                }
+                m
+            }
+            Kind::Prod => v.iter().map(|x| x.to_f64()).product(),
+            Kind::L1 => v.iter().map(|x| x.to_f64().abs()).sum(),
+            Kind::L2 => v.iter().map(|x| x.to_f64() * x.to_f64()).sum::<f64>().sqrt(),
+            Kind::SumSquare => v.iter().map(|x| x.to_f64() * x.to_f64()).sum(),
+            Kind::LogSum => v.iter().map(|x| x.to_f64()).sum::<f64>().ln(),
+            Kind::LogSumExp => {
+                let m = v.iter().map(|x| x.to_f64()).fold(f64::NEG_INFINITY, f64::max);
+                if v.is_empty() {
+                    return f64::NEG_INFINITY;
+                }
+                if m.is_infinite() {
+                    return v.iter().map(|x| x.to_f64().exp()).sum::<f64>().ln();
+                }
+                m + v.iter().map(|x| (x.to_f64() - m).exp()).sum::<f64>().ln()
+            }
+        }
+    }
+}
+
+/// Lays `a` out as `[outer, reduced]` with the reduced axes (mask true) last and
+/// contiguous; borrows when no copy is needed.
+fn gather_reduced<'a, T: Copy>(a: &'a ArrayD<T>, mask: &[bool]) -> Cow<'a, [T]> {
+    let mut perm: Vec<usize> = (0..mask.len()).filter(|&i| !mask[i]).collect();
+    perm.extend((0..mask.len()).filter(|&i| mask[i]));
+    let identity = perm.iter().enumerate().all(|(i, &p)| i == p);
+    if let (true, Some(s)) = (identity, a.as_slice()) {
+        return Cow::Borrowed(s);
+    }
+    let v = a.view().permuted_axes(IxDyn(&perm));
+    Cow::Owned(v.iter().copied().collect())
+}
+
+pub(crate) fn reduce_array<T: Num>(a: &ArrayD<T>, mask: &[bool], keepdims: bool, kind: Kind) -> OpResult<ArrayD<T>> {
+    let shape = a.shape();
+    let r: usize = shape.iter().zip(mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
+    let outer: usize = shape.iter().zip(mask).filter(|(_, m)| !**m).map(|(d, _)| *d).product();
+    let out_shape: Vec<usize> = if keepdims {
+        shape.iter().zip(mask).map(|(&d, &m)| if m { 1 } else { d }).collect()
+    } else {
+        shape.iter().zip(mask).filter(|(_, m)| !**m).map(|(d, _)| *d).collect()
+    };
+    let data = if r == 0 {
+        vec![T::from_f64(kind.apply::<T>(&[])); outer]
+    } else {
+        let src = gather_reduced(a, mask);
+        if src.len() >= PAR_THRESHOLD && outer > 1 {
+            src.par_chunks(r).map(|c| T::from_f64(kind.apply(c))).collect()
+        } else {
+            src.chunks(r).map(|c| T::from_f64(kind.apply(c))).collect()
+        }
+    };
+    ArrayD::from_shape_vec(IxDyn(&out_shape), data).map_err(|e| op_err!("{}: {e}", kind.name()))
+}
+
+#[derive(Debug)]
+struct Reduce {
+    kind: Kind,
+    keepdims: bool,
+    noop_with_empty_axes: bool,
+    /// Axes from the attribute or a constant input; None = read input 1 at run time.
+    axes: Option<Vec<i64>>,
+    axes_from_input: bool,
+}
+
+impl Reduce {
+    fn mask(&self, rank: usize, axes: &[i64]) -> OpResult<Option<Vec<bool>>> {
+        if axes.is_empty() {
+            if self.noop_with_empty_axes {
+                return Ok(None);
+            }
+            return Ok(Some(vec![true; rank]));
+        }
+        let mut mask = vec![false; rank];
+        for &ax in axes {
+            let a = norm_axis(ax, rank, "axes value")?;
+            if rank == 0 {
+                continue;
+            }
+            if mask[a] {
+                return Err(op_err!("{}: axes {axes:?} name axis {a} twice", self.kind.name()));
+            }
+            mask[a] = true;
+        }
+        Ok(Some(mask))
+    }
+}
+
+impl Op for Reduce {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = input(inputs, 0)?;
+        let axes: Vec<i64> = match (&self.axes, self.axes_from_input) {
+            (Some(a), _) => a.clone(),
+            (None, true) => match inputs.get(1).copied().flatten() {
+                Some(t) => t.to_i64_vec().ok_or_else(|| op_err!("input 1 (axes) is {}, expected int64", t.dtype_name()))?,
+                None => Vec::new(),
+            },
+            (None, false) => Vec::new(),
+        };
+        let rank = x.shape().len();
+        let Some(mask) = self.mask(rank, &axes)? else {
+            return Ok(vec![x.clone()]);
+        };
+        let kind = self.kind;
+        let keep = self.keepdims;
+        let out = map_num!(x, a => reduce_array(a, &mask, keep, kind)?, bool => {
+            let Tensor::Bool(b) = x else { unreachable!() };
+            if !matches!(kind, Kind::Max | Kind::Min) {
+                return Err(op_err!("input 0 is bool, {} expects a numeric tensor", kind.name()));
+            }
+            let u = b.mapv(|v| v as u8);
+            Tensor::Bool(reduce_array(&u, &mask, keep, kind)?.mapv(|v| v != 0))
+        });
+        Ok(vec![out])
+    }
+}
+
+fn build_reduce(ctx: &BuildContext, kind: Kind) -> OpResult<Box<dyn Op>> {
+    let keepdims = ctx.attr_i("keepdims", 1)? != 0;
+    let noop_with_empty_axes = ctx.attr_i("noop_with_empty_axes", 0)? != 0;
+    let axes_from_input = ctx.opset >= kind.axes_input_opset();
+    let axes = if axes_from_input {
+        if ctx.has_input(1) {
+            match ctx.constant(1) {
+                Some(t) => Some(t.to_i64_vec().ok_or_else(|| op_err!("input 1 (axes) is {}, expected int64", t.dtype_name()))?),
+                None => None,
+            }
+        } else {
+            Some(Vec::new())
+        }
+    } else {
+        Some(ctx.attr_ints("axes", &[])?)
+    };
+    Ok(Box::new(Reduce { kind, keepdims, noop_with_empty_axes, axes, axes_from_input }))
+}
+
+// ---------------------------------------------------------------------------------------
+// ArgMax / ArgMin
+
+#[derive(Debug)]
+struct Arg {
+    max: bool,
+    axis: i64,
+    keepdims: bool,
+    select_last: bool,
+}
+
+fn arg_array<T: Num>(a: &ArrayD<T>, axis: usize, keepdims: bool, max: bool, last: bool) -> OpResult<ArrayD<i64>> {
+    let shape = a.shape();
+    let n = shape[axis];
+    if n == 0 {
+        return Err(op_err!("input 0 has size 0 along axis {axis}; Arg{} needs at least one element", if max { "Max" } else { "Min" }));
+    }
+    let mut mask = vec![false; shape.len()];
+    mask[axis] = true;
+    let src = gather_reduced(a, &mask);
+    let pick = |c: &[T]| -> i64 {
+        let mut best = c[0].to_f64();
+        let mut idx = 0usize;
+        if best.is_nan() {
+            return 0;
+        }
+        for (i, x) in c.iter().enumerate().skip(1) {
+            let x = x.to_f64();
+            if x.is_nan() {
+                return i as i64;
+            }
+            let better = if max { x > best || (last && x == best) } else { x < best || (last && x == best) };
+            if better {
+                best = x;
+                idx = i;
+            }
+        }
+        idx as i64
+    };
+    let data: Vec<i64> = src.chunks(n).map(pick).collect();
+    let out_shape: Vec<usize> = if keepdims {
+        shape.iter().enumerate().map(|(i, &d)| if i == axis { 1 } else { d }).collect()
+    } else {
+        shape.iter().enumerate().filter(|(i, _)| *i != axis).map(|(_, &d)| d).collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(&out_shape), data).map_err(|e| op_err!("{e}"))
+}
+
+impl Op for Arg {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = input(inputs, 0)?;
+        let rank = x.shape().len();
+        if rank == 0 {
+            return Err(op_err!("input 0 is a scalar, expected rank >= 1"));
+        }
+        let axis = norm_axis(self.axis, rank, "axis")?;
+        let (max, keep, last) = (self.max, self.keepdims, self.select_last);
+        let out = match x {
+            Tensor::Bool(b) => arg_array(&b.mapv(|v| v as u8), axis, keep, max, last)?,
+            Tensor::F32(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::F64(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::F16(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::I8(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::U8(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::I16(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::U16(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::I32(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::U32(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::I64(a) => arg_array(a, axis, keep, max, last)?,
+            Tensor::U64(a) => arg_array(a, axis, keep, max, last)?,
+        };
+        Ok(vec![Tensor::I64(out)])
+    }
+}
+
+fn build_arg(ctx: &BuildContext, max: bool) -> OpResult<Box<dyn Op>> {
+    Ok(Box::new(Arg {
+        max,
+        axis: ctx.attr_i("axis", 0)?,
+        keepdims: ctx.attr_i("keepdims", 1)? != 0,
+        select_last: ctx.attr_i("select_last_index", 0)? != 0,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Softmax / LogSoftmax / Hardmax
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum SoftKind {
+    Softmax,
+    LogSoftmax,
+    Hardmax,
+}
+
+#[derive(Debug)]
+struct Soft {
+    kind: SoftKind,
+    axis: i64,
+    /// Opset < 13: the input is coerced to 2-D [prod(dims[..axis]), prod(dims[axis..])].
+    coerce_2d: bool,
+}
+
+/// Applies the op along the middle axis of an `[outer, n, inner]` layout.
+fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind: SoftKind) -> ArrayD<T> {
+    let src = a.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let mut out = vec![T::from_f64(0.0); src.len()];
+    let block = n * inner;
+    let work = |(o, dst): (usize, &mut [T])| {
+        let s = &src[o * block..(o + 1) * block];
+        let mut col = vec![0f64; n];
+        for j in 0..inner {
+            for (k, c) in col.iter_mut().enumerate() {
+                *c = s[k * inner + j].to_f64();
+            }
+            match kind {
+                SoftKind::Hardmax => {
+                    let mut best = 0;
+                    for k in 1..n {
+                        if col[k] > col[best] {
+                            best = k;
+                        }
+                    }
+                    for k in 0..n {
+                        dst[k * inner + j] = T::from_f64(if k == best { 1.0 } else { 0.0 });
+                    }
+                }
+                SoftKind::Softmax | SoftKind::LogSoftmax => {
+                    let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
+                    let sum: f64 = col.iter().map(|x| (x - m).exp()).sum();
+                    if kind == SoftKind::Softmax {
+                        for k in 0..n {
+                            dst[k * inner + j] = T::from_f64((col[k] - m).exp() / sum);
+                        }
+                    } else {
+                        let ls = sum.ln();
+                        for k in 0..n {
+                            dst[k * inner + j] = T::from_f64(col[k] - m - ls);
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if block > 0 {
+        if src.len() >= PAR_THRESHOLD && outer > 1 {
+            out.par_chunks_mut(block).enumerate().for_each(work);
+        } else {
+            out.chunks_mut(block).enumerate().for_each(work);
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count")
+}
+
+impl Op for Soft {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = input(inputs, 0)?;
+        let shape = x.shape();
+        let rank = shape.len();
+        if rank == 0 {
+            return Err(op_err!("input 0 is a scalar, expected rank >= 1"));
+        }
+        let (outer, n, inner) = if self.coerce_2d {
+            let r = rank as i64;
+            let a = if self.axis < 0 { self.axis + r } else { self.axis };
+            if a < 0 || a > r {
+                return Err(op_err!("axis {} is out of range for a rank-{rank} input", self.axis));
+            }
+            let a = a as usize;
+            (shape[..a].iter().product::<usize>(), shape[a..].iter().product::<usize>(), 1)
+        } else {
+            let a = norm_axis(self.axis, rank, "axis")?;
+            (shape[..a].iter().product::<usize>(), shape[a], shape[a + 1..].iter().product::<usize>())
+        };
+        let kind = self.kind;
+        let out = match x {
+            Tensor::F32(a) => Tensor::F32(soft_array(a, outer, n, inner, kind)),
+            Tensor::F64(a) => Tensor::F64(soft_array(a, outer, n, inner, kind)),
+            Tensor::F16(a) => Tensor::F16(soft_array(a, outer, n, inner, kind)),
+            other => return Err(op_err!("input 0 is {}, expected float, double or float16", other.dtype_name())),
+        };
+        Ok(vec![out])
+    }
+}
+
+fn build_soft(ctx: &BuildContext, kind: SoftKind) -> OpResult<Box<dyn Op>> {
+    let coerce_2d = ctx.opset < 13;
+    let axis = ctx.attr_i("axis", if coerce_2d { 1 } else { -1 })?;
+    Ok(Box::new(Soft { kind, axis, coerce_2d }))
+}
+
+// ---------------------------------------------------------------------------------------
+// CumSum
+
+#[derive(Debug)]
+struct CumSum {
+    exclusive: bool,
+    reverse: bool,
+}
+
+fn cumsum_array<T: Num>(a: &ArrayD<T>, axis: usize, exclusive: bool, reverse: bool) -> ArrayD<T> {
+    let shape = a.shape();
+    let outer: usize = shape[..axis].iter().product();
+    let n = shape[axis];
+    let inner: usize = shape[axis + 1..].iter().product();
+    let src = a.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let mut out = vec![T::from_f64(0.0); src.len()];
+    for o in 0..outer {
+        for j in 0..inner {
+            let mut acc = 0f64;
+            for step in 0..n {
+                let k = if reverse { n - 1 - step } else { step };
+                let idx = o * n * inner + k * inner + j;
+                let v = src[idx].to_f64();
+                if exclusive {
+                    out[idx] = T::from_f64(acc);
+                    acc += v;
+                } else {
+                    acc += v;
+                    out[idx] = T::from_f64(acc);
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(shape), out).expect("same element count")
+}
+
+impl Op for CumSum {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = input(inputs, 0)?;
+        let ax = input(inputs, 1)?;
+        let axv = ax.to_i64_vec().ok_or_else(|| op_err!("input 1 (axis) is {}, expected int32 or int64", ax.dtype_name()))?;
+        if axv.len() != 1 {
+            return Err(op_err!("input 1 (axis) has {} elements, expected a scalar", axv.len()));
+        }
+        let rank = x.shape().len();
+        if rank == 0 {
+            return Err(op_err!("input 0 is a scalar, expected rank >= 1"));
+        }
+        let axis = norm_axis(axv[0], rank, "axis")?;
+        let (e, r) = (self.exclusive, self.reverse);
+        let out = map_num!(x, a => cumsum_array(a, axis, e, r), bool => return Err(op_err!("input 0 is bool, expected a numeric tensor")));
+        Ok(vec![out])
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+pub fn register(r: &mut Registry) {
+    r.register("ReduceSum", |c| build_reduce(c, Kind::Sum));
+    r.register("ReduceMean", |c| build_reduce(c, Kind::Mean));
+    r.register("ReduceMax", |c| build_reduce(c, Kind::Max));
+    r.register("ReduceMin", |c| build_reduce(c, Kind::Min));
+    r.register("ReduceProd", |c| build_reduce(c, Kind::Prod));
+    r.register("ReduceL1", |c| build_reduce(c, Kind::L1));
+    r.register("ReduceL2", |c| build_reduce(c, Kind::L2));
+    r.register("ReduceSumSquare", |c| build_reduce(c, Kind::SumSquare));
+    r.register("ReduceLogSum", |c| build_reduce(c, Kind::LogSum));
+    r.register("ReduceLogSumExp", |c| build_reduce(c, Kind::LogSumExp));
+    r.register("ArgMax", |c| build_arg(c, true));
+    r.register("ArgMin", |c| build_arg(c, false));
+    r.register("Softmax", |c| build_soft(c, SoftKind::Softmax));
+    r.register("LogSoftmax", |c| build_soft(c, SoftKind::LogSoftmax));
+    r.register("Hardmax", |c| build_soft(c, SoftKind::Hardmax));
+    r.register("CumSum", |c| {
+        Ok(Box::new(CumSum { exclusive: c.attr_i("exclusive", 0)? != 0, reverse: c.attr_i("reverse", 0)? != 0 }))
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shape: &[usize], v: &[f32]) -> Tensor {
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).unwrap())
+    }
+    fn reduce(kind: Kind, axes: &[i64], keep: bool, x: &Tensor) -> OpResult<Tensor> {
+        let op = Reduce { kind, keepdims: keep, noop_with_empty_axes: false, axes: Some(axes.to_vec()), axes_from_input: false };
+        Ok(op.run(&[Some(x)])?.remove(0))
+    }
+
+    #[test]
+    fn reduce_mean_and_sum() {
+        // [[1,2],[3,4]]: mean over axis 1 = [1.5, 3.5]; sum over all = 10.
+        let x = t(&[2, 2], &[1., 2., 3., 4.]);
+        let m = reduce(Kind::Mean, &[1], true, &x).unwrap();
+        assert_eq!(m.shape(), &[2, 1]);
+        assert_eq!(m.to_f64_vec(), vec![1.5, 3.5]);
+        let s = reduce(Kind::Sum, &[], false, &x).unwrap();
+        assert_eq!(s.shape(), &[] as &[usize]);
+        assert_eq!(s.to_f64_vec(), vec![10.0]);
+        // Axis 0 (non-trailing): max of columns = [3, 4]; L2 of columns = [sqrt(10), sqrt(20)].
+        assert_eq!(reduce(Kind::Max, &[0], false, &x).unwrap().to_f64_vec(), vec![3.0, 4.0]);
+        let l2 = reduce(Kind::L2, &[-2], false, &x).unwrap().to_f64_vec();
+        assert!((l2[0] - 10f64.sqrt()).abs() < 1e-6 && (l2[1] - 20f64.sqrt()).abs() < 1e-6);
+        // logsumexp([1,2]) = 2 + ln(1 + e^-1) = 2.3132617
+        let lse = reduce(Kind::LogSumExp, &[1], false, &x).unwrap().to_f64_vec();
+        assert!((lse[0] - 2.3132617).abs() < 1e-6);
+    }
+
+    #[test]
+    fn reduce_errors_and_empty() {
+        let x = t(&[2, 2], &[1., 2., 3., 4.]);
+        let e = reduce(Kind::Sum, &[2], true, &x).unwrap_err().0;
+        assert!(e.contains("out of range"), "{e}");
+        // Empty reduction: sum = 0, prod = 1, max = -inf.
+        let z = t(&[2, 0], &[]);
+        assert_eq!(reduce(Kind::Sum, &[1], false, &z).unwrap().to_f64_vec(), vec![0.0, 0.0]);
+        assert_eq!(reduce(Kind::Prod, &[1], false, &z).unwrap().to_f64_vec(), vec![1.0, 1.0]);
+        assert_eq!(reduce(Kind::Max, &[1], false, &z).unwrap().to_f64_vec(), vec![f64::NEG_INFINITY; 2]);
+    }
+
+    #[test]
+    fn argmax_softmax_hardmax() {
+        let x = t(&[2, 3], &[1., 3., 3., 5., 0., 5.]);
+        let op = Arg { max: true, axis: 1, keepdims: false, select_last: false };
+        assert_eq!(op.run(&[Some(&x)]).unwrap()[0].to_f64_vec(), vec![1.0, 0.0]);
+        let op = Arg { max: true, axis: 1, keepdims: false, select_last: true };
+        assert_eq!(op.run(&[Some(&x)]).unwrap()[0].to_f64_vec(), vec![2.0, 2.0]);
+        // softmax([1,3,3]) = e^{-2}/(e^{-2}+2), 1/(e^{-2}+2), ...
+        let op = Soft { kind: SoftKind::Softmax, axis: -1, coerce_2d: false };
+        let s = op.run(&[Some(&x)]).unwrap()[0].to_f64_vec();
+        let d = (-2f64).exp() + 2.0;
+        assert!((s[0] - (-2f64).exp() / d).abs() < 1e-6 && (s[1] - 1.0 / d).abs() < 1e-6);
+        let op = Soft { kind: SoftKind::Hardmax, axis: 1, coerce_2d: false };
+        assert_eq!(op.run(&[Some(&x)]).unwrap()[0].to_f64_vec(), vec![0., 1., 0., 1., 0., 0.]);
+        let bad = Tensor::I64(ArrayD::zeros(IxDyn(&[2, 2])));
+        assert!(op.run(&[Some(&bad)]).unwrap_err().0.contains("input 0 is int64"));
+        let op = Soft { kind: SoftKind::Softmax, axis: 2, coerce_2d: false };
+        assert!(op.run(&[Some(&x)]).unwrap_err().0.contains("out of range"));
+    }
+
+    #[test]
+    fn cumsum_exclusive_reverse() {
+        // [1,2,3] exclusive reverse: [2+3, 3, 0] = [5, 3, 0]
+        let x = t(&[3], &[1., 2., 3.]);
+        let ax = Tensor::I64(ArrayD::from_elem(IxDyn(&[]), 0));
+        let op = CumSum { exclusive: true, reverse: true };
+        assert_eq!(op.run(&[Some(&x), Some(&ax)]).unwrap()[0].to_f64_vec(), vec![5., 3., 0.]);
+    }
+}
