@@ -45,6 +45,10 @@ pub fn run(args: RunArgs) -> Result<()> {
             bail!("--input: '{name}' is given twice");
         }
     }
+    let known: Vec<&str> = session.inputs().map(|s| s.name.as_str()).collect();
+    if let Some(name) = files.keys().find(|n| !known.contains(&n.as_str())) {
+        bail!("--input: '{name}' is not a model input (inputs: {known:?})");
+    }
     let mut inputs = HashMap::new();
     for spec in session.inputs() {
         let file = files.remove(&spec.name).with_context(|| {
@@ -57,10 +61,6 @@ pub fn run(args: RunArgs) -> Result<()> {
         let tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
             .with_context(|| format!("--input {}={}", spec.name, file.display()))?;
         inputs.insert(spec.name.clone(), tensor);
-    }
-    if let Some(name) = files.keys().next() {
-        let known: Vec<&str> = session.inputs().map(|s| s.name.as_str()).collect();
-        bail!("--input: '{name}' is not a model input (inputs: {known:?})");
     }
 
     let outputs = session.run(inputs)?;

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod error;
 pub mod int8;
+pub mod kernels;
 pub mod ops;
 pub mod registry;
 pub mod session;

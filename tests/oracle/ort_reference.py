@@ -24,6 +24,7 @@ def main() -> int:
     ap.add_argument("--images", required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--max-images", type=int, default=2)
+    ap.add_argument("--pick", help="comma-separated image file names to use instead of the first N")
     args = ap.parse_args()
     n, c, h, w = (int(v) for v in args.shape.split(","))
     session = common.ort_session(args.model)
@@ -31,7 +32,15 @@ def main() -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     ref = {"input": inp.name, "shape": [n, c, h, w], "cases": []}
-    for k, image in enumerate(common.list_images(args.images, args.max_images)):
+    images = common.list_images(args.images)
+    if args.pick:
+        wanted = args.pick.split(",")
+        images = [p for p in images if p.name in wanted]
+        if len(images) != len(wanted):
+            common.die(f"--pick: not all of {wanted} are in {args.images}")
+    else:
+        images = images[: args.max_images]
+    for k, image in enumerate(images):
         x = np.concatenate([common.image_to_nchw(image, h, w, c)] * n, axis=0)
         x.astype("<f4").tofile(out / f"input_{k}.bin")
         outputs = session.run(None, {inp.name: x})

@@ -1,3 +1,429 @@
-use crate::engine::registry::Registry;
+//! Conv and ConvTranspose (float32; spatial rank 1–3; groups incl. depthwise; strides,
+//! dilations, explicit pads and auto_pad; ConvTranspose output_padding / output_shape).
+//! Constant weights are converted/packed once in the builder.
 
-pub fn register(_r: &mut Registry) {}
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+
+use crate::engine::error::OpResult;
+use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_transpose_weights};
+use crate::engine::registry::{BuildContext, Op, Registry, input};
+use crate::engine::tensor::Tensor;
+use crate::op_err;
+
+pub fn register(r: &mut Registry) {
+    r.register("Conv", build_conv);
+    r.register("ConvTranspose", build_conv_transpose);
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum AutoPad {
+    NotSet,
+    SameUpper,
+    SameLower,
+    Valid,
+}
+
+/// Attributes shared by Conv and ConvTranspose, validated in the builder. Per-axis lists are
+/// checked against the spatial rank when the op runs (it comes from the input).
+#[derive(Debug, Clone)]
+struct ConvAttrs {
+    auto_pad: AutoPad,
+    group: usize,
+    kernel_shape: Option<Vec<usize>>,
+    dilations: Option<Vec<usize>>,
+    strides: Option<Vec<usize>>,
+    pads: Option<Vec<usize>>,
+}
+
+fn positive_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
+    match ctx.opt_attr_ints(name)? {
+        None => Ok(None),
+        Some(v) => {
+            if let Some(bad) = v.iter().find(|&&x| x < 1) {
+                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= 1 (found {bad})"));
+            }
+            Ok(Some(v.into_iter().map(|x| x as usize).collect()))
+        }
+    }
+}
+
+fn non_negative_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
+    match ctx.opt_attr_ints(name)? {
+        None => Ok(None),
+        Some(v) => {
+            if let Some(bad) = v.iter().find(|&&x| x < 0) {
+                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= 0 (found {bad})"));
+            }
+            Ok(Some(v.into_iter().map(|x| x as usize).collect()))
+        }
+    }
+}
+
+impl ConvAttrs {
+    fn parse(ctx: &BuildContext) -> OpResult<Self> {
+        let auto_pad = match ctx.attr_s("auto_pad", "NOTSET")?.as_str() {
+            "NOTSET" | "" => AutoPad::NotSet,
+            "SAME_UPPER" => AutoPad::SameUpper,
+            "SAME_LOWER" => AutoPad::SameLower,
+            "VALID" => AutoPad::Valid,
+            other => {
+                return Err(op_err!(
+                    "attribute 'auto_pad' = '{other}': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
+                ));
+            }
+        };
+        let group = ctx.attr_i("group", 1)?;
+        if group < 1 {
+            return Err(op_err!("attribute 'group' = {group}: must be >= 1"));
+        }
+        let pads = non_negative_list(ctx, "pads")?;
+        if let Some(p) = &pads {
+            if p.len() % 2 != 0 {
+                return Err(op_err!("attribute 'pads' = {p:?}: expected 2 values per spatial axis (begins, then ends)"));
+            }
+            if auto_pad != AutoPad::NotSet && p.iter().any(|&x| x != 0) {
+                return Err(op_err!("attribute 'pads' = {p:?} cannot be combined with auto_pad"));
+            }
+        }
+        Ok(ConvAttrs {
+            auto_pad,
+            group: group as usize,
+            kernel_shape: positive_list(ctx, "kernel_shape")?,
+            dilations: positive_list(ctx, "dilations")?,
+            strides: positive_list(ctx, "strides")?,
+            pads,
+        })
+    }
+
+    /// A per-axis list (defaulting to 1s) with its length checked against the spatial rank.
+    fn per_axis(&self, name: &str, v: &Option<Vec<usize>>, r: usize) -> OpResult<Vec<usize>> {
+        match v {
+            None => Ok(vec![1; r]),
+            Some(v) if v.len() == r => Ok(v.clone()),
+            Some(v) => Err(op_err!("attribute '{name}' = {v:?} has {} values, expected {r} (one per spatial axis)", v.len())),
+        }
+    }
+
+    fn pads(&self, r: usize) -> OpResult<(Vec<usize>, Vec<usize>)> {
+        match &self.pads {
+            None => Ok((vec![0; r], vec![0; r])),
+            Some(p) if p.len() == 2 * r => Ok((p[..r].to_vec(), p[r..].to_vec())),
+            Some(p) => Err(op_err!("attribute 'pads' = {p:?} has {} values, expected {} (2 per spatial axis)", p.len(), 2 * r)),
+        }
+    }
+
+    /// The kernel's spatial shape: from the weights, checked against `kernel_shape`.
+    fn kernel(&self, w_shape: &[usize]) -> OpResult<Vec<usize>> {
+        let k = w_shape[2..].to_vec();
+        if let Some(ks) = &self.kernel_shape
+            && *ks != k
+        {
+            return Err(op_err!("attribute 'kernel_shape' = {ks:?} disagrees with the weight's spatial shape {k:?}"));
+        }
+        Ok(k)
+    }
+}
+
+/// Pads `v` (length r ≤ 3) to 3 entries with leading `fill`s.
+fn to3<T: Copy>(v: &[T], fill: T) -> [T; 3] {
+    let mut a = [fill; 3];
+    a[3 - v.len()..].copy_from_slice(v);
+    a
+}
+
+/// Checks x (input 0) and w (input 1) ranks and returns the spatial rank.
+fn check_ranks(x: &[usize], w: &[usize], op: &str) -> OpResult<usize> {
+    if !(3..=5).contains(&x.len()) {
+        return Err(op_err!("input 0 has shape {x:?}: {op} expects N x C x D1 [x D2 [x D3]] (rank 3 to 5)"));
+    }
+    if w.len() != x.len() {
+        return Err(op_err!("input 1 (weights) has shape {w:?}, expected rank {} like input 0 {x:?}", x.len()));
+    }
+    Ok(x.len() - 2)
+}
+
+fn check_bias(bias: Option<&Tensor>, c_out: usize) -> OpResult<Option<&[f32]>> {
+    let Some(b) = bias else { return Ok(None) };
+    let a = b.as_f32().ok_or_else(|| op_err!("input 2 (bias) is {}, expected float", b.dtype_name()))?;
+    if a.shape() != [c_out] {
+        return Err(op_err!("input 2 (bias) has shape {:?}, expected [{c_out}]", a.shape()));
+    }
+    Ok(Some(a.as_slice().ok_or_else(|| op_err!("input 2 (bias) is not contiguous"))?))
+}
+
+fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> OpResult<&'a ArrayD<f32>> {
+    let t = input(inputs, i)?;
+    t.as_f32().ok_or_else(|| op_err!("input {i} ({what}) is {}, expected float", t.dtype_name()))
+}
+
+/// Contiguous data of a float array (copied only when it is not in standard layout).
+fn contiguous(a: &ArrayD<f32>) -> std::borrow::Cow<'_, [f32]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Conv
+
+#[derive(Debug)]
+struct Conv {
+    attrs: ConvAttrs,
+    /// Constant weights captured at plan time (shape, data).
+    weights: Option<(Vec<usize>, Arc<Vec<f32>>)>,
+}
+
+fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    if super::int8::is_int8_layer(ctx) {
+        return super::int8::build_conv(ctx);
+    }
+    let attrs = ConvAttrs::parse(ctx)?;
+    let weights = match ctx.constant(1) {
+        Some(Tensor::F32(w)) => Some((w.shape().to_vec(), Arc::new(contiguous(w).into_owned()))),
+        _ => None,
+    };
+    if let Some((shape, _)) = &weights {
+        if shape.len() < 3 {
+            return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_out x C_in/group x k1 [x k2 [x k3]]"));
+        }
+        attrs.kernel(shape)?;
+        if shape[0] % attrs.group != 0 {
+            return Err(op_err!("input 1 (weights) has {} output channels, not divisible by group {}", shape[0], attrs.group));
+        }
+    }
+    Ok(Box::new(Conv { attrs, weights }))
+}
+
+/// Output extents and begin pads of a Conv.
+fn conv_output(attrs: &ConvAttrs, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> OpResult<(Vec<usize>, Vec<usize>)> {
+    let r = input.len();
+    let (pb, pe) = attrs.pads(r)?;
+    let mut out = Vec::with_capacity(r);
+    let mut begin = Vec::with_capacity(r);
+    for i in 0..r {
+        let ext = (k[i] - 1) * d[i] + 1;
+        let (o, b) = match attrs.auto_pad {
+            AutoPad::NotSet => {
+                let padded = input[i] + pb[i] + pe[i];
+                if padded < ext {
+                    return Err(op_err!(
+                        "spatial axis {i}: padded input size {padded} is smaller than the dilated kernel size {ext}"
+                    ));
+                }
+                ((padded - ext) / s[i] + 1, pb[i])
+            }
+            AutoPad::Valid => {
+                if input[i] < ext {
+                    return Err(op_err!("spatial axis {i}: input size {} is smaller than the dilated kernel size {ext}", input[i]));
+                }
+                ((input[i] - ext) / s[i] + 1, 0)
+            }
+            AutoPad::SameUpper | AutoPad::SameLower => {
+                let o = input[i].div_ceil(s[i]);
+                let total = ((o.max(1) - 1) * s[i] + ext).saturating_sub(input[i]);
+                let b = if attrs.auto_pad == AutoPad::SameUpper { total / 2 } else { total - total / 2 };
+                (o, b)
+            }
+        };
+        out.push(o);
+        begin.push(b);
+    }
+    Ok((out, begin))
+}
+
+impl Op for Conv {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = f32_input(inputs, 0, "X")?;
+        let runtime_w;
+        let (w_shape, w): (&[usize], &[f32]) = match &self.weights {
+            Some((s, w)) => (s, w),
+            None => {
+                let wa = f32_input(inputs, 1, "W")?;
+                runtime_w = contiguous(wa);
+                (wa.shape(), &runtime_w)
+            }
+        };
+        let r = check_ranks(x.shape(), w_shape, "Conv")?;
+        let a = &self.attrs;
+        let (batch, c_in) = (x.shape()[0], x.shape()[1]);
+        let c_out = w_shape[0];
+        if c_in % a.group != 0 || c_out % a.group != 0 {
+            return Err(op_err!(
+                "input 0 has {c_in} channels and input 1 (weights) {c_out} output channels: both must be divisible by group {}",
+                a.group
+            ));
+        }
+        if w_shape[1] * a.group != c_in {
+            return Err(op_err!(
+                "input 1 (weights) has shape {w_shape:?}: dimension 1 should be C_in/group = {}/{} = {}",
+                c_in,
+                a.group,
+                c_in / a.group
+            ));
+        }
+        let k = a.kernel(w_shape)?;
+        let s = a.per_axis("strides", &a.strides, r)?;
+        let d = a.per_axis("dilations", &a.dilations, r)?;
+        let in_sp = &x.shape()[2..];
+        let (out_sp, begin) = conv_output(a, in_sp, &k, &s, &d)?;
+        let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
+        let g = Geom {
+            input: to3(in_sp, 1),
+            output: to3(&out_sp, 1),
+            kernel: to3(&k, 1),
+            stride: to3(&s, 1),
+            dilation: to3(&d, 1),
+            pad: to3(&begin.iter().map(|&p| p as isize).collect::<Vec<_>>(), 0),
+        };
+        let mut shape = vec![batch, c_out];
+        shape.extend_from_slice(&out_sp);
+        let mut out = vec![0.0f32; shape.iter().product()];
+        let xs = contiguous(x);
+        conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, &mut out);
+        let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
+        Ok(vec![Tensor::F32(out)])
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// ConvTranspose
+
+#[derive(Debug)]
+struct ConvTranspose {
+    attrs: ConvAttrs,
+    output_padding: Option<Vec<usize>>,
+    output_shape: Option<Vec<usize>>,
+    /// Constant weights packed at plan time: (original shape, packed per group).
+    packed: Option<(Vec<usize>, Vec<f32>)>,
+}
+
+fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    let attrs = ConvAttrs::parse(ctx)?;
+    let output_padding = non_negative_list(ctx, "output_padding")?;
+    let output_shape = non_negative_list(ctx, "output_shape")?;
+    let packed = match ctx.constant(1) {
+        Some(Tensor::F32(w)) => {
+            let shape = w.shape().to_vec();
+            if shape.len() < 3 {
+                return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_in x C_out/group x k1 [x k2 [x k3]]"));
+            }
+            if shape[0] % attrs.group != 0 {
+                return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", shape[0], attrs.group));
+            }
+            attrs.kernel(&shape)?;
+            let kl: usize = shape[2..].iter().product();
+            let packed = pack_transpose_weights(&contiguous(w), shape[0], shape[1], kl, attrs.group);
+            Some((shape, packed))
+        }
+        _ => None,
+    };
+    Ok(Box::new(ConvTranspose { attrs, output_padding, output_shape, packed }))
+}
+
+impl ConvTranspose {
+    /// Output extents and (possibly negative) begin pads, per the ONNX ConvTranspose rules.
+    fn output(&self, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> OpResult<(Vec<usize>, Vec<isize>)> {
+        let r = input.len();
+        let a = &self.attrs;
+        let op = match &self.output_padding {
+            None => vec![0; r],
+            Some(v) if v.len() == r => v.clone(),
+            Some(v) => return Err(op_err!("attribute 'output_padding' = {v:?} has {} values, expected {r}", v.len())),
+        };
+        let out_shape = match &self.output_shape {
+            None => None,
+            Some(v) if v.len() == r => Some(v.clone()),
+            Some(v) if v.len() == r + 2 => Some(v[2..].to_vec()),
+            Some(v) => return Err(op_err!("attribute 'output_shape' = {v:?} has {} values, expected {r}", v.len())),
+        };
+        let (pb, pe) = a.pads(r)?;
+        let mut out = Vec::with_capacity(r);
+        let mut begin = Vec::with_capacity(r);
+        for i in 0..r {
+            if op[i] >= s[i] && op[i] >= d[i] {
+                return Err(op_err!(
+                    "attribute 'output_padding' = {op:?}: value {} on axis {i} must be smaller than the stride {} or the dilation {}",
+                    op[i],
+                    s[i],
+                    d[i]
+                ));
+            }
+            // Size before removing pads.
+            let full = (s[i] * input[i].saturating_sub(1) + op[i] + (k[i] - 1) * d[i] + 1) as isize;
+            let target = match (&out_shape, a.auto_pad) {
+                (Some(o), _) => Some(o[i] as isize),
+                (None, AutoPad::SameUpper | AutoPad::SameLower) => Some((input[i] * s[i]) as isize),
+                _ => None,
+            };
+            match target {
+                Some(t) => {
+                    let total = full - t;
+                    let b = if a.auto_pad == AutoPad::SameUpper { total.div_euclid(2) } else { total - total.div_euclid(2) };
+                    out.push(t as usize);
+                    begin.push(b);
+                }
+                None => {
+                    let o = full - (pb[i] + pe[i]) as isize;
+                    if o < 0 {
+                        return Err(op_err!("spatial axis {i}: pads {} + {} exceed the output size {full}", pb[i], pe[i]));
+                    }
+                    out.push(o as usize);
+                    begin.push(pb[i] as isize);
+                }
+            }
+        }
+        Ok((out, begin))
+    }
+}
+
+impl Op for ConvTranspose {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let x = f32_input(inputs, 0, "X")?;
+        let a = &self.attrs;
+        let runtime_packed;
+        let (w_shape, packed): (&[usize], &[f32]) = match &self.packed {
+            Some((s, p)) => (s, p),
+            None => {
+                let wa = f32_input(inputs, 1, "W")?;
+                let ws = wa.shape();
+                check_ranks(x.shape(), ws, "ConvTranspose")?;
+                if ws[0] % a.group != 0 {
+                    return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", ws[0], a.group));
+                }
+                let kl: usize = ws[2..].iter().product();
+                runtime_packed = pack_transpose_weights(&contiguous(wa), ws[0], ws[1], kl, a.group);
+                (ws, &runtime_packed)
+            }
+        };
+        let r = check_ranks(x.shape(), w_shape, "ConvTranspose")?;
+        let (batch, c_in) = (x.shape()[0], x.shape()[1]);
+        if w_shape[0] != c_in {
+            return Err(op_err!("input 1 (weights) has shape {w_shape:?}: dimension 0 should equal input 0's channels {c_in}"));
+        }
+        let c_out = w_shape[1] * a.group;
+        let k = a.kernel(w_shape)?;
+        let s = a.per_axis("strides", &a.strides, r)?;
+        let d = a.per_axis("dilations", &a.dilations, r)?;
+        let in_sp = &x.shape()[2..];
+        let (out_sp, begin) = self.output(in_sp, &k, &s, &d)?;
+        let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
+        let g = Geom {
+            input: to3(in_sp, 1),
+            output: to3(&out_sp, 1),
+            kernel: to3(&k, 1),
+            stride: to3(&s, 1),
+            dilation: to3(&d, 1),
+            pad: to3(&begin, 0),
+        };
+        let mut shape = vec![batch, c_out];
+        shape.extend_from_slice(&out_sp);
+        let mut out = vec![0.0f32; shape.iter().product()];
+        let xs = contiguous(x);
+        conv_transpose_f32(&xs, batch, c_in, packed, c_out, a.group, bias, &g, &mut out);
+        let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
+        Ok(vec![Tensor::F32(out)])
+    }
+}

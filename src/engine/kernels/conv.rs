@@ -1,0 +1,362 @@
+//! Convolution drivers on contiguous NC(D)HW f32 buffers. Spatial ranks 1–3 are handled as
+//! 3-D with leading unit dimensions. Conv goes through im2col (tiled over output pixels,
+//! tiles in parallel) and GEMM, except 1×1/stride-1/unpadded convs (the input already is the
+//! GEMM operand) and depthwise convs (a direct, vectorizable kernel parallel over channels).
+//! ConvTranspose is one GEMM per image and group followed by col2im.
+
+use rayon::prelude::*;
+
+use super::SendPtr;
+use super::gemm::{MatRef, gemm, gemm_ptr};
+
+/// Spatial geometry of a convolution, as 3-D (depth, height, width).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Geom {
+    /// Input extents (for ConvTranspose: the op's input, i.e. the small side).
+    pub input: [usize; 3],
+    /// Output extents.
+    pub output: [usize; 3],
+    pub kernel: [usize; 3],
+    pub stride: [usize; 3],
+    pub dilation: [usize; 3],
+    /// Leading ("begin") pads; ConvTranspose may have negative ones (output_shape larger
+    /// than the natural size).
+    pub pad: [isize; 3],
+}
+
+impl Geom {
+    pub fn input_len(&self) -> usize {
+        self.input.iter().product()
+    }
+    pub fn output_len(&self) -> usize {
+        self.output.iter().product()
+    }
+    pub fn kernel_len(&self) -> usize {
+        self.kernel.iter().product()
+    }
+}
+
+/// Indices `j` in `0..n_out` with `0 <= j * stride + off < n_in`, as a half-open range.
+#[inline]
+pub fn valid_range(n_out: usize, stride: usize, off: isize, n_in: usize) -> (usize, usize) {
+    let s = stride as isize;
+    // j >= ceil(-off / s)
+    let lo = if off >= 0 { 0 } else { ((-off) + s - 1) / s };
+    // j * s + off <= n_in - 1  =>  j <= (n_in - 1 - off) / s
+    let last = n_in as isize - 1 - off;
+    let hi = if last < 0 { 0 } else { last / s + 1 };
+    let lo = (lo as usize).min(n_out);
+    let hi = (hi as usize).clamp(lo, n_out);
+    (lo, hi)
+}
+
+/// Scratch size (in floats) an im2col tile aims for: about L2.
+const TILE_FLOATS: usize = 1 << 18;
+
+/// Writes the im2col rows for output pixels `p0..p1` (flattened over `g.output`) of one
+/// group's input `x` (`c` channels) into `col` (row-major, `K = c * kernel_len` rows of
+/// `p1 - p0`).
+fn im2col(x: &[f32], c: usize, g: &Geom, p0: usize, p1: usize, col: &mut [f32]) {
+    let t = p1 - p0;
+    let [_, ih, iw] = g.input;
+    let [_, oh, ow] = g.output;
+    let [kd, kh, kw] = g.kernel;
+    let in_plane = g.input_len();
+    let mut row = 0;
+    for ci in 0..c {
+        let xc = &x[ci * in_plane..(ci + 1) * in_plane];
+        for a in 0..kd {
+            for b in 0..kh {
+                for e in 0..kw {
+                    let dst = &mut col[row * t..(row + 1) * t];
+                    row += 1;
+                    let offw = (e * g.dilation[2]) as isize - g.pad[2];
+                    let (jlo, jhi) = valid_range(ow, g.stride[2], offw, iw);
+                    let mut p = p0;
+                    while p < p1 {
+                        let x0 = p % ow;
+                        let rest = p / ow;
+                        let (y, z) = (rest % oh, rest / oh);
+                        let seg = (ow - x0).min(p1 - p);
+                        let d = &mut dst[p - p0..p - p0 + seg];
+                        let zi = (z * g.stride[0] + a * g.dilation[0]) as isize - g.pad[0];
+                        let yi = (y * g.stride[1] + b * g.dilation[1]) as isize - g.pad[1];
+                        if zi < 0 || zi >= g.input[0] as isize || yi < 0 || yi >= ih as isize {
+                            d.fill(0.0);
+                        } else {
+                            let src = &xc[(zi as usize * ih + yi as usize) * iw..][..iw];
+                            // Output columns x0..x0+seg; valid ones are jlo..jhi.
+                            let lo = jlo.clamp(x0, x0 + seg);
+                            let hi = jhi.clamp(lo, x0 + seg);
+                            d[..lo - x0].fill(0.0);
+                            d[hi - x0..].fill(0.0);
+                            let dv = &mut d[lo - x0..hi - x0];
+                            let start = (lo * g.stride[2]) as isize + offw;
+                            if g.stride[2] == 1 {
+                                let s0 = start as usize;
+                                dv.copy_from_slice(&src[s0..s0 + dv.len()]);
+                            } else {
+                                for (k, v) in dv.iter_mut().enumerate() {
+                                    *v = src[start as usize + k * g.stride[2]];
+                                }
+                            }
+                        }
+                        p += seg;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Conv on f32: `x` is N×C_in×spatial, `w` is C_out×(C_in/group)×kernel, `out` is
+/// N×C_out×output (fully overwritten). Shapes must already be validated.
+#[allow(clippy::too_many_arguments)]
+pub fn conv_f32(
+    x: &[f32],
+    batch: usize,
+    c_in: usize,
+    w: &[f32],
+    c_out: usize,
+    group: usize,
+    bias: Option<&[f32]>,
+    g: &Geom,
+    out: &mut [f32],
+) {
+    let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
+    let (cig, cog) = (c_in / group, c_out / group);
+    debug_assert_eq!(x.len(), batch * c_in * pin);
+    debug_assert_eq!(w.len(), c_out * cig * kl);
+    debug_assert_eq!(out.len(), batch * c_out * pout);
+    if out.is_empty() {
+        return;
+    }
+    if cig == 0 || kl == 0 {
+        for (i, plane) in out.chunks_mut(pout).enumerate() {
+            plane.fill(bias.map_or(0.0, |b| b[i % c_out]));
+        }
+        return;
+    }
+    if cig == 1 && group == c_in && group > 1 {
+        depthwise(x, c_in, w, c_out, bias, g, out);
+        return;
+    }
+    let kk = cig * kl;
+    let pointwise = kl == 1 && g.stride == [1; 3] && g.pad == [0; 3] && g.input == g.output;
+    let threads = rayon::current_num_threads().max(1);
+    // Tile width: an im2col tile of about TILE_FLOATS, at least 256 columns, and enough tiles
+    // to keep every thread busy.
+    let mut tile = (TILE_FLOATS / kk).max(256);
+    let jobs_per_tile = batch * group;
+    if jobs_per_tile < 2 * threads {
+        let want_tiles = (2 * threads).div_ceil(jobs_per_tile);
+        tile = tile.min(pout.div_ceil(want_tiles).next_multiple_of(16).max(64));
+    }
+    let tile = tile.min(pout);
+    let tiles = pout.div_ceil(tile);
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let task = |job: usize, col: &mut Vec<f32>| {
+        let (bg, ti) = (job / tiles, job % tiles);
+        let (b, gi) = (bg / group, bg % group);
+        let (p0, p1) = (ti * tile, ((ti + 1) * tile).min(pout));
+        let t = p1 - p0;
+        let xg = &x[(b * c_in + gi * cig) * pin..(b * c_in + (gi + 1) * cig) * pin];
+        let wg = MatRef::row_major(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk);
+        let rhs = if pointwise {
+            MatRef { data: &xg[p0..], rows: kk, cols: t, rs: pin, cs: 1 }
+        } else {
+            col.resize(kk * t, 0.0);
+            im2col(xg, cig, g, p0, p1, col);
+            MatRef::row_major(&col[..kk * t], kk, t)
+        };
+        // SAFETY: this job alone writes rows gi*cog..(gi+1)*cog, columns p0..p1 of image b.
+        unsafe {
+            let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
+            if let Some(bias) = bias {
+                for m in 0..cog {
+                    std::slice::from_raw_parts_mut(dst.add(m * pout), t).fill(bias[gi * cog + m]);
+                }
+            }
+            gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
+        }
+    };
+    let jobs = batch * group * tiles;
+    if jobs == 1 || (cog * kk * pout) < (1 << 16) {
+        let mut col = Vec::new();
+        (0..jobs).for_each(|j| task(j, &mut col));
+    } else {
+        (0..jobs).into_par_iter().for_each_init(Vec::new, |col, j| task(j, col));
+    }
+}
+
+/// Direct depthwise conv (one input channel per group, any channel multiplier).
+fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32]>, g: &Geom, out: &mut [f32]) {
+    let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
+    let mult = c_out / c_in;
+    let [od, oh, ow] = g.output;
+    let [kd, kh, kw] = g.kernel;
+    let [sd, sh, sw] = g.stride;
+    let [dd, dh, dw] = g.dilation;
+    // Padded input extents covering every tap; rows are split into `sw` phases so that
+    // strided taps read contiguous memory.
+    let ext = |o: usize, k: usize, s: usize, d: usize| (o - 1) * s + (k - 1) * d + 1;
+    let (zd, zh, zw) = (ext(od, kd, sd, dd), ext(oh, kh, sh, dh), ext(ow, kw, sw, dw));
+    let phase_w = zw.div_ceil(sw);
+    let row_len = phase_w * sw;
+    let plane = |oc: usize, o: &mut [f32], buf: &mut Vec<f32>| {
+        let b = oc / c_out;
+        let ci = (oc % c_out) / mult;
+        let xc = &x[(b * c_in + ci) * pin..(b * c_in + ci + 1) * pin];
+        let wc = &w[(oc % c_out) * kl..(oc % c_out + 1) * kl];
+        buf.clear();
+        buf.resize(zd * zh * row_len, 0.0);
+        let [id, ih, iw] = g.input;
+        let (lo, hi) = valid_range(zw, 1, -g.pad[2], iw);
+        for z in 0..zd {
+            let zi = z as isize - g.pad[0];
+            if zi < 0 || zi >= id as isize {
+                continue;
+            }
+            for y in 0..zh {
+                let yi = y as isize - g.pad[1];
+                if yi < 0 || yi >= ih as isize {
+                    continue;
+                }
+                let src = &xc[(zi as usize * ih + yi as usize) * iw..][..iw];
+                let dst = &mut buf[(z * zh + y) * row_len..][..row_len];
+                for c in lo..hi {
+                    dst[(c % sw) * phase_w + c / sw] = src[(c as isize - g.pad[2]) as usize];
+                }
+            }
+        }
+        o.fill(bias.map_or(0.0, |bv| bv[oc % c_out]));
+        for z in 0..od {
+            for y in 0..oh {
+                let orow = &mut o[(z * oh + y) * ow..][..ow];
+                for a in 0..kd {
+                    for bb in 0..kh {
+                        let base = ((z * sd + a * dd) * zh + y * sh + bb * dh) * row_len;
+                        for e in 0..kw {
+                            let off = e * dw;
+                            let src = &buf[base + (off % sw) * phase_w + off / sw..][..ow];
+                            let wv = wc[(a * kh + bb) * kw + e];
+                            for (o, &s) in orow.iter_mut().zip(src) {
+                                *o += wv * s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if out.len() < (1 << 14) {
+        let mut buf = Vec::new();
+        out.chunks_mut(pout).enumerate().for_each(|(oc, o)| plane(oc, o, &mut buf));
+    } else {
+        out.par_chunks_mut(pout).enumerate().for_each_init(Vec::new, |buf, (oc, o)| plane(oc, o, buf));
+    }
+}
+
+/// Packs ConvTranspose weights (C_in × C_out/group × kernel) as one row-major
+/// (C_out/group · kernel) × (C_in/group) matrix per group, the GEMM's left operand.
+pub fn pack_transpose_weights(w: &[f32], c_in: usize, cog: usize, kl: usize, group: usize) -> Vec<f32> {
+    let cig = c_in / group;
+    let mt = cog * kl;
+    let mut packed = vec![0.0; group * mt * cig];
+    for gi in 0..group {
+        let dst = &mut packed[gi * mt * cig..(gi + 1) * mt * cig];
+        for ci in 0..cig {
+            let src = &w[(gi * cig + ci) * mt..(gi * cig + ci + 1) * mt];
+            for (r, &v) in src.iter().enumerate() {
+                dst[r * cig + ci] = v;
+            }
+        }
+    }
+    packed
+}
+
+/// ConvTranspose on f32: `x` is N×C_in×input, `packed` from [`pack_transpose_weights`],
+/// `out` is N×C_out×output (fully overwritten).
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose_f32(
+    x: &[f32],
+    batch: usize,
+    c_in: usize,
+    packed: &[f32],
+    c_out: usize,
+    group: usize,
+    bias: Option<&[f32]>,
+    g: &Geom,
+    out: &mut [f32],
+) {
+    let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
+    let (cig, cog) = (c_in / group, c_out / group);
+    let mt = cog * kl;
+    if out.is_empty() {
+        return;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    let mut col = vec![0.0f32; mt * pin];
+    for b in 0..batch {
+        for gi in 0..group {
+            let xg = MatRef::row_major(&x[(b * c_in + gi * cig) * pin..(b * c_in + (gi + 1) * cig) * pin], cig, pin);
+            let wg = MatRef::row_major(&packed[gi * mt * cig..(gi + 1) * mt * cig], mt, cig);
+            if cig == 0 {
+                col.fill(0.0);
+            } else {
+                gemm(&mut col, pin, wg, xg, false, 1.0, threads);
+            }
+            let planes = &mut out[(b * c_out + gi * cog) * pout..(b * c_out + (gi + 1) * cog) * pout];
+            let scatter = |ocl: usize, o: &mut [f32]| {
+                o.fill(bias.map_or(0.0, |bv| bv[gi * cog + ocl]));
+                col2im(&col[ocl * kl * pin..(ocl + 1) * kl * pin], g, o);
+            };
+            if planes.len() * kl < (1 << 15) {
+                planes.chunks_mut(pout).enumerate().for_each(|(i, o)| scatter(i, o));
+            } else {
+                planes.par_chunks_mut(pout).enumerate().for_each(|(i, o)| scatter(i, o));
+            }
+        }
+    }
+}
+
+/// Adds one output channel's GEMM rows (kernel_len × input pixels) into its output plane.
+fn col2im(col: &[f32], g: &Geom, o: &mut [f32]) {
+    let [id, ih, iw] = g.input;
+    let [od, oh, ow] = g.output;
+    let [kd, kh, kw] = g.kernel;
+    let pin = g.input_len();
+    let mut r = 0;
+    for a in 0..kd {
+        let offd = (a * g.dilation[0]) as isize - g.pad[0];
+        let (zlo, zhi) = valid_range(id, g.stride[0], offd, od);
+        for bb in 0..kh {
+            let offh = (bb * g.dilation[1]) as isize - g.pad[1];
+            let (ylo, yhi) = valid_range(ih, g.stride[1], offh, oh);
+            for e in 0..kw {
+                let offw = (e * g.dilation[2]) as isize - g.pad[2];
+                let (xlo, xhi) = valid_range(iw, g.stride[2], offw, ow);
+                let crow = &col[r * pin..(r + 1) * pin];
+                r += 1;
+                for z in zlo..zhi {
+                    let zo = (z as isize * g.stride[0] as isize + offd) as usize;
+                    for y in ylo..yhi {
+                        let yo = (y as isize * g.stride[1] as isize + offh) as usize;
+                        let src = &crow[(z * ih + y) * iw..][..iw];
+                        let dst = &mut o[(zo * oh + yo) * ow..][..ow];
+                        let x0 = (xlo as isize * g.stride[2] as isize + offw) as usize;
+                        if g.stride[2] == 1 {
+                            for (d, &s) in dst[x0..x0 + (xhi - xlo)].iter_mut().zip(&src[xlo..xhi]) {
+                                *d += s;
+                            }
+                        } else {
+                            for (k, &s) in src[xlo..xhi].iter().enumerate() {
+                                dst[x0 + k * g.stride[2]] += s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
