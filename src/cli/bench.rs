@@ -28,6 +28,9 @@ pub struct BenchArgs {
     /// Print a JSON object (median_ms, min_ms, max_ms, gflops, peak_rss_mib, ...).
     #[arg(long)]
     json: bool,
+    /// Also print the time per op type of one extra run.
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -40,6 +43,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let session = Session::new(&model, &fixed)?;
     let macs = inspect_model(&model, &args.model.display().to_string(), &shapes)?.macs.map(|m| m.total);
     let result = bench(&session, args.threads.max(1), args.warmup, args.runs.max(1), macs)?;
+    if args.profile {
+        print_profile(&session, args.threads.max(1))?;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -54,6 +60,27 @@ pub fn run(args: BenchArgs) -> Result<()> {
             result.gflops.map(|g| format!(", {g:.1} GFLOP/s")).unwrap_or_default(),
             result.peak_rss_mib.map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default(),
         );
+    }
+    Ok(())
+}
+
+/// Time per op type of one run, largest first.
+fn print_profile(session: &Session, threads: usize) -> Result<()> {
+    let inputs = ascend_ptq::engine::bench::synthetic_inputs(session)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+    let (_, profile) = pool.install(|| session.run_profiled(inputs))?;
+    let mut by_op: HashMap<String, (f64, usize)> = HashMap::new();
+    for (_, op, ms) in &profile {
+        let e = by_op.entry(op.clone()).or_default();
+        e.0 += ms;
+        e.1 += 1;
+    }
+    let mut rows: Vec<_> = by_op.into_iter().collect();
+    rows.sort_by(|a, b| b.1.0.total_cmp(&a.1.0));
+    let total: f64 = rows.iter().map(|r| r.1.0).sum();
+    eprintln!("profile ({total:.1} ms in {} nodes):", profile.len());
+    for (op, (ms, n)) in rows {
+        eprintln!("  {op:<24} {ms:8.2} ms {:5.1}%  ({n} nodes)", 100.0 * ms / total);
     }
     Ok(())
 }

@@ -172,9 +172,29 @@ impl Session {
     /// it is computed (graph inputs and constants first).
     pub fn run_observed(
         &self,
+        inputs: HashMap<String, Tensor>,
+        observe: &HashSet<String>,
+        callback: &mut dyn FnMut(&str, &Tensor),
+    ) -> Result<Vec<(String, Tensor)>> {
+        self.execute(inputs, observe, callback, None)
+    }
+
+    /// Runs once and returns, with the outputs, the wall time of every executed node as
+    /// (node, op type, milliseconds) in execution order.
+    #[allow(clippy::type_complexity)]
+    pub fn run_profiled(&self, inputs: HashMap<String, Tensor>) -> Result<(Vec<(String, Tensor)>, Vec<(String, String, f64)>)> {
+        let mut times = Vec::with_capacity(self.steps.len());
+        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times))?;
+        let profile = self.steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
+        Ok((outputs, profile))
+    }
+
+    fn execute(
+        &self,
         mut inputs: HashMap<String, Tensor>,
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
+        mut step_times: Option<&mut Vec<f64>>,
     ) -> Result<Vec<(String, Tensor)>> {
         if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
             let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -200,6 +220,7 @@ impl Session {
             }
         }
         for step in &self.steps {
+            let started = std::time::Instant::now();
             let results = {
                 let args: Vec<Option<&Tensor>> = step.inputs.iter().map(|id| id.and_then(|id| env[id].as_deref())).collect();
                 step.op.run(&args).map_err(|e| EngineError::Node {
@@ -223,6 +244,9 @@ impl Session {
             }
             for &id in &step.frees {
                 env[id] = None;
+            }
+            if let Some(times) = step_times.as_deref_mut() {
+                times.push(started.elapsed().as_secs_f64() * 1e3);
             }
         }
         self.outputs
