@@ -112,3 +112,35 @@ pub fn input_f32<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> OpResult<&'a nd
     let t = input(inputs, i)?;
     t.as_f32().ok_or_else(|| OpError(format!("input {i} is {}, expected float", t.dtype_name())))
 }
+
+/// Building ops in unit tests without a model around them.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use std::sync::Arc;
+
+    use super::{BuildContext, Builder, Op};
+    use crate::engine::error::OpResult;
+    use crate::engine::tensor::Tensor;
+    use crate::onnx::proto::{AttributeProto, NodeProto};
+
+    /// Builds `op_type` with `attrs`; `constants[i]` is input i's plan-time value, if any.
+    pub fn build(builder: Builder, op_type: &str, attrs: Vec<AttributeProto>, constants: Vec<Option<Tensor>>, opset: i64) -> OpResult<Box<dyn Op>> {
+        let node = NodeProto {
+            name: Some(format!("test_{op_type}")),
+            op_type: Some(op_type.into()),
+            input: (0..constants.len()).map(|i| format!("in{i}")).collect(),
+            output: vec!["out".into()],
+            attribute: attrs,
+            ..Default::default()
+        };
+        let n = constants.len();
+        let ctx = BuildContext {
+            node: &node,
+            opset,
+            constants: constants.into_iter().map(|c| c.map(Arc::new)).collect(),
+            input_shapes: vec![None; n],
+            input_producers: vec![None; n],
+        };
+        builder(&ctx)
+    }
+}

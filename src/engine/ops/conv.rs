@@ -37,28 +37,25 @@ struct ConvAttrs {
     pads: Option<Vec<usize>>,
 }
 
-fn positive_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
+/// An optional INTS attribute whose values must all be at least `min`.
+fn list_at_least(ctx: &BuildContext, name: &str, min: i64) -> OpResult<Option<Vec<usize>>> {
     match ctx.opt_attr_ints(name)? {
         None => Ok(None),
         Some(v) => {
-            if let Some(bad) = v.iter().find(|&&x| x < 1) {
-                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= 1 (found {bad})"));
+            if let Some(bad) = v.iter().find(|&&x| x < min) {
+                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= {min} (found {bad})"));
             }
             Ok(Some(v.into_iter().map(|x| x as usize).collect()))
         }
     }
 }
 
+fn positive_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
+    list_at_least(ctx, name, 1)
+}
+
 fn non_negative_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
-    match ctx.opt_attr_ints(name)? {
-        None => Ok(None),
-        Some(v) => {
-            if let Some(bad) = v.iter().find(|&&x| x < 0) {
-                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= 0 (found {bad})"));
-            }
-            Ok(Some(v.into_iter().map(|x| x as usize).collect()))
-        }
-    }
+    list_at_least(ctx, name, 0)
 }
 
 impl ConvAttrs {
@@ -425,5 +422,60 @@ impl Op for ConvTranspose {
         conv_transpose_f32(&xs, batch, c_in, packed, c_out, a.group, bias, &g, &mut out);
         let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
         Ok(vec![Tensor::F32(out)])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::registry::test_support::build;
+    use crate::onnx::proto::AttributeProto;
+    use crate::onnx::proto::attribute_proto::AttributeType;
+    use ndarray::{ArrayD, IxDyn};
+
+    fn f32t(shape: &[usize], v: Vec<f32>) -> Tensor {
+        Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), v).unwrap())
+    }
+
+    fn ints(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Ints as i32), ints: v.to_vec(), ..Default::default() }
+    }
+
+    #[test]
+    fn conv_3x3_with_padding_by_hand() {
+        // 1×1×3×3 input 1..9, all-ones 3×3 kernel, pads 1: each output is the sum of the
+        // input's 3×3 neighbourhood, e.g. corner (0,0) = 1+2+4+5 = 12, centre = 45.
+        let w = f32t(&[1, 1, 3, 3], vec![1.0; 9]);
+        let op = build(build_conv, "Conv", vec![ints("pads", &[1, 1, 1, 1])], vec![None, Some(w)], 13).unwrap();
+        let x = f32t(&[1, 1, 3, 3], (1..=9).map(|v| v as f32).collect());
+        let y = op.run(&[Some(&x), None]).unwrap();
+        assert_eq!(y[0].shape(), &[1, 1, 3, 3]);
+        assert_eq!(y[0].to_f64_vec(), vec![12.0, 21.0, 16.0, 27.0, 45.0, 33.0, 24.0, 39.0, 28.0]);
+    }
+
+    #[test]
+    fn channel_mismatch_and_bad_attributes_are_errors() {
+        let w = f32t(&[2, 3, 1, 1], vec![1.0; 6]);
+        let op = build(build_conv, "Conv", vec![], vec![None, Some(w.clone())], 13).unwrap();
+        let x = f32t(&[1, 2, 4, 4], vec![0.0; 32]);
+        let e = op.run(&[Some(&x), None]).unwrap_err().0;
+        assert!(e.contains("input"), "{e}");
+        let e = build(build_conv, "Conv", vec![ints("strides", &[0, 1])], vec![None, Some(w)], 13).unwrap_err().0;
+        assert!(e.contains("'strides'") && e.contains(">= 1"), "{e}");
+    }
+
+    #[test]
+    fn int8_weights_select_the_exact_integer_layer() {
+        // int8 weight + int32 bias: the integer path, producing int32 accumulators.
+        let w = Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[1, 1, 1, 1]), vec![3]).unwrap());
+        let b = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[1]), vec![10]).unwrap());
+        let op = build(build_conv, "Conv", vec![], vec![None, Some(w.clone()), Some(b)], 13).unwrap();
+        let x = Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[1, 1, 1, 2]), vec![-2, 5]).unwrap());
+        let y = op.run(&[Some(&x), None, None]).unwrap();
+        assert_eq!(y[0].to_i64_vec().unwrap(), vec![4, 25]);
+        // A float bias in an int8 layer is a model error, not a silent conversion.
+        let fb = f32t(&[1], vec![1.0]);
+        let e = build(build_conv, "Conv", vec![], vec![None, Some(w), Some(fb)], 13).unwrap_err().0;
+        assert!(e.contains("int32"), "{e}");
     }
 }

@@ -364,15 +364,15 @@ impl Op for DequantizeLinear {
 mod tests {
     use super::*;
     use crate::onnx::proto::attribute_proto::AttributeType;
+    use crate::engine::registry::test_support;
     use crate::onnx::proto::{AttributeProto, NodeProto};
 
     fn attr_f(name: &str, v: f32) -> AttributeProto {
         AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Float as i32), f: Some(v), ..Default::default() }
     }
 
-    fn build(node: &NodeProto, constants: Vec<Option<std::sync::Arc<Tensor>>>, b: crate::engine::registry::Builder) -> Box<dyn Op> {
-        let ctx = BuildContext { node, opset: 13, constants, input_shapes: vec![], input_producers: vec![] };
-        b(&ctx).unwrap()
+    fn build(node: &NodeProto, constants: Vec<Option<Tensor>>, b: crate::engine::registry::Builder) -> Box<dyn Op> {
+        test_support::build(b, node.op_type(), node.attribute.clone(), constants, 13).unwrap()
     }
 
     #[test]
@@ -395,7 +395,7 @@ mod tests {
         let p1 = 0.25f32.to_bits() as u64 | (1u64 << 32) | (0xFFu64 << 40);
         let param = Tensor::U64(ArrayD::from_shape_vec(IxDyn(&[2]), vec![p0, p1]).unwrap());
         let node = NodeProto { op_type: Some("AscendDequant".into()), ..Default::default() };
-        let op = build(&node, vec![None, Some(std::sync::Arc::new(param))], build_ascend_dequant);
+        let op = build(&node, vec![None, Some(param)], build_ascend_dequant);
         let x = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[1, 2, 2]), vec![10, -3, 7, -7]).unwrap());
         let out = op.run(&[Some(&x), None]).unwrap();
         // ch0: 10·0.5 = 5, -3·0.5 = -1.5; ch1: floor(7/2)=3 → 3·0.25·2 = 1.5, floor(-7/2) = -4 → -2
@@ -406,7 +406,7 @@ mod tests {
     fn dequant_param_length_must_match_channels() {
         let param = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.0; 3]).unwrap());
         let node = NodeProto { op_type: Some("AscendDequant".into()), ..Default::default() };
-        let op = build(&node, vec![None, Some(std::sync::Arc::new(param))], build_ascend_dequant);
+        let op = build(&node, vec![None, Some(param)], build_ascend_dequant);
         let x = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[1, 2, 1]), vec![1, 2]).unwrap());
         let e = op.run(&[Some(&x), None]).unwrap_err().0;
         assert!(e.contains("3 values") && e.contains("[1, 2, 1]"), "{e}");
