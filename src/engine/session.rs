@@ -213,11 +213,10 @@ impl Session {
             env[*id] = Some(Arc::new(t));
         }
         for (id, slot) in env.iter().enumerate() {
-            if let Some(t) = slot {
-                if observe.contains(&self.names[id]) {
+            if let Some(t) = slot
+                && observe.contains(&self.names[id]) {
                     callback(&self.names[id], t);
                 }
-            }
         }
         for step in &self.steps {
             let started = std::time::Instant::now();
@@ -269,14 +268,13 @@ fn check_input(spec: &InputSpec, t: &Tensor) -> Result<()> {
             detail: format!("is {}, the model expects {}", t.dtype_name(), spec.dtype.as_str_name().to_ascii_lowercase()),
         });
     }
-    if let Some(shape) = &spec.shape {
-        if t.shape() != shape.as_slice() {
+    if let Some(shape) = &spec.shape
+        && t.shape() != shape.as_slice() {
             return Err(EngineError::Input {
                 name: spec.name.clone(),
                 detail: format!("has shape {:?}, the planned shape is {shape:?}", t.shape()),
             });
         }
-    }
     Ok(())
 }
 

@@ -86,12 +86,11 @@ impl<'a> Graph<'a> {
         for (i, node) in self.proto.node.iter().enumerate() {
             let mut seen = HashSet::new();
             for input in node.input.iter().filter(|s| !s.is_empty()) {
-                if let Some(p) = self.producer(input) {
-                    if seen.insert(p) {
+                if let Some(p) = self.producer(input)
+                    && seen.insert(p) {
                         pending[i] += 1;
                         dependents[p].push(i);
                     }
-                }
             }
         }
         // A min-heap keyed by index would keep strict file order; a FIFO of ready nodes

@@ -89,11 +89,10 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         }
     };
     let (strides, dilations) = (pair("strides")?, pair("dilations")?);
-    if let Some(k) = ctx.opt_attr_ints("kernel_shape")? {
-        if k != [kh as i64, kw as i64] {
+    if let Some(k) = ctx.opt_attr_ints("kernel_shape")?
+        && k != [kh as i64, kw as i64] {
             return Err(op_err!("attribute 'kernel_shape' is {k:?}, but the weight has a {kh}×{kw} kernel"));
         }
-    }
     let auto_pad = ctx.attr_s("auto_pad", "NOTSET")?;
     let pads = match auto_pad.as_str() {
         "NOTSET" => {
