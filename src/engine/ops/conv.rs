@@ -123,6 +123,28 @@ impl ConvAttrs {
     }
 }
 
+/// Kernel geometry with 1-D/2-D spatial axes lifted to 3-D (size-1 leading axes).
+fn geometry(input: &[usize], output: &[usize], kernel: &[usize], stride: &[usize], dilation: &[usize], pad_begin: &[isize]) -> Geom {
+    Geom {
+        input: to3(input, 1),
+        output: to3(output, 1),
+        kernel: to3(kernel, 1),
+        stride: to3(stride, 1),
+        dilation: to3(dilation, 1),
+        pad: to3(pad_begin, 0),
+    }
+}
+
+/// Allocates the N×C_out×spatial output, lets `kernel` fill it, and wraps it as a tensor.
+fn run_into_output(batch: usize, c_out: usize, out_spatial: &[usize], kernel: impl FnOnce(&mut [f32])) -> OpResult<Vec<Tensor>> {
+    let mut shape = vec![batch, c_out];
+    shape.extend_from_slice(out_spatial);
+    let mut out = vec![0.0f32; shape.iter().product()];
+    kernel(&mut out);
+    let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
+    Ok(vec![Tensor::F32(out)])
+}
+
 /// Pads `v` (length r ≤ 3) to 3 entries with leading `fill`s.
 fn to3<T: Copy>(v: &[T], fill: T) -> [T; 3] {
     let mut a = [fill; 3];
@@ -267,21 +289,9 @@ impl Op for Conv {
         let in_sp = &x.shape()[2..];
         let (out_sp, begin) = conv_output(a, in_sp, &k, &s, &d)?;
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
-        let g = Geom {
-            input: to3(in_sp, 1),
-            output: to3(&out_sp, 1),
-            kernel: to3(&k, 1),
-            stride: to3(&s, 1),
-            dilation: to3(&d, 1),
-            pad: to3(&begin.iter().map(|&p| p as isize).collect::<Vec<_>>(), 0),
-        };
-        let mut shape = vec![batch, c_out];
-        shape.extend_from_slice(&out_sp);
-        let mut out = vec![0.0f32; shape.iter().product()];
+        let g = geometry(in_sp, &out_sp, &k, &s, &d, &begin.iter().map(|&p| p as isize).collect::<Vec<_>>());
         let xs = contiguous(x);
-        conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, &mut out);
-        let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
-        Ok(vec![Tensor::F32(out)])
+        run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out))
     }
 }
 
@@ -407,21 +417,9 @@ impl Op for ConvTranspose {
         let in_sp = &x.shape()[2..];
         let (out_sp, begin) = self.output(in_sp, &k, &s, &d)?;
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
-        let g = Geom {
-            input: to3(in_sp, 1),
-            output: to3(&out_sp, 1),
-            kernel: to3(&k, 1),
-            stride: to3(&s, 1),
-            dilation: to3(&d, 1),
-            pad: to3(&begin, 0),
-        };
-        let mut shape = vec![batch, c_out];
-        shape.extend_from_slice(&out_sp);
-        let mut out = vec![0.0f32; shape.iter().product()];
+        let g = geometry(in_sp, &out_sp, &k, &s, &d, &begin);
         let xs = contiguous(x);
-        conv_transpose_f32(&xs, batch, c_in, packed, c_out, a.group, bias, &g, &mut out);
-        let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
-        Ok(vec![Tensor::F32(out)])
+        run_into_output(batch, c_out, &out_sp, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, a.group, bias, &g, out))
     }
 }
 

@@ -624,23 +624,8 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::*;
 
-    fn op(mode: Mode, coord: Coord) -> Resize {
-        Resize {
-            mode,
-            coord,
-            nearest: NearestMode::RoundPreferFloor,
-            cubic_a: -0.75,
-            exclude_outside: false,
-            extrapolation: 0.0,
-            antialias: false,
-            axes: None,
-            policy: AspectPolicy::Stretch,
-            roi_input: Some(1),
-            scales_input: Some(2),
-            sizes_input: Some(3),
-            scales_attr: None,
-        }
-    }
+    use super::tests_support::op;
+
     fn f(shape: &[usize], v: &[f32]) -> Tensor {
         Tensor::F32(ArrayD::from_shape_vec(IxDyn(shape), v.to_vec()).unwrap())
     }
@@ -711,6 +696,7 @@ mod tests {
 #[cfg(test)]
 mod bench {
     use super::*;
+    use super::tests_support::op;
     use std::time::Instant;
 
     #[test]
@@ -719,7 +705,7 @@ mod bench {
         let x = Tensor::F32(ArrayD::from_shape_fn(IxDyn(&[1, 256, 80, 80]), |i| (i[1] * 7 + i[2] * 3 + i[3]) as f32 * 0.01));
         let s = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[4]), vec![1., 1., 2., 2.]).unwrap());
         for (name, mode, coord) in [("nearest", Mode::Nearest, Coord::Asymmetric), ("bilinear", Mode::Linear, Coord::HalfPixel)] {
-            let mut op = super::tests_support::op(mode, coord);
+            let mut op = op(mode, coord);
             op.nearest = NearestMode::Floor;
             let t = Instant::now();
             for _ in 0..5 {
