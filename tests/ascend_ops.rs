@@ -32,7 +32,13 @@ fn deploy_model() -> ascend_ptq::onnx::ModelProto {
     let deq: Vec<u64> = scale_w.iter().map(|s| (s * SCALE_D).to_bits() as u64).collect();
     model(
         vec![
-            node("AscendQuant", "conv.quant", &["x"], &["q"], vec![attr_f("scale", 1.0 / SCALE_D), attr_f("offset", OFFSET_D as f32), attr_s("dst_type", "INT8")]),
+            node(
+                "AscendQuant",
+                "conv.quant",
+                &["x"],
+                &["q"],
+                vec![attr_f("scale", 1.0 / SCALE_D), attr_f("offset", OFFSET_D as f32), attr_s("dst_type", "INT8")],
+            ),
             node("Conv", "conv", &["q", "w", "b"], &["acc"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])]),
             node("AscendDequant", "conv.dequant", &["acc", "conv.dequant.param"], &["y"], vec![attr_i("dtype", 0)]),
         ],
@@ -108,12 +114,13 @@ fn reference_acc(x: &[f32]) -> Vec<i32> {
 fn deploy_graph_is_bit_exact_and_matches_fake_quant_in_onnxruntime() {
     let x = input();
     let session = Session::new(&deploy_model(), &HashMap::new()).unwrap();
-    let x_tensor = Tensor::from_le_bytes(DataType::Float, &[1, C_IN, HW, HW], &x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(), "x").unwrap();
+    let x_tensor =
+        Tensor::from_le_bytes(DataType::Float, &[1, C_IN, HW, HW], &x.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<_>>(), "x")
+            .unwrap();
     let mut acc = Vec::new();
     let observe: HashSet<String> = ["acc".to_string()].into();
-    let out = session
-        .run_observed(HashMap::from([("x".to_string(), x_tensor)]), &observe, &mut |_, t| acc = t.to_i64_vec().unwrap())
-        .unwrap();
+    let out =
+        session.run_observed(HashMap::from([("x".to_string(), x_tensor)]), &observe, &mut |_, t| acc = t.to_i64_vec().unwrap()).unwrap();
     let want = reference_acc(&x);
     assert_eq!(acc, want.iter().map(|&v| v as i64).collect::<Vec<_>>(), "int32 accumulators are exact");
     let y = out[0].1.to_f64_vec();
@@ -135,7 +142,10 @@ fn deploy_graph_is_bit_exact_and_matches_fake_quant_in_onnxruntime() {
         .collect();
     let m = Metrics::compute(&y, &ort);
     let max_ref = ort.iter().fold(0f64, |a, v| a.max(v.abs()));
-    eprintln!("deploy vs fake-quant (ORT): cosine {:.9}, max abs err {:.3e}, max |y| {max_ref:.3}", m.cosine_similarity, m.max_absolute_error);
+    eprintln!(
+        "deploy vs fake-quant (ORT): cosine {:.9}, max abs err {:.3e}, max |y| {max_ref:.3}",
+        m.cosine_similarity, m.max_absolute_error
+    );
     assert!(m.cosine_similarity >= 0.99999);
     assert!(m.max_absolute_error <= 1e-4 * max_ref);
 }

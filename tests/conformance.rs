@@ -39,9 +39,8 @@ fn close(got: &Tensor, want: &Tensor, rtol: f64, atol: f64) -> Result<(), String
 
 fn run_case(dir: &Path) -> Result<(), String> {
     let model = load_model(dir.join("model.onnx")).map_err(|e| e.to_string())?;
-    let tol: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("tolerance.json")).map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
+    let tol: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("tolerance.json")).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
     let (rtol, atol) = (tol["rtol"].as_f64().unwrap_or(1e-3), tol["atol"].as_f64().unwrap_or(1e-7));
     let graph = model.graph.as_ref().ok_or("no graph")?;
     let mut sets: Vec<_> = std::fs::read_dir(dir).unwrap().flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
@@ -102,12 +101,16 @@ fn onnx_node_conformance() {
         let dir = cases_dir.join(name);
         let Ok(model) = load_model(dir.join("model.onnx")) else { continue };
         let ops: BTreeSet<String> = model.graph.iter().flat_map(|g| g.node.iter()).map(|n| n.op_type().to_string()).collect();
-        let claimed = !ops.is_empty() && model.graph.iter().flat_map(|g| g.node.iter()).all(|n| registry.get(n.domain(), n.op_type()).is_some());
+        let claimed =
+            !ops.is_empty() && model.graph.iter().flat_map(|g| g.node.iter()).all(|n| registry.get(n.domain(), n.op_type()).is_some());
         if !claimed && !expected.contains(name) {
             continue;
         }
         let result = std::panic::catch_unwind(|| run_case(&dir)).unwrap_or_else(|p| {
-            Err(format!("PANIC: {}", p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()))
+            Err(format!(
+                "PANIC: {}",
+                p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default()
+            ))
         });
         let main_op = model.graph.as_ref().and_then(|g| g.node.last()).map(|n| n.op_type().to_string()).unwrap_or_default();
         let entry = per_op.entry(main_op).or_default();
@@ -137,7 +140,8 @@ fn onnx_node_conformance() {
         eprintln!("passing but not listed ({}): {newly:?}", newly.len());
     }
     if std::env::var_os("UPDATE_CONFORMANCE").is_some_and(|v| v == "1") {
-        let mut text = String::from("# ONNX node cases the engine must pass (regenerate: UPDATE_CONFORMANCE=1 cargo test --test conformance)\n");
+        let mut text =
+            String::from("# ONNX node cases the engine must pass (regenerate: UPDATE_CONFORMANCE=1 cargo test --test conformance)\n");
         for n in &passing {
             text.push_str(n);
             text.push('\n');

@@ -20,12 +20,21 @@ fn check_model(rel: &str, shape: [usize; 4], photos: &str) {
     let (code, _, stderr) = common::run_oracle(
         &py,
         "ort_reference.py",
-        &["--model", model_path.to_str().unwrap(), "--shape", &shape_arg, "--images", images.to_str().unwrap(),
-          "--out", tmp.path().to_str().unwrap(), "--pick", photos],
+        &[
+            "--model",
+            model_path.to_str().unwrap(),
+            "--shape",
+            &shape_arg,
+            "--images",
+            images.to_str().unwrap(),
+            "--out",
+            tmp.path().to_str().unwrap(),
+            "--pick",
+            photos,
+        ],
     );
     assert_eq!(code, 0, "{stderr}");
-    let reference: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("reference.json")).unwrap()).unwrap();
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("reference.json")).unwrap()).unwrap();
     let input_name = reference["input"].as_str().unwrap().to_string();
 
     let model = load_model(&model_path).unwrap();

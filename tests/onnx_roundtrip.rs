@@ -32,8 +32,17 @@ fn saved_models_run_bit_identically_in_onnxruntime() {
         let (code, stdout, stderr) = common::run_oracle(
             &py,
             "roundtrip_check.py",
-            &["--original", path.to_str().unwrap(), "--candidate", saved.to_str().unwrap(),
-              "--images", images.to_str().unwrap(), "--max-images", "2", "--json"],
+            &[
+                "--original",
+                path.to_str().unwrap(),
+                "--candidate",
+                saved.to_str().unwrap(),
+                "--images",
+                images.to_str().unwrap(),
+                "--max-images",
+                "2",
+                "--json",
+            ],
         );
         assert_eq!(code, 0, "{rel}: outputs differ after our save\n{stdout}\n{stderr}");
         let v: serde_json::Value = serde_json::from_str(&stdout).expect("oracle JSON");
@@ -65,18 +74,24 @@ fn external_data_round_trips() {
 
     // The onnx package reads our external data back to the same model, and ORT runs it.
     let Some(py) = common::oracle_python() else { return };
-    let (code, stdout, stderr) = common::run_oracle(
-        &py,
-        "proto_equal.py",
-        &[path.to_str().unwrap(), saved.to_str().unwrap(), "--load-external"],
-    );
+    let (code, stdout, stderr) =
+        common::run_oracle(&py, "proto_equal.py", &[path.to_str().unwrap(), saved.to_str().unwrap(), "--load-external"]);
     assert_eq!(code, 0, "onnx decodes our external-data model differently:\n{stdout}{stderr}");
     let Some(images) = common::asset("images") else { return };
     let (code, stdout, stderr) = common::run_oracle(
         &py,
         "roundtrip_check.py",
-        &["--original", path.to_str().unwrap(), "--candidate", saved.to_str().unwrap(),
-          "--images", images.to_str().unwrap(), "--max-images", "1", "--json"],
+        &[
+            "--original",
+            path.to_str().unwrap(),
+            "--candidate",
+            saved.to_str().unwrap(),
+            "--images",
+            images.to_str().unwrap(),
+            "--max-images",
+            "1",
+            "--json",
+        ],
     );
     assert_eq!(code, 0, "ORT on the external-data model:\n{stdout}\n{stderr}");
 }

@@ -89,9 +89,7 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, param: &str) -> Result<&'a 
         return Err(CapiError::invalid_argument(format!("{param} is NULL")));
     }
     // SAFETY: non-null and NUL-terminated per the caller's contract.
-    unsafe { CStr::from_ptr(ptr) }
-        .to_str()
-        .map_err(|_| CapiError::invalid_argument(format!("{param} is not valid UTF-8")))
+    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| CapiError::invalid_argument(format!("{param} is not valid UTF-8")))
 }
 
 /// Like [`str_arg`], but NULL means "not given".
@@ -120,8 +118,7 @@ pub(crate) unsafe fn write_string_out(out: *mut *mut c_char, param: &str, value:
 /// The pointer stays valid until the next failing call on the same thread.
 #[unsafe(no_mangle)]
 pub extern "C" fn aptq_last_error() -> *const c_char {
-    catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr())))
-        .unwrap_or(std::ptr::null())
+    catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))).unwrap_or(std::ptr::null())
 }
 
 /// Frees a string returned by an `aptq_*` call. NULL is ignored.

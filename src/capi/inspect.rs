@@ -2,8 +2,8 @@ use std::ffi::c_char;
 use std::path::Path;
 
 use super::error::{CapiError, aptq_status, guard, opt_str_arg, str_arg, write_string_out};
-use crate::onnx::inspect::inspect_file;
 use crate::onnx::input_shape::parse_input_shapes;
+use crate::onnx::inspect::inspect_file;
 
 /// Summarizes an ONNX model as JSON (the same document as `ascend-ptq inspect --json`).
 ///
@@ -15,11 +15,7 @@ use crate::onnx::input_shape::parse_input_shapes;
 /// `model_path` and `input_shape` must be NULL or NUL-terminated strings; `json_out`
 /// must be NULL or writable.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn aptq_inspect(
-    model_path: *const c_char,
-    input_shape: *const c_char,
-    json_out: *mut *mut c_char,
-) -> aptq_status {
+pub unsafe extern "C" fn aptq_inspect(model_path: *const c_char, input_shape: *const c_char, json_out: *mut *mut c_char) -> aptq_status {
     guard(|| {
         let path = unsafe { str_arg(model_path, "model_path") }?;
         let shapes = match unsafe { opt_str_arg(input_shape, "input_shape") }? {
@@ -27,8 +23,8 @@ pub unsafe extern "C" fn aptq_inspect(
             None => Vec::new(),
         };
         let summary = inspect_file(Path::new(path), &shapes)?;
-        let json = serde_json::to_string_pretty(&summary)
-            .map_err(|e| CapiError { status: aptq_status::APTQ_PANIC, message: e.to_string() })?;
+        let json =
+            serde_json::to_string_pretty(&summary).map_err(|e| CapiError { status: aptq_status::APTQ_PANIC, message: e.to_string() })?;
         unsafe { write_string_out(json_out, "json_out", json) }
     })
 }

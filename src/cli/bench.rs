@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use ascend_ptq::engine::Session;
 use ascend_ptq::engine::bench::bench;
-use ascend_ptq::onnx::inspect::inspect_model;
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
+use ascend_ptq::onnx::inspect::inspect_model;
 use ascend_ptq::onnx::load_model;
 
 #[derive(clap::Args)]

@@ -1,8 +1,8 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use ascend_ptq::onnx::inspect::inspect_file;
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
+use ascend_ptq::onnx::inspect::inspect_file;
 
 #[derive(clap::Args)]
 pub struct InspectArgs {

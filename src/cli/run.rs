@@ -38,9 +38,7 @@ pub fn run(args: RunArgs) -> Result<()> {
 
     let mut files: HashMap<String, PathBuf> = HashMap::new();
     for item in &args.inputs {
-        let (name, file) = item
-            .split_once('=')
-            .with_context(|| format!("--input {item:?}: expected NAME=FILE.bin"))?;
+        let (name, file) = item.split_once('=').with_context(|| format!("--input {item:?}: expected NAME=FILE.bin"))?;
         if files.insert(name.to_string(), PathBuf::from(file)).is_some() {
             bail!("--input: '{name}' is given twice");
         }
@@ -51,12 +49,10 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
     let mut inputs = HashMap::new();
     for spec in session.inputs() {
-        let file = files.remove(&spec.name).with_context(|| {
-            format!("--input: model input '{}' was not given (expected --input {}=FILE.bin)", spec.name, spec.name)
-        })?;
-        let shape = spec.shape.clone().with_context(|| {
-            format!("input '{}' has a dynamic shape: fix it with --input_shape", spec.name)
-        })?;
+        let file = files
+            .remove(&spec.name)
+            .with_context(|| format!("--input: model input '{}' was not given (expected --input {}=FILE.bin)", spec.name, spec.name))?;
+        let shape = spec.shape.clone().with_context(|| format!("input '{}' has a dynamic shape: fix it with --input_shape", spec.name))?;
         let bytes = std::fs::read(&file).with_context(|| format!("--input {}: cannot read {}", spec.name, file.display()))?;
         let tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
             .with_context(|| format!("--input {}={}", spec.name, file.display()))?;
@@ -64,8 +60,7 @@ pub fn run(args: RunArgs) -> Result<()> {
     }
 
     let outputs = session.run(inputs)?;
-    std::fs::create_dir_all(&args.output_dir)
-        .with_context(|| format!("--output_dir: cannot create {}", args.output_dir.display()))?;
+    std::fs::create_dir_all(&args.output_dir).with_context(|| format!("--output_dir: cannot create {}", args.output_dir.display()))?;
     let mut listing = Vec::new();
     for (name, tensor) in &outputs {
         let file = output_file_name(name);

@@ -80,10 +80,7 @@ pub fn kl_divergence(x: &[f64], y: &[f64]) -> f64 {
         let (lo, hi) = v.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), &a| (l.min(a), h.max(a)));
         let range = hi - lo;
         let floor = f32::EPSILON as f64;
-        let p: Vec<f64> = v
-            .iter()
-            .map(|&a| if range > 0.0 { ((a - lo) / range).max(floor) } else { floor })
-            .collect();
+        let p: Vec<f64> = v.iter().map(|&a| if range > 0.0 { ((a - lo) / range).max(floor) } else { floor }).collect();
         let s: f64 = p.iter().sum();
         p.into_iter().map(|a| a / s).collect()
     }

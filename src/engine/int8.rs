@@ -55,11 +55,7 @@ pub fn conv2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry)
                     for ox in 0..ow {
                         let ix = (ox * g.strides[1] + kx * g.dilations[1]) as isize - g.pads[1] as isize;
                         let inside = iy >= 0 && ix >= 0 && (iy as usize) < g.in_h && (ix as usize) < g.in_w;
-                        dst[oy * ow + ox] = if inside {
-                            (plane[iy as usize * g.in_w + ix as usize] as i32 - x_offset) as i16
-                        } else {
-                            0
-                        };
+                        dst[oy * ow + ox] = if inside { (plane[iy as usize * g.in_w + ix as usize] as i32 - x_offset) as i16 } else { 0 };
                     }
                 }
             });
@@ -154,7 +150,9 @@ mod tests {
 
     #[test]
     fn conv_matches_the_direct_definition() {
-        for (group, strides, dilations, pads) in [(1, [1, 1], [1, 1], [1, 1, 1, 1]), (2, [2, 1], [1, 2], [0, 2, 1, 0]), (4, [1, 1], [1, 1], [1, 1, 1, 1])] {
+        for (group, strides, dilations, pads) in
+            [(1, [1, 1], [1, 1], [1, 1, 1, 1]), (2, [2, 1], [1, 2], [0, 2, 1, 0]), (4, [1, 1], [1, 1], [1, 1, 1, 1])]
+        {
             let g = ConvGeometry {
                 batch: 2,
                 in_channels: 4,

@@ -47,9 +47,7 @@ impl BuildContext<'_> {
         Ok(self.node.attr_f(name, default)?)
     }
     pub fn req_attr_f(&self, name: &str) -> OpResult<f32> {
-        self.node
-            .opt_attr_f(name)?
-            .ok_or_else(|| OpError(format!("required FLOAT attribute '{name}' is missing")))
+        self.node.opt_attr_f(name)?.ok_or_else(|| OpError(format!("required FLOAT attribute '{name}' is missing")))
     }
     pub fn attr_s(&self, name: &str, default: &str) -> OpResult<String> {
         Ok(self.node.attr_s(name, default)?)
@@ -124,7 +122,13 @@ pub(crate) mod test_support {
     use crate::onnx::proto::{AttributeProto, NodeProto};
 
     /// Builds `op_type` with `attrs`; `constants[i]` is input i's plan-time value, if any.
-    pub fn build(builder: Builder, op_type: &str, attrs: Vec<AttributeProto>, constants: Vec<Option<Tensor>>, opset: i64) -> OpResult<Box<dyn Op>> {
+    pub fn build(
+        builder: Builder,
+        op_type: &str,
+        attrs: Vec<AttributeProto>,
+        constants: Vec<Option<Tensor>>,
+        opset: i64,
+    ) -> OpResult<Box<dyn Op>> {
         let node = NodeProto {
             name: Some(format!("test_{op_type}")),
             op_type: Some(op_type.into()),

@@ -51,25 +51,15 @@ impl Session {
         Session::with_registry(model, input_shapes, &Registry::with_all_ops())
     }
 
-    pub fn with_registry(
-        model: &ModelProto,
-        input_shapes: &HashMap<String, Vec<i64>>,
-        registry: &Registry,
-    ) -> Result<Session> {
-        let graph_proto = model.graph.as_ref().ok_or_else(|| EngineError::Input {
-            name: "<model>".into(),
-            detail: "the model has no graph".into(),
-        })?;
+    pub fn with_registry(model: &ModelProto, input_shapes: &HashMap<String, Vec<i64>>, registry: &Registry) -> Result<Session> {
+        let graph_proto =
+            model.graph.as_ref().ok_or_else(|| EngineError::Input { name: "<model>".into(), detail: "the model has no graph".into() })?;
         let graph = Graph::new(graph_proto)?;
         let inferred = infer_shapes(model, input_shapes)?;
-        let static_shape = |name: &str| -> Option<Vec<usize>> {
-            inferred.shapes.get(name).map(|s| s.iter().map(|&d| d.max(0) as usize).collect())
-        };
-        let opsets: HashMap<&str, i64> = model
-            .opset_import
-            .iter()
-            .map(|o| (if o.domain() == "ai.onnx" { "" } else { o.domain() }, o.version()))
-            .collect();
+        let static_shape =
+            |name: &str| -> Option<Vec<usize>> { inferred.shapes.get(name).map(|s| s.iter().map(|&d| d.max(0) as usize).collect()) };
+        let opsets: HashMap<&str, i64> =
+            model.opset_import.iter().map(|o| (if o.domain() == "ai.onnx" { "" } else { o.domain() }, o.version())).collect();
 
         let mut plan = Planner::default();
         for init in &graph_proto.initializer {
@@ -99,8 +89,7 @@ impl Session {
                 opset,
             })?;
             let node_err = |detail: String| EngineError::Node { node: label.clone(), op_type: node.op_type().to_string(), detail };
-            let input_ids: Vec<Option<usize>> =
-                node.input.iter().map(|n| (!n.is_empty()).then(|| plan.id(n))).collect();
+            let input_ids: Vec<Option<usize>> = node.input.iter().map(|n| (!n.is_empty()).then(|| plan.id(n))).collect();
             let ctx = BuildContext {
                 node,
                 opset,
@@ -131,11 +120,7 @@ impl Session {
             });
         }
 
-        let outputs: Vec<(String, usize)> = graph_proto
-            .output
-            .iter()
-            .map(|o| (o.name().to_string(), plan.id(o.name())))
-            .collect();
+        let outputs: Vec<(String, usize)> = graph_proto.output.iter().map(|o| (o.name().to_string(), plan.id(o.name()))).collect();
         plan.assign_frees(&outputs);
         let Planner { names, ids, constants, steps } = plan;
         let constants = constants.into_iter().enumerate().filter_map(|(id, c)| c.map(|c| (id, c))).collect();
@@ -205,18 +190,18 @@ impl Session {
             env[*id] = Some(Arc::clone(c));
         }
         for (spec, id) in &self.inputs {
-            let t = inputs.remove(&spec.name).ok_or_else(|| EngineError::Input {
-                name: spec.name.clone(),
-                detail: "is required but was not given".into(),
-            })?;
+            let t = inputs
+                .remove(&spec.name)
+                .ok_or_else(|| EngineError::Input { name: spec.name.clone(), detail: "is required but was not given".into() })?;
             check_input(spec, &t)?;
             env[*id] = Some(Arc::new(t));
         }
         for (id, slot) in env.iter().enumerate() {
             if let Some(t) = slot
-                && observe.contains(&self.names[id]) {
-                    callback(&self.names[id], t);
-                }
+                && observe.contains(&self.names[id])
+            {
+                callback(&self.names[id], t);
+            }
         }
         for step in &self.steps {
             let started = std::time::Instant::now();
@@ -251,10 +236,9 @@ impl Session {
         self.outputs
             .iter()
             .map(|(name, id)| {
-                let t = env[*id].take().ok_or_else(|| EngineError::Input {
-                    name: name.clone(),
-                    detail: "graph output was never computed".into(),
-                })?;
+                let t = env[*id]
+                    .take()
+                    .ok_or_else(|| EngineError::Input { name: name.clone(), detail: "graph output was never computed".into() })?;
                 Ok((name.clone(), Arc::try_unwrap(t).unwrap_or_else(|shared| (*shared).clone())))
             })
             .collect()
@@ -269,12 +253,13 @@ fn check_input(spec: &InputSpec, t: &Tensor) -> Result<()> {
         });
     }
     if let Some(shape) = &spec.shape
-        && t.shape() != shape.as_slice() {
-            return Err(EngineError::Input {
-                name: spec.name.clone(),
-                detail: format!("has shape {:?}, the planned shape is {shape:?}", t.shape()),
-            });
-        }
+        && t.shape() != shape.as_slice()
+    {
+        return Err(EngineError::Input {
+            name: spec.name.clone(),
+            detail: format!("has shape {:?}, the planned shape is {shape:?}", t.shape()),
+        });
+    }
     Ok(())
 }
 

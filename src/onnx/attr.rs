@@ -72,9 +72,7 @@ pub trait NodeExt {
     }
     /// A required TENSOR attribute, decoded.
     fn req_attr_tensor(&self, name: &str) -> Result<Tensor> {
-        let t = self
-            .opt_attr_tensor(name)?
-            .ok_or_else(|| self.attr_error(name, "required TENSOR attribute is missing".into()))?;
+        let t = self.opt_attr_tensor(name)?.ok_or_else(|| self.attr_error(name, "required TENSOR attribute is missing".into()))?;
         Tensor::from_proto(t).map_err(|e| self.attr_error(name, e.to_string()))
     }
 }
@@ -117,12 +115,7 @@ fn check_type<'a, N: NodeExt + ?Sized>(node: &N, a: &'a AttributeProto, want: At
     }
 }
 
-fn typed<N: NodeExt + ?Sized, T>(
-    node: &N,
-    name: &str,
-    want: AttributeType,
-    get: impl Fn(&AttributeProto) -> T,
-) -> Result<Option<T>> {
+fn typed<N: NodeExt + ?Sized, T>(node: &N, name: &str, want: AttributeType, get: impl Fn(&AttributeProto) -> T) -> Result<Option<T>> {
     node.attr(name).map(|a| check_type(node, a, want).map(get)).transpose()
 }
 
@@ -131,12 +124,7 @@ impl NodeExt for NodeProto {
         self.attribute.iter().find(|a| a.name() == name)
     }
     fn attr_error(&self, attr: &str, detail: String) -> OnnxError {
-        OnnxError::Attribute {
-            node: self.name().to_string(),
-            op_type: self.op_type().to_string(),
-            attr: attr.to_string(),
-            detail,
-        }
+        OnnxError::Attribute { node: self.name().to_string(), op_type: self.op_type().to_string(), attr: attr.to_string(), detail }
     }
 }
 
@@ -150,7 +138,12 @@ mod tests {
             op_type: Some("Conv".into()),
             attribute: vec![
                 AttributeProto { name: Some("group".into()), r#type: Some(AttributeType::Int as i32), i: Some(4), ..Default::default() },
-                AttributeProto { name: Some("pads".into()), r#type: Some(AttributeType::Ints as i32), ints: vec![1, 1, 1, 1], ..Default::default() },
+                AttributeProto {
+                    name: Some("pads".into()),
+                    r#type: Some(AttributeType::Ints as i32),
+                    ints: vec![1, 1, 1, 1],
+                    ..Default::default()
+                },
             ],
             ..Default::default()
         }

@@ -17,11 +17,7 @@ pub enum OnnxError {
     #[error("{path}: not an ONNX model: {reason}")]
     NotAModel { path: PathBuf, reason: String },
     #[error("{path}: tensor '{tensor}': external data {detail}")]
-    ExternalData {
-        path: PathBuf,
-        tensor: String,
-        detail: String,
-    },
+    ExternalData { path: PathBuf, tensor: String, detail: String },
     #[error("{path}: {source}")]
     InModel {
         path: PathBuf,
@@ -33,12 +29,7 @@ pub enum OnnxError {
     #[error("tensor '{tensor}': unknown data type {data_type} (expected one of the TensorProto.DataType values 1..=26)")]
     UnknownDataType { tensor: String, data_type: i32 },
     #[error("node '{node}' ({op_type}): attribute '{attr}': {detail}")]
-    Attribute {
-        node: String,
-        op_type: String,
-        attr: String,
-        detail: String,
-    },
+    Attribute { node: String, op_type: String, attr: String, detail: String },
     #[error("{flag}: {detail}")]
     Argument { flag: String, detail: String },
     #[error("graph '{graph}': {detail}")]

@@ -38,13 +38,7 @@ impl<'a> Graph<'a> {
             }
         }
         let initializers = proto.initializer.iter().map(|t| (t.name(), t)).collect();
-        let value_infos = proto
-            .input
-            .iter()
-            .chain(&proto.output)
-            .chain(&proto.value_info)
-            .map(|v| (v.name(), v))
-            .collect();
+        let value_infos = proto.input.iter().chain(&proto.output).chain(&proto.value_info).map(|v| (v.name(), v)).collect();
         Ok(Graph { proto, producers, consumers, initializers, value_infos })
     }
 
@@ -87,10 +81,11 @@ impl<'a> Graph<'a> {
             let mut seen = HashSet::new();
             for input in node.input.iter().filter(|s| !s.is_empty()) {
                 if let Some(p) = self.producer(input)
-                    && seen.insert(p) {
-                        pending[i] += 1;
-                        dependents[p].push(i);
-                    }
+                    && seen.insert(p)
+                {
+                    pending[i] += 1;
+                    dependents[p].push(i);
+                }
             }
         }
         // A min-heap keyed by index would keep strict file order; a FIFO of ready nodes
@@ -110,10 +105,7 @@ impl<'a> Graph<'a> {
             let stuck = (0..n).find(|&i| pending[i] > 0).expect("some node is stuck");
             return Err(OnnxError::Graph {
                 graph: self.proto.name().to_string(),
-                detail: format!(
-                    "the graph has a cycle through node '{}'",
-                    super::node_label(&self.proto.node[stuck], stuck)
-                ),
+                detail: format!("the graph has a cycle through node '{}'", super::node_label(&self.proto.node[stuck], stuck)),
             });
         }
         Ok(order)

@@ -26,9 +26,8 @@ impl std::error::Error for InputShapeError {}
 pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError> {
     let mut shapes: Vec<InputShape> = Vec::new();
     for item in arg.split(';').map(str::trim).filter(|s| !s.is_empty()) {
-        let (name, dims) = item.rsplit_once(':').ok_or_else(|| {
-            InputShapeError(format!("item {item:?} has no ':'; expected \"name:n,c,h,w\""))
-        })?;
+        let (name, dims) =
+            item.rsplit_once(':').ok_or_else(|| InputShapeError(format!("item {item:?} has no ':'; expected \"name:n,c,h,w\"")))?;
         if name.is_empty() {
             return Err(InputShapeError(format!("item {item:?} has an empty tensor name")));
         }
@@ -38,9 +37,7 @@ pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError>
                 let d = d.trim();
                 match d.parse::<i64>() {
                     Ok(v) if v >= 1 || v == -1 => Ok(v),
-                    _ => Err(InputShapeError(format!(
-                        "dimension {d:?} of '{name}' is not a positive integer or -1"
-                    ))),
+                    _ => Err(InputShapeError(format!("dimension {d:?} of '{name}' is not a positive integer or -1"))),
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;

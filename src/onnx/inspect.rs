@@ -78,10 +78,8 @@ pub fn inspect_file(path: &Path, input_shapes: &[InputShape]) -> Result<ModelSum
 }
 
 pub fn inspect_model(model: &ModelProto, label: &str, input_shapes: &[InputShape]) -> Result<ModelSummary> {
-    let graph_proto = model.graph.as_ref().ok_or_else(|| OnnxError::NotAModel {
-        path: label.into(),
-        reason: "the model has no graph".into(),
-    })?;
+    let graph_proto =
+        model.graph.as_ref().ok_or_else(|| OnnxError::NotAModel { path: label.into(), reason: "the model has no graph".into() })?;
     let graph = Graph::new(graph_proto)?;
 
     let mut op_histogram = BTreeMap::new();
@@ -103,8 +101,7 @@ pub fn inspect_model(model: &ModelProto, label: &str, input_shapes: &[InputShape
         parameter_bytes += super::tensor::raw_len(dt, n as usize) as u64;
     }
 
-    let fixed: HashMap<String, Vec<i64>> =
-        input_shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect();
+    let fixed: HashMap<String, Vec<i64>> = input_shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect();
     let inputs: Vec<&str> = graph.real_inputs().map(|v| v.name()).collect();
     if let Some(name) = fixed.keys().find(|name| !inputs.contains(&name.as_str())) {
         return Err(OnnxError::Argument {
@@ -125,11 +122,7 @@ pub fn inspect_model(model: &ModelProto, label: &str, input_shapes: &[InputShape
         ir_version: model.ir_version(),
         producer: format!("{} {}", model.producer_name(), model.producer_version()).trim().to_string(),
         graph_name: graph_proto.name().to_string(),
-        opset_imports: model
-            .opset_import
-            .iter()
-            .map(|o| Opset { domain: display_domain(o.domain()), version: o.version() })
-            .collect(),
+        opset_imports: model.opset_import.iter().map(|o| Opset { domain: display_domain(o.domain()), version: o.version() }).collect(),
         inputs: graph.real_inputs().map(summarize_value).collect(),
         outputs: graph.outputs().iter().map(summarize_value).collect(),
         node_count: graph.nodes().len(),
@@ -151,10 +144,9 @@ fn static_input_shapes(graph: &Graph, fixed: &HashMap<String, Vec<i64>>) -> Resu
         let dims = match fixed.get(v.name()) {
             Some(dims) => dims.clone(),
             None => match value_dims(v) {
-                Some(d) if d.iter().all(|d| matches!(d, Dim::Value(x) if *x > 0)) => d
-                    .into_iter()
-                    .map(|d| if let Dim::Value(x) = d { x } else { unreachable!() })
-                    .collect(),
+                Some(d) if d.iter().all(|d| matches!(d, Dim::Value(x) if *x > 0)) => {
+                    d.into_iter().map(|d| if let Dim::Value(x) = d { x } else { unreachable!() }).collect()
+                }
                 _ => return Err(format!("input '{}' has a dynamic shape; pass --input_shape to count MACs", v.name())),
             },
         };
@@ -199,12 +191,7 @@ fn count_macs(graph: &Graph, inferred: &InferredShapes, input_shapes: HashMap<St
             None => unresolved_nodes.push(super::node_label(node, i)),
         }
     }
-    MacSummary {
-        input_shapes: input_shapes.into_iter().collect(),
-        total: by_op_type.values().sum(),
-        by_op_type,
-        unresolved_nodes,
-    }
+    MacSummary { input_shapes: input_shapes.into_iter().collect(), total: by_op_type.values().sum(), by_op_type, unresolved_nodes }
 }
 
 fn product(dims: &[i64]) -> u64 {
@@ -251,9 +238,7 @@ fn value_dtype(v: &ValueInfoProto) -> String {
         Some(type_proto::Value::OpaqueType(_)) => return "opaque".into(),
         None => return "unknown".into(),
     };
-    DataType::try_from(elem)
-        .map(|d| d.as_str_name().to_ascii_lowercase())
-        .unwrap_or_else(|_| format!("dtype#{elem}"))
+    DataType::try_from(elem).map(|d| d.as_str_name().to_ascii_lowercase()).unwrap_or_else(|_| format!("dtype#{elem}"))
 }
 
 fn summarize_value(v: &ValueInfoProto) -> TensorSummary {
@@ -313,8 +298,7 @@ impl ModelSummary {
         );
         match (&self.macs, &self.macs_note) {
             (Some(m), _) => {
-                let shapes: Vec<String> =
-                    m.input_shapes.iter().map(|(k, v)| format!("{k}:{v:?}")).collect();
+                let shapes: Vec<String> = m.input_shapes.iter().map(|(k, v)| format!("{k}:{v:?}")).collect();
                 let _ = writeln!(s, "MACs:       {} ({}) for {}", m.total, si(m.total), shapes.join(" "));
                 for (op, n) in &m.by_op_type {
                     let _ = writeln!(s, "  {op:<14} {}", si(*n));

@@ -65,8 +65,7 @@ pub fn load_model_from_bytes(bytes: &[u8], label: &Path, base_dir: Option<&Path>
     if bytes.is_empty() {
         return Err(OnnxError::EmptyFile { path: label.to_path_buf() });
     }
-    let mut model = ModelProto::decode(bytes)
-        .map_err(|e| OnnxError::Decode { path: label.to_path_buf(), reason: e.to_string() })?;
+    let mut model = ModelProto::decode(bytes).map_err(|e| OnnxError::Decode { path: label.to_path_buf(), reason: e.to_string() })?;
     check_is_model(&model, label)?;
     let mut resolver = ExternalResolver { label, base_dir, files: HashMap::new() };
     visit_tensors_mut(&mut model, &mut |t| resolver.resolve(t))?;
@@ -107,11 +106,7 @@ impl ExternalResolver<'_> {
             return Ok(());
         }
         let name = t.name().to_string();
-        let err = |detail: String| OnnxError::ExternalData {
-            path: self.label.to_path_buf(),
-            tensor: name.clone(),
-            detail,
-        };
+        let err = |detail: String| OnnxError::ExternalData { path: self.label.to_path_buf(), tensor: name.clone(), detail };
         let key = |k: &str| t.external_data.iter().find(|e| e.key() == k).map(|e| e.value().to_string());
         let location = key("location").ok_or_else(|| err("has no 'location' key".into()))?;
         let number = |k: &str| -> Result<Option<u64>> {
@@ -157,18 +152,12 @@ pub fn save_model(model: &ModelProto, path: impl AsRef<Path>, options: &SaveOpti
     let path = path.as_ref();
     let Some(threshold) = external_threshold(&options.external, model.encoded_len(), PROTOBUF_LIMIT) else {
         if model.encoded_len() > PROTOBUF_LIMIT {
-            return Err(OnnxError::tensor(
-                "<model>",
-                format!("{}: the model exceeds 2 GiB; save it with external data", path.display()),
-            ));
+            return Err(OnnxError::tensor("<model>", format!("{}: the model exceeds 2 GiB; save it with external data", path.display())));
         }
         return write_atomically(path, &model.encode_to_vec());
     };
-    let file_name = path
-        .file_name()
-        .ok_or_else(|| OnnxError::io(path, std::io::Error::other("not a file path")))?
-        .to_string_lossy()
-        .into_owned();
+    let file_name =
+        path.file_name().ok_or_else(|| OnnxError::io(path, std::io::Error::other("not a file path")))?.to_string_lossy().into_owned();
     let location = options.location.clone().unwrap_or_else(|| format!("{file_name}.data"));
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut model = model.clone();
@@ -219,11 +208,8 @@ fn move_to_external(t: &mut TensorProto, threshold: usize, location: &str, data:
     let offset = data.len();
     data.extend_from_slice(&raw);
     let entry = |k: &str, v: String| StringStringEntryProto { key: Some(k.into()), value: Some(v) };
-    t.external_data = vec![
-        entry("location", location.to_string()),
-        entry("offset", offset.to_string()),
-        entry("length", raw.len().to_string()),
-    ];
+    t.external_data =
+        vec![entry("location", location.to_string()), entry("offset", offset.to_string()), entry("length", raw.len().to_string())];
     t.data_location = Some(DataLocation::External as i32);
     Ok(())
 }
@@ -240,10 +226,7 @@ fn clear_typed_fields(t: &mut TensorProto) {
 /// never see a half-written file.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".ascend-ptq-")
-        .tempfile_in(dir)
-        .map_err(|e| OnnxError::io(dir, e))?;
+    let mut tmp = tempfile::Builder::new().prefix(".ascend-ptq-").tempfile_in(dir).map_err(|e| OnnxError::io(dir, e))?;
     tmp.write_all(bytes).map_err(|e| OnnxError::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| OnnxError::io(path, e))?;
     tmp.persist(path).map_err(|e| OnnxError::io(path, e.error))?;
@@ -252,10 +235,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 
 /// Calls `f` on every TensorProto of the model: initializers, sparse initializers,
 /// node attributes, subgraphs, functions and training graphs.
-pub fn visit_tensors_mut(
-    model: &mut ModelProto,
-    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
-) -> Result<()> {
+pub fn visit_tensors_mut(model: &mut ModelProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
     if let Some(g) = model.graph.as_mut() {
         visit_graph(g, f)?;
     }
@@ -283,10 +263,7 @@ fn visit_graph(g: &mut GraphProto, f: &mut dyn FnMut(&mut TensorProto) -> Result
     visit_nodes(&mut g.node, f)
 }
 
-fn visit_sparse(
-    s: &mut super::proto::SparseTensorProto,
-    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
-) -> Result<()> {
+fn visit_sparse(s: &mut super::proto::SparseTensorProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
     for t in [s.values.as_mut(), s.indices.as_mut()].into_iter().flatten() {
         f(t)?;
     }
@@ -302,10 +279,7 @@ fn visit_nodes(nodes: &mut [NodeProto], f: &mut dyn FnMut(&mut TensorProto) -> R
     Ok(())
 }
 
-fn visit_attribute(
-    a: &mut super::proto::AttributeProto,
-    f: &mut dyn FnMut(&mut TensorProto) -> Result<()>,
-) -> Result<()> {
+fn visit_attribute(a: &mut super::proto::AttributeProto, f: &mut dyn FnMut(&mut TensorProto) -> Result<()>) -> Result<()> {
     for t in a.t.as_mut().into_iter().chain(a.tensors.iter_mut()) {
         f(t)?;
     }

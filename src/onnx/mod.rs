@@ -21,10 +21,7 @@ pub use attr::NodeExt;
 pub use error::{OnnxError, Result};
 pub use graph::Graph;
 pub use io::{ExternalDataPolicy, SaveOptions, load_model, load_model_from_bytes, save_model};
-pub use proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
-    ValueInfoProto,
-};
+pub use proto::{AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, ValueInfoProto};
 pub use tensor::{DataType, Tensor, TensorData};
 
 /// A readable name for a node in messages: its name, or `<op_type>#<index>` when unnamed.
@@ -37,9 +34,5 @@ pub fn node_label(node: &NodeProto, index: usize) -> String {
 
 /// The opset version of the default (`ai.onnx`) domain, if the model declares one.
 pub fn default_opset(model: &ModelProto) -> Option<i64> {
-    model
-        .opset_import
-        .iter()
-        .find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx")))
-        .map(|o| o.version())
+    model.opset_import.iter().find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx"))).map(|o| o.version())
 }

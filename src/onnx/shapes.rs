@@ -151,16 +151,10 @@ impl KnownValue {
     /// All parts' elements one after the other; `None` if the kinds differ.
     fn chain(parts: &[&KnownValue]) -> Option<KnownValue> {
         match parts.first()? {
-            KnownValue::Ints(_) => parts
-                .iter()
-                .map(|p| p.as_ints())
-                .collect::<Option<Vec<_>>>()
-                .map(|v| KnownValue::Ints(v.concat())),
-            KnownValue::Floats(_) => parts
-                .iter()
-                .map(|p| p.as_floats())
-                .collect::<Option<Vec<_>>>()
-                .map(|v| KnownValue::Floats(v.concat())),
+            KnownValue::Ints(_) => parts.iter().map(|p| p.as_ints()).collect::<Option<Vec<_>>>().map(|v| KnownValue::Ints(v.concat())),
+            KnownValue::Floats(_) => {
+                parts.iter().map(|p| p.as_floats()).collect::<Option<Vec<_>>>().map(|v| KnownValue::Floats(v.concat()))
+            }
         }
     }
 }
@@ -179,10 +173,7 @@ impl KnownValue {
 /// when inference cannot compute them — note they describe the model at its declared input
 /// shape, so they may not match other `input_shapes`.
 pub fn infer_shapes(model: &ModelProto, input_shapes: &HashMap<String, Vec<i64>>) -> Result<InferredShapes> {
-    let proto = model.graph.as_ref().ok_or_else(|| OnnxError::Graph {
-        graph: String::new(),
-        detail: "the model has no graph".into(),
-    })?;
+    let proto = model.graph.as_ref().ok_or_else(|| OnnxError::Graph { graph: String::new(), detail: "the model has no graph".into() })?;
     let graph = Graph::new(proto)?;
     let opset = super::default_opset(model).unwrap_or(NEWEST_OPSET);
     let mut res = InferredShapes::default();
@@ -513,11 +504,9 @@ fn infer_node(cx: &Ctx) -> Infer<Outs> {
         "AscendQuant" | "AscendDequant" | "AscendAntiQuant" => ascend_quant(cx),
         "IsNaN" | "IsInf" => same_shape(cx, Some(BOOL)),
         op if is_unary(op) => unary(cx),
-        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "BitShift" | "BitwiseAnd" | "BitwiseOr" | "BitwiseXor"
-        | "Min" | "Max" | "Sum" | "Mean" => elementwise(cx, None),
-        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => {
-            elementwise(cx, Some(BOOL))
-        }
+        "Add" | "Sub" | "Mul" | "Div" | "Pow" | "Mod" | "BitShift" | "BitwiseAnd" | "BitwiseOr" | "BitwiseXor" | "Min" | "Max" | "Sum"
+        | "Mean" => elementwise(cx, None),
+        "Equal" | "Less" | "Greater" | "LessOrEqual" | "GreaterOrEqual" | "And" | "Or" | "Xor" => elementwise(cx, Some(BOOL)),
         "PRelu" => same_shape(cx, cx.dtype(0)),
         "Where" => where_op(cx),
         "Concat" => concat(cx),
@@ -550,9 +539,7 @@ fn infer_node(cx: &Ctx) -> Infer<Outs> {
         "Range" => range(cx),
         "DepthToSpace" | "SpaceToDepth" => depth_space(cx),
         "TopK" => topk(cx),
-        "NonZero" | "NonMaxSuppression" | "Unique" | "Compress" | "StringSplit" => {
-            fail("the output size depends on the input data")
-        }
+        "NonZero" | "NonMaxSuppression" | "Unique" | "Compress" | "StringSplit" => fail("the output size depends on the input data"),
         "Einsum" => fail("Einsum has no shape rule"),
         "If" | "Loop" | "Scan" => fail("control-flow operators have no shape rule"),
         _ => fail(format!("operator '{op}' has no shape rule")),
@@ -637,9 +624,7 @@ fn broadcast_indices(from: &[i64], to: &[i64]) -> Vec<usize> {
     let per_axis: Vec<Vec<usize>> = to
         .iter()
         .enumerate()
-        .map(|(i, &d)| {
-            if i < offset || from[i - offset] == 1 { vec![0; d as usize] } else { (0..d as usize).collect() }
-        })
+        .map(|(i, &d)| if i < offset || from[i - offset] == 1 { vec![0; d as usize] } else { (0..d as usize).collect() })
         .collect();
     let padded: Vec<i64> = std::iter::repeat_n(1, offset).chain(from.iter().copied()).collect();
     take_indices(&padded, &per_axis)
@@ -811,9 +796,7 @@ fn conv_transpose(cx: &Ctx) -> Infer<Outs> {
             let pads = if win.auto_pad == "VALID" { vec![0; 2 * n] } else { win.pads.clone() };
             (0..n)
                 .map(|i| {
-                    win.strides[i] * (x[2 + i] - 1) + output_padding[i] + (win.kernel[i] - 1) * win.dilations[i] + 1
-                        - pads[i]
-                        - pads[i + n]
+                    win.strides[i] * (x[2 + i] - 1) + output_padding[i] + (win.kernel[i] - 1) * win.dilations[i] + 1 - pads[i] - pads[i + n]
                 })
                 .collect()
         }
@@ -869,23 +852,64 @@ fn layer_norm(cx: &Ctx) -> Infer<Outs> {
     let stash = cx.node.attr_i("stash_type", 1)? as i32;
     let mut reduced = x[..axis].to_vec();
     reduced.resize(x.len(), 1);
-    outs(vec![
-        Out::new(x.to_vec(), cx.dtype(0)),
-        Out::new(reduced.clone(), Some(stash)),
-        Out::new(reduced, Some(stash)),
-    ])
+    outs(vec![Out::new(x.to_vec(), cx.dtype(0)), Out::new(reduced.clone(), Some(stash)), Out::new(reduced, Some(stash))])
 }
 
 /// Op types whose only output has the shape and type of input 0.
 fn is_unary(op: &str) -> bool {
     matches!(
         op,
-        "Relu" | "LeakyRelu" | "Sigmoid" | "HardSigmoid" | "HardSwish" | "Tanh" | "Clip" | "Elu" | "Selu" | "Celu"
-            | "ThresholdedRelu" | "Softplus" | "Softsign" | "Erf" | "Sqrt" | "Exp" | "Log" | "Neg" | "Abs"
-            | "Reciprocal" | "Floor" | "Ceil" | "Round" | "Sign" | "Not" | "Identity" | "Softmax" | "LogSoftmax"
-            | "Hardmax" | "Mish" | "Gelu" | "Sin" | "Cos" | "Tan" | "Asin" | "Acos" | "Atan" | "Sinh" | "Cosh"
-            | "Asinh" | "Acosh" | "Atanh" | "Shrink" | "InstanceNormalization" | "LpNormalization" | "LRN"
-            | "MeanVarianceNormalization" | "BitwiseNot" | "CumSum" | "Trilu" | "ReverseSequence"
+        "Relu"
+            | "LeakyRelu"
+            | "Sigmoid"
+            | "HardSigmoid"
+            | "HardSwish"
+            | "Tanh"
+            | "Clip"
+            | "Elu"
+            | "Selu"
+            | "Celu"
+            | "ThresholdedRelu"
+            | "Softplus"
+            | "Softsign"
+            | "Erf"
+            | "Sqrt"
+            | "Exp"
+            | "Log"
+            | "Neg"
+            | "Abs"
+            | "Reciprocal"
+            | "Floor"
+            | "Ceil"
+            | "Round"
+            | "Sign"
+            | "Not"
+            | "Identity"
+            | "Softmax"
+            | "LogSoftmax"
+            | "Hardmax"
+            | "Mish"
+            | "Gelu"
+            | "Sin"
+            | "Cos"
+            | "Tan"
+            | "Asin"
+            | "Acos"
+            | "Atan"
+            | "Sinh"
+            | "Cosh"
+            | "Asinh"
+            | "Acosh"
+            | "Atanh"
+            | "Shrink"
+            | "InstanceNormalization"
+            | "LpNormalization"
+            | "LRN"
+            | "MeanVarianceNormalization"
+            | "BitwiseNot"
+            | "CumSum"
+            | "Trilu"
+            | "ReverseSequence"
     )
 }
 
@@ -1014,17 +1038,13 @@ fn elementwise_value(cx: &Ctx, shapes: &[&[i64]], out: &[i64], dtype: Option<i32
         "Mod" if cx.node.attr_i("fmod", 0).ok()? != 0 => "FMod",
         op => op,
     };
-    let values: Vec<KnownValue> = (0..shapes.len())
-        .map(|i| broadcast_value(cx.value(i)?, shapes[i], out))
-        .collect::<Option<_>>()?;
+    let values: Vec<KnownValue> = (0..shapes.len()).map(|i| broadcast_value(cx.value(i)?, shapes[i], out)).collect::<Option<_>>()?;
     let mut acc = values[0].clone();
     for v in &values[1..] {
         acc = binary_value(op, &acc, v, dtype)?;
     }
     match (op, acc) {
-        ("Mean", KnownValue::Floats(v)) => {
-            Some(KnownValue::Floats(v.iter().map(|x| round_to(dtype, x / values.len() as f64)).collect()))
-        }
+        ("Mean", KnownValue::Floats(v)) => Some(KnownValue::Floats(v.iter().map(|x| round_to(dtype, x / values.len() as f64)).collect())),
         ("Mean", KnownValue::Ints(_)) => None,
         (_, acc) => Some(acc),
     }
@@ -1117,12 +1137,7 @@ fn where_op(cx: &Ctx) -> Infer<Outs> {
         let cond = broadcast_value(cx.value(0)?, shapes[0], &shape)?;
         let x = broadcast_value(cx.value(1)?, shapes[1], &shape)?;
         let y = broadcast_value(cx.value(2)?, shapes[2], &shape)?;
-        let picks: Vec<usize> = cond
-            .as_ints()?
-            .iter()
-            .enumerate()
-            .map(|(i, &c)| if c != 0 { i } else { i + shape_len(&shape) })
-            .collect();
+        let picks: Vec<usize> = cond.as_ints()?.iter().enumerate().map(|(i, &c)| if c != 0 { i } else { i + shape_len(&shape) }).collect();
         Some(KnownValue::chain(&[&x, &y])?.pick(&picks))
     })();
     outs(vec![Out::new(shape, dtype).with_value(value)])
@@ -1161,9 +1176,8 @@ fn concat(cx: &Ctx) -> Infer<Outs> {
         let outer = numel(&first[..axis]) as usize;
         let chunks: Vec<usize> = shapes.iter().map(|s| numel(&s[axis..]) as usize).collect();
         let starts: Vec<usize> = chunks.iter().scan(0, |acc, &c| Some(std::mem::replace(acc, *acc + c * outer))).collect();
-        let picks = (0..outer)
-            .flat_map(|o| chunks.iter().zip(&starts).flat_map(move |(&c, &s)| s + o * c..s + (o + 1) * c))
-            .collect::<Vec<_>>();
+        let picks =
+            (0..outer).flat_map(|o| chunks.iter().zip(&starts).flat_map(move |(&c, &s)| s + o * c..s + (o + 1) * c)).collect::<Vec<_>>();
         Some(all.pick(&picks))
     })();
     outs(vec![Out::new(shape, cx.dtype(0)).with_value(value)])
@@ -1253,11 +1267,7 @@ fn slice_axis(dim: i64, start: i64, end: i64, step: i64) -> Infer<Vec<usize>> {
     }
     let adjust = |v: i64| if v < 0 { v.saturating_add(dim) } else { v };
     let (start, end) = (adjust(start), adjust(end));
-    let (start, end) = if step > 0 {
-        (start.clamp(0, dim), end.clamp(0, dim))
-    } else {
-        (start.clamp(0, dim - 1), end.clamp(-1, dim - 1))
-    };
+    let (start, end) = if step > 0 { (start.clamp(0, dim), end.clamp(0, dim)) } else { (start.clamp(0, dim - 1), end.clamp(-1, dim - 1)) };
     let mut out = Vec::new();
     let mut i = start;
     while (step > 0 && i < end) || (step < 0 && i > end) {
@@ -1376,8 +1386,7 @@ fn tile(cx: &Ctx) -> Infer<Outs> {
     }
     let shape: Vec<i64> = x.iter().zip(&repeats).map(|(d, r)| d * r).collect();
     let value = cx.value(0).filter(|_| small(&shape)).map(|v| {
-        let lists: Vec<Vec<usize>> =
-            x.iter().zip(&shape).map(|(&d, &n)| (0..n as usize).map(|i| i % d as usize).collect()).collect();
+        let lists: Vec<Vec<usize>> = x.iter().zip(&shape).map(|(&d, &n)| (0..n as usize).map(|i| i % d as usize).collect()).collect();
         v.pick(&take_indices(x, &lists))
     });
     outs(vec![Out::new(shape, cx.dtype(0)).with_value(value)])
@@ -1544,8 +1553,16 @@ fn reduce(cx: &Ctx) -> Infer<Outs> {
     let op = cx.node.op_type();
     if !matches!(
         op,
-        "ReduceSum" | "ReduceMean" | "ReduceMax" | "ReduceMin" | "ReduceProd" | "ReduceL1" | "ReduceL2"
-            | "ReduceLogSum" | "ReduceLogSumExp" | "ReduceSumSquare"
+        "ReduceSum"
+            | "ReduceMean"
+            | "ReduceMax"
+            | "ReduceMin"
+            | "ReduceProd"
+            | "ReduceL1"
+            | "ReduceL2"
+            | "ReduceLogSum"
+            | "ReduceLogSumExp"
+            | "ReduceSumSquare"
     ) {
         return fail(format!("operator '{op}' has no shape rule"));
     }
@@ -1581,10 +1598,7 @@ fn reduce_value(op: &str, value: &KnownValue, x: &[i64], axes: &BTreeSet<usize>,
     let n_out = numel(&kept) as usize;
     // Output slot of every input element.
     let slot = |flat: usize| -> usize {
-        (0..x.len())
-            .filter(|i| !axes.contains(i))
-            .map(|i| (flat / x_strides[i]) % x[i] as usize * kept_strides[i])
-            .sum()
+        (0..x.len()).filter(|i| !axes.contains(i)).map(|i| (flat / x_strides[i]) % x[i] as usize * kept_strides[i]).sum()
     };
     match value {
         // The identity of an empty Max/Min is the element type's extreme value: not tracked.
@@ -1761,8 +1775,8 @@ fn range(cx: &Ctx) -> Infer<Outs> {
                 return fail("delta is 0");
             }
             let n = round_to(dtype, round_to(dtype, l - s) / d).ceil().max(0.0) as i64;
-            let value = (n as usize <= MAX_KNOWN_ELEMENTS)
-                .then(|| KnownValue::Floats((0..n).map(|i| round_to(dtype, s + i as f64 * d)).collect()));
+            let value =
+                (n as usize <= MAX_KNOWN_ELEMENTS).then(|| KnownValue::Floats((0..n).map(|i| round_to(dtype, s + i as f64 * d)).collect()));
             (n, value)
         }
     };
@@ -1841,12 +1855,7 @@ mod tests {
     }
 
     fn floats(name: &str, v: &[f32]) -> AttributeProto {
-        AttributeProto {
-            name: Some(name.into()),
-            r#type: Some(AttributeType::Floats as i32),
-            floats: v.to_vec(),
-            ..Default::default()
-        }
+        AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Floats as i32), floats: v.to_vec(), ..Default::default() }
     }
 
     fn i64_init(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
@@ -1889,13 +1898,7 @@ mod tests {
         ModelProto {
             ir_version: Some(8),
             opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(opset) }],
-            graph: Some(GraphProto {
-                name: Some("g".into()),
-                node: nodes,
-                input: inputs,
-                initializer: inits,
-                ..Default::default()
-            }),
+            graph: Some(GraphProto { name: Some("g".into()), node: nodes, input: inputs, initializer: inits, ..Default::default() }),
             ..Default::default()
         }
     }
@@ -1926,9 +1929,12 @@ mod tests {
         // SAME_UPPER: ceil(10/3) = 4, ceil(12/3) = 4. VALID: floor((10-3)/3)+1 = 3, floor((12-3)/3)+1 = 4.
         let same = node("Conv", &["x", "w2"], &["same"], vec![string("auto_pad", "SAME_UPPER"), ints("strides", &[3, 3])]);
         let valid = node("Conv", &["x", "w2"], &["valid"], vec![string("auto_pad", "VALID"), ints("strides", &[3, 3])]);
-        let m = model(13, vec![vi("x", &[1, 4, 10, 12])], vec![weight("w", &[6, 2, 3, 3]), weight("w2", &[8, 4, 3, 3])], vec![
-            conv, same, valid,
-        ]);
+        let m = model(
+            13,
+            vec![vi("x", &[1, 4, 10, 12])],
+            vec![weight("w", &[6, 2, 3, 3]), weight("w2", &[8, 4, 3, 3])],
+            vec![conv, same, valid],
+        );
         let r = infer(&m);
         assert_eq!(shape(&r, "y"), &[1, 6, 4, 4]);
         assert_eq!(shape(&r, "same"), &[1, 8, 4, 4]);
@@ -1950,12 +1956,8 @@ mod tests {
         );
         // Explicit output_shape wins over pads: [10, 14]. SAME_UPPER: in × stride = [10, 14].
         let explicit = node("ConvTranspose", &["x", "w"], &["y2"], vec![int("group", 2), ints("output_shape", &[10, 14])]);
-        let same = node(
-            "ConvTranspose",
-            &["x", "w"],
-            &["y3"],
-            vec![int("group", 2), ints("strides", &[2, 2]), string("auto_pad", "SAME_UPPER")],
-        );
+        let same =
+            node("ConvTranspose", &["x", "w"], &["y3"], vec![int("group", 2), ints("strides", &[2, 2]), string("auto_pad", "SAME_UPPER")]);
         let m = model(13, vec![vi("x", &[1, 8, 5, 7])], vec![weight("w", &[8, 3, 3, 3])], vec![ct, explicit, same]);
         let r = infer(&m);
         assert_eq!(shape(&r, "y"), &[1, 6, 10, 13]);
@@ -1968,7 +1970,8 @@ mod tests {
         // X [1,3,32,31], kernel 3, stride 2, no pads, ceil_mode 1:
         // H: ceil((32-3)/2)+1 = ceil(14.5)+1 = 16 (floor mode would give 15);
         // W: ceil((31-3)/2)+1 = 14+1 = 15. Last windows start at 30 < 32 and 28 < 31: kept.
-        let pool = node("MaxPool", &["x"], &["y", "idx"], vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), int("ceil_mode", 1)]);
+        let pool =
+            node("MaxPool", &["x"], &["y", "idx"], vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2]), int("ceil_mode", 1)]);
         let floor = node("MaxPool", &["x"], &["y_floor"], vec![ints("kernel_shape", &[3, 3]), ints("strides", &[2, 2])]);
         // 1-D X [1,1,4], kernel 2, stride 2, pads [0,1], ceil_mode: ceil((4+1-2)/2)+1 = 3, but the
         // 3rd window would start at 4, inside the end padding, and "sliding windows that would
@@ -2096,31 +2099,31 @@ mod tests {
     #[test]
     fn split_opset13_with_split_input() {
         // X [2,10,3], axis 1, split input [3,7] → [2,3,3] and [2,7,3].
-        let m13 = model(13, vec![vi("x", &[2, 10, 3])], vec![i64_init("sp", &[2], &[3, 7])], vec![node(
-            "Split",
-            &["x", "sp"],
-            &["a", "b"],
-            vec![int("axis", 1)],
-        )]);
+        let m13 = model(
+            13,
+            vec![vi("x", &[2, 10, 3])],
+            vec![i64_init("sp", &[2], &[3, 7])],
+            vec![node("Split", &["x", "sp"], &["a", "b"], vec![int("axis", 1)])],
+        );
         let r = infer(&m13);
         assert_eq!(shape(&r, "a"), &[2, 3, 3]);
         assert_eq!(shape(&r, "b"), &[2, 7, 3]);
         // Opset 11 takes `split` as an attribute: [4,6] → [2,4,3] and [2,6,3].
-        let m11 = model(11, vec![vi("x", &[2, 10, 3])], vec![], vec![node(
-            "Split",
-            &["x"],
-            &["a", "b"],
-            vec![int("axis", 1), ints("split", &[4, 6])],
-        )]);
+        let m11 = model(
+            11,
+            vec![vi("x", &[2, 10, 3])],
+            vec![],
+            vec![node("Split", &["x"], &["a", "b"], vec![int("axis", 1), ints("split", &[4, 6])])],
+        );
         let r = infer(&m11);
         assert_eq!(shape(&r, "a"), &[2, 4, 3]);
         // Opset 18, num_outputs 3 on dim 10: parts of ceil(10/3) = 4, the last smaller: 4, 4, 2.
-        let m18 = model(18, vec![vi("x", &[2, 10, 3])], vec![], vec![node(
-            "Split",
-            &["x"],
-            &["a", "b", "c"],
-            vec![int("axis", 1), int("num_outputs", 3)],
-        )]);
+        let m18 = model(
+            18,
+            vec![vi("x", &[2, 10, 3])],
+            vec![],
+            vec![node("Split", &["x"], &["a", "b", "c"], vec![int("axis", 1), int("num_outputs", 3)])],
+        );
         let r = infer(&m18);
         assert_eq!((shape(&r, "a"), shape(&r, "b"), shape(&r, "c")), (&[2, 4, 3][..], &[2, 4, 3][..], &[2, 2, 3][..]));
     }
@@ -2150,10 +2153,12 @@ mod tests {
     #[test]
     fn declared_static_shape_is_a_fallback() {
         // FooBar has no rule, but its output is declared [1,16] in value_info.
-        let mut m = model(13, vec![vi("x", &[1, 3, 8, 8])], vec![], vec![
-            node("FooBar", &["x"], &["f"], vec![]),
-            node("Relu", &["f"], &["g"], vec![]),
-        ]);
+        let mut m = model(
+            13,
+            vec![vi("x", &[1, 3, 8, 8])],
+            vec![],
+            vec![node("FooBar", &["x"], &["f"], vec![]), node("Relu", &["f"], &["g"], vec![])],
+        );
         m.graph.as_mut().unwrap().value_info.push(vi("f", &[1, 16]));
         let r = infer(&m);
         assert_eq!(shape(&r, "g"), &[1, 16]);

@@ -19,8 +19,7 @@ pub fn bits(dt: DataType) -> usize {
         Undefined | String => 0,
         Int2 | Uint2 => 2,
         Int4 | Uint4 | Float4e2m1 => 4,
-        Int8 | Uint8 | Bool | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz
-        | Float8e8m0 => 8,
+        Int8 | Uint8 | Bool | Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz | Float8e8m0 => 8,
         Int16 | Uint16 | Float16 | Bfloat16 => 16,
         Int32 | Uint32 | Float => 32,
         Int64 | Uint64 | Double | Complex64 => 64,
@@ -87,9 +86,7 @@ impl TensorData {
             TensorData::Str(_) => DataType::String,
             TensorData::Complex64(_) => DataType::Complex64,
             TensorData::Complex128(_) => DataType::Complex128,
-            TensorData::FloatCodes(dt, _)
-            | TensorData::SubByteSigned(dt, _)
-            | TensorData::SubByteUnsigned(dt, _) => *dt,
+            TensorData::FloatCodes(dt, _) | TensorData::SubByteSigned(dt, _) | TensorData::SubByteUnsigned(dt, _) => *dt,
         }
     }
 
@@ -142,9 +139,7 @@ impl TensorData {
             TensorData::U64(v) => le(v, u64::to_le_bytes),
             TensorData::Bool(v) => v.iter().map(|&b| b as u8).collect(),
             TensorData::Str(_) => return None,
-            TensorData::FloatCodes(dt, v) | TensorData::SubByteUnsigned(dt, v) => {
-                pack_sub_byte(*dt, v.iter().copied())
-            }
+            TensorData::FloatCodes(dt, v) | TensorData::SubByteUnsigned(dt, v) => pack_sub_byte(*dt, v.iter().copied()),
             TensorData::SubByteSigned(dt, v) => pack_sub_byte(*dt, v.iter().map(|&x| x as u8)),
         })
     }
@@ -176,10 +171,7 @@ fn unpack_sub_byte(dt: DataType, bytes: impl Iterator<Item = u8>, count: usize) 
     }
     let per_byte = 8 / width;
     let mask = (1u16 << width) as u8 - 1;
-    bytes
-        .flat_map(|b| (0..per_byte).map(move |k| (b >> (k * width)) & mask))
-        .take(count)
-        .collect()
+    bytes.flat_map(|b| (0..per_byte).map(move |k| (b >> (k * width)) & mask)).take(count).collect()
 }
 
 fn sign_extend(code: u8, width: usize) -> i8 {
@@ -200,10 +192,8 @@ impl Tensor {
     /// loaded (see [`super::io::load_model`]).
     pub fn from_proto(t: &TensorProto) -> Result<Tensor> {
         let name = t.name();
-        let dt = DataType::try_from(t.data_type()).map_err(|_| OnnxError::UnknownDataType {
-            tensor: name.to_string(),
-            data_type: t.data_type(),
-        })?;
+        let dt = DataType::try_from(t.data_type())
+            .map_err(|_| OnnxError::UnknownDataType { tensor: name.to_string(), data_type: t.data_type() })?;
         if t.data_location() == DataLocation::External {
             return Err(OnnxError::tensor(name, "data is stored externally and was not loaded"));
         }
@@ -251,10 +241,7 @@ impl Tensor {
             TensorData::Bool(v) => v.iter().map(|&x| x as u8 as f32).collect(),
             TensorData::SubByteSigned(_, v) => v.iter().map(|&x| x as f32).collect(),
             TensorData::SubByteUnsigned(_, v) => v.iter().map(|&x| x as f32).collect(),
-            TensorData::Str(_)
-            | TensorData::Complex64(_)
-            | TensorData::Complex128(_)
-            | TensorData::FloatCodes(..) => return None,
+            TensorData::Str(_) | TensorData::Complex64(_) | TensorData::Complex128(_) | TensorData::FloatCodes(..) => return None,
         })
     }
 
@@ -280,10 +267,7 @@ impl Tensor {
 /// Number of elements of a tensor with these dims; negative dims are an error.
 pub fn element_count(name: &str, dims: &[i64]) -> Result<usize> {
     dims.iter().try_fold(1usize, |acc, &d| {
-        usize::try_from(d)
-            .ok()
-            .and_then(|d| acc.checked_mul(d))
-            .ok_or_else(|| OnnxError::tensor(name, format!("invalid dims {dims:?}")))
+        usize::try_from(d).ok().and_then(|d| acc.checked_mul(d)).ok_or_else(|| OnnxError::tensor(name, format!("invalid dims {dims:?}")))
     })
 }
 
@@ -292,11 +276,7 @@ fn decode_raw(name: &str, dt: DataType, raw: &[u8], count: usize) -> Result<Tens
     if raw.len() != expected {
         return Err(OnnxError::tensor(
             name,
-            format!(
-                "raw_data holds {} bytes, expected {expected} for {count} elements of {}",
-                raw.len(),
-                dt.as_str_name()
-            ),
+            format!("raw_data holds {} bytes, expected {expected} for {count} elements of {}", raw.len(), dt.as_str_name()),
         ));
     }
     fn chunks<const N: usize, T>(raw: &[u8], f: impl Fn([u8; N]) -> T) -> Vec<T> {
@@ -324,14 +304,9 @@ fn decode_raw(name: &str, dt: DataType, raw: &[u8], count: usize) -> Result<Tens
         }
         Int4 | Int2 => TensorData::SubByteSigned(
             dt,
-            unpack_sub_byte(dt, raw.iter().copied(), count)
-                .into_iter()
-                .map(|c| sign_extend(c, bits(dt)))
-                .collect(),
+            unpack_sub_byte(dt, raw.iter().copied(), count).into_iter().map(|c| sign_extend(c, bits(dt))).collect(),
         ),
-        Uint4 | Uint2 => {
-            TensorData::SubByteUnsigned(dt, unpack_sub_byte(dt, raw.iter().copied(), count))
-        }
+        Uint4 | Uint2 => TensorData::SubByteUnsigned(dt, unpack_sub_byte(dt, raw.iter().copied(), count)),
         String | Undefined => {
             return Err(OnnxError::tensor(name, format!("{} has no raw_data form", dt.as_str_name())));
         }
@@ -345,11 +320,7 @@ fn decode_typed(name: &str, dt: DataType, t: &TensorProto, count: usize) -> Resu
         } else {
             Err(OnnxError::tensor(
                 name,
-                format!(
-                    "{field} holds {have} values, expected {want} for dims {:?} of {}",
-                    t.dims,
-                    dt.as_str_name()
-                ),
+                format!("{field} holds {have} values, expected {want} for dims {:?} of {}", t.dims, dt.as_str_name()),
             ))
         }
     };
@@ -399,9 +370,7 @@ fn decode_typed(name: &str, dt: DataType, t: &TensorProto, count: usize) -> Resu
         Uint8 => TensorData::U8(small(count)?.into_iter().map(|x| x as u8).collect()),
         Bool => TensorData::Bool(small(count)?.into_iter().map(|x| x != 0).collect()),
         Float16 => TensorData::F16(small(count)?.into_iter().map(|x| f16::from_bits(x as u16)).collect()),
-        Bfloat16 => {
-            TensorData::BF16(small(count)?.into_iter().map(|x| bf16::from_bits(x as u16)).collect())
-        }
+        Bfloat16 => TensorData::BF16(small(count)?.into_iter().map(|x| bf16::from_bits(x as u16)).collect()),
         Float8e4m3fn | Float8e4m3fnuz | Float8e5m2 | Float8e5m2fnuz | Float8e8m0 => {
             TensorData::FloatCodes(dt, small(count)?.into_iter().map(|x| x as u8).collect())
         }
@@ -411,10 +380,7 @@ fn decode_typed(name: &str, dt: DataType, t: &TensorProto, count: usize) -> Resu
             let codes = unpack_sub_byte(dt, packed.into_iter().map(|x| x as u8), count);
             match dt {
                 Float4e2m1 => TensorData::FloatCodes(dt, codes),
-                Int4 | Int2 => TensorData::SubByteSigned(
-                    dt,
-                    codes.into_iter().map(|c| sign_extend(c, bits(dt))).collect(),
-                ),
+                Int4 | Int2 => TensorData::SubByteSigned(dt, codes.into_iter().map(|c| sign_extend(c, bits(dt))).collect()),
                 _ => TensorData::SubByteUnsigned(dt, codes),
             }
         }

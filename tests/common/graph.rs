@@ -4,8 +4,8 @@
 use ascend_ptq::onnx::proto::attribute_proto::AttributeType;
 use ascend_ptq::onnx::proto::tensor_shape_proto::{Dimension, dimension};
 use ascend_ptq::onnx::proto::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto,
-    ValueInfoProto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+    type_proto,
 };
 use ascend_ptq::onnx::{DataType, Tensor, TensorData};
 
@@ -29,7 +29,12 @@ pub fn attr_i(name: &str, v: i64) -> AttributeProto {
 }
 
 pub fn attr_s(name: &str, v: &str) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::String as i32), s: Some(v.as_bytes().to_vec()), ..Default::default() }
+    AttributeProto {
+        name: Some(name.into()),
+        r#type: Some(AttributeType::String as i32),
+        s: Some(v.as_bytes().to_vec()),
+        ..Default::default()
+    }
 }
 
 pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
@@ -56,7 +61,13 @@ pub fn value_info(name: &str, dtype: DataType, dims: &[i64]) -> ValueInfoProto {
     }
 }
 
-pub fn model(nodes: Vec<NodeProto>, initializers: Vec<TensorProto>, inputs: Vec<ValueInfoProto>, outputs: Vec<ValueInfoProto>, opset: i64) -> ModelProto {
+pub fn model(
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
+    inputs: Vec<ValueInfoProto>,
+    outputs: Vec<ValueInfoProto>,
+    opset: i64,
+) -> ModelProto {
     ModelProto {
         ir_version: Some(8),
         producer_name: Some("ascend-ptq-tests".into()),

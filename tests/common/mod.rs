@@ -9,8 +9,7 @@ pub fn repo_root() -> PathBuf {
 }
 
 fn required(var: &str) -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
-        || std::env::var_os(var).is_some_and(|v| v == "1")
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false") || std::env::var_os(var).is_some_and(|v| v == "1")
 }
 
 /// A fetched asset (relative to the assets folder). Missing assets fail the test under CI
@@ -36,11 +35,7 @@ pub const CLS: &str = "models/ch_ppocr_mobile_v2.0_cls_infer.onnx";
 /// fails under CI or with ASCEND_PTQ_REQUIRE_ORACLE=1, and is skipped loudly otherwise.
 pub fn oracle_python() -> Option<PathBuf> {
     let py = repo_root().join(".venv/bin/python");
-    let ok = py.exists()
-        && Command::new(&py)
-            .args(["-c", "import onnx, onnxruntime, numpy"])
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok = py.exists() && Command::new(&py).args(["-c", "import onnx, onnxruntime, numpy"]).status().is_ok_and(|s| s.success());
     if ok {
         return Some(py);
     }
@@ -53,16 +48,8 @@ pub fn oracle_python() -> Option<PathBuf> {
 
 /// Runs an oracle script under tests/oracle/ and returns (exit code, stdout, stderr).
 pub fn run_oracle(py: &Path, script: &str, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(py)
-        .arg(repo_root().join("tests/oracle").join(script))
-        .args(args)
-        .output()
-        .expect("start python");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let out = Command::new(py).arg(repo_root().join("tests/oracle").join(script)).args(args).output().expect("start python");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
 }
 
 /// Folder with the test binary; the cdylib and the CLI binary are near it.

@@ -65,15 +65,7 @@ const PARALLEL_WORK: usize = 1 << 18;
 ///
 /// # Panics
 /// When a view does not fit its slice or the dimensions disagree (caller bugs, never user data).
-pub fn gemm<T: GemmElem>(
-    dst: &mut [T],
-    dst_rs: usize,
-    a: MatRef<T>,
-    b: MatRef<T>,
-    accumulate: bool,
-    scale: T,
-    threads: usize,
-) {
+pub fn gemm<T: GemmElem>(dst: &mut [T], dst_rs: usize, a: MatRef<T>, b: MatRef<T>, accumulate: bool, scale: T, threads: usize) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     assert_eq!(b.rows, k, "gemm: inner dimensions differ");
     assert!(a.fits() && b.fits(), "gemm: operand views exceed their buffers");

@@ -17,7 +17,14 @@ use crate::engine::tensor::Tensor;
 use crate::op_err;
 
 /// Floating-point element operations used by the activations.
-pub(crate) trait Real: Num + std::ops::Add<Output = Self> + std::ops::Sub<Output = Self> + std::ops::Mul<Output = Self> + std::ops::Div<Output = Self> + std::ops::Neg<Output = Self> {
+pub(crate) trait Real:
+    Num
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
     fn c(v: f64) -> Self;
     fn exp(self) -> Self;
     /// exp that vectorizes (f32: within 2 ulp of the correctly rounded value).
@@ -175,10 +182,8 @@ impl ExpVec for f32 {
         let kr = x * std::f32::consts::LOG2_E + ROUND;
         let k = kr - ROUND;
         let r = (x - k * LN2_HI) - k * LN2_LO;
-        let p = 1.0
-            + r * (1.0
-                + r * (0.5
-                    + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
+        let p =
+            1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r * (1.0 / 5040.0)))))));
         // k as an integer from the mantissa of `kr` (a vector integer op, unlike `as i32`).
         let k = kr.to_bits() as i32 - 0x4B40_0000;
         let k1 = k >> 1;
@@ -246,7 +251,13 @@ const FRAC_2_SQRT_PI: f64 = std::f64::consts::FRAC_2_SQRT_PI;
 /// erfc(x) for x >= 2 by the continued fraction
 /// erfc(x) = exp(-x²)/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + ...)))), evaluated backward.
 fn erfc_cf(x: f64) -> f64 {
-    let terms = if x < 3.0 { 90 } else if x < 4.0 { 50 } else { 30 };
+    let terms = if x < 3.0 {
+        90
+    } else if x < 4.0 {
+        50
+    } else {
+        30
+    };
     let mut f = x;
     for n in (1..=terms).rev() {
         f = x + (n as f64 * 0.5) / f;
@@ -549,11 +560,7 @@ impl Op for ClipOp {
 }
 
 fn build_clip(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
-    let attr_bounds = if ctx.opset < 11 {
-        Some((ctx.attr_f("min", f32::NEG_INFINITY)?, ctx.attr_f("max", f32::INFINITY)?))
-    } else {
-        None
-    };
+    let attr_bounds = if ctx.opset < 11 { Some((ctx.attr_f("min", f32::NEG_INFINITY)?, ctx.attr_f("max", f32::INFINITY)?)) } else { None };
     Ok(Box::new(ClipOp { attr_bounds }))
 }
 
@@ -612,9 +619,7 @@ fn check_training(training: Option<&Tensor>, ratio: Option<&Tensor>) -> OpResult
     {
         let r = ratio.and_then(|r| r.to_f64_vec().first().copied()).unwrap_or(0.5);
         if r != 0.0 {
-            return Err(op_err!(
-                "Dropout: training_mode (input 2) is true with ratio {r}, only inference (or ratio 0) is supported"
-            ));
+            return Err(op_err!("Dropout: training_mode (input 2) is true with ratio {r}, only inference (or ratio 0) is supported"));
         }
     }
     Ok(())
@@ -706,7 +711,9 @@ mod tests {
     fn erf_reference_values() {
         // erf(0.5) = 0.5204998778130465, erf(1) = 0.8427007929497149,
         // erf(2.5) = 0.9995930479825550, erf(-3) = -0.9999779095030014 (tables).
-        for (x, want) in [(0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9), (2.5, 0.999_593_047_982_555), (-3.0, -0.999_977_909_503_001_4)] {
+        for (x, want) in
+            [(0.5, 0.520_499_877_813_046_5), (1.0, 0.842_700_792_949_714_9), (2.5, 0.999_593_047_982_555), (-3.0, -0.999_977_909_503_001_4)]
+        {
             assert!((erf64(x) - want).abs() < 1e-14, "erf({x}) = {}", erf64(x));
         }
         assert_eq!(erf64(1e-300), 2.0 / std::f64::consts::PI.sqrt() * 1e-300);
@@ -795,7 +802,11 @@ mod tests {
         // HardSwish: x * clamp(x/6 + 0.5, 0, 1): -1 * 1/3, 0, 2 * 5/6.
         assert_close(&run("HardSwish", std::slice::from_ref(&x)).unwrap(), &[-1.0 / 3.0, 0.0, 5.0 / 3.0], 1e-7);
         // Softplus(2) = ln(1 + e^2) = 2.1269280110429727; Softsign(2) = 2/3.
-        assert_close(&run("Softplus", std::slice::from_ref(&x)).unwrap(), &[0.313_261_687_518_222_8, std::f64::consts::LN_2, 2.126_928_011_042_972_7], 1e-7);
+        assert_close(
+            &run("Softplus", std::slice::from_ref(&x)).unwrap(),
+            &[0.313_261_687_518_222_8, std::f64::consts::LN_2, 2.126_928_011_042_972_7],
+            1e-7,
+        );
         assert_close(&run("Softsign", std::slice::from_ref(&x)).unwrap(), &[-0.5, 0.0, 2.0 / 3.0], 1e-7);
         // Gelu(2) = 0.5 * 2 * (1 + erf(sqrt 2)) = 1 + erf(1.4142135623730951) = 1.9544997361036416.
         assert_close(&run("Gelu", std::slice::from_ref(&x)).unwrap(), &[-0.158_655_253_931_457_05, 0.0, 1.954_499_736_103_641_6], 1e-7);

@@ -82,9 +82,7 @@ pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
 
 /// Broadcast shape of inputs `ia` and `ib`, or an error naming them.
 pub(crate) fn broadcast_or_err(a: &[usize], b: &[usize], ia: usize, ib: usize) -> OpResult<Vec<usize>> {
-    broadcast_shape(a, b).ok_or_else(|| {
-        op_err!("input {ia} with shape {a:?} and input {ib} with shape {b:?} are not broadcastable")
-    })
+    broadcast_shape(a, b).ok_or_else(|| op_err!("input {ia} with shape {a:?} and input {ib} with shape {b:?} are not broadcastable"))
 }
 
 /// Iteration plan of a two-operand broadcast: collapsed output dimensions and the element
@@ -475,7 +473,9 @@ enum Arith {
     Mul,
     Div,
     /// Mod with `fmod = 0` (sign of the divisor) or `fmod = 1` (sign of the dividend).
-    Mod { fmod: bool },
+    Mod {
+        fmod: bool,
+    },
     Max,
     Min,
 }
@@ -559,7 +559,13 @@ struct Variadic {
 
 impl Op for Variadic {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
-        let name = if self.mean { "Mean" } else if self.kind == Arith::Add { "Sum" } else { self.kind.name() };
+        let name = if self.mean {
+            "Mean"
+        } else if self.kind == Arith::Add {
+            "Sum"
+        } else {
+            self.kind.name()
+        };
         let first = input(inputs, 0).map_err(|_| op_err!("{name} needs at least one input"))?;
         let mut acc: Cow<Tensor> = Cow::Borrowed(first);
         for i in 1..inputs.len() {
@@ -724,8 +730,7 @@ struct CmpOp(Cmp);
 impl Op for CmpOp {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let (a, b) = (input(inputs, 0)?, input(inputs, 1)?);
-        let r = any_pair!(a, b, |x, y| compare_t(self.0, x, y)?)
-            .ok_or_else(|| type_mismatch(&format!("{:?}", self.0), a, b))?;
+        let r = any_pair!(a, b, |x, y| compare_t(self.0, x, y)?).ok_or_else(|| type_mismatch(&format!("{:?}", self.0), a, b))?;
         Ok(vec![Tensor::Bool(r)])
     }
 }
@@ -798,11 +803,7 @@ impl Op for WhereOp {
             (Tensor::U64(a), Tensor::U64(b)) => Tensor::U64(where_t(c, a, b)?),
             (Tensor::Bool(a), Tensor::Bool(b)) => Tensor::Bool(where_t(c, a, b)?),
             _ => {
-                return Err(op_err!(
-                    "Where: input 1 is {} and input 2 is {}, expected both of one type",
-                    x.dtype_name(),
-                    y.dtype_name()
-                ));
+                return Err(op_err!("Where: input 1 is {} and input 2 is {}, expected both of one type", x.dtype_name(), y.dtype_name()));
             }
         };
         Ok(vec![r])

@@ -66,9 +66,7 @@ impl ConvAttrs {
             "SAME_LOWER" => AutoPad::SameLower,
             "VALID" => AutoPad::Valid,
             other => {
-                return Err(op_err!(
-                    "attribute 'auto_pad' = '{other}': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"
-                ));
+                return Err(op_err!("attribute 'auto_pad' = '{other}': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"));
             }
         };
         let group = ctx.attr_i("group", 1)?;
@@ -228,9 +226,7 @@ fn conv_output(attrs: &ConvAttrs, input: &[usize], k: &[usize], s: &[usize], d: 
             AutoPad::NotSet => {
                 let padded = input[i] + pb[i] + pe[i];
                 if padded < ext {
-                    return Err(op_err!(
-                        "spatial axis {i}: padded input size {padded} is smaller than the dilated kernel size {ext}"
-                    ));
+                    return Err(op_err!("spatial axis {i}: padded input size {padded} is smaller than the dilated kernel size {ext}"));
                 }
                 ((padded - ext) / s[i] + 1, pb[i])
             }

@@ -54,9 +54,7 @@ fn int32_bias(ctx: &BuildContext, len: usize) -> OpResult<Vec<i32>> {
 }
 
 fn output(shape: &[usize], values: Vec<i32>) -> OpResult<Tensor> {
-    ArrayD::from_shape_vec(IxDyn(shape), values)
-        .map(Tensor::I32)
-        .map_err(|e| op_err!("internal shape error: {e}"))
+    ArrayD::from_shape_vec(IxDyn(shape), values).map(Tensor::I32).map_err(|e| op_err!("internal shape error: {e}"))
 }
 
 #[derive(Debug)]
@@ -77,10 +75,8 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     let Some(Tensor::I8(w)) = ctx.constant(1) else {
         return Err(op_err!("input 1 (weight) must be an int8 constant"));
     };
-    let [m, cg, kh, kw]: [usize; 4] = w
-        .shape()
-        .try_into()
-        .map_err(|_| op_err!("int8 Conv supports 2-D kernels only; weight has shape {:?}", w.shape()))?;
+    let [m, cg, kh, kw]: [usize; 4] =
+        w.shape().try_into().map_err(|_| op_err!("int8 Conv supports 2-D kernels only; weight has shape {:?}", w.shape()))?;
     let pair = |name: &str| -> OpResult<[usize; 2]> {
         let v = ctx.attr_ints(name, &[1, 1])?;
         match v.as_slice() {
@@ -90,9 +86,10 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     };
     let (strides, dilations) = (pair("strides")?, pair("dilations")?);
     if let Some(k) = ctx.opt_attr_ints("kernel_shape")?
-        && k != [kh as i64, kw as i64] {
-            return Err(op_err!("attribute 'kernel_shape' is {k:?}, but the weight has a {kh}×{kw} kernel"));
-        }
+        && k != [kh as i64, kw as i64]
+    {
+        return Err(op_err!("attribute 'kernel_shape' is {k:?}, but the weight has a {kh}×{kw} kernel"));
+    }
     let auto_pad = ctx.attr_s("auto_pad", "NOTSET")?;
     let pads = match auto_pad.as_str() {
         "NOTSET" => {
@@ -201,13 +198,22 @@ pub fn build_matmul(ctx: &BuildContext, gemm: bool) -> OpResult<Box<dyn Op>> {
     } else {
         b.iter().copied().collect()
     };
-    Ok(Box::new(Int8MatMul { x_offset: input_zero_point(ctx)?, weight, k, n, bias: if gemm { int32_bias(ctx, n)? } else { Vec::new() }, gemm }))
+    Ok(Box::new(Int8MatMul {
+        x_offset: input_zero_point(ctx)?,
+        weight,
+        k,
+        n,
+        bias: if gemm { int32_bias(ctx, n)? } else { Vec::new() },
+        gemm,
+    }))
 }
 
 impl Op for Int8MatMul {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let shape = input(inputs, 0)?.shape().to_vec();
-        let bad = || -> OpError { op_err!("input 0 has shape {shape:?}, expected …×{} to multiply the {}×{} int8 weight", self.k, self.k, self.n) };
+        let bad = || -> OpError {
+            op_err!("input 0 has shape {shape:?}, expected …×{} to multiply the {}×{} int8 weight", self.k, self.k, self.n)
+        };
         if shape.last() != Some(&self.k) || (self.gemm && shape.len() != 2) {
             return Err(bad());
         }

@@ -62,9 +62,7 @@ fn broadcast_batch(a: &[usize], b: &[usize]) -> OpResult<Vec<usize>> {
             (1, y) => y,
             (x, 1) => x,
             _ => {
-                return Err(op_err!(
-                    "batch dimensions {a:?} of input 0 and {b:?} of input 1 cannot be broadcast together"
-                ));
+                return Err(op_err!("batch dimensions {a:?} of input 0 and {b:?} of input 1 cannot be broadcast together"));
             }
         };
     }
@@ -108,9 +106,7 @@ fn matmul_t<T: GemmElem + Default>(a: &ArrayD<T>, b: &ArrayD<T>) -> OpResult<Arr
     let (m, k) = (a2[a2.len() - 2], a2[a2.len() - 1]);
     let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
     if k != kb {
-        return Err(op_err!(
-            "input 0 {ash:?} has inner dimension {k} but input 1 {bsh:?} has {kb}: they must be equal"
-        ));
+        return Err(op_err!("input 0 {ash:?} has inner dimension {k} but input 1 {bsh:?} has {kb}: they must be equal"));
     }
     let (abatch, bbatch) = (&a2[..a2.len() - 2], &b2[..b2.len() - 2]);
     let out_batch = broadcast_batch(abatch, bbatch)?;
@@ -164,10 +160,7 @@ impl Op for MatMul {
             (Tensor::U64(x), Tensor::U64(y)) => Tensor::U64(matmul_t(x, y)?),
             (x, y) if x.dtype() != y.dtype() => return Err(dtype_mismatch(x, y, 1)),
             (x, _) => {
-                return Err(op_err!(
-                    "input 0 is {}, expected float, double, float16, int32, int64, uint32 or uint64",
-                    x.dtype_name()
-                ));
+                return Err(op_err!("input 0 is {}, expected float, double, float16, int32, int64, uint32 or uint64", x.dtype_name()));
             }
         };
         Ok(vec![out])
@@ -239,8 +232,7 @@ impl Gemm {
         let use_c = c.filter(|_| self.beta != 0.0);
         if let Some(c) = use_c {
             let cs = c.shape();
-            let ok = cs.len() <= 2
-                && cs.iter().rev().zip([n, m]).all(|(&d, want)| d == 1 || d == want);
+            let ok = cs.len() <= 2 && cs.iter().rev().zip([n, m]).all(|(&d, want)| d == 1 || d == want);
             if !ok {
                 return Err(op_err!("input 2 (C) has shape {cs:?}, which does not broadcast to ({m}, {n})"));
             }

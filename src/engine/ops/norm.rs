@@ -36,11 +36,7 @@ where
     }
     if src.len() >= PAR_MIN {
         let min_rows = (16384 / row).max(1);
-        out.par_chunks_mut(row)
-            .zip(src.par_chunks(row))
-            .enumerate()
-            .with_min_len(min_rows)
-            .for_each(|(r, (o, s))| f(r, s, o));
+        out.par_chunks_mut(row).zip(src.par_chunks(row)).enumerate().with_min_len(min_rows).for_each(|(r, (o, s))| f(r, s, o));
     } else {
         for (r, (o, s)) in out.chunks_mut(row).zip(src.chunks(row)).enumerate() {
             f(r, s, o);
@@ -216,11 +212,10 @@ fn norm_param(v: Vec<f64>, s: &[usize], norm: &[usize], i: usize) -> OpResult<Ve
     if v.len() == count && s.iter().product::<usize>() == count && s.len() <= norm.len() {
         return Ok(v);
     }
-    let a = ArrayD::from_shape_vec(ndarray::IxDyn(s), v)
-        .map_err(|e| op_err!("LayerNormalization: input {i}: {e}"))?;
-    let b = a.broadcast(ndarray::IxDyn(norm)).ok_or_else(|| {
-        op_err!("LayerNormalization: input {i} with shape {s:?} does not broadcast to the normalized shape {norm:?}")
-    })?;
+    let a = ArrayD::from_shape_vec(ndarray::IxDyn(s), v).map_err(|e| op_err!("LayerNormalization: input {i}: {e}"))?;
+    let b = a
+        .broadcast(ndarray::IxDyn(norm))
+        .ok_or_else(|| op_err!("LayerNormalization: input {i} with shape {s:?} does not broadcast to the normalized shape {norm:?}"))?;
     Ok(b.iter().copied().collect())
 }
 
@@ -279,8 +274,7 @@ impl Op for LayerNormOp {
             Some(b) => Some(norm_param(float_param(inputs, 2, "LayerNormalization")?, b.shape(), norm, 2)?),
             None => None,
         };
-        let (y, (mean, inv)) =
-            float_dispatch!(x, "LayerNormalization", |a| layernorm_t(a, axis, &scale, bias.as_deref(), self.eps));
+        let (y, (mean, inv)) = float_dispatch!(x, "LayerNormalization", |a| layernorm_t(a, axis, &scale, bias.as_deref(), self.eps));
         let mut out = vec![y];
         if self.outputs > 1 {
             let stat_shape: Vec<usize> = shape.iter().enumerate().map(|(i, &d)| if i < axis { d } else { 1 }).collect();
@@ -300,11 +294,7 @@ fn build_layernorm(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     if stash != 1 && stash != 11 {
         return Err(op_err!("attribute 'stash_type' is {stash}, expected 1 (float) or 11 (double)"));
     }
-    Ok(Box::new(LayerNormOp {
-        axis: ctx.attr_i("axis", -1)?,
-        eps: ctx.attr_f("epsilon", 1e-5)?,
-        outputs: ctx.node.output.len(),
-    }))
+    Ok(Box::new(LayerNormOp { axis: ctx.attr_i("axis", -1)?, eps: ctx.attr_f("epsilon", 1e-5)?, outputs: ctx.node.output.len() }))
 }
 
 // ---------------------------------------------------------------------------------------

@@ -70,9 +70,7 @@ impl Pool {
                 let (pb, pe) = if self.auto_pad == AutoPad::Valid { (0, 0) } else { (self.pads[i] as i64, self.pads[i + rank] as i64) };
                 let span = n_i + pb + pe - dk_i;
                 if span < 0 {
-                    return Err(op_err!(
-                        "spatial axis {i}: input size {n} plus pads ({pb}, {pe}) is smaller than the dilated kernel {dk}"
-                    ));
+                    return Err(op_err!("spatial axis {i}: input size {n} plus pads ({pb}, {pe}) is smaller than the dilated kernel {dk}"));
                 }
                 let mut out = if self.ceil_mode { (span + s_i - 1) / s_i + 1 } else { span / s_i + 1 };
                 // The last window must start inside the input or the left padding.
@@ -170,11 +168,7 @@ impl Pool {
                                 }
                                 dst[o] = T::from_f64(best);
                                 if !dst_idx.is_empty() {
-                                    let local = if col_major {
-                                        bpos.0 + bpos.1 * id_ + bpos.2 * id_ * ih
-                                    } else {
-                                        bi
-                                    };
+                                    let local = if col_major { bpos.0 + bpos.1 * id_ + bpos.2 * id_ * ih } else { bi };
                                     dst_idx[o] = (p * in_plane + local) as i64;
                                 }
                             }
@@ -218,11 +212,9 @@ impl Pool {
         if out_plane > 0 {
             let par = planes > 1 && planes * in_plane.max(out_plane) >= PAR_THRESHOLD;
             match (want_indices, par) {
-                (true, true) => out
-                    .par_chunks_mut(out_plane)
-                    .zip(idx.par_chunks_mut(out_plane))
-                    .enumerate()
-                    .for_each(|(p, (d, i))| work(p, d, i)),
+                (true, true) => {
+                    out.par_chunks_mut(out_plane).zip(idx.par_chunks_mut(out_plane)).enumerate().for_each(|(p, (d, i))| work(p, d, i))
+                }
                 (true, false) => out.chunks_mut(out_plane).zip(idx.chunks_mut(out_plane)).enumerate().for_each(|(p, (d, i))| work(p, d, i)),
                 (false, true) => out.par_chunks_mut(out_plane).enumerate().for_each(|(p, d)| work(p, d, &mut [])),
                 (false, false) => out.chunks_mut(out_plane).enumerate().for_each(|(p, d)| work(p, d, &mut [])),
@@ -268,9 +260,7 @@ impl Op for Pool {
 }
 
 fn build_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Box<dyn Op>> {
-    let kernel_i = ctx
-        .opt_attr_ints("kernel_shape")?
-        .ok_or_else(|| op_err!("attribute kernel_shape is required"))?;
+    let kernel_i = ctx.opt_attr_ints("kernel_shape")?.ok_or_else(|| op_err!("attribute kernel_shape is required"))?;
     let sp = kernel_i.len();
     if !(1..=3).contains(&sp) {
         return Err(op_err!("attribute kernel_shape {kernel_i:?} has {sp} axes, expected 1 to 3"));
@@ -306,7 +296,17 @@ fn build_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Box<dyn Op>> {
         return Err(op_err!("attribute storage_order {storage_order} must be 0 (row major) or 1 (column major)"));
     }
     let indices = kind == PoolKind::Max && ctx.node.output.get(1).is_some_and(|o| !o.is_empty());
-    Ok(Box::new(Pool { kind, kernel, strides, dilations, pads, auto_pad, ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0, storage_order, indices }))
+    Ok(Box::new(Pool {
+        kind,
+        kernel,
+        strides,
+        dilations,
+        pads,
+        auto_pad,
+        ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0,
+        storage_order,
+        indices,
+    }))
 }
 
 #[derive(Debug)]

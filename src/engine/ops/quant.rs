@@ -228,11 +228,7 @@ fn build_ascend_anti_quant(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         return Err(op_err!("attribute 'sqrt_mode' = 1 is not supported"));
     }
     let fp16_out = fp16_output(ctx)?;
-    Ok(Box::new(AscendAntiQuant {
-        scale: ctx.req_attr_f("scale")?,
-        offset: ctx.req_attr_f("offset")?,
-        fp16_out,
-    }))
+    Ok(Box::new(AscendAntiQuant { scale: ctx.req_attr_f("scale")?, offset: ctx.req_attr_f("offset")?, fp16_out }))
 }
 
 impl Op for AscendAntiQuant {
@@ -363,8 +359,8 @@ impl Op for DequantizeLinear {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::onnx::proto::attribute_proto::AttributeType;
     use crate::engine::registry::test_support;
+    use crate::onnx::proto::attribute_proto::AttributeType;
     use crate::onnx::proto::{AttributeProto, NodeProto};
 
     fn attr_f(name: &str, v: f32) -> AttributeProto {
@@ -378,7 +374,11 @@ mod tests {
     #[test]
     fn ascend_quant_rounds_half_even_and_saturates() {
         // scale = 1/scale_d = 2, offset = 3: q = clamp(rint(2x) + 3, -128, 127)
-        let node = NodeProto { op_type: Some("AscendQuant".into()), attribute: vec![attr_f("scale", 2.0), attr_f("offset", 3.0)], ..Default::default() };
+        let node = NodeProto {
+            op_type: Some("AscendQuant".into()),
+            attribute: vec![attr_f("scale", 2.0), attr_f("offset", 3.0)],
+            ..Default::default()
+        };
         let op = build(&node, vec![], build_ascend_quant);
         let x = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[5]), vec![0.25, 0.75, -1.25, 100.0, -100.0]).unwrap());
         // 2·0.25 = 0.5 → 0 (+3 = 3); 1.5 → 2 (5); -2.5 → -2 (1); 200 → 127; -200 → -128
@@ -414,7 +414,11 @@ mod tests {
 
     #[test]
     fn anti_quant_inverts_quant() {
-        let node = NodeProto { op_type: Some("AscendAntiQuant".into()), attribute: vec![attr_f("scale", 0.5), attr_f("offset", 3.0)], ..Default::default() };
+        let node = NodeProto {
+            op_type: Some("AscendAntiQuant".into()),
+            attribute: vec![attr_f("scale", 0.5), attr_f("offset", 3.0)],
+            ..Default::default()
+        };
         let op = build(&node, vec![], build_ascend_anti_quant);
         let q = Tensor::I8(ArrayD::from_shape_vec(IxDyn(&[3]), vec![3, 5, -128]).unwrap());
         // (q - 3)·0.5

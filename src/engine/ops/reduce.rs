@@ -571,9 +571,7 @@ pub fn register(r: &mut Registry) {
     r.register("Softmax", |c| build_soft(c, SoftKind::Softmax));
     r.register("LogSoftmax", |c| build_soft(c, SoftKind::LogSoftmax));
     r.register("Hardmax", |c| build_soft(c, SoftKind::Hardmax));
-    r.register("CumSum", |c| {
-        Ok(Box::new(CumSum { exclusive: c.attr_i("exclusive", 0)? != 0, reverse: c.attr_i("reverse", 0)? != 0 }))
-    });
+    r.register("CumSum", |c| Ok(Box::new(CumSum { exclusive: c.attr_i("exclusive", 0)? != 0, reverse: c.attr_i("reverse", 0)? != 0 })));
 }
 
 #[cfg(test)]

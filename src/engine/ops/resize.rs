@@ -200,21 +200,13 @@ impl Resize {
                 // As the ONNX reference: the resized length is `scale * n` (equal to `m`
                 // when sizes are given; fractional for scales like 0.6 on 4).
                 let lr = scale * n as f64;
-                if m == 1 || lr == 1.0 {
-                    0.0
-                } else {
-                    xf * (n as f64 - 1.0) / (lr - 1.0)
-                }
+                if m == 1 || lr == 1.0 { 0.0 } else { xf * (n as f64 - 1.0) / (lr - 1.0) }
             }
             Coord::Asymmetric => xf / scale,
             Coord::TfHalfPixelForNn => (xf + 0.5) / scale,
             Coord::TfCropAndResize => {
                 let nf = n as f64 - 1.0;
-                if m > 1 {
-                    roi.0 * nf + xf * (roi.1 - roi.0) * nf / (m as f64 - 1.0)
-                } else {
-                    0.5 * (roi.0 + roi.1) * nf
-                }
+                if m > 1 { roi.0 * nf + xf * (roi.1 - roi.0) * nf / (m as f64 - 1.0) } else { 0.5 * (roi.0 + roi.1) * nf }
             }
         }
     }
@@ -234,15 +226,27 @@ impl Resize {
                         let frac = xo - fl;
                         let i = match self.nearest {
                             NearestMode::RoundPreferFloor => {
-                                if frac <= 0.5 { fl } else { fl + 1.0 }
+                                if frac <= 0.5 {
+                                    fl
+                                } else {
+                                    fl + 1.0
+                                }
                             }
                             NearestMode::RoundPreferCeil => {
-                                if frac < 0.5 { fl } else { fl + 1.0 }
+                                if frac < 0.5 {
+                                    fl
+                                } else {
+                                    fl + 1.0
+                                }
                             }
                             NearestMode::Floor => fl,
                             NearestMode::Ceil => xo.ceil(),
                             NearestMode::Simple => {
-                                if scale < 1.0 { xo.ceil() } else { xo.trunc() }
+                                if scale < 1.0 {
+                                    xo.ceil()
+                                } else {
+                                    xo.trunc()
+                                }
                             }
                         };
                         Taps::Points(vec![(clamp(i as i64), 1.0)])
@@ -307,9 +311,8 @@ impl Resize {
         if shape.contains(&0) {
             return Err(op_err!("input 0 has shape {shape:?} with no elements, cannot resize it to {out_shape:?}"));
         }
-        let active: Vec<usize> = (0..rank)
-            .filter(|&a| !(out_shape[a] == shape[a] && scales[a] == 1.0 && self.coord != Coord::TfCropAndResize))
-            .collect();
+        let active: Vec<usize> =
+            (0..rank).filter(|&a| !(out_shape[a] == shape[a] && scales[a] == 1.0 && self.coord != Coord::TfCropAndResize)).collect();
         let src = x.as_standard_layout();
         let src = src.as_slice().expect("standard layout");
         if active.is_empty() {
@@ -333,12 +336,13 @@ impl Resize {
                         })
                         .collect();
                     let fill = T::from_f64(extrap);
-                    cur = apply_axis(fill, &cur, &cur_shape, *a, idx.len(), |row: &[T], stride: usize, j: usize, dst: &mut [T]| {
-                        match idx[j] {
-                            Some(i) => dst.copy_from_slice(&row[i * stride..(i + 1) * stride]),
-                            None => dst.fill(fill),
-                        }
-                    });
+                    cur =
+                        apply_axis(fill, &cur, &cur_shape, *a, idx.len(), |row: &[T], stride: usize, j: usize, dst: &mut [T]| {
+                            match idx[j] {
+                                Some(i) => dst.copy_from_slice(&row[i * stride..(i + 1) * stride]),
+                                None => dst.fill(fill),
+                            }
+                        });
                     cur_shape[*a] = idx.len();
                 }
                 cur
@@ -559,7 +563,9 @@ fn build_resize(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
             "round_prefer_ceil" => NearestMode::RoundPreferCeil,
             "floor" => NearestMode::Floor,
             "ceil" => NearestMode::Ceil,
-            other => return Err(op_err!("attribute nearest_mode '{other}' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil")),
+            other => {
+                return Err(op_err!("attribute nearest_mode '{other}' is not one of round_prefer_floor, round_prefer_ceil, floor, ceil"));
+            }
         };
         (coord, nearest)
     };
@@ -593,8 +599,7 @@ fn build_upsample(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         return Err(op_err!("attribute mode 'cubic' is not supported by Upsample (expected nearest or linear)"));
     }
     let scales_attr = if ctx.opset < 9 {
-        Some(ctx.attr_floats("scales", &[])?).filter(|v| !v.is_empty()).ok_or_else(|| op_err!("attribute scales is required"))
-            .map(Some)?
+        Some(ctx.attr_floats("scales", &[])?).filter(|v| !v.is_empty()).ok_or_else(|| op_err!("attribute scales is required")).map(Some)?
     } else {
         None
     };
@@ -695,8 +700,8 @@ mod tests {
 
 #[cfg(test)]
 mod bench {
-    use super::*;
     use super::tests_support::op;
+    use super::*;
     use std::time::Instant;
 
     #[test]

@@ -138,11 +138,7 @@ fn f_to_i64(x: f64) -> i64 {
 /// one above; other values give 2^63.
 fn f_to_u64(x: f64) -> u64 {
     let t = x.trunc();
-    if (0.0..18446744073709551616.0).contains(&t) {
-        t as u64
-    } else {
-        f_to_i64(t) as u64
-    }
+    if (0.0..18446744073709551616.0).contains(&t) { t as u64 } else { f_to_i64(t) as u64 }
 }
 
 /// A target element type.

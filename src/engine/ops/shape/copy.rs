@@ -216,11 +216,8 @@ fn build_concat(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
 fn concat_arrays<T: Clone>(arrs: &[(usize, &ArrayD<T>)], axis: usize, out_shape: &[usize]) -> OpResult<ArrayD<T>> {
     let outer: usize = out_shape[..axis].iter().product();
     let total: usize = out_shape.iter().product();
-    let parts: Vec<(std::borrow::Cow<'_, [T]>, usize)> = arrs
-        .iter()
-        .map(|(_, a)| (contiguous(a), a.shape()[axis..].iter().product::<usize>()))
-        .filter(|(_, block)| *block > 0)
-        .collect();
+    let parts: Vec<(std::borrow::Cow<'_, [T]>, usize)> =
+        arrs.iter().map(|(_, a)| (contiguous(a), a.shape()[axis..].iter().product::<usize>())).filter(|(_, block)| *block > 0).collect();
     let mut out = Vec::with_capacity(total);
     for o in 0..outer {
         for (src, block) in &parts {
@@ -335,7 +332,10 @@ impl Op for Split {
                 }
                 let sizes = super::dims_usize(&s, "split")?;
                 if sizes.iter().sum::<usize>() != dim {
-                    return Err(op_err!("split {s:?} sums to {}, axis {axis} of input 0 (shape {shape:?}) has {dim}", sizes.iter().sum::<usize>()));
+                    return Err(op_err!(
+                        "split {s:?} sums to {}, axis {axis} of input 0 (shape {shape:?}) has {dim}",
+                        sizes.iter().sum::<usize>()
+                    ));
                 }
                 sizes
             }
@@ -761,19 +761,11 @@ mod tests {
         assert!(slice_axis(5, 10, 20, 1).is_empty());
         let op = build(build_slice, "Slice", 13, 5, 1, vec![]).unwrap();
         let x = seq(&[3, 4]);
-        let y = run1(
-            op.as_ref(),
-            &[Some(&x), Some(&i64t(&[1], &[1])), Some(&i64t(&[1], &[3])), Some(&i64t(&[1], &[-1])), None],
-        )
-        .unwrap();
+        let y = run1(op.as_ref(), &[Some(&x), Some(&i64t(&[1], &[1])), Some(&i64t(&[1], &[3])), Some(&i64t(&[1], &[-1])), None]).unwrap();
         // columns 1..3 of [[0,1,2,3],[4,5,6,7],[8,9,10,11]].
         assert_eq!(y, f32t(&[3, 2], &[1., 2., 5., 6., 9., 10.]));
-        let e = run1(
-            op.as_ref(),
-            &[Some(&x), Some(&i64t(&[1], &[1])), Some(&i64t(&[1], &[3])), None, Some(&i64t(&[1], &[0]))],
-        )
-        .unwrap_err()
-        .0;
+        let e =
+            run1(op.as_ref(), &[Some(&x), Some(&i64t(&[1], &[1])), Some(&i64t(&[1], &[3])), None, Some(&i64t(&[1], &[0]))]).unwrap_err().0;
         assert!(e.contains("contains 0"), "{e}");
     }
 

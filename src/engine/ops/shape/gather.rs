@@ -264,13 +264,9 @@ impl Op for Range {
             (Tensor::F64(s), Tensor::F64(l), Tensor::F64(d)) => {
                 Tensor::F64(range_float!(scalar(s, 0)?, scalar(l, 1)?, scalar(d, 2)?, |x: f64| x, |x: f64| x))
             }
-            (Tensor::F16(s), Tensor::F16(l), Tensor::F16(d)) => Tensor::F16(range_float!(
-                scalar(s, 0)?,
-                scalar(l, 1)?,
-                scalar(d, 2)?,
-                |x: half::f16| x.to_f32(),
-                half::f16::from_f32
-            )),
+            (Tensor::F16(s), Tensor::F16(l), Tensor::F16(d)) => {
+                Tensor::F16(range_float!(scalar(s, 0)?, scalar(l, 1)?, scalar(d, 2)?, |x: half::f16| x.to_f32(), half::f16::from_f32))
+            }
             (Tensor::I16(_), _, _) => int_range!(I16, i16),
             (Tensor::I32(_), _, _) => int_range!(I32, i32),
             (Tensor::I64(_), _, _) => int_range!(I64, i64),

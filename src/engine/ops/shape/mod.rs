@@ -52,8 +52,7 @@ pub(crate) fn contiguous<T: Clone>(a: &ArrayD<T>) -> Cow<'_, [T]> {
 /// Builds an array from row-major data (the element count is checked).
 pub(crate) fn make<T>(shape: &[usize], data: Vec<T>) -> OpResult<ArrayD<T>> {
     let n = data.len();
-    ArrayD::from_shape_vec(IxDyn(shape), data)
-        .map_err(|e| op_err!("internal: {n} elements do not fit shape {shape:?} ({e})"))
+    ArrayD::from_shape_vec(IxDyn(shape), data).map_err(|e| op_err!("internal: {n} elements do not fit shape {shape:?} ({e})"))
 }
 
 /// Same data, new shape (row-major order kept; no reordering).
@@ -69,8 +68,14 @@ pub(crate) fn int_input(inputs: &[Option<&Tensor>], i: usize, what: &str) -> OpR
 
 pub(crate) fn ints_of(t: &Tensor, i: usize, what: &str) -> OpResult<Vec<i64>> {
     match t {
-        Tensor::I64(_) | Tensor::I32(_) | Tensor::I16(_) | Tensor::I8(_) | Tensor::U8(_) | Tensor::U16(_)
-        | Tensor::U32(_) | Tensor::U64(_) => Ok(t.to_i64_vec().unwrap_or_default()),
+        Tensor::I64(_)
+        | Tensor::I32(_)
+        | Tensor::I16(_)
+        | Tensor::I8(_)
+        | Tensor::U8(_)
+        | Tensor::U16(_)
+        | Tensor::U32(_)
+        | Tensor::U64(_) => Ok(t.to_i64_vec().unwrap_or_default()),
         _ => Err(op_err!("input {i} ({what}) is {}, expected an integer tensor", t.dtype_name())),
     }
 }
@@ -107,9 +112,7 @@ pub(crate) fn norm_axes(axes: &[i64], rank: usize, what: &str) -> OpResult<Vec<u
 
 /// Converts signed dims to usize, rejecting negatives.
 pub(crate) fn dims_usize(dims: &[i64], what: &str) -> OpResult<Vec<usize>> {
-    dims.iter()
-        .map(|&d| usize::try_from(d).map_err(|_| op_err!("{what} {dims:?} has negative dimension {d}")))
-        .collect()
+    dims.iter().map(|&d| usize::try_from(d).map_err(|_| op_err!("{what} {dims:?} has negative dimension {d}"))).collect()
 }
 
 /// How one output axis reads its input axis in [`remap`].
@@ -313,11 +316,7 @@ struct ShapeOp {
 }
 
 fn build_shape(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
-    let (start, end) = if ctx.opset >= 15 {
-        (ctx.attr_i("start", 0)?, ctx.node.opt_attr_i("end")?)
-    } else {
-        (0, None)
-    };
+    let (start, end) = if ctx.opset >= 15 { (ctx.attr_i("start", 0)?, ctx.node.opt_attr_i("end")?) } else { (0, None) };
     Ok(Box::new(ShapeOp { start, end }))
 }
 
@@ -383,9 +382,9 @@ pub(crate) fn resolve_reshape(in_shape: &[usize], target: &[i64], allowzero: boo
                 out.push(1);
             }
             0 if !allowzero => {
-                let &dim = in_shape
-                    .get(i)
-                    .ok_or_else(|| op_err!("shape {target:?}: 0 at index {i} copies a dimension the input (shape {in_shape:?}) does not have"))?;
+                let &dim = in_shape.get(i).ok_or_else(|| {
+                    op_err!("shape {target:?}: 0 at index {i} copies a dimension the input (shape {in_shape:?}) does not have")
+                })?;
                 out.push(dim);
             }
             d if d < 0 => return Err(op_err!("shape {target:?} has invalid dimension {d}")),
@@ -493,11 +492,7 @@ struct Unsqueeze {
 }
 
 fn build_unsqueeze(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
-    let attr_axes = if ctx.opset < 13 {
-        Some(ctx.node.req_attr_ints("axes").map_err(OpError::from)?)
-    } else {
-        None
-    };
+    let attr_axes = if ctx.opset < 13 { Some(ctx.node.req_attr_ints("axes").map_err(OpError::from)?) } else { None };
     Ok(Box::new(Unsqueeze { attr_axes }))
 }
 
@@ -512,8 +507,7 @@ impl Op for Unsqueeze {
         let rank = shape.len() + axes.len();
         let axes = norm_axes(&axes, rank, "axes")?;
         let mut src = shape.iter();
-        let out: Vec<usize> =
-            (0..rank).map(|i| if axes.contains(&i) { 1 } else { src.next().copied().unwrap_or(1) }).collect();
+        let out: Vec<usize> = (0..rank).map(|i| if axes.contains(&i) { 1 } else { src.next().copied().unwrap_or(1) }).collect();
         Ok(vec![reshape_tensor(x, &out)?])
     }
 }
@@ -522,9 +516,9 @@ impl Op for Unsqueeze {
 pub(crate) mod test_util {
     use std::sync::Arc;
 
+    use crate::engine::error::OpResult;
     use crate::engine::registry::{BuildContext, Op};
     use crate::engine::tensor::Tensor;
-    use crate::engine::error::OpResult;
     use crate::onnx::proto::attribute_proto::AttributeType;
     use crate::onnx::{AttributeProto, NodeProto};
 
@@ -541,7 +535,12 @@ pub(crate) mod test_util {
         AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Floats as i32), floats: v.to_vec(), ..Default::default() }
     }
     pub fn astr(name: &str, v: &str) -> AttributeProto {
-        AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::String as i32), s: Some(v.as_bytes().to_vec()), ..Default::default() }
+        AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(AttributeType::String as i32),
+            s: Some(v.as_bytes().to_vec()),
+            ..Default::default()
+        }
     }
 
     pub fn build(

@@ -89,7 +89,13 @@ impl Combine for bool {
     }
 }
 
-fn scatter<T: Combine>(data: &ndarray::ArrayD<T>, updates: &ndarray::ArrayD<T>, offsets: &[usize], block: usize, r: Reduction) -> OpResult<ndarray::ArrayD<T>> {
+fn scatter<T: Combine>(
+    data: &ndarray::ArrayD<T>,
+    updates: &ndarray::ArrayD<T>,
+    offsets: &[usize],
+    block: usize,
+    r: Reduction,
+) -> OpResult<ndarray::ArrayD<T>> {
     let mut out = contiguous(data).into_owned();
     let upd = contiguous(updates);
     for (u, &o) in offsets.iter().enumerate() {
@@ -105,7 +111,16 @@ macro_rules! dispatch_scatter {
         macro_rules! arm {
             ($v:ident) => {
                 match $u {
-                    Tensor::$v(u) => Tensor::$v(scatter(match $x { Tensor::$v(a) => a, _ => unreachable!() }, u, $offsets, $block, $r)?),
+                    Tensor::$v(u) => Tensor::$v(scatter(
+                        match $x {
+                            Tensor::$v(a) => a,
+                            _ => unreachable!(),
+                        },
+                        u,
+                        $offsets,
+                        $block,
+                        $r,
+                    )?),
                     other => return Err(op_err!("input 2 (updates) is {}, input 0 is {}", other.dtype_name(), $x.dtype_name())),
                 }
             };
@@ -249,11 +264,14 @@ mod tests {
         // data zeros(1,4), axis 1, indices [[1, -1, 1]], updates [[1, 2, 3]], add:
         // out[1] = 0+1+3 = 4, out[3] = 2.
         let op = build(build_scatter_elements, "ScatterElements", 18, 3, 1, vec![ai("axis", 1), astr("reduction", "add")]).unwrap();
-        let y = run1(op.as_ref(), &[Some(&f32t(&[1, 4], &[0.; 4])), Some(&i64t(&[1, 3], &[1, -1, 1])), Some(&f32t(&[1, 3], &[1., 2., 3.]))]).unwrap();
+        let y =
+            run1(op.as_ref(), &[Some(&f32t(&[1, 4], &[0.; 4])), Some(&i64t(&[1, 3], &[1, -1, 1])), Some(&f32t(&[1, 3], &[1., 2., 3.]))])
+                .unwrap();
         assert_eq!(y, f32t(&[1, 4], &[0., 4., 0., 2.]));
         // ScatterND on [4]: indices [[3],[0]] <- [9, 8].
         let op = build(build_scatter_nd, "ScatterND", 13, 3, 1, vec![]).unwrap();
-        let y = run1(op.as_ref(), &[Some(&f32t(&[4], &[1., 2., 3., 4.])), Some(&i64t(&[2, 1], &[3, 0])), Some(&f32t(&[2], &[9., 8.]))]).unwrap();
+        let y = run1(op.as_ref(), &[Some(&f32t(&[4], &[1., 2., 3., 4.])), Some(&i64t(&[2, 1], &[3, 0])), Some(&f32t(&[2], &[9., 8.]))])
+            .unwrap();
         assert_eq!(y, f32t(&[4], &[8., 2., 3., 9.]));
         let e = run1(op.as_ref(), &[Some(&f32t(&[4], &[0.; 4])), Some(&i64t(&[1, 1], &[4])), Some(&f32t(&[1], &[1.]))]).unwrap_err().0;
         assert!(e.contains("out of range"), "{e}");
