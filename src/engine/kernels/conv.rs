@@ -8,6 +8,7 @@ use rayon::prelude::*;
 
 use super::SendPtr;
 use super::gemm::{MatRef, gemm, gemm_ptr};
+use super::panel::{PackedWeights, strided_rows};
 
 /// Spatial geometry of a convolution, as 3-D (depth, height, width).
 #[derive(Clone, Debug, PartialEq)]
@@ -142,6 +143,17 @@ pub fn conv_f32(
         return;
     }
     let kk = cig * kl;
+    let packed: Option<Vec<PackedWeights>> = use_panel_kernel(cog, kk)
+        .then(|| (0..group).map(|gi| PackedWeights::new(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk)).collect());
+    if let Some(packed) = &packed
+        && g.stride == [1; 3]
+        && g.kernel[0] == 1
+        && g.input[0] == 1
+        && g.pad.iter().all(|&p| p >= 0)
+    {
+        stride1_without_im2col(x, batch, c_in, packed, c_out, group, bias, g, out);
+        return;
+    }
     let pointwise = kl == 1 && g.stride == [1; 3] && g.pad == [0; 3] && g.input == g.output;
     let threads = rayon::current_num_threads().max(1);
     // Tile width: an im2col tile of about TILE_FLOATS, at least 256 columns, and enough tiles
@@ -172,6 +184,10 @@ pub fn conv_f32(
         // SAFETY: this job alone writes rows gi*cog..(gi+1)*cog, columns p0..p1 of image b.
         unsafe {
             let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
+            if let Some(packed) = &packed {
+                packed[gi].multiply(rhs.data.as_ptr(), &strided_rows(kk, rhs.rs), t, bias.map(|b| &b[gi * cog..]), dst, pout);
+                return;
+            }
             if let Some(bias) = bias {
                 for m in 0..cog {
                     std::slice::from_raw_parts_mut(dst.add(m * pout), t).fill(bias[gi * cog + m]);
@@ -187,6 +203,78 @@ pub fn conv_f32(
     } else {
         (0..jobs).into_par_iter().for_each_init(Vec::new, |col, j| task(j, col));
     }
+}
+
+/// A 1-D/2-D stride-1 conv as one panel-kernel product per output row, reading each
+/// (channel, tap) row of the GEMM operand straight from a zero-padded copy of the input
+/// (or the input itself when no padding is needed): no im2col matrix is ever built.
+#[allow(clippy::too_many_arguments)]
+fn stride1_without_im2col(
+    x: &[f32],
+    batch: usize,
+    c_in: usize,
+    packed: &[PackedWeights],
+    c_out: usize,
+    group: usize,
+    bias: Option<&[f32]>,
+    g: &Geom,
+    out: &mut [f32],
+) {
+    let ([_, ih, iw], [_, oh, ow], [_, kh, kw], [_, dh, dw]) = (g.input, g.output, g.kernel, g.dilation);
+    let (pt, pl) = (g.pad[1] as usize, g.pad[2] as usize);
+    let (cig, cog, pin, pout) = (c_in / group, c_out / group, g.input_len(), g.output_len());
+    // Extent of the input every output pixel's taps cover.
+    let (hp, wp) = (oh + (kh - 1) * dh, ow + (kw - 1) * dw);
+    let in_place = pt == 0 && pl == 0 && wp == iw && hp <= ih;
+    let (plane, width) = if in_place { (pin, iw) } else { (hp * wp, wp) };
+    let rows: Vec<usize> = (0..cig)
+        .flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| ci * plane + a * dh * width + b * dw)))
+        .collect();
+    let mut padded = Vec::new();
+    let out_ptr = SendPtr(out.as_mut_ptr());
+    let work_per_row = cog * cig * kh * kw * ow;
+    for b in 0..batch {
+        for (gi, packed) in packed.iter().enumerate().take(group) {
+            let xg = &x[(b * c_in + gi * cig) * pin..][..cig * pin];
+            let src: &[f32] = if in_place {
+                xg
+            } else {
+                padded.resize(cig * plane, 0.0);
+                let pad_plane = |(ci, p): (usize, &mut [f32])| {
+                    for (yy, row) in p.chunks_exact_mut(wp).enumerate() {
+                        let y = yy.wrapping_sub(pt);
+                        if y >= ih {
+                            row.fill(0.0);
+                            continue;
+                        }
+                        let n = iw.min(wp - pl.min(wp));
+                        row[..pl.min(wp)].fill(0.0);
+                        row[pl.min(wp)..pl.min(wp) + n].copy_from_slice(&xg[ci * pin + y * iw..][..n]);
+                        row[pl.min(wp) + n..].fill(0.0);
+                    }
+                };
+                padded.par_chunks_mut(plane).enumerate().with_min_len(8).for_each(pad_plane);
+                &padded
+            };
+            let bias_g = bias.map(|bv| &bv[gi * cog..]);
+            let image = (b * c_out + gi * cog) * pout;
+            let row_task = |y: usize| {
+                // SAFETY: row y reads src[y·width + rows[k] + j] for j < ow, inside the plane
+                // set by hp/wp; it alone writes output row y of these cog channels.
+                unsafe { packed.multiply(src.as_ptr().add(y * width), &rows, ow, bias_g, out_ptr.get().add(image + y * ow), pout) }
+            };
+            (0..oh).into_par_iter().with_min_len((1 << 17) / work_per_row.max(1) + 1).for_each(row_task);
+        }
+    }
+}
+
+/// Whether a conv with `rows` output channels per group and GEMM depth `depth` goes through
+/// the thin-GEMM panel kernel rather than the general GEMM (both measured in
+/// `panel::bench`; set APTQ_GEMM=general to force the general one).
+fn use_panel_kernel(rows: usize, depth: usize) -> bool {
+    static FORCE_GENERAL: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let general = *FORCE_GENERAL.get_or_init(|| std::env::var("APTQ_GEMM").is_ok_and(|v| v == "general"));
+    !general && rows > 0 && depth > 0 && PackedWeights::fast_path()
 }
 
 /// Direct depthwise conv (one input channel per group, any channel multiplier).
@@ -224,8 +312,24 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
                 }
                 let src = &xc[(zi as usize * ih + yi as usize) * iw..][..iw];
                 let dst = &mut buf[(z * zh + y) * row_len..][..row_len];
-                for c in lo..hi {
-                    dst[(c % sw) * phase_w + c / sw] = src[(c as isize - g.pad[2]) as usize];
+                // Padded column c goes to phase c % sw, slot c / sw; walking one phase at a
+                // time keeps divisions out of the per-element loop.
+                for phase in 0..sw {
+                    let first = lo - lo % sw + phase;
+                    let first = if first < lo { first + sw } else { first };
+                    if first >= hi {
+                        continue;
+                    }
+                    let n = (hi - first).div_ceil(sw);
+                    let src0 = (first as isize - g.pad[2]) as usize;
+                    let out = &mut dst[phase * phase_w + first / sw..][..n];
+                    if sw == 1 {
+                        out.copy_from_slice(&src[src0..src0 + n]);
+                    } else {
+                        for (k, v) in out.iter_mut().enumerate() {
+                            *v = src[src0 + k * sw];
+                        }
+                    }
                 }
             }
         }
@@ -356,6 +460,88 @@ fn col2im(col: &[f32], g: &Geom, o: &mut [f32]) {
                         }
                     }
                 }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Textbook 2-D convolution, one multiply-add at a time.
+    #[allow(clippy::too_many_arguments)]
+    fn naive(x: &[f32], c_in: usize, w: &[f32], c_out: usize, group: usize, bias: &[f32], g: &Geom) -> Vec<f32> {
+        let ([_, ih, iw], [_, oh, ow], [_, kh, kw]) = (g.input, g.output, g.kernel);
+        let (cig, cog) = (c_in / group, c_out / group);
+        let mut out = vec![0.0f32; c_out * oh * ow];
+        for oc in 0..c_out {
+            let gi = oc / cog;
+            for y in 0..oh {
+                for xo in 0..ow {
+                    let mut acc = bias[oc];
+                    for ci in 0..cig {
+                        for a in 0..kh {
+                            for b in 0..kw {
+                                let yi = (y * g.stride[1] + a * g.dilation[1]) as isize - g.pad[1];
+                                let xi = (xo * g.stride[2] + b * g.dilation[2]) as isize - g.pad[2];
+                                if yi >= 0 && xi >= 0 && (yi as usize) < ih && (xi as usize) < iw {
+                                    let c = gi * cig + ci;
+                                    acc += x[(c * ih + yi as usize) * iw + xi as usize] * w[((oc * cig + ci) * kh + a) * kw + b];
+                                }
+                            }
+                        }
+                    }
+                    out[(oc * oh + y) * ow + xo] = acc;
+                }
+            }
+        }
+        out
+    }
+
+    /// Depthwise (with channel multipliers) and grouped/dense convs over strides 1–3, pads,
+    /// dilations and odd sizes agree with the textbook loop.
+    #[test]
+    fn conv_paths_match_the_textbook_loop() {
+        let mut seed = 7u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        let cases = [
+            // c_in, c_out, group, (ih, iw), (kh, kw), stride, dilation, pad (top, left)
+            (4, 4, 4, (9, 11), (3, 3), 1, 1, (1, 1)),
+            (4, 4, 4, (9, 11), (3, 3), 2, 1, (1, 1)),
+            (3, 6, 3, (10, 7), (3, 2), 3, 1, (0, 1)),
+            (2, 2, 2, (12, 13), (5, 5), 2, 2, (4, 3)),
+            (4, 4, 4, (8, 8), (3, 3), 2, 1, (0, 0)),
+            (6, 4, 2, (9, 10), (3, 3), 2, 1, (1, 1)),
+            (5, 3, 1, (7, 9), (1, 1), 1, 1, (0, 0)),
+            (5, 3, 1, (7, 9), (3, 3), 1, 2, (2, 2)),
+            (5, 3, 1, (7, 9), (3, 3), 1, 1, (0, 0)),
+            (6, 4, 2, (9, 10), (3, 3), 1, 1, (0, 1)),
+            (3, 10, 1, (5, 70), (3, 3), 1, 1, (1, 1)),
+            (3, 17, 1, (4, 100), (1, 5), 1, 1, (0, 2)),
+        ];
+        for (c_in, c_out, group, (ih, iw), (kh, kw), s, d, (pt, pl)) in cases {
+            let ext = |i: usize, k: usize, p: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
+            let (oh, ow) = (ext(ih, kh, pt), ext(iw, kw, pl));
+            let g = Geom {
+                input: [1, ih, iw],
+                output: [1, oh, ow],
+                kernel: [1, kh, kw],
+                stride: [1, s, s],
+                dilation: [1, d, d],
+                pad: [0, pt as isize, pl as isize],
+            };
+            let x: Vec<f32> = (0..c_in * ih * iw).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..c_out * (c_in / group) * kh * kw).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
+            let mut out = vec![f32::NAN; c_out * oh * ow];
+            conv_f32(&x, 1, c_in, &w, c_out, group, Some(&bias), &g, &mut out);
+            let want = naive(&x, c_in, &w, c_out, group, &bias, &g);
+            for (i, (a, b)) in out.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-5, "case c_in={c_in} group={group} s={s} d={d}: element {i}: {a} vs {b}");
             }
         }
     }

@@ -3,6 +3,7 @@
 
 pub mod conv;
 pub mod gemm;
+pub mod panel;
 
 /// A raw pointer that tasks writing disjoint parts of one buffer may share across threads.
 #[derive(Clone, Copy)]
