@@ -7,6 +7,7 @@
 //! per-channel (`[1,C,1,1]` against `[N,C,H,W]`) operands therefore never do per-element
 //! index arithmetic. Large outputs are split across rayon threads.
 
+use std::mem::MaybeUninit;
 use std::borrow::Cow;
 
 use half::f16;
@@ -39,6 +40,16 @@ pub(crate) fn from_vec<T>(shape: &[usize], data: Vec<T>) -> ArrayD<T> {
     ArrayD::from_shape_vec(IxDyn(shape), data).expect("element count equals the shape's product")
 }
 
+/// A vector of `n` elements that `fill` writes, every one of them, without zeroing the memory
+/// first: element-wise ops are memory-bound, and a zero-fill pass costs as much as the op.
+pub(crate) fn filled_vec<T>(n: usize, fill: impl FnOnce(&mut [MaybeUninit<T>])) -> Vec<T> {
+    let mut out = Vec::with_capacity(n);
+    fill(&mut out.spare_capacity_mut()[..n]);
+    // SAFETY: callers write all n elements (each caller walks the whole slice once).
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// `f` applied to every element of `a` (same shape).
 pub(crate) fn map_array<A, O, F>(a: &ArrayD<A>, f: F) -> ArrayD<O>
 where
@@ -47,18 +58,19 @@ where
     F: Fn(A) -> O + Send + Sync,
 {
     let src = contiguous(a);
-    let mut out = vec![O::default(); src.len()];
-    let run = |o: &mut [O], s: &[A]| {
-        for (o, &x) in o.iter_mut().zip(s) {
-            *o = f(x);
+    let out = filled_vec(src.len(), |out| {
+        let run = |o: &mut [MaybeUninit<O>], s: &[A]| {
+            for (o, &x) in o.iter_mut().zip(s) {
+                o.write(f(x));
+            }
+        };
+        if src.len() >= PAR_MIN {
+            let ch = par_chunk(src.len());
+            out.par_chunks_mut(ch).zip(src.par_chunks(ch)).for_each(|(o, s)| run(o, s));
+        } else {
+            run(out, &src);
         }
-    };
-    if src.len() >= PAR_MIN {
-        let ch = par_chunk(src.len());
-        out.par_chunks_mut(ch).zip(src.par_chunks(ch)).for_each(|(o, s)| run(o, s));
-    } else {
-        run(&mut out, &src);
-    }
+    });
     from_vec(a.shape(), out)
 }
 
@@ -134,7 +146,7 @@ impl Plan {
     }
 
     /// Computes output elements `start..start + out.len()`.
-    fn run<A: Copy, B: Copy, O: Copy, F: Fn(A, B) -> O>(&self, a: &[A], b: &[B], out: &mut [O], start: usize, f: &F) {
+    fn run<A: Copy, B: Copy, O: Copy, F: Fn(A, B) -> O>(&self, a: &[A], b: &[B], out: &mut [MaybeUninit<O>], start: usize, f: &F) {
         let k = self.dims.len();
         let inner = self.dims[k - 1];
         let (ia, ib) = (self.sa[k - 1], self.sb[k - 1]);
@@ -156,23 +168,25 @@ impl Plan {
             match (ia, ib) {
                 (0, 0) => {
                     let v = f(a[oa], b[ob]);
-                    o.iter_mut().for_each(|o| *o = v);
+                    o.iter_mut().for_each(|o| {
+                        o.write(v);
+                    });
                 }
                 (0, _) => {
                     let x = a[oa];
                     for (o, &y) in o.iter_mut().zip(&b[ob + p..ob + p + len]) {
-                        *o = f(x, y);
+                        o.write(f(x, y));
                     }
                 }
                 (_, 0) => {
                     let y = b[ob];
                     for (o, &x) in o.iter_mut().zip(&a[oa + p..oa + p + len]) {
-                        *o = f(x, y);
+                        o.write(f(x, y));
                     }
                 }
                 _ => {
                     for ((o, &x), &y) in o.iter_mut().zip(&a[oa + p..oa + p + len]).zip(&b[ob + p..ob + p + len]) {
-                        *o = f(x, y);
+                        o.write(f(x, y));
                     }
                 }
             }
@@ -203,17 +217,16 @@ where
 {
     let shape = broadcast_or_err(a.shape(), b.shape(), 0, 1)?;
     let n: usize = shape.iter().product();
-    let mut out = vec![O::default(); n];
-    if n > 0 {
-        let (sa, sb) = (contiguous(a), contiguous(b));
-        let plan = Plan::new(a.shape(), b.shape(), &shape);
+    let (sa, sb) = (contiguous(a), contiguous(b));
+    let plan = Plan::new(a.shape(), b.shape(), &shape);
+    let out = filled_vec(n, |out| {
         if n >= PAR_MIN {
             let ch = par_chunk(n);
             out.par_chunks_mut(ch).enumerate().for_each(|(i, o)| plan.run(&sa, &sb, o, i * ch, &f));
-        } else {
-            plan.run(&sa, &sb, &mut out, 0, &f);
+        } else if n > 0 {
+            plan.run(&sa, &sb, out, 0, &f);
         }
-    }
+    });
     Ok(from_vec(&shape, out))
 }
 
