@@ -4,6 +4,7 @@
 
 pub mod capi;
 pub mod compare;
+pub mod data;
 pub mod engine;
 pub mod onnx;
 
