@@ -212,7 +212,16 @@ fn minus_one_dim_resolved_or_explained() {
     // Resolved from the first file, the second must match it.
     write(&tmp.path().join("1.bin"), &[0u8; 4 * 3 * 2 * 2]);
     let msg = open_err("x:-1,3,2", dir, "float16", 2);
-    assert_contains(&msg, &["1.bin", "one batch of --input_shape 5×3×2 float16 is 60 bytes", "holds 4 samples"]);
+    assert_contains(
+        &msg,
+        &[
+            "1.bin",
+            "one batch of --input_shape 5×3×2 float16 is 60 bytes",
+            "holds 4 samples",
+            "the -1 dim of --input_shape was resolved from the size of",
+            "0.bin",
+        ],
+    );
 }
 
 #[test]

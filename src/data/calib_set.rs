@@ -8,11 +8,11 @@
 //! files past `batch_num` are ignored. Files are memory-mapped and converted to f32 one batch
 //! at a time, so memory does not grow with the number of files.
 //!
-//! Deliberate differences from amct_onnx, which fails later or silently: directories inside a
-//! data directory and a `manifest.json` (written by our `preprocess` beside its batch files)
-//! are not batches; directories holding different numbers of files are an error, since the
-//! i-th files would then probably not belong together; every file's size is checked when the
-//! set is opened, before any calibration work.
+//! Deliberate differences from amct_onnx (spec §1.1, ascend-facts.md l.40–44), which fails
+//! later or silently: directories inside a data directory and a `manifest.json` (written by
+//! our `preprocess` beside its batch files) are not batches; directories holding different
+//! numbers of files are an error, since the i-th files would then probably not belong
+//! together; every file's size is checked when the set is opened, before any calibration work.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -158,6 +158,8 @@ pub struct CalibInput {
     dtype: CalibDType,
     /// Fully resolved (a `-1` of `--input_shape` replaced by what the file size gives).
     shape: Vec<usize>,
+    /// Whether `--input_shape` had a `-1`, resolved from the first file.
+    resolved: bool,
     dir: PathBuf,
     /// The first `batch_num` files in byte-wise name order.
     files: Vec<PathBuf>,
@@ -185,6 +187,14 @@ impl CalibInput {
     }
     fn file_err(&self, path: &Path, detail: String) -> CalibError {
         CalibError::File { input: self.name.clone(), path: path.to_path_buf(), detail }
+    }
+    /// The error for a file (after the first) that is not one batch.
+    fn size_err(&self, path: &Path, len: u64) -> CalibError {
+        let mut detail = size_mismatch(&self.shape, self.dtype, len);
+        if self.resolved {
+            detail += &format!("; the -1 dim of --input_shape was resolved from the size of {}", self.files[0].display());
+        }
+        self.file_err(path, detail)
     }
 }
 
@@ -285,7 +295,8 @@ impl CalibrationSet {
             }
             counts.push(all.len());
             let files = all.into_iter().take(batch_num).collect::<Vec<_>>();
-            let mut input = CalibInput { name: shape.name.clone(), dtype, shape: Vec::new(), dir, files };
+            let resolved = shape.dims.contains(&-1);
+            let mut input = CalibInput { name: shape.name.clone(), dtype, shape: Vec::new(), resolved, dir, files };
             input.shape = resolve_shape(&input, &shape.dims)?;
             inputs.push(input);
         }
@@ -305,7 +316,7 @@ impl CalibrationSet {
             for path in &input.files[1..] {
                 let len = file_len(path)?;
                 if len != expected {
-                    return Err(input.file_err(path, size_mismatch(&input.shape, input.dtype, len)));
+                    return Err(input.size_err(path, len));
                 }
             }
         }
@@ -433,7 +444,7 @@ fn read_f32(input: &CalibInput, index: usize) -> Result<ArrayD<f32>> {
     let len = file.metadata().map_err(|e| io_err(path, e))?.len();
     if len != expected as u64 {
         // Changed since the set was opened.
-        return Err(input.file_err(path, size_mismatch(&input.shape, input.dtype, len)));
+        return Err(input.size_err(path, len));
     }
     // SAFETY: the mapping is read-only and dropped before this function returns; a file
     // truncated by another process meanwhile is the one hazard, as with any mmap reader.

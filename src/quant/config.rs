@@ -3,6 +3,15 @@
 //! ARQ, ADA, DMQ). Field names and defaults follow `calibration_config_onnx.proto` as the
 //! spec restates it; unknown fields, repeated non-repeated fields, two members of one oneof
 //! and out-of-range values are errors naming line:column and the field path.
+//!
+//! Choices where the spec is silent or UNCONFIRMED (line numbers of
+//! /work/shared/spec/ascend-facts.md): the override priority applied per part (§2.4 l.186,
+//! see [`CalibrationConfig::layer_algo`]); an op type or layer overridden twice is an error
+//! (§2.4 l.185–186); `channel_wise` unset stays unset (§2.4 l.191, §1.6 l.128); percentiles
+//! must lie in (0.5, 1] (§2.2 l.154, 156); `quant_bits` must be 8 (§2.1); `nuq_config` and
+//! `tensor_quantize` are rejected as unsupported (§2.3 l.167, §2.4 l.189); `joint_quant`,
+//! `ada_quantize`, `dmq_balancer` and `dst_type: INT16` are read, and it is up to the
+//! calibration to support or refuse them.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -252,7 +261,7 @@ impl CalibrationConfig {
 
     /// The algorithms for a layer: `override_layer_configs` (by name) before
     /// `override_layer_types` (by op type) before `common_config` before the defaults (ARQ,
-    /// IFMR with §2.2 defaults). UNCONFIRMED (§2.4 gives only the priority order "layer >
+    /// IFMR with §2.2 defaults). UNCONFIRMED (§2.4 l.186 gives only the priority order "layer >
     /// type > common"): we apply it per part (weights, activations, DMQ), so an override that
     /// sets only `ifmr_quantize` keeps the weight settings of the level below.
     pub fn layer_algo(&self, layer_name: &str, op_type: &str) -> LayerAlgo {
@@ -507,7 +516,7 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                     n_types += 1;
                     let (layer_type, config) = read_override(body, pos, &p, "layer_type")?;
                     if cfg.override_layer_types.iter().any(|o| o.layer_type == layer_type) {
-                        // UNCONFIRMED (§2.4 does not say which entry wins): ambiguous, so an error.
+                        // UNCONFIRMED (§2.4 l.185 does not say which entry wins): ambiguous, so an error.
                         return err(pos, &p, format!("layer_type \"{layer_type}\" is overridden twice"));
                     }
                     if PER_TENSOR_TYPES.contains(&layer_type.as_str()) {
@@ -521,6 +530,7 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                     let p = format!("{path}[{n_layers}]");
                     n_layers += 1;
                     let (layer_name, config) = read_override(body, pos, &p, "layer_name")?;
+                    // As for override_layer_types (§2.4 l.186).
                     if cfg.override_layer_configs.iter().any(|o| o.layer_name == layer_name) {
                         return err(pos, &p, format!("layer_name \"{layer_name}\" is overridden twice"));
                     }
@@ -705,8 +715,8 @@ fn read_ifmr(fields: &[Field], pos: Pos, path: &str) -> Result<IfmrQuantize> {
                         out.search_step = v;
                     }
                     _ => {
-                        // UNCONFIRMED bound: below 0.5 the "max" and "min" percentiles would cross
-                        // (§2.2 step 2 takes the k-th largest / smallest with k = n − ⌊p·n⌋).
+                        // UNCONFIRMED bound (§2.2 l.154 gives only the default): below 0.5 the "max"
+                        // and "min" percentiles would cross (§2.2 step 2 takes the k-th largest / smallest with k = n − ⌊p·n⌋).
                         check(v > 0.5 && v <= 1.0, vpos, &p, || format!("must be in (0.5, 1], found {v}"))?;
                         if name == "max_percentile" {
                             out.max_percentile = v;
