@@ -240,6 +240,18 @@ fn argument_counts_must_match_the_inputs() {
     );
 }
 
+#[test]
+fn non_finite_values_are_named_by_batch_input_file_and_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    write(&tmp.path().join("0.bin"), &f32_bytes(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
+    write(&tmp.path().join("1.bin"), &f32_bytes(&[1.0, 2.0, 3.0, 4.0, f32::NEG_INFINITY, f32::NAN]));
+    let set = CalibrationSet::open("x:1,2,3", tmp.path().to_str().unwrap(), "float32", 2).unwrap();
+    set.check_finite(&set.batch(0).unwrap()).unwrap();
+    let msg = set.check_finite(&set.batch(1).unwrap()).unwrap_err().to_string();
+    println!("{msg}");
+    assert_contains(&msg, &["input 'x'", "1.bin", "batch 1: element 4 (index [0, 1, 1]) is -inf; calibration data must be finite"]);
+}
+
 /// Reads from /proc/self/status the value in kB of `key` (VmHWM: peak RSS, VmRSS: current).
 fn status_kb(key: &str) -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();

@@ -351,6 +351,28 @@ impl CalibrationSet {
         Ok(Batch { index, inputs })
     }
 
+    /// Errors on the first NaN or infinity of `batch`, naming the batch, input, file and
+    /// element: such data would poison every min/max and histogram of the calibration.
+    pub fn check_finite(&self, batch: &Batch) -> Result<()> {
+        for (input, (_, tensor)) in self.inputs.iter().zip(&batch.inputs) {
+            let Tensor::F32(a) = tensor else { continue };
+            if let Some((k, v)) = a.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+                let mut index = Vec::with_capacity(input.shape.len());
+                let mut rest = k;
+                for &d in input.shape.iter().rev() {
+                    index.push(rest % d);
+                    rest /= d;
+                }
+                index.reverse();
+                return Err(input.file_err(
+                    &input.files[batch.index],
+                    format!("batch {}: element {k} (index {index:?}) is {v}; calibration data must be finite", batch.index),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// All batches in order, each read when the iterator reaches it.
     pub fn batches(&self) -> impl Iterator<Item = Result<Batch>> + '_ {
         (0..self.batch_num).map(|i| self.batch(i))
