@@ -386,8 +386,13 @@ fn resolve_shape(input: &CalibInput, dims: &[i64]) -> Result<Vec<usize>> {
     let len = file_len(path)?;
     let elem = input.dtype.size() as u64;
     let dyn_count = dims.iter().filter(|&&d| d == -1).count();
-    let known: u64 = dims.iter().filter(|&&d| d != -1).map(|&d| d as u64).product();
     let shape_text = dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×");
+    // Checked: absurd dims must give an error, not an overflow.
+    let known = dims.iter().filter(|&&d| d != -1).try_fold(elem, |acc, &d| acc.checked_mul(d as u64));
+    let Some(known_bytes) = known else {
+        return Err(input.file_err(path, format!("--input_shape {shape_text} of {} is larger than any file can be", input.dtype.name())));
+    };
+    let known = known_bytes / elem;
     if dyn_count == 0 {
         let shape = dims.iter().map(|&d| d as usize).collect::<Vec<_>>();
         if len != known * elem {
@@ -450,8 +455,11 @@ fn size_mismatch(shape: &[usize], dtype: CalibDType, len: u64) -> String {
             msg += &format!("; the file holds 1/{} of one sample of {sample_desc}", sample / len);
         }
     }
-    let fitting: Vec<_> =
-        CalibDType::ALL.into_iter().filter(|d| *d != dtype && elements * d.size() as u64 == len).map(|d| d.name()).collect();
+    let fitting: Vec<_> = CalibDType::ALL
+        .into_iter()
+        .filter(|d| *d != dtype && elements.checked_mul(d.size() as u64) == Some(len))
+        .map(|d| d.name())
+        .collect();
     if !fitting.is_empty() {
         msg += &format!("; the size would fit --data_types {}", fitting.join(" or "));
     }
