@@ -6,6 +6,7 @@ pub mod capi;
 pub mod compare;
 pub mod engine;
 pub mod onnx;
+pub mod quant;
 
 /// The crate version, as reported by `ascend-ptq --version` and `aptq_version()`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
