@@ -7,7 +7,7 @@
 pub mod arq;
 pub mod error;
 //pub mod fold;
-//pub mod hfmg;
+pub mod hfmg;
 pub mod ifmr;
 pub mod scale;
 //pub mod select;
