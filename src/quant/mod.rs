@@ -5,11 +5,12 @@
 //! `../shared/spec/ascend-facts.md`. Pure library code: no I/O besides the ONNX protos.
 
 pub mod arq;
+pub mod consts;
 pub mod error;
-//pub mod fold;
+pub mod fold;
 pub mod hfmg;
 pub mod ifmr;
 pub mod scale;
-//pub mod select;
+pub mod select;
 
 pub use error::{QuantError, Result};

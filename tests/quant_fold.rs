@@ -1,0 +1,82 @@
+//! BatchNormalization folding (spec §2.6) on the real PP-OCR models: the folded model must
+//! compute what the original computes (our engine on a real photo, cosine ≥ 0.999999 and
+//! max abs error ≤ 1e-4 × max|output|, the engine-vs-ORT bound), and every Conv → BN pair must be gone.
+
+mod common;
+
+use std::collections::HashMap;
+
+use ascend_ptq::compare::Metrics;
+use ascend_ptq::engine::{Session, Tensor};
+use ascend_ptq::onnx::{DataType, ModelProto, load_model};
+use ascend_ptq::quant::fold::fold_batch_norms;
+
+fn bn_count(m: &ModelProto) -> usize {
+    m.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type() == "BatchNormalization").count()
+}
+
+/// Folds `rel` and compares engine outputs on one preprocessed photo; returns the report.
+fn check(rel: &str, shape: [usize; 4], expect_kept: usize) -> Option<ascend_ptq::quant::fold::FoldReport> {
+    let py = common::oracle_python()?;
+    let model_path = common::asset(rel)?;
+    let images = common::asset("images")?;
+    let tmp = tempfile::tempdir().unwrap();
+    // The ORT oracle writes the preprocessed photo it feeds (input_0.bin).
+    let shape_arg = shape.map(|d| d.to_string()).join(",");
+    let args = [
+        "--model",
+        model_path.to_str()?,
+        "--shape",
+        &shape_arg,
+        "--images",
+        images.to_str()?,
+        "--out",
+        tmp.path().to_str()?,
+        "--pick",
+        "text.png",
+        "--max-images",
+        "1",
+    ];
+    let (code, _, stderr) = common::run_oracle(&py, "ort_reference.py", &args);
+    assert_eq!(code, 0, "{stderr}");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("reference.json")).unwrap()).unwrap();
+    let input_name = reference["input"].as_str().unwrap().to_string();
+    let x = Tensor::from_le_bytes(DataType::Float, &shape, &std::fs::read(tmp.path().join("input_0.bin")).unwrap(), &input_name).unwrap();
+
+    let original = load_model(&model_path).unwrap();
+    let mut folded = original.clone();
+    let report = fold_batch_norms(&mut folded, &[]).unwrap();
+    eprintln!("{rel}: folded {} pairs, kept {:?}", report.folded.len(), report.kept);
+    assert_eq!(bn_count(&original) - bn_count(&folded), report.folded.len());
+    assert_eq!(bn_count(&folded), expect_kept, "{rel}: BatchNormalization nodes left: {:?}", report.kept);
+    assert!(!report.folded.is_empty());
+
+    let fixed = HashMap::from([(input_name.clone(), shape.iter().map(|&d| d as i64).collect())]);
+    let run = |m: &ModelProto| Session::new(m, &fixed).unwrap().run(HashMap::from([(input_name.clone(), x.clone())])).unwrap();
+    let (want, got) = (run(&original), run(&folded));
+    for ((name, w), (_, g)) in want.iter().zip(&got) {
+        let (w, g) = (w.to_f64_vec(), g.to_f64_vec());
+        let m = Metrics::compute(&g, &w);
+        let max_ref = w.iter().fold(0f64, |a, v| a.max(v.abs()));
+        eprintln!("{rel} {name}: cosine {:.9}, max abs err {:.3e} (max |out| {max_ref:.3})", m.cosine_similarity, m.max_absolute_error);
+        assert!(m.cosine_similarity >= 0.999999, "{rel} {name}: cosine {}", m.cosine_similarity);
+        assert!(m.max_absolute_error <= 1e-4 * max_ref, "{rel} {name}: max abs err {}", m.max_absolute_error);
+    }
+    Some(report)
+}
+
+#[test]
+fn det_folds_conv_bn_and_keeps_the_bn_after_add() {
+    // PP-OCRv4 det has 3 BNs: two after a Conv, one after ConvTranspose → Add (not fusable).
+    if let Some(report) = check(common::DET, [1, 3, 640, 640], 1) {
+        assert_eq!(report.folded.len(), 2);
+        assert!(report.kept[0].1.contains("follows Add"), "{:?}", report.kept);
+    }
+}
+
+#[test]
+fn cls_folds_every_bn() {
+    if let Some(report) = check(common::CLS, [1, 3, 48, 192], 0) {
+        assert_eq!(report.folded.len(), 35);
+    }
+}
