@@ -80,3 +80,28 @@ fn cls_folds_every_bn() {
         assert_eq!(report.folded.len(), 35);
     }
 }
+
+/// §2.5 on the real models after folding: every Conv/ConvTranspose (constant weights) is
+/// quantized; MatMuls whose weight is computed (Transpose/Squeeze of activations) stay float
+/// with a reason naming the weight.
+#[test]
+fn selection_on_real_models() {
+    use ascend_ptq::quant::select::{Decision, select_layers};
+    for (rel, want_quantized, want_float) in [(common::DET, 64, 0), (common::REC, 48, 4), (common::CLS, 54, 0)] {
+        let Some(path) = common::asset(rel) else { return };
+        let mut m = load_model(&path).unwrap();
+        fold_batch_norms(&mut m, &[]).unwrap();
+        let s = select_layers(&m, &[], &[]).unwrap();
+        let float: Vec<_> = s
+            .candidates
+            .iter()
+            .filter_map(|c| match &c.decision {
+                Decision::Float(r) => Some(format!("{} ({}): {r}", c.name, c.op_type)),
+                Decision::Quantize(_) => None,
+            })
+            .collect();
+        eprintln!("{rel}: {} quantized, float: {float:#?}", s.quantized().count());
+        assert_eq!((s.quantized().count(), float.len()), (want_quantized, want_float), "{rel}: {float:#?}");
+        assert!(float.iter().all(|r| r.contains("MatMul") && r.contains("is not a constant")), "{float:#?}");
+    }
+}
