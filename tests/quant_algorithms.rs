@@ -86,7 +86,14 @@ fn ifmr_matches_numpy_reference_and_streaming_matches_direct() {
         IfmrParams::default(),
         IfmrParams { asymmetric: false, ..Default::default() },
         IfmrParams { max_percentile: 0.9999, min_percentile: 0.999, ..Default::default() },
-        IfmrParams { asymmetric: false, max_percentile: 0.9995, search_start: 0.5, search_end: 1.5, search_step: 0.02, ..Default::default() },
+        IfmrParams {
+            asymmetric: false,
+            max_percentile: 0.9995,
+            search_start: 0.5,
+            search_end: 1.5,
+            search_step: 0.02,
+            ..Default::default()
+        },
     ];
     let mut cases = Vec::new();
     let mut ours = Vec::new();
@@ -168,11 +175,13 @@ fn deploy_params_match_the_engine_kernels() {
     // AscendQuant with scale = 1/scale_d, offset = offset_d quantizes like ActQuant::quantize.
     let q = ActQuant::from_clip_range(-0.83, 2.9, true);
     let xs: Vec<f32> = (-400..400).map(|i| i as f32 * 0.0123).collect();
-    let quant = node("AscendQuant", "L.quant", &["x"], &["y"], vec![
-        attr_f("scale", q.quant_attr_scale()),
-        attr_f("offset", q.quant_attr_offset()),
-        attr_s("dst_type", "INT8"),
-    ]);
+    let quant = node(
+        "AscendQuant",
+        "L.quant",
+        &["x"],
+        &["y"],
+        vec![attr_f("scale", q.quant_attr_scale()), attr_f("offset", q.quant_attr_offset()), attr_s("dst_type", "INT8")],
+    );
     let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, xs.len()]), xs.clone()).unwrap());
     let got = run_one(quant, vec![], ("x", x, DataType::Float)).to_i64_vec().unwrap();
     let want: Vec<i64> = xs.iter().map(|&v| q.quantize(v) as i64).collect();

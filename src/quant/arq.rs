@@ -65,7 +65,7 @@ fn channel_map(layer: &str, dims: &[usize], layout: WeightLayout, channel_wise: 
     match layout {
         WeightLayout::OutChannelFirst => Ok((0..total).map(|i| i / inner).collect()),
         WeightLayout::ConvTranspose { group } => {
-            if dims.len() < 2 || group == 0 || dims[0] % group != 0 {
+            if dims.len() < 2 || group == 0 || !dims[0].is_multiple_of(group) {
                 return Err(QuantError::layer(
                     layer,
                     format!("ConvTranspose weight shape {dims:?} does not split into group = {group} groups of input channels"),

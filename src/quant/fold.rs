@@ -149,7 +149,8 @@ fn apply(graph: &mut GraphProto, plans: Vec<Plan>) {
             }
             None => {
                 let base = format!("{}.bn_fused_bias", node_label(&graph.node[plan.conv], plan.conv));
-                let name = (0..).map(|k| if k == 0 { base.clone() } else { format!("{base}.{k}") }).find(|n| !existing.contains(n)).unwrap();
+                let name =
+                    (0..).map(|k| if k == 0 { base.clone() } else { format!("{base}.{k}") }).find(|n| !existing.contains(n)).unwrap();
                 existing.insert(name.clone());
                 graph.initializer.push(plan.bias.1.to_proto(&name));
                 name
@@ -212,7 +213,12 @@ mod tests {
         ModelProto {
             graph: Some(GraphProto {
                 node: nodes,
-                initializer: vec![init("g", vec![1.0, 3.0]), init("b", vec![0.5, 0.0]), init("m", vec![1.0, -2.0]), init("v", vec![4.0, 0.25])],
+                initializer: vec![
+                    init("g", vec![1.0, 3.0]),
+                    init("b", vec![0.5, 0.0]),
+                    init("m", vec![1.0, -2.0]),
+                    init("v", vec![4.0, 0.25]),
+                ],
                 ..Default::default()
             }),
             ..Default::default()

@@ -24,6 +24,8 @@
 //! Choice: ranges are f32 (the data type), all bin arithmetic is f64 (AMCT's torch code runs
 //! it in f32; the python reference `tests/oracle/hfmg_ref.py` uses f64 like this module).
 
+use rayon::prelude::*;
+
 use super::error::{QuantError, Result};
 use super::scale::{ActQuant, FLT_EPSILON};
 
@@ -50,7 +52,10 @@ impl Default for HfmgParams {
 impl HfmgParams {
     pub fn validate(&self) -> Result<()> {
         if ![1024, 2048, 4096, 8192].contains(&self.num_of_bins) {
-            return Err(QuantError::param("hfmg_quantize.num_of_bins", format!("{} is not one of 1024, 2048, 4096, 8192", self.num_of_bins)));
+            return Err(QuantError::param(
+                "hfmg_quantize.num_of_bins",
+                format!("{} is not one of 1024, 2048, 4096, 8192", self.num_of_bins),
+            ));
         }
         Ok(())
     }
@@ -127,7 +132,7 @@ impl HfmgObserver {
         }
         let windows = search_windows(&self.counts);
         let width = (hi as f64 - lo as f64) / self.counts.len() as f64;
-        let losses: Vec<f64> = windows.iter().map(|&w| window_loss(&self.counts, w, width)).collect();
+        let losses: Vec<f64> = windows.par_iter().map(|&w| window_loss(&self.counts, w, width)).collect();
         let best = losses.iter().enumerate().fold(0, |b, (i, &l)| if l < losses[b] { i } else { b });
         let (left, right) = windows[best];
         let clip_min = (lo as f64 + left as f64 * width) as f32;

@@ -13,6 +13,7 @@
 //! - Every layer: its data input is not a constant, its weight is not shared with another
 //!   node ("layers sharing weights are not quantizable"), and neither its name
 //!   (skip_layers) nor its op type (skip_layer_types) is excluded.
+//!
 //! Constants are initializers or Constant nodes (see [`super::consts`]). float16 weights
 //! stay float for now (the ARQ path reads float32).
 
@@ -106,9 +107,11 @@ fn has_fp16(graph: &GraphProto, view: &Graph) -> bool {
         _ => false,
     });
     fp16_input
-        || graph.node.iter().filter(|n| QUANTIZABLE_TYPES.contains(&n.op_type())).any(|n| {
-            n.input.get(1).and_then(|w| constant(graph, w)).is_some_and(|t| t.data_type() == DataType::Float16 as i32)
-        })
+        || graph
+            .node
+            .iter()
+            .filter(|n| QUANTIZABLE_TYPES.contains(&n.op_type()))
+            .any(|n| n.input.get(1).and_then(|w| constant(graph, w)).is_some_and(|t| t.data_type() == DataType::Float16 as i32))
 }
 
 fn check(graph: &GraphProto, view: &Graph, n: &NodeProto, fp16_model: bool) -> Result<QuantLayer, String> {
@@ -244,10 +247,13 @@ mod tests {
             .candidates
             .iter()
             .map(|c| {
-                (c.name.as_str(), match &c.decision {
-                    Decision::Quantize(q) => format!("Q channel_wise={} bias={:?}", q.channel_wise, q.bias),
-                    Decision::Float(r) => r.clone(),
-                })
+                (
+                    c.name.as_str(),
+                    match &c.decision {
+                        Decision::Quantize(q) => format!("Q channel_wise={} bias={:?}", q.channel_wise, q.bias),
+                        Decision::Float(r) => r.clone(),
+                    },
+                )
             })
             .collect();
         assert_eq!(got.len(), 9, "{got:?}");
