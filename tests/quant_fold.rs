@@ -105,3 +105,79 @@ fn selection_on_real_models() {
         assert!(float.iter().all(|r| r.contains("MatMul") && r.contains("is not a constant")), "{float:#?}");
     }
 }
+
+/// The calibration loop's shape on a real model: the data input of every selected layer of
+/// PP-OCR cls, observed through the engine over 3 photos (3 batches), twice. The streaming
+/// IFMR must give exactly what IFMR on all the collected activations gives.
+#[test]
+fn streaming_ifmr_equals_direct_on_cls_activations() {
+    use std::collections::HashSet;
+
+    use ascend_ptq::quant::ifmr::{IfmrObserver, IfmrParams, ifmr_direct};
+    use ascend_ptq::quant::select::select_layers;
+
+    let Some(py) = common::oracle_python() else { return };
+    let (Some(model_path), Some(images)) = (common::asset(common::CLS), common::asset("images")) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let shape = [1usize, 3, 48, 192];
+    let args = [
+        "--model",
+        model_path.to_str().unwrap(),
+        "--shape",
+        "1,3,48,192",
+        "--images",
+        images.to_str().unwrap(),
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--pick",
+        "text.png,page.png,coffee.png",
+        "--max-images",
+        "3",
+    ];
+    let (code, _, stderr) = common::run_oracle(&py, "ort_reference.py", &args);
+    assert_eq!(code, 0, "{stderr}");
+    let reference: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(tmp.path().join("reference.json")).unwrap()).unwrap();
+    let input_name = reference["input"].as_str().unwrap().to_string();
+    let batches: Vec<Tensor> = (0..3)
+        .map(|k| {
+            let bytes = std::fs::read(tmp.path().join(format!("input_{k}.bin"))).unwrap();
+            Tensor::from_le_bytes(DataType::Float, &shape, &bytes, &input_name).unwrap()
+        })
+        .collect();
+
+    let mut model = load_model(&model_path).unwrap();
+    fold_batch_norms(&mut model, &[]).unwrap();
+    let selection = select_layers(&model, &[], &[]).unwrap();
+    let observed: HashSet<String> = selection.quantized().map(|(c, _)| c.data_input.clone()).collect();
+    let fixed = HashMap::from([(input_name.clone(), shape.iter().map(|&d| d as i64).collect())]);
+    let session = Session::new(&model, &fixed).unwrap();
+
+    let mut observers: HashMap<String, IfmrObserver> = HashMap::new();
+    let mut collected: HashMap<String, Vec<f32>> = HashMap::new();
+    for pass in 0..2 {
+        for x in &batches {
+            session
+                .run_observed(HashMap::from([(input_name.clone(), x.clone())]), &observed, &mut |name, t| {
+                    let data = t.as_f32().unwrap().as_slice().unwrap();
+                    let obs = observers
+                        .entry(name.to_string())
+                        .or_insert_with(|| IfmrObserver::new(name, IfmrParams::default(), data.len() * batches.len()).unwrap());
+                    obs.observe(data).unwrap();
+                    if pass == 0 {
+                        collected.entry(name.to_string()).or_default().extend_from_slice(data);
+                    }
+                })
+                .unwrap();
+        }
+        if pass == 0 {
+            observers.values_mut().for_each(|o| o.finish_pass1().unwrap());
+        }
+    }
+    assert_eq!(observers.len(), observed.len());
+    for (name, obs) in &observers {
+        let streamed = obs.result().unwrap();
+        let direct = ifmr_direct(name, &collected[name], &IfmrParams::default()).unwrap();
+        assert_eq!(streamed, direct, "{name}");
+    }
+    eprintln!("{} activation tensors of cls: streaming IFMR = direct IFMR", observers.len());
+}

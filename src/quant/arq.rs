@@ -36,6 +36,9 @@ pub struct QuantizedWeights {
 
 /// ARQ: quantizes `w` of shape `dims`; `channel_wise` selects per-output-channel scales.
 pub fn quantize_weights(layer: &str, w: &[f32], dims: &[usize], layout: WeightLayout, channel_wise: bool) -> Result<QuantizedWeights> {
+    if w.is_empty() {
+        return Err(QuantError::layer(layer, format!("weight of shape {dims:?} is empty")));
+    }
     if dims.iter().product::<usize>() != w.len() || dims.is_empty() {
         return Err(QuantError::layer(layer, format!("weight has {} values, which does not match its shape {dims:?}", w.len())));
     }

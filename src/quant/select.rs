@@ -94,7 +94,13 @@ pub fn select_layers(model: &ModelProto, skip_layers: &[String], skip_layer_type
                     Err(reason) => Decision::Float(reason),
                 }
             };
-            Candidate { node: i, name: labels[i].clone(), op_type: n.op_type().to_string(), data_input: n.input[0].clone(), decision }
+            Candidate {
+                node: i,
+                name: labels[i].clone(),
+                op_type: n.op_type().to_string(),
+                data_input: n.input.first().cloned().unwrap_or_default(),
+                decision,
+            }
         })
         .collect();
     Ok(Selection { candidates, unknown_skip_layers })
