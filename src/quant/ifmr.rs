@@ -66,7 +66,8 @@ impl Default for IfmrParams {
 }
 
 impl IfmrParams {
-    /// Range checks (AMCT documents percentiles in (0.5, 1] and start < end).
+    /// Range checks: percentiles in (0.5, 1] (the range AMCT's config documentation gives;
+    /// not in our spec, so UNCONFIRMED), 0 < start < end, at most 100000 candidates.
     pub fn validate(&self) -> Result<()> {
         for (name, p) in [("max_percentile", self.max_percentile), ("min_percentile", self.min_percentile)] {
             if !(p > 0.5 && p <= 1.0) {
