@@ -1,6 +1,7 @@
 //! ascend-ptq: INT8 post-training quantization for Huawei Ascend NPUs.
 //!
-//! Module dependencies point one way: `capi` (and the CLI) → `compare` → `engine` → `onnx`.
+//! Module dependencies point one way: `capi` (and the CLI) → `quant` / `data` / `compare` →
+//! `engine` → `onnx`.
 
 pub mod capi;
 pub mod compare;
