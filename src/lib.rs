@@ -4,6 +4,8 @@
 
 pub mod capi;
 pub mod compare;
+pub mod data;
+pub mod device;
 pub mod engine;
 pub mod onnx;
 
