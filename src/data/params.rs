@@ -119,8 +119,14 @@ fn resolve_img_root(root: &Path, params_path: &Path) -> PathBuf {
     if root.is_absolute() {
         return root.to_path_buf();
     }
-    let beside = params_path.parent().unwrap_or(Path::new("")).join(root);
-    if beside.is_dir() || !root.is_dir() { beside } else { root.to_path_buf() }
+    let beside = without_dot_components(&params_path.parent().unwrap_or(Path::new("")).join(root));
+    if beside.is_dir() || !root.is_dir() { beside } else { without_dot_components(root) }
+}
+
+/// `dir/./imgs` → `dir/imgs`, for readable messages (`..` is kept: symlinks make it meaningful).
+fn without_dot_components(path: &Path) -> PathBuf {
+    let cleaned: PathBuf = path.components().filter(|c| !matches!(c, std::path::Component::CurDir)).collect();
+    if cleaned.as_os_str().is_empty() { PathBuf::from(".") } else { cleaned }
 }
 
 /// Parses the text of a parameter file (`path` is only used in messages); `img_root` is kept
