@@ -276,8 +276,8 @@ impl SectionReader<'_> {
         match v {
             Value::Bool(b) => Ok(*b),
             _ => match v.as_f64() {
-                Some(f) if f == 0.0 => Ok(false),
-                Some(f) if f == 1.0 => Ok(true),
+                Some(0.0) => Ok(false),
+                Some(1.0) => Ok(true),
                 _ => Err(self.bad(key, "0 or 1", v)),
             },
         }
