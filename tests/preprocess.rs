@@ -42,14 +42,19 @@ fn read_f32(path: &Path) -> Vec<f32> {
 
 /// Runs our CLI and the OpenCV oracle on `images` (copied into a fresh img_root) and compares
 /// every image: back in uint8 units (`v·std + mean`) the difference must be ≤ 1.
-fn compare_with_opencv(images: &[&str], mut sec: Value, extra: &[&str]) {
-    let Some(py) = common::oracle_python() else { return };
+fn compare_with_opencv(images: &[&str], sec: Value, extra: &[&str]) {
     let sources: Option<Vec<PathBuf>> = images.iter().map(|i| common::asset(&format!("images/{i}"))).collect();
     let Some(sources) = sources else { return };
+    compare_files_with_opencv(&sources, sec, extra);
+}
+
+fn compare_files_with_opencv(sources: &[PathBuf], mut sec: Value, extra: &[&str]) {
+    let Some(py) = common::oracle_python() else { return };
+    let images: Vec<String> = sources.iter().map(|s| s.file_name().unwrap().to_str().unwrap().to_string()).collect();
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("imgs");
     std::fs::create_dir(&root).unwrap();
-    for s in &sources {
+    for s in sources {
         std::fs::copy(s, root.join(s.file_name().unwrap())).unwrap();
     }
     sec["img_root"] = json!(root);
@@ -76,7 +81,7 @@ fn compare_with_opencv(images: &[&str], mut sec: Value, extra: &[&str]) {
     let dir = out_dir.join(format!("imgs_batch{batch}"));
     let manifest: Value = serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["shape"], json!([batch, c, h, w]));
-    let mut sorted: Vec<String> = images.iter().map(|s| s.to_string()).collect();
+    let mut sorted = images.clone();
     sorted.sort();
     let mut seen = Vec::new();
     for (i, file) in manifest["files"].as_array().unwrap().iter().enumerate() {
@@ -145,6 +150,24 @@ fn stretch_bgr_batches_match_opencv() {
     // Downscale and upscale, non-square target, two images per file, channel order kept BGR.
     let images = ["retina.jpg", "coffee.png", "chessboard_RGB.png", "microaneurysms.png", "horse.png", "multipage.tif"];
     compare_with_opencv(&images, section(Path::new("-"), 0, 2, 3, 320, 200, 0), &[]);
+}
+
+#[test]
+fn exif_orientation_is_applied_like_opencv() {
+    let Some(py) = common::oracle_python() else { return };
+    let Some(rocket) = common::asset("images/rocket.jpg") else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // 6: rotate 90° clockwise, 3: 180°, 8: 90° counter-clockwise, 2: mirror.
+    let mut files = Vec::new();
+    for o in ["6", "3", "8", "2"] {
+        let dst = tmp.path().join(format!("rocket_o{o}.jpg"));
+        let (code, _, stderr) = common::run_oracle(&py, "exif_jpeg.py", &[rocket.to_str().unwrap(), dst.to_str().unwrap(), o]);
+        assert_eq!(code, 0, "{stderr}");
+        files.push(dst);
+    }
+    // Stretch to a non-square size: a missed rotation cannot hide behind symmetric padding.
+    let sec = section(Path::new("-"), 0, 1, 3, 200, 300, 1);
+    compare_files_with_opencv(&files, sec, &[]);
 }
 
 #[test]
