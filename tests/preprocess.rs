@@ -301,3 +301,17 @@ fn manifest_hash_tracks_the_parameters() {
     assert_ne!(read()["params_hash"], first);
     assert_eq!(read()["params"]["stds"], json!([1.0, 1.0, 1.0]));
 }
+
+#[test]
+fn fewer_images_than_one_batch_is_an_error_unless_kept() {
+    let tmp = tempfile::tempdir().unwrap();
+    let Some(params) = small_set(tmp.path(), &["only.png"], 4) else { return };
+    let out_dir = tmp.path().join("calib");
+    let out = preprocess(&params, &out_dir, &[]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("1 image(s) under") && stderr.contains("but batch_size is 4: no full batch (use --keep-partial"), "{stderr}");
+    let out = preprocess(&params, &out_dir, &["--keep-partial"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::metadata(out_dir.join("imgs_batch4/batch0001.bin")).unwrap().len(), 4 * 3 * 32 * 32 * 4);
+}

@@ -21,12 +21,9 @@ pub const DEFAULT_PAD_VALUE: u8 = 114;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ParamsError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is part of the message, not a `source`: `{:#}` would print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("{path}:{line}:{column}: invalid JSON: {reason}")]
     Syntax { path: PathBuf, line: usize, column: usize, reason: String },
     #[error("{path}: {detail}")]
@@ -109,7 +106,7 @@ pub struct LoadedParams {
 /// is accepted too). A relative `img_root` is resolved against the parameter file's folder,
 /// or against the current directory when only that one exists.
 pub fn load_params(path: &Path, section: Option<&str>) -> Result<LoadedParams, ParamsError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ParamsError::Io { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|error| ParamsError::Io { path: path.into(), error })?;
     let mut loaded = parse_params(&text, path, section)?;
     loaded.params.img_root = resolve_img_root(&loaded.params.img_root, path);
     Ok(loaded)

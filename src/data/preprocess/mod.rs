@@ -24,12 +24,9 @@ pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "ti
 
 #[derive(Debug, thiserror::Error)]
 pub enum PreprocessError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The I/O error is part of the message, not a `source`: `{:#}` would print it twice.
+    #[error("{path}: {error}")]
+    Io { path: PathBuf, error: std::io::Error },
     #[error("img_root {path} is not a folder (a relative img_root is resolved against the params file's folder)")]
     MissingRoot { path: PathBuf },
     #[error("img_root {path}: no images (expected files ending in .jpg, .jpeg, .png, .bmp, .tif, .tiff or .webp)")]
@@ -92,7 +89,7 @@ pub fn list_images(root: &Path) -> Result<Vec<PathBuf>, PreprocessError> {
     if !root.is_dir() {
         return Err(PreprocessError::MissingRoot { path: root.to_path_buf() });
     }
-    let io = |source| PreprocessError::Io { path: root.to_path_buf(), source };
+    let io = |error| PreprocessError::Io { path: root.to_path_buf(), error };
     let mut images = Vec::new();
     for entry in std::fs::read_dir(root).map_err(io)? {
         let path = entry.map_err(io)?.path();
@@ -158,11 +155,11 @@ pub fn preprocess(
 ) -> Result<PreprocessReport, PreprocessError> {
     let images = list_images(&p.img_root)?;
     let dir = opts.out_dir.join(format!("imgs_batch{}", p.batch_size));
-    std::fs::create_dir_all(&dir).map_err(|source| PreprocessError::Io { path: dir.clone(), source })?;
+    std::fs::create_dir_all(&dir).map_err(|error| PreprocessError::Io { path: dir.clone(), error })?;
     // A run that fails half way must not leave the previous manifest describing new files.
     let manifest_path = dir.join("manifest.json");
     if manifest_path.exists() {
-        std::fs::remove_file(&manifest_path).map_err(|source| PreprocessError::Io { path: manifest_path.clone(), source })?;
+        std::fs::remove_file(&manifest_path).map_err(|error| PreprocessError::Io { path: manifest_path.clone(), error })?;
     }
     let name_of = |path: &Path| path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
 
@@ -255,22 +252,22 @@ fn write_batch(dir: &Path, index: usize, batch: Vec<(String, Vec<f32>)>, p: &Pre
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), PreprocessError> {
     crate::onnx::io::write_atomically(path, bytes).map_err(|e| match e {
-        crate::onnx::OnnxError::Io { path, source } => PreprocessError::Io { path, source },
-        other => PreprocessError::Io { path: path.to_path_buf(), source: std::io::Error::other(other.to_string()) },
+        crate::onnx::OnnxError::Io { path, source } => PreprocessError::Io { path, error: source },
+        other => PreprocessError::Io { path: path.to_path_buf(), error: std::io::Error::other(other.to_string()) },
     })
 }
 
 /// A previous run with more images left `batchNNNN.bin` files past the new last one; a
 /// calibration run would read them as data. Remove them and say so.
 fn remove_stale_batches(dir: &Path, count: usize) -> Result<Vec<String>, PreprocessError> {
-    let io = |source| PreprocessError::Io { path: dir.to_path_buf(), source };
+    let io = |error| PreprocessError::Io { path: dir.to_path_buf(), error };
     let mut notes = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let index = name.strip_prefix("batch").and_then(|r| r.strip_suffix(".bin")).and_then(|d| d.parse::<usize>().ok());
         if index.is_some_and(|i| i == 0 || i > count) {
-            std::fs::remove_file(&path).map_err(|source| PreprocessError::Io { path: path.clone(), source })?;
+            std::fs::remove_file(&path).map_err(|error| PreprocessError::Io { path: path.clone(), error })?;
             notes.push(format!("removed {} left by an earlier run", path.display()));
         }
     }
