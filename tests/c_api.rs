@@ -88,3 +88,40 @@ fn c_inspect_example_on_real_model() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("status 2") && stderr.contains("/nonexistent/det.onnx"), "{stderr}");
 }
+
+#[test]
+fn c_preprocess_example_on_real_photos() {
+    let (Some(coffee), Some(rocket)) = (common::asset("images/coffee.png"), common::asset("images/rocket.jpg")) else { return };
+    let exe = build_c("ffi/examples/preprocess.c");
+    let tmp = tempfile::tempdir().unwrap();
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    std::fs::copy(coffee, imgs.join("coffee.png")).unwrap();
+    std::fs::copy(rocket, imgs.join("rocket.jpg")).unwrap();
+    let params = tmp.path().join("params.json");
+    std::fs::write(
+        &params,
+        "{ \"det_pre_params\": { \"img_root\": \"imgs\", \"fixed_scale\": 1, \"batch_size\": 1, \"des_channels\": 3,\n\
+         \"des_height\": 64, \"des_width\": 96, \"is_BGR2RGB\": 1, \"means\": [0, 0, 0], \"stds\": [255, 255, 255], \"extra\": 1 }, }\n",
+    )
+    .unwrap();
+    let out_dir = tmp.path().join("calib");
+    let out = run(&exe, &[params.to_str().unwrap(), out_dir.to_str().unwrap(), r#"{"input_format": "YUV420SP_U8"}"#]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "preprocess.c failed: {}", String::from_utf8_lossy(&out.stderr));
+    let (manifest, cfg) = stdout.split_once("\n----\n").expect("manifest, separator, config");
+    let m: serde_json::Value = serde_json::from_str(manifest).expect("manifest JSON");
+    assert_eq!(m["shape"], serde_json::json!([1, 3, 64, 96]));
+    assert_eq!(m["files"][1]["images"], serde_json::json!(["rocket.jpg"]));
+    assert!(m["warnings"][0].as_str().unwrap().contains("unknown key 'extra'"), "{m}");
+    let bin = std::fs::read(out_dir.join("imgs_batch1/batch0002.bin")).unwrap();
+    assert_eq!(bin.len(), 3 * 64 * 96 * 4);
+    assert!(cfg.contains("input_format: YUV420SP_U8") && cfg.contains("csc_switch: true"), "{cfg}");
+
+    // Errors reach C as a status and a message naming the key.
+    std::fs::write(&params, "{\"det_pre_params\": {\"img_root\": \"imgs\"}}").unwrap();
+    let out = run(&exe, &[params.to_str().unwrap(), out_dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("status 1") && stderr.contains("missing required key 'des_channels'"), "{stderr}");
+}

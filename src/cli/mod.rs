@@ -1,8 +1,10 @@
 //! Sub-commands. Option names follow amct_onnx / ATC spelling (`--input_shape`), and both
 //! `--key=value` and `--key value` forms are accepted.
 
+mod aipp;
 mod bench;
 mod inspect;
+mod preprocess;
 mod run;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +24,10 @@ enum Command {
     Run(run::RunArgs),
     /// Time the CPU engine on a model (synthetic inputs).
     Bench(bench::BenchArgs),
+    /// Turn a folder of images into calibration bins (float32 NCHW) from a PARAMS.json.
+    Preprocess(preprocess::PreprocessArgs),
+    /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
+    Aipp(aipp::AippArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -29,5 +35,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Inspect(args) => inspect::run(args),
         Command::Run(args) => run::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Preprocess(args) => preprocess::run(args),
+        Command::Aipp(args) => aipp::run(args),
     }
 }
