@@ -227,9 +227,8 @@ fn stride1_without_im2col(
     let (hp, wp) = (oh + (kh - 1) * dh, ow + (kw - 1) * dw);
     let in_place = pt == 0 && pl == 0 && wp == iw && hp <= ih;
     let (plane, width) = if in_place { (pin, iw) } else { (hp * wp, wp) };
-    let rows: Vec<usize> = (0..cig)
-        .flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| ci * plane + a * dh * width + b * dw)))
-        .collect();
+    let rows: Vec<usize> =
+        (0..cig).flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| ci * plane + a * dh * width + b * dw))).collect();
     let mut padded = Vec::new();
     let out_ptr = SendPtr(out.as_mut_ptr());
     let work_per_row = cog * cig * kh * kw * ow;

@@ -93,7 +93,15 @@ mod avx512 {
     const NR: usize = 48;
 
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn multiply(w: &PackedWeights, x: *const f32, rows_at: &[usize], cols: usize, bias: Option<&[f32]>, dst: *mut f32, dst_rs: usize) {
+    pub unsafe fn multiply(
+        w: &PackedWeights,
+        x: *const f32,
+        rows_at: &[usize],
+        cols: usize,
+        bias: Option<&[f32]>,
+        dst: *mut f32,
+        dst_rs: usize,
+    ) {
         for p in 0..w.rows.div_ceil(MR) {
             let rows = (w.rows - p * MR).min(MR);
             let panel = unsafe { w.data.as_ptr().add(p * w.depth * MR) };
@@ -215,16 +223,38 @@ mod bench {
     #[test]
     #[ignore]
     fn panel_vs_gemm() {
-        for (m, k, n) in [(24, 864, 25600), (24, 864, 304), (24, 864, 1024), (16, 27, 9709), (96, 96, 2730), (128, 1152, 228), (384, 384, 400), (256, 2304, 113)] {
+        for (m, k, n) in [
+            (24, 864, 25600),
+            (24, 864, 304),
+            (24, 864, 1024),
+            (16, 27, 9709),
+            (96, 96, 2730),
+            (128, 1152, 228),
+            (384, 384, 400),
+            (256, 2304, 113),
+        ] {
             let w: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
             let x: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1).collect();
             let mut dst = vec![0.0f32; m * n];
             let flops = 2.0 * (m * k * n) as f64;
-            let best = |f: &mut dyn FnMut()| (0..5).map(|_| { let t = Instant::now(); f(); t.elapsed().as_secs_f64() }).fold(f64::MAX, f64::min);
+            let best = |f: &mut dyn FnMut()| {
+                (0..5)
+                    .map(|_| {
+                        let t = Instant::now();
+                        f();
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::MAX, f64::min)
+            };
             let tg = best(&mut || gemm(&mut dst, n, MatRef::row_major(&w, m, k), MatRef::row_major(&x, k, n), false, 1.0, 1));
             let tp = if PackedWeights::fast_path() {
-                best(&mut || { let p = PackedWeights::new(&w, m, k); unsafe { p.multiply(x.as_ptr(), &strided_rows(k, n), n, None, dst.as_mut_ptr(), n) } })
-            } else { f64::NAN };
+                best(&mut || {
+                    let p = PackedWeights::new(&w, m, k);
+                    unsafe { p.multiply(x.as_ptr(), &strided_rows(k, n), n, None, dst.as_mut_ptr(), n) }
+                })
+            } else {
+                f64::NAN
+            };
             eprintln!("{m:>4}x{k:>5}x{n:>6}: gemm {:6.1} GFLOP/s, panel {:6.1} GFLOP/s", flops / tg / 1e9, flops / tp / 1e9);
         }
     }

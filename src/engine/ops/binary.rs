@@ -7,8 +7,8 @@
 //! per-channel (`[1,C,1,1]` against `[N,C,H,W]`) operands therefore never do per-element
 //! index arithmetic. Large outputs are split across rayon threads.
 
-use std::mem::MaybeUninit;
 use std::borrow::Cow;
+use std::mem::MaybeUninit;
 
 use half::f16;
 use ndarray::{ArrayD, IxDyn, Zip};
