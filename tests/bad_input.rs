@@ -21,6 +21,7 @@ fn expect_error(path: &Path, needles: &[&str]) {
     assert!(stderr.starts_with("error: "), "{stderr}");
     for n in needles {
         assert!(stderr.contains(n), "CLI error lacks {n:?}: {stderr}");
+        assert_eq!(stderr.matches(n).count(), err.matches(n).count(), "CLI error repeats {n:?}: {stderr}");
     }
 }
 
