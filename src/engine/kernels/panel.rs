@@ -20,6 +20,8 @@ pub const MR: usize = 8;
 pub struct PackedWeights {
     rows: usize,
     depth: usize,
+    // Read only by the x86-64 kernel; other targets never take the fast path.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
     data: Vec<f32>,
 }
 
