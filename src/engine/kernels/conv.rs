@@ -55,9 +55,9 @@ pub fn valid_range(n_out: usize, stride: usize, off: isize, n_in: usize) -> (usi
 const TILE_FLOATS: usize = 1 << 18;
 
 /// Writes the im2col rows for output pixels `p0..p1` (flattened over `g.output`) of one
-/// group's input `x` (`c` channels) into `col` (row-major, `K = c * kernel_len` rows of
-/// `p1 - p0`).
-fn im2col(x: &[f32], c: usize, g: &Geom, p0: usize, p1: usize, col: &mut [f32]) {
+/// group's input `x` (`c` channels) into `col`: `K = c * kernel_len` rows of `p1 - p0`
+/// values, row k starting at `k * row_stride`.
+fn im2col(x: &[f32], c: usize, g: &Geom, p0: usize, p1: usize, col: &mut [f32], row_stride: usize) {
     let t = p1 - p0;
     let [_, ih, iw] = g.input;
     let [_, oh, ow] = g.output;
@@ -69,7 +69,7 @@ fn im2col(x: &[f32], c: usize, g: &Geom, p0: usize, p1: usize, col: &mut [f32]) 
         for a in 0..kd {
             for b in 0..kh {
                 for e in 0..kw {
-                    let dst = &mut col[row * t..(row + 1) * t];
+                    let dst = &mut col[row * row_stride..][..t];
                     row += 1;
                     let offw = (e * g.dilation[2]) as isize - g.pad[2];
                     let (jlo, jhi) = valid_range(ow, g.stride[2], offw, iw);
@@ -167,6 +167,9 @@ pub fn conv_f32(
     let tile = tile.min(pout);
     let tiles = pout.div_ceil(tile);
     let out_ptr = SendPtr(out.as_mut_ptr());
+    // Every tile's im2col rows are `tile` apart (the last tile leaves a gap), so the panel
+    // kernel's row table is the same for all jobs.
+    let panel_rows = packed.is_some().then(|| strided_rows(kk, if pointwise { pin } else { tile }));
     let task = |job: usize, col: &mut Vec<f32>| {
         let (bg, ti) = (job / tiles, job % tiles);
         let (b, gi) = (bg / group, bg % group);
@@ -177,15 +180,15 @@ pub fn conv_f32(
         let rhs = if pointwise {
             MatRef { data: &xg[p0..], rows: kk, cols: t, rs: pin, cs: 1 }
         } else {
-            col.resize(kk * t, 0.0);
-            im2col(xg, cig, g, p0, p1, col);
-            MatRef::row_major(&col[..kk * t], kk, t)
+            col.resize(kk * tile, 0.0);
+            im2col(xg, cig, g, p0, p1, col, tile);
+            MatRef { data: col, rows: kk, cols: t, rs: tile, cs: 1 }
         };
         // SAFETY: this job alone writes rows gi*cog..(gi+1)*cog, columns p0..p1 of image b.
         unsafe {
             let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
-            if let Some(packed) = &packed {
-                packed[gi].multiply(rhs.data.as_ptr(), &strided_rows(kk, rhs.rs), t, bias.map(|b| &b[gi * cog..]), dst, pout);
+            if let (Some(packed), Some(rows)) = (&packed, &panel_rows) {
+                packed[gi].multiply(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), dst, pout);
                 return;
             }
             if let Some(bias) = bias {
@@ -521,6 +524,8 @@ mod tests {
             (6, 4, 2, (9, 10), (3, 3), 1, 1, (0, 1)),
             (3, 10, 1, (5, 70), (3, 3), 1, 1, (1, 1)),
             (3, 17, 1, (4, 100), (1, 5), 1, 1, (0, 2)),
+            // Stride 2 through im2col, split into several tiles (the last one shorter).
+            (3, 8, 1, (70, 70), (3, 3), 2, 1, (1, 1)),
         ];
         for (c_in, c_out, group, (ih, iw), (kh, kw), s, d, (pt, pl)) in cases {
             let ext = |i: usize, k: usize, p: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
