@@ -182,7 +182,9 @@ fn avg_pool(attrs: Vec<AttributeProto>) -> NodeProto {
 
 #[test]
 fn int8_average_pool_gives_the_window_sums_of_the_float_op() {
-    let cases: Vec<(&str, [usize; 4], [usize; 2], Vec<AttributeProto>)> = vec![
+    // (name, input shape, kernel, attributes)
+    type Case = (&'static str, [usize; 4], [usize; 2], Vec<AttributeProto>);
+    let cases: Vec<Case> = vec![
         (
             // PP-OCRv4 rec's p2o.AveragePool.0.
             "rec 3x2 stride 3x2",

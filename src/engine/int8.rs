@@ -130,9 +130,9 @@ pub fn conv_transpose2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &Tra
                         let oy = (iy * g.strides[0]) as isize + y_off;
                         let row = &mut acc[oy as usize * ow..][..ow];
                         let src_row = &src[iy * iw..][..iw];
-                        for ix in x0..x1 {
+                        for (ix, &q) in src_row.iter().enumerate().take(x1).skip(x0) {
                             let ox = ((ix * g.strides[1]) as isize + x_off) as usize;
-                            row[ox] += (src_row[ix] as i32 - x_offset) * wv;
+                            row[ox] += (q as i32 - x_offset) * wv;
                         }
                     }
                 }
@@ -259,6 +259,71 @@ mod tests {
             let bias = vec![100, -7, 0, 123_456];
             assert_eq!(conv2d(&x, -5, &w, &bias, &g), reference(&x, -5, &w, &bias, &g), "group {group}");
         }
+    }
+
+    /// Gather form of ConvTranspose: output (oy, ox) collects every input pixel and tap with
+    /// iy·s + ky·d − pad = oy (and likewise for x).
+    fn transpose_reference(x: &[i8], off: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+        let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
+        let (cig, cog) = (g.in_channels / g.group, g.out_channels / g.group);
+        let mut out = Vec::new();
+        for n in 0..g.batch {
+            for oc in 0..g.out_channels {
+                for oy in 0..oh as isize {
+                    for ox in 0..ow as isize {
+                        let mut acc = bias.get(oc).copied().unwrap_or(0);
+                        for ci in (oc / cog) * cig..(oc / cog + 1) * cig {
+                            for (iy, ky, ix, kx) in (0..ih).flat_map(|iy| {
+                                (0..kh).flat_map(move |ky| (0..iw).flat_map(move |ix| (0..kw).map(move |kx| (iy, ky, ix, kx))))
+                            }) {
+                                let y = (iy * g.strides[0] + ky * g.dilations[0]) as isize - g.pad_begin[0];
+                                let xx = (ix * g.strides[1] + kx * g.dilations[1]) as isize - g.pad_begin[1];
+                                if y == oy && xx == ox {
+                                    let q = x[((n * g.in_channels + ci) * ih + iy) * iw + ix] as i32;
+                                    acc += (q - off) * w[((ci * cog + oc % cog) * kh + ky) * kw + kx] as i32;
+                                }
+                            }
+                        }
+                        out.push(acc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_transpose_matches_the_gather_definition() {
+        // Cropped output (positive pads) and an output grown past the full size (negative).
+        for (group, strides, dilations, pad_begin, out_hw) in
+            [(1, [2, 2], [1, 1], [1, 0], [8, 9]), (2, [1, 2], [2, 1], [-1, 2], [10, 8]), (4, [3, 1], [1, 1], [0, 0], [14, 7])]
+        {
+            let g = TransposeGeometry {
+                batch: 2,
+                in_channels: 4,
+                in_hw: [4, 5],
+                out_channels: 4,
+                out_hw,
+                kernel: [3, 2],
+                strides,
+                dilations,
+                pad_begin,
+                group,
+            };
+            let x = pseudo_random(2 * 4 * 20, 3);
+            let w = pseudo_random(4 * (4 / group) * 6, 4);
+            let bias = vec![7, -100_000, 0, 55];
+            assert_eq!(conv_transpose2d(&x, 9, &w, &bias, &g), transpose_reference(&x, 9, &w, &bias, &g), "group {group}");
+        }
+    }
+
+    #[test]
+    fn window_sums_skip_padding() {
+        // 2×3 plane, offset 1 → values [0 1 2; 3 4 5]; a window over rows {0,1} × cols {1,2}
+        // and one over row {1} × col {0} (the rest of it padding).
+        let x = [1, 2, 3, 4, 5, 6];
+        let sums = window_sums(&x, 1, 1, [2, 3], &[vec![0, 1], vec![1]], &[vec![1, 2], vec![0]]);
+        assert_eq!(sums, vec![12, 3, 9, 3]);
     }
 
     #[test]

@@ -9,7 +9,10 @@
 //!   stays float, since the int32 bias and deq_scale have no place for them.
 //! - MatMul: input 1 a float32 constant of rank 2; per-tensor.
 //! - AveragePool: no weight; per-tensor. GlobalAveragePool is a different op type and never
-//!   a candidate. Disabled when the model has float16 inputs or weights (§2.5).
+//!   a candidate. Disabled when the model has float16 inputs or weights (§2.5). Choice: only
+//!   2-D pools whose windows all divide by the full kernel area (no ceil_mode, no SAME_*
+//!   auto_pad, no pads unless count_include_pad = 1), as the int8 layer outputs window sums
+//!   and the AscendDequant divides by one area.
 //! - Every layer: its data input is not a constant, its weight is not shared with another
 //!   node ("layers sharing weights are not quantizable"), and neither its name
 //!   (skip_layers) nor its op type (skip_layer_types) is excluded.

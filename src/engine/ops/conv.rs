@@ -331,7 +331,7 @@ impl TransposeAttrs {
         if shape.len() < 3 {
             return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_in x C_out/group x k1 [x k2 [x k3]]"));
         }
-        if shape[0] % self.attrs.group != 0 {
+        if !shape[0].is_multiple_of(self.attrs.group) {
             return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", shape[0], self.attrs.group));
         }
         self.attrs.kernel(shape).map(|_| ())
