@@ -269,11 +269,11 @@ impl Int8AvgPool {
                 if divisor != k {
                     return Err(op_err!(
                         "int8 AveragePool on input {shape:?}: output {o} of spatial axis {i} averages {divisor} of the kernel's {k} \
-                         positions (attributes 'ceil_mode' = {}, 'pads' = {:?}, 'auto_pad' = {:?}, 'count_include_pad' = {}); the int32 \
+                         positions (attributes 'ceil_mode' = {}, 'pads' = {:?}, 'auto_pad' = {}, 'count_include_pad' = {}); the int32 \
                          window sums need the full kernel area as the divisor of every window",
                         self.pool.ceil_mode as i32,
                         self.pool.pads,
-                        self.pool.auto_pad,
+                        self.pool.auto_pad.onnx_name(),
                         include_pad as i32
                     ));
                 }

@@ -29,6 +29,17 @@ pub(super) enum AutoPad {
     Valid,
 }
 
+impl AutoPad {
+    pub(super) fn onnx_name(self) -> &'static str {
+        match self {
+            AutoPad::NotSet => "NOTSET",
+            AutoPad::SameUpper => "SAME_UPPER",
+            AutoPad::SameLower => "SAME_LOWER",
+            AutoPad::Valid => "VALID",
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(super) struct Pool {
     pub(super) kind: PoolKind,
