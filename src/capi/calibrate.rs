@@ -23,7 +23,8 @@ const OPTIONAL_KEYS: [&str; 2] = ["batch_num", "calibration_config"];
 /// `APTQ_INVALID_ARGUMENT` naming the key. On success `*summary_json` receives the summary:
 /// "outputs" (the four paths), "quantized", "left_float" (layers kept in float, with the
 /// reason), "output_agreement" (fake-quant vs float on the calibration data), "warnings",
-/// "wall_seconds"; free it with `aptq_string_free`. Nothing is written when the call fails.
+/// "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
+/// files (the save_path folder may have been created).
 ///
 /// # Safety
 /// `options_json` must be NULL or a NUL-terminated string; `summary_json` must be NULL or
