@@ -156,7 +156,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     check_unsupported(&config, &mut warnings)?;
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
-    check_writable(outputs.dir())?;
+    check_writable(&outputs)?;
     let data = CalibrationSet::open(&opts.input_shape, &opts.data_dir, &opts.data_types, batch_num)?;
 
     let mut model = load_model(&opts.model)?;
@@ -355,10 +355,18 @@ fn check_unsupported(config: &CalibrationConfig, warnings: &mut Vec<String>) -> 
     Ok(())
 }
 
-fn check_writable(dir: &Path) -> Result<()> {
+fn check_writable(outputs: &OutputPaths) -> Result<()> {
+    let dir = outputs.dir();
     let err = |source| CalibrateError::SavePath { dir: dir.to_path_buf(), source };
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    // A directory in the way of an output would fail its write after the others were written.
+    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json] {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let detail = format!("{} is a directory", path.display());
+            return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
+        }
+    }
     Ok(())
 }
 
