@@ -108,3 +108,25 @@ fn cls_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
         min_cosine: 0.95,
     });
 }
+
+#[test]
+fn det_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
+    // int8 Conv (incl. depthwise) and ConvTranspose layers; letterboxed 640×640 ImageNet input.
+    calibrate_and_check(&Case {
+        model: common::DET,
+        params: "\"des_height\": 640, \"des_width\": 640, \"fixed_scale\": 1, \"means\": [123.675, 116.28, 103.53], \"stds\": [58.395, 57.12, 57.375]",
+        input_shape: "x:1,3,640,640",
+        min_cosine: 0.95,
+    });
+}
+
+#[test]
+fn rec_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
+    // int8 Conv, MatMul (with int32 bias Add) and AveragePool layers.
+    calibrate_and_check(&Case {
+        model: common::REC,
+        params: "\"des_height\": 48, \"des_width\": 320, \"fixed_scale\": 0, \"means\": [127.5, 127.5, 127.5], \"stds\": [127.5, 127.5, 127.5]",
+        input_shape: "x:1,3,48,320",
+        min_cosine: 0.95,
+    });
+}

@@ -10,7 +10,7 @@ use crate::quant::QuantError;
 use crate::quant::calibrate::{CalibrateError, CalibrationOptions, calibrate};
 
 const REQUIRED_STRINGS: [&str; 5] = ["model", "save_path", "input_shape", "data_dir", "data_types"];
-const OPTIONAL_KEYS: [&str; 2] = ["batch_num", "calibration_config"];
+const OPTIONAL_KEYS: [&str; 3] = ["batch_num", "calibration_config", "eval_batches"];
 
 /// Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
 /// writes PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt and
@@ -18,12 +18,13 @@ const OPTIONAL_KEYS: [&str; 2] = ["batch_num", "calibration_config"];
 ///
 /// `options_json` is an object whose keys mirror the command-line flags: "model",
 /// "save_path", "input_shape", "data_dir", "data_types" (strings, required), "batch_num"
-/// (integer, optional) and "calibration_config" (path of the .cfg file, optional; not
-/// together with "batch_num"). An unknown key or a value of the wrong type is
+/// (integer, optional), "calibration_config" (path of the .cfg file, optional; not
+/// together with "batch_num") and "eval_batches" (integer, optional, default 4: how many
+/// batches the fake-quant model is compared with float on; 0 skips it). An unknown key or a value of the wrong type is
 /// `APTQ_INVALID_ARGUMENT` naming the key. On success `*summary_json` receives the summary:
 /// "outputs" (the four paths), "quantized", "left_float" (layers kept in float, with the
-/// reason), "output_agreement" (fake-quant vs float on the calibration data), "warnings",
-/// "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
+/// reason), "output_agreement" (fake-quant vs float on the first "eval_batches" calibration
+/// batches), "warnings", "phase_seconds", "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
 /// files (the save_path folder may have been created).
 ///
 /// # Safety
@@ -55,12 +56,13 @@ fn parse_options(text: &str) -> Result<CalibrationOptions, CapiError> {
         return Err(CapiError::invalid_argument(format!("options_json: unknown key \"{key}\"; expected one of: {}", known.join(", "))));
     }
     let required = |key: &str| optional_string(&map, key)?.ok_or_else(|| missing(key));
-    let batch_num = match map.get("batch_num") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(v.as_u64().and_then(|n| usize::try_from(n).ok()).ok_or_else(|| {
-            CapiError::invalid_argument(format!("options_json: \"batch_num\" must be a non-negative integer, found {}", kind(v)))
-        })?),
+    let count = |key: &str| match map.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v.as_u64().and_then(|n| usize::try_from(n).ok()).map(Some).ok_or_else(|| {
+            CapiError::invalid_argument(format!("options_json: \"{key}\" must be a non-negative integer, found {}", kind(v)))
+        }),
     };
+    let batch_num = count("batch_num")?;
     Ok(CalibrationOptions {
         model: PathBuf::from(required("model")?),
         save_path: required("save_path")?,
@@ -69,6 +71,7 @@ fn parse_options(text: &str) -> Result<CalibrationOptions, CapiError> {
         data_types: required("data_types")?,
         batch_num,
         calibration_config: optional_string(&map, "calibration_config")?.map(PathBuf::from),
+        eval_batches: count("eval_batches")?,
     })
 }
 
