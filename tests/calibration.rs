@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 /// Calibration photos (in name order the first `CALIB` become batch0001…), then one held out.
-const PHOTOS: [&str; 4] = ["astronaut.png", "chelsea.png", "coffee.png", "text.png"];
+const PHOTOS: [&str; 4] = ["astronaut.png", "chelsea.png", "coffee.png", "horse.png"];
 const CALIB: usize = 3;
 
 struct Case {
