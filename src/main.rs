@@ -8,6 +8,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     keep_tensor_buffers_on_the_heap();
+    exit_quietly_on_closed_stdout();
     let args = cli::Cli::parse();
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -36,6 +37,16 @@ fn error_chain(e: &anyhow::Error) -> String {
 /// more than the element-wise ops themselves (PP-OCRv4 det, 1 thread: 193 → 128 ms). Serve
 /// them from the heap instead, and do not hand freed memory straight back to the kernel.
 /// Only the CLI does this; an application embedding the C library keeps its own settings.
+/// `ascend-ptq … | head` must end quietly like any Unix tool, not panic in println! on EPIPE:
+/// restore the default SIGPIPE action that the Rust runtime sets to "ignore".
+fn exit_quietly_on_closed_stdout() {
+    #[cfg(unix)]
+    // SAFETY: installing the default disposition for SIGPIPE, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 fn keep_tensor_buffers_on_the_heap() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: mallopt only changes allocator thresholds; called before any thread starts.

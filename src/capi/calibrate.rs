@@ -10,7 +10,7 @@ use crate::quant::QuantError;
 use crate::quant::calibrate::{CalibrateError, CalibrationOptions, calibrate};
 
 const REQUIRED_STRINGS: [&str; 5] = ["model", "save_path", "input_shape", "data_dir", "data_types"];
-const OPTIONAL_KEYS: [&str; 3] = ["batch_num", "calibration_config", "eval_batches"];
+const OPTIONAL_KEYS: [&str; 4] = ["batch_num", "calibration_config", "eval_batches", "equalize"];
 
 /// Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
 /// writes PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt and
@@ -72,6 +72,13 @@ fn parse_options(text: &str) -> Result<CalibrationOptions, CapiError> {
         batch_num,
         calibration_config: optional_string(&map, "calibration_config")?.map(PathBuf::from),
         eval_batches: count("eval_batches")?,
+        equalize: match map.get("equalize") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(v) => {
+                return Err(CapiError::invalid_argument(format!("options_json: \"equalize\" must be true or false, found {}", kind(v))));
+            }
+        },
     })
 }
 

@@ -36,6 +36,11 @@ pub struct CalibrationArgs {
     /// (per-layer and output cosine in quant.json); 0 skips it. [default: 4]
     #[arg(long = "eval_batches", value_name = "N")]
     eval_batches: Option<usize>,
+    /// Do not equalize the channel ranges of depthwise-conv inputs (an exact float rewrite
+    /// that amct_onnx does not do; on by default because it makes depthwise-heavy models such
+    /// as PP-OCR quantize far better).
+    #[arg(long = "no_equalize")]
+    no_equalize: bool,
 }
 
 pub fn run(args: CalibrationArgs) -> Result<()> {
@@ -48,6 +53,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         batch_num: args.batch_num,
         calibration_config: args.calibration_config,
         eval_batches: args.eval_batches,
+        equalize: !args.no_equalize,
     };
     // Hidden automatically when stderr is not a terminal.
     let bar = ProgressBar::new(0);
@@ -71,6 +77,10 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         summary.fused_batch_norms,
         summary.batch_num
     );
+    if !summary.equalized.is_empty() {
+        let gain = summary.equalized.iter().map(|e| e.max_gain).fold(1.0, f32::max);
+        println!("equalized the channel ranges of {} depthwise-conv input(s) (largest gain {gain:.1})", summary.equalized.len());
+    }
     for f in &summary.left_float {
         println!("  float: {} ({}): {}", f.name, f.op_type, f.reason);
     }

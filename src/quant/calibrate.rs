@@ -15,7 +15,7 @@ use super::ifmr::IfmrParams;
 use super::observe::{ActResult, ActSpec, ActivationCalibrator, Pass};
 use super::report::{FloatLayer, LayerReport, QuantReport};
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
-use super::{arq, consts, record};
+use super::{arq, consts, equalize, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
 use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
@@ -36,6 +36,9 @@ pub struct CalibrationOptions {
     /// How many calibration batches (from the first) the fake-quant model is evaluated on
     /// against float for quant.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
     pub eval_batches: Option<usize>,
+    /// Equalize the channel ranges of depthwise-conv inputs before calibrating
+    /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
+    pub equalize: bool,
 }
 
 /// The evaluation costs about three forward passes per batch; a few batches give stable
@@ -118,6 +121,8 @@ pub struct Summary {
     pub quantized: usize,
     pub left_float: Vec<FloatLayer>,
     pub fused_batch_norms: usize,
+    /// Depthwise-conv inputs whose channel ranges were equalized.
+    pub equalized: Vec<equalize::Equalized>,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
     /// The number of calibration batches the agreement was measured on.
@@ -163,6 +168,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     check_opset(&model)?;
     fix_input_shapes(&mut model, &data, &opts.model)?;
     let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
+    let equalized = if opts.equalize { equalize_depthwise_inputs(&mut model, &data, &shapes_of(&data), progress)? } else { Vec::new() };
     let selection = select_layers(&model, &config.skip_layers, &config.skip_layer_types)?;
     for name in &selection.unknown_skip_layers {
         warnings.push(format!("skip_layers: no node named '{name}' in the model"));
@@ -282,6 +288,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         left_float.clone(),
         &fold,
         &output_agreement,
+        &equalized,
     );
     let records: Vec<record::RecordEntry> = layers
         .iter()
@@ -304,6 +311,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         quantized: layers.len(),
         left_float,
         fused_batch_norms: fold.folded.len(),
+        equalized,
         output_agreement,
         eval_batches: if evaluation_ran { eval_batches } else { 0 },
         warnings,
@@ -323,6 +331,56 @@ impl Phases {
         self.list.push((name.to_string(), (now - self.last).as_secs_f64()));
         self.last = now;
     }
+}
+
+fn shapes_of(data: &CalibrationSet) -> std::collections::HashMap<String, Vec<i64>> {
+    data.shapes()
+}
+
+/// Measures the per-channel ranges of the equalizable tensors over the calibration batches and
+/// rewrites the model ([`super::equalize`]).
+fn equalize_depthwise_inputs(
+    model: &mut ModelProto,
+    data: &CalibrationSet,
+    shapes: &std::collections::HashMap<String, Vec<i64>>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<equalize::Equalized>> {
+    let graph = model.graph.as_ref().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let candidates = equalize::find_candidates(graph);
+    if candidates.is_empty() {
+        return Ok(Vec::new());
+    }
+    let session = Session::new(model, shapes).map_err(|source| CalibrateError::Engine { context: "equalization pass".into(), source })?;
+    let observe: std::collections::HashSet<String> = candidates.iter().map(|c| c.tensor.clone()).collect();
+    let mut abs_max = std::collections::HashMap::new();
+    let total = data.batch_num();
+    for i in 0..total {
+        let batch = data.batch(i)?;
+        data.check_finite(&batch)?;
+        session
+            .run_observed(batch.into_map(), &observe, &mut |name, t| {
+                if let crate::engine::Tensor::F32(a) = t {
+                    let values: Vec<f32> = a.iter().copied().collect();
+                    equalize::merge_abs_max(&mut abs_max, name, a.shape(), &values);
+                }
+            })
+            .map_err(|source| CalibrateError::Engine { context: "equalization pass".into(), source })?;
+        progress(Progress::Batch { pass: "equalization", done: i + 1, total });
+    }
+    let mut done = Vec::new();
+    for c in &candidates {
+        let Some(m) = abs_max.get(&c.tensor).filter(|m| m.len() == c.channels) else { continue };
+        let k = equalize::gains(m);
+        let graph = model.graph.as_mut().expect("checked");
+        let names = equalize::consumer_names(graph, c);
+        equalize::apply(graph, c, &k)?;
+        done.push(equalize::Equalized {
+            tensor: c.tensor.clone(),
+            depthwise_convs: names,
+            max_gain: k.iter().copied().fold(1.0, f32::max),
+        });
+    }
+    Ok(done)
 }
 
 /// Settings we read but do not implement are errors (or warnings when harmless), never

@@ -22,6 +22,7 @@ pub mod calibrate;
 pub mod config;
 pub mod consts;
 pub mod deploy;
+pub mod equalize;
 pub mod error;
 pub mod eval;
 pub mod fake;

@@ -12,7 +12,8 @@
 //!       "act_algo": "ifmr"|"hfmg", "clip_min", "clip_max", "wts_algo", "channel_wise",
 //!       "cosine": <layer fake-quant output vs float, same float input, calibration data> }],
 //!   "float_layers": [{"name", "op_type", "reason"}],
-//!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}] }
+//!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}],
+//!   "equalized": [{"tensor", "depthwise_convs": [...], "max_gain"}] }
 //! ```
 //! `inserted_nodes[0]` may be shared with other layers that read the same tensor.
 
@@ -20,6 +21,7 @@ use serde::Serialize;
 
 use super::calibrate::CalibrationOptions;
 use super::config::CalibrationConfig;
+use super::equalize::Equalized;
 use super::eval::OutputAgreement;
 use super::fold::FoldReport;
 use super::select::Candidate;
@@ -85,6 +87,7 @@ pub struct QuantReport {
     quantized_layers: Vec<LayerReport>,
     float_layers: Vec<FloatLayer>,
     outputs: Vec<OutputAgreement>,
+    equalized: Vec<Equalized>,
 }
 
 impl QuantReport {
@@ -97,6 +100,7 @@ impl QuantReport {
         float_layers: Vec<FloatLayer>,
         fold: &FoldReport,
         outputs: &[OutputAgreement],
+        equalized: &[Equalized],
     ) -> Self {
         QuantReport {
             version: 1,
@@ -114,6 +118,7 @@ impl QuantReport {
             quantized_layers,
             float_layers,
             outputs: outputs.to_vec(),
+            equalized: equalized.to_vec(),
         }
     }
 
