@@ -3,6 +3,7 @@
 
 mod aipp;
 mod bench;
+mod calibration;
 mod inspect;
 mod preprocess;
 mod run;
@@ -26,6 +27,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Turn a folder of images into calibration bins (float32 NCHW) from a PARAMS.json.
     Preprocess(preprocess::PreprocessArgs),
+    /// INT8 post-training quantization (amct_onnx calibration): deploy, fake-quant, record, quant.json.
+    Calibration(calibration::CalibrationArgs),
     /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
     Aipp(aipp::AippArgs),
 }
@@ -37,5 +40,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Preprocess(args) => preprocess::run(args),
         Command::Aipp(args) => aipp::run(args),
+        Command::Calibration(args) => calibration::run(args),
     }
 }

@@ -3,6 +3,7 @@
 //! helpers and tensor ↔ typed-array conversion.
 
 pub mod attr;
+pub mod build;
 pub mod error;
 pub mod graph;
 pub mod input_shape;

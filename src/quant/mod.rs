@@ -18,13 +18,20 @@
 //!    (`quant_attr_scale`/`quant_attr_offset`, `dequant_params`).
 
 pub mod arq;
+pub mod calibrate;
 pub mod config;
 pub mod consts;
+pub mod deploy;
 pub mod error;
+pub mod eval;
+pub mod fake;
 pub mod fold;
 pub mod hfmg;
 pub mod ifmr;
+pub mod observe;
 pub mod pbtext;
+pub mod record;
+pub mod report;
 pub mod scale;
 pub mod select;
 

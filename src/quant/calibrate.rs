@@ -1,0 +1,512 @@
+//! `ascend-ptq calibration`: the whole post-training quantization job, amct_onnx-compatible
+//! (spec §1.1–§1.5, §2). See [`calibrate`] for the steps.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use super::config::{ActAlgo, CalibrationConfig, ConfigError, DstType, WeightAlgo};
+use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
+use super::error::QuantError;
+use super::eval::{OutputAgreement, evaluate};
+use super::fake::build_fake_quant;
+use super::fold::fold_batch_norms;
+use super::hfmg::HfmgParams;
+use super::ifmr::IfmrParams;
+use super::observe::{ActResult, ActSpec, ActivationCalibrator, Pass};
+use super::report::{FloatLayer, LayerReport, QuantReport};
+use super::select::{Candidate, Decision, QuantLayer, select_layers};
+use super::{arq, consts, record};
+use crate::data::calib_set::{CalibError, CalibrationSet};
+use crate::engine::{EngineError, Session};
+use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
+use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
+
+/// The command-line options (same names and meanings as amct_onnx, §1.1).
+#[derive(Debug, Clone, Default)]
+pub struct CalibrationOptions {
+    pub model: PathBuf,
+    /// Directory plus file-name prefix; ending in `/` means an empty prefix.
+    pub save_path: String,
+    pub input_shape: String,
+    pub data_dir: String,
+    pub data_types: String,
+    /// `--batch_num`; not allowed together with `calibration_config` (put it in the file).
+    pub batch_num: Option<usize>,
+    pub calibration_config: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CalibrateError {
+    #[error("{flag}: {detail}")]
+    Argument { flag: &'static str, detail: String },
+    #[error("--save_path: cannot write to {dir}: {source}")]
+    SavePath { dir: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Data(#[from] CalibError),
+    #[error(transparent)]
+    Quant(#[from] QuantError),
+    #[error(transparent)]
+    Onnx(#[from] OnnxError),
+    #[error("{context}: {source}")]
+    Engine { context: String, source: EngineError },
+}
+
+pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
+
+/// The four files written.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutputPaths {
+    pub deploy_model: PathBuf,
+    pub fake_quant_model: PathBuf,
+    pub record: PathBuf,
+    pub quant_json: PathBuf,
+}
+
+impl OutputPaths {
+    /// `DIR/prefix` → `DIR/prefix_deploy_model.onnx`, …; `DIR/` → `DIR/deploy_model.onnx`, ….
+    pub fn from_save_path(save_path: &str) -> Result<Self> {
+        if save_path.is_empty() {
+            return Err(CalibrateError::Argument { flag: "--save_path", detail: "is empty; expected DIR/prefix".into() });
+        }
+        let (dir, prefix) = match save_path.rfind('/') {
+            Some(i) => (&save_path[..=i], &save_path[i + 1..]),
+            None => ("./", save_path),
+        };
+        let file = |suffix: &str| {
+            let name = if prefix.is_empty() { suffix.to_string() } else { format!("{prefix}_{suffix}") };
+            Path::new(dir).join(name)
+        };
+        Ok(OutputPaths {
+            deploy_model: file("deploy_model.onnx"),
+            fake_quant_model: file("fake_quant_model.onnx"),
+            record: file("record.txt"),
+            quant_json: file("quant.json"),
+        })
+    }
+
+    fn dir(&self) -> &Path {
+        self.deploy_model.parent().unwrap_or(Path::new("."))
+    }
+}
+
+/// Progress of a running calibration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// A batch of a pass is done: (pass name, batches done, batch_num).
+    Batch {
+        pass: &'static str,
+        done: usize,
+        total: usize,
+    },
+    Writing,
+}
+
+/// What a calibration did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Summary {
+    pub outputs: OutputPaths,
+    pub batch_num: usize,
+    pub quantized: usize,
+    pub left_float: Vec<FloatLayer>,
+    pub fused_batch_norms: usize,
+    /// Fake-quant vs float model outputs on the calibration data.
+    pub output_agreement: Vec<OutputAgreement>,
+    pub warnings: Vec<String>,
+    pub wall_seconds: f64,
+}
+
+/// Runs the calibration:
+/// 1. parse the config, check `--save_path` is writable and open the calibration set (all
+///    argument errors surface before any model work);
+/// 2. load the model, check its opset, fix the input shapes, fold BatchNormalization (§2.6);
+/// 3. select the layers (§2.5) and quantize their weights with ARQ (§2.3);
+/// 4. calibrate the data inputs over the batches (IFMR two passes / HFMG one, §2.2–§2.3);
+/// 5. quantize the biases, build the deploy and fake-quant models, evaluate the fake-quant
+///    model against the float one (per layer and per output) on the calibration data;
+/// 6. write the four files atomically.
+pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
+    let start = Instant::now();
+    let mut warnings = Vec::new();
+    let config = match &opts.calibration_config {
+        Some(path) => {
+            if opts.batch_num.is_some() {
+                return Err(CalibrateError::Argument {
+                    flag: "--batch_num",
+                    detail: "cannot be combined with --calibration_config; set batch_num in the config file".into(),
+                });
+            }
+            CalibrationConfig::from_file(path)?
+        }
+        None => CalibrationConfig::default(),
+    };
+    check_unsupported(&config, &mut warnings)?;
+    let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
+    let outputs = OutputPaths::from_save_path(&opts.save_path)?;
+    check_writable(outputs.dir())?;
+    let data = CalibrationSet::open(&opts.input_shape, &opts.data_dir, &opts.data_types, batch_num)?;
+
+    let mut model = load_model(&opts.model)?;
+    check_opset(&model)?;
+    fix_input_shapes(&mut model, &data, &opts.model)?;
+    let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
+    let selection = select_layers(&model, &config.skip_layers, &config.skip_layer_types)?;
+    for name in &selection.unknown_skip_layers {
+        warnings.push(format!("skip_layers: no node named '{name}' in the model"));
+    }
+    let graph = model.graph.as_ref().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+
+    // Weights and the activation algorithm of every layer.
+    let mut plans = Vec::new();
+    let mut left_float: Vec<FloatLayer> = Vec::new();
+    for c in &selection.candidates {
+        match &c.decision {
+            Decision::Float(reason) => left_float.push(FloatLayer::new(c, reason)),
+            Decision::Quantize(q) => match plan_layer(&model, c, q, &config)? {
+                Ok(plan) => plans.push(plan),
+                Err(reason) => left_float.push(FloatLayer::new(c, &reason)),
+            },
+        }
+    }
+
+    // Activations.
+    let mut specs: Vec<(String, ActSpec)> = Vec::new();
+    let spec_of: Vec<usize> = plans
+        .iter()
+        .map(|p: &LayerPlan| {
+            let key = (p.data_input.clone(), p.act_spec);
+            specs.iter().position(|s| *s == key).unwrap_or_else(|| {
+                specs.push(key);
+                specs.len() - 1
+            })
+        })
+        .collect();
+    let shapes = data.shapes();
+    let session =
+        Session::new(&model, &shapes).map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;
+    let mut calibrator = ActivationCalibrator::new(specs, batch_num)?;
+    let act_results: Vec<ActResult> = if plans.is_empty() {
+        Vec::new()
+    } else {
+        for pass in calibrator.passes() {
+            let pass_name = match pass {
+                Pass::Statistics => "statistics",
+                Pass::ClipSearch => "clip search",
+            };
+            for i in 0..batch_num {
+                let batch = data.batch(i)?;
+                data.check_finite(&batch)?;
+                calibrator.run_batch(&session, batch.into_map(), pass)?;
+                progress(Progress::Batch { pass: pass_name, done: i + 1, total: batch_num });
+            }
+            if pass == Pass::Statistics {
+                calibrator.finish_statistics()?;
+            }
+        }
+        calibrator.results()?
+    };
+
+    // Biases and the rewritten models.
+    let mut layers = Vec::with_capacity(plans.len());
+    for (plan, &spec) in plans.iter().zip(&spec_of) {
+        layers.push(plan.finish(graph, act_results[spec].quant)?);
+    }
+    let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
+    let fake = build_fake_quant(&deploy)?;
+    let evaluation = if layers.is_empty() {
+        warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
+        None
+    } else {
+        Some(evaluate(
+            &model,
+            &fake,
+            &layers,
+            &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
+            &data,
+            &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
+        )?)
+    };
+
+    progress(Progress::Writing);
+    let layer_reports: Vec<LayerReport> = plans
+        .iter()
+        .zip(&layers)
+        .zip(&spec_of)
+        .enumerate()
+        .map(|(i, ((plan, layer), &spec))| LayerReport {
+            name: layer.name.clone(),
+            op_type: plan.op_type.clone(),
+            original_nodes: plan.original_nodes(&fold.folded),
+            inserted_nodes: vec![quant_nodes[&layer.name].clone(), layer.dequant_name()],
+            data_input: plan.data_input.clone(),
+            scale_d: layer.act.scale,
+            offset_d: layer.act.offset,
+            scale_w: layer.scale_w.clone(),
+            offset_w: vec![0; layer.scale_w.len()],
+            act_algo: plan.act_spec.name().to_string(),
+            clip_min: act_results[spec].clip_min,
+            clip_max: act_results[spec].clip_max,
+            wts_algo: if plan.op_type == "AveragePool" { "none".into() } else { "arq_quantize".into() },
+            channel_wise: plan.channel_wise,
+            cosine: evaluation.as_ref().map(|e| e.layer_cosine[i]),
+        })
+        .collect();
+    let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
+    let report = QuantReport::new(opts, batch_num, &config, layer_reports, left_float.clone(), &fold, &output_agreement);
+    let records: Vec<record::RecordEntry> = layers
+        .iter()
+        .map(|l| record::RecordEntry {
+            layer: l.name.clone(),
+            scale_d: l.act.scale,
+            offset_d: l.act.offset,
+            scale_w: l.scale_w.clone(),
+            offset_w: vec![0; l.scale_w.len()],
+        })
+        .collect();
+    save_model(&deploy, &outputs.deploy_model, &SaveOptions::default())?;
+    save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
+    crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.quant_json, report.to_json().as_bytes())?;
+    Ok(Summary {
+        outputs,
+        batch_num,
+        quantized: layers.len(),
+        left_float,
+        fused_batch_norms: fold.folded.len(),
+        output_agreement,
+        warnings,
+        wall_seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Settings we read but do not implement are errors (or warnings when harmless), never
+/// silently ignored.
+fn check_unsupported(config: &CalibrationConfig, warnings: &mut Vec<String>) -> Result<()> {
+    let unsupported =
+        |what: &str| Err(CalibrateError::Argument { flag: "--calibration_config", detail: format!("{what} is not supported") });
+    if config.joint_quant {
+        return unsupported("joint_quant: true");
+    }
+    if config.fakequant_precision_mode.is_some() {
+        warnings.push("fakequant_precision_mode: FORCE_FP16_QUANT is not emulated; the fake-quant model computes in float32".into());
+    }
+    let mut algos = vec![&config.common_config];
+    algos.extend(config.override_layer_types.iter().map(|o| &o.config));
+    algos.extend(config.override_layer_configs.iter().map(|o| &o.config));
+    for a in algos {
+        if matches!(a.weights, Some(WeightAlgo::Ada(_))) {
+            return unsupported("ada_quantize (use arq_quantize)");
+        }
+        if a.dmq_balancer.is_some() {
+            return unsupported("dmq_balancer");
+        }
+        match &a.activations {
+            Some(ActAlgo::Ifmr(i)) if i.dst_type != DstType::Int8 => return unsupported("ifmr_quantize.dst_type INT16"),
+            Some(ActAlgo::Hfmg(h)) if h.dst_type != DstType::Int8 => return unsupported("hfmg_quantize.dst_type INT16"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn check_writable(dir: &Path) -> Result<()> {
+    let err = |source| CalibrateError::SavePath { dir: dir.to_path_buf(), source };
+    std::fs::create_dir_all(dir).map_err(err)?;
+    tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    Ok(())
+}
+
+/// Every model input must be given in `--input_shape` (and nothing else); the graph inputs get
+/// the fixed dims, which the deploy model carries to ATC.
+fn fix_input_shapes(model: &mut ModelProto, data: &CalibrationSet, path: &Path) -> Result<()> {
+    let graph = model.graph.as_mut().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let initializers: std::collections::HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).collect();
+    let model_inputs: Vec<String> = graph.input.iter().map(|i| i.name().to_string()).filter(|n| !initializers.contains(n)).collect();
+    let shapes = data.shapes();
+    for name in data.input_names() {
+        if !model_inputs.iter().any(|m| m == name) {
+            return Err(CalibrateError::Argument {
+                flag: "--input_shape",
+                detail: format!("'{name}' is not an input of {}; its inputs are: {}", path.display(), model_inputs.join(", ")),
+            });
+        }
+    }
+    for name in &model_inputs {
+        if !shapes.contains_key(name) {
+            return Err(CalibrateError::Argument {
+                flag: "--input_shape",
+                detail: format!(
+                    "model input '{name}' of {} has no shape and no data; give it in --input_shape and --data_dir",
+                    path.display()
+                ),
+            });
+        }
+    }
+    for input in graph.input.iter_mut().filter(|i| shapes.contains_key(i.name())) {
+        let dims = &shapes[input.name()];
+        let name = input.name().to_string();
+        if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            let shape = t.shape.get_or_insert_with(Default::default);
+            if !shape.dim.is_empty() && shape.dim.len() != dims.len() {
+                return Err(CalibrateError::Argument {
+                    flag: "--input_shape",
+                    detail: format!("'{}' has rank {} in the model but {} dims were given", name, shape.dim.len(), dims.len()),
+                });
+            }
+            shape.dim = dims
+                .iter()
+                .map(|&d| tensor_shape_proto::Dimension {
+                    value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                    ..Default::default()
+                })
+                .collect();
+        }
+    }
+    Ok(())
+}
+
+/// A layer to quantize, before its activation is calibrated.
+#[derive(Debug, Clone)]
+pub(crate) struct LayerPlan {
+    node: usize,
+    name: String,
+    op_type: String,
+    data_input: String,
+    act_spec: ActSpec,
+    channel_wise: bool,
+    scale_w: Vec<f32>,
+    weight: Option<QuantConst<i8>>,
+    bias: Option<(String, Vec<i64>, Vec<f32>)>,
+    clear_trans_b: bool,
+    bias_add: Option<usize>,
+}
+
+impl LayerPlan {
+    /// The source node names this layer stands for (the layer, a folded BatchNormalization).
+    fn original_nodes(&self, folded: &[(String, String)]) -> Vec<String> {
+        let mut names = vec![self.name.clone()];
+        names.extend(folded.iter().filter(|(conv, _)| *conv == self.name).map(|(_, bn)| bn.clone()));
+        names
+    }
+
+    fn finish(&self, graph: &crate::onnx::GraphProto, act: crate::quant::scale::ActQuant) -> Result<QuantizedLayer> {
+        let _ = graph;
+        let bias = match &self.bias {
+            Some((name, dims, values)) => Some(QuantConst {
+                name: name.clone(),
+                dims: dims.clone(),
+                values: arq::quantize_bias(&self.name, values, act.scale, &self.scale_w)?,
+            }),
+            None => None,
+        };
+        Ok(QuantizedLayer {
+            node: self.node,
+            name: self.name.clone(),
+            act,
+            scale_w: self.scale_w.clone(),
+            weight: self.weight.clone(),
+            bias,
+            clear_trans_b: self.clear_trans_b,
+            bias_add: self.bias_add,
+        })
+    }
+}
+
+/// Quantizes the weights of a selected layer; `Ok(Err(reason))` leaves it in float.
+fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &CalibrationConfig) -> Result<Result<LayerPlan, String>> {
+    let graph = model.graph.as_ref().expect("checked");
+    let n = &graph.node[c.node];
+    let name = node_label(n, c.node);
+    let algo = config.layer_algo(&name, &c.op_type);
+    let act_spec = match &algo.activations {
+        ActAlgo::Ifmr(i) => ActSpec::Ifmr(IfmrParams {
+            max_percentile: i.max_percentile,
+            min_percentile: i.min_percentile,
+            search_start: i.search_range_start,
+            search_end: i.search_range_end,
+            search_step: i.search_step,
+            asymmetric: algo.asymmetric,
+        }),
+        ActAlgo::Hfmg(h) => ActSpec::Hfmg(HfmgParams { num_of_bins: h.num_of_bins as usize, asymmetric: algo.asymmetric }),
+    };
+    let channel_wise = match &algo.weights {
+        WeightAlgo::Arq(a) => a.channel_wise.unwrap_or(q.channel_wise),
+        WeightAlgo::Ada(_) => unreachable!("refused by check_unsupported"),
+    };
+    if channel_wise && !q.channel_wise {
+        return Err(QuantError::layer(
+            &name,
+            format!("arq_quantize.channel_wise: true is not allowed for {} (per tensor only)", c.op_type),
+        )
+        .into());
+    }
+    let mut plan = LayerPlan {
+        node: c.node,
+        name: name.clone(),
+        op_type: c.op_type.clone(),
+        data_input: c.data_input.clone(),
+        act_spec,
+        channel_wise,
+        scale_w: Vec::new(),
+        weight: None,
+        bias: None,
+        clear_trans_b: false,
+        bias_add: None,
+    };
+    if c.op_type == "AveragePool" {
+        let area: i64 = n.attr_ints("kernel_shape", &[])?.iter().product();
+        plan.scale_w = vec![1.0 / area as f32];
+        return Ok(Ok(plan));
+    }
+    let w_name = q.weight.as_ref().expect("weighted layer");
+    let (dims, mut values) = consts::constant_f32(graph, w_name)
+        .ok_or_else(|| QuantError::layer(&name, format!("weight '{w_name}' is not a float constant")))?;
+    let mut dims: Vec<i64> = dims;
+    if c.op_type == "Gemm" && n.attr_i("transB", 0)? != 0 {
+        // Offline transpose [N, K] → [K, N] (§1.3); the node gets transB = 0.
+        let (rows, cols) = (dims[0] as usize, dims[1] as usize);
+        values = (0..cols).flat_map(|k| (0..rows).map(move |r| (r, k))).map(|(r, k)| values[r * cols + k]).collect();
+        dims = vec![cols as i64, rows as i64];
+        plan.clear_trans_b = true;
+    }
+    let udims: Vec<usize> = dims.iter().map(|&d| d as usize).collect();
+    let qw = arq::quantize_weights(&name, &values, &udims, q.layout, channel_wise)?;
+    plan.scale_w = qw.scale_w;
+    plan.weight = Some(QuantConst { name: w_name.clone(), dims, values: qw.data });
+    if let Some(b) = &q.bias {
+        let (bdims, bvals) =
+            consts::constant_f32(graph, b).ok_or_else(|| QuantError::layer(&name, format!("bias '{b}' is not a float constant")))?;
+        plan.bias = Some((b.clone(), bdims, bvals));
+    }
+    if c.op_type == "MatMul" {
+        let n_out = *udims.last().unwrap_or(&0);
+        if let Some((add, bias)) = matmul_bias_add(graph, c.node, n_out) {
+            plan.bias_add = Some(add);
+            plan.bias = Some(bias);
+        }
+    }
+    Ok(Ok(plan))
+}
+
+/// The `Add` of a float constant bias of `n_out` values that is the only consumer of a MatMul
+/// output (§1.3: the dequant then goes after the Add, with the bias in int32).
+fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize) -> Option<(usize, (String, Vec<i64>, Vec<f32>))> {
+    let view = Graph::new(graph).ok()?;
+    let y = graph.node[matmul].output.first()?;
+    if graph.output.iter().any(|o| o.name() == y) {
+        return None;
+    }
+    let [(add, _)] = view.consumers(y) else { return None };
+    let add_node = &graph.node[*add];
+    if add_node.op_type() != "Add" || add_node.input.len() != 2 {
+        return None;
+    }
+    let other = add_node.input.iter().find(|i| *i != y)?;
+    let (dims, values) = consts::constant_f32(graph, other)?;
+    let vector_like = dims.iter().rev().skip(1).all(|&d| d == 1) && dims.last().is_some_and(|&d| d as usize == n_out);
+    if !vector_like || view.consumers(other).len() != 1 {
+        return None;
+    }
+    Some((*add, (other.clone(), dims, values)))
+}

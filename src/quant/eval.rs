@@ -1,0 +1,233 @@
+//! How far the fake-quant model is from the float one on the calibration data:
+//! - per layer, the cosine similarity of the layer's fake-quant output against its float
+//!   output **given the same float input** (the error this layer adds on its own: quantized
+//!   activation and weights), pooled over all batches; each layer's fake-quant slice of the
+//!   graph runs as its own small session on the float input observed in the float run;
+//! - per model output, cosine, SQNR and max error of the whole fake-quant model against the
+//!   float model.
+//!
+//! Memory stays flat in the number of batches: only sums are kept.
+
+use std::collections::{HashMap, HashSet};
+
+use super::deploy::QuantizedLayer;
+use crate::data::calib_set::CalibrationSet;
+use crate::engine::{Session, Tensor};
+use crate::onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
+
+use super::calibrate::{CalibrateError, Result};
+
+/// One model output, fake-quant against float, pooled over the calibration batches.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct OutputAgreement {
+    pub output: String,
+    pub cosine: f64,
+    /// 10·log10(Σ ref² / Σ (ref − fake)²).
+    pub sqnr_db: f64,
+    pub max_abs_error: f64,
+    pub max_abs_reference: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Evaluation {
+    /// In the order of the layers given to [`evaluate`].
+    pub layer_cosine: Vec<f64>,
+    pub outputs: Vec<OutputAgreement>,
+}
+
+/// Running sums of a pair of tensors.
+#[derive(Debug, Clone, Copy, Default)]
+struct PairSums {
+    dot: f64,
+    ref_sq: f64,
+    test_sq: f64,
+    err_sq: f64,
+    max_err: f64,
+    max_ref: f64,
+}
+
+impl PairSums {
+    fn add(&mut self, reference: &[f32], test: &[f32]) {
+        for (&r, &t) in reference.iter().zip(test) {
+            let (r, t) = (r as f64, t as f64);
+            self.dot += r * t;
+            self.ref_sq += r * r;
+            self.test_sq += t * t;
+            self.err_sq += (r - t) * (r - t);
+            self.max_err = self.max_err.max((r - t).abs());
+            self.max_ref = self.max_ref.max(r.abs());
+        }
+    }
+
+    fn cosine(&self) -> f64 {
+        if self.ref_sq == 0.0 && self.test_sq == 0.0 {
+            1.0
+        } else if self.ref_sq == 0.0 || self.test_sq == 0.0 {
+            0.0
+        } else {
+            self.dot / (self.ref_sq.sqrt() * self.test_sq.sqrt())
+        }
+    }
+
+    fn sqnr_db(&self) -> f64 {
+        if self.err_sq == 0.0 { f64::INFINITY } else { 10.0 * (self.ref_sq / self.err_sq).log10() }
+    }
+}
+
+fn f32_values(t: &Tensor) -> Vec<f32> {
+    match t {
+        Tensor::F32(a) => a.iter().copied().collect(),
+        other => other.to_f64_vec().into_iter().map(|v| v as f32).collect(),
+    }
+}
+
+/// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`.
+struct LayerSlice {
+    x: String,
+    y: String,
+    model: ModelProto,
+    session: Option<Session>,
+}
+
+impl LayerSlice {
+    fn new(fake: &ModelProto, x: &str, y: &str) -> Result<Self> {
+        let graph = fake.graph.as_ref().expect("fake model has a graph");
+        let producers: HashMap<&str, usize> =
+            graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i))).collect();
+        let mut keep = HashSet::new();
+        let mut stack = vec![y.to_string()];
+        let mut needed_initializers = HashSet::new();
+        while let Some(t) = stack.pop() {
+            if t == x {
+                continue;
+            }
+            match producers.get(t.as_str()) {
+                Some(&i) => {
+                    if keep.insert(i) {
+                        stack.extend(graph.node[i].input.iter().filter(|s| !s.is_empty()).cloned());
+                    }
+                }
+                None => {
+                    needed_initializers.insert(t);
+                }
+            }
+        }
+        let mut indices: Vec<usize> = keep.into_iter().collect();
+        indices.sort_unstable();
+        let sub = GraphProto {
+            name: Some(format!("slice of {y}")),
+            node: indices.iter().map(|&i| graph.node[i].clone()).collect(),
+            initializer: graph.initializer.iter().filter(|t| needed_initializers.contains(t.name())).cloned().collect(),
+            input: vec![ValueInfoProto { name: Some(x.to_string()), ..Default::default() }],
+            output: vec![ValueInfoProto { name: Some(y.to_string()), ..Default::default() }],
+            ..Default::default()
+        };
+        let model =
+            ModelProto { graph: Some(sub), ir_version: fake.ir_version, opset_import: fake.opset_import.clone(), ..Default::default() };
+        Ok(LayerSlice { x: x.to_string(), y: y.to_string(), model, session: None })
+    }
+
+    fn run(&mut self, input: &Tensor) -> Result<Tensor> {
+        if self.session.is_none() {
+            let shapes = HashMap::from([(self.x.clone(), input.shape().iter().map(|&d| d as i64).collect())]);
+            let s = Session::new(&self.model, &shapes)
+                .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })?;
+            self.session = Some(s);
+        }
+        let session = self.session.as_ref().expect("just built");
+        let mut out = session
+            .run(HashMap::from([(self.x.clone(), input.clone())]))
+            .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })?;
+        Ok(out.remove(0).1)
+    }
+}
+
+/// The output tensor of a layer in the float model (the bias Add's for a MatMul with one).
+fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
+    let graph = float.graph.as_ref()?;
+    graph.node.get(layer.bias_add.unwrap_or(layer.node))?.output.first().cloned()
+}
+
+/// Runs the float model and the fake-quant model over the calibration batches.
+/// `data_inputs[i]` is the data input of `layers[i]`.
+pub fn evaluate(
+    float: &ModelProto,
+    fake: &ModelProto,
+    layers: &[QuantizedLayer],
+    data_inputs: &[String],
+    data: &CalibrationSet,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<Evaluation> {
+    let shapes = data.shapes();
+    let engine_err = |what: &str| {
+        let what = what.to_string();
+        move |source| CalibrateError::Engine { context: what.clone(), source }
+    };
+    let float_session = Session::new(float, &shapes).map_err(engine_err("float model"))?;
+    let fake_session = Session::new(fake, &shapes).map_err(engine_err("fake-quant model"))?;
+    let mut slices = Vec::with_capacity(layers.len());
+    let mut by_input: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut by_output: HashMap<String, Vec<usize>> = HashMap::new();
+    for (i, (layer, x)) in layers.iter().zip(data_inputs).enumerate() {
+        let y = layer_output(float, layer)
+            .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: format!("layer '{}' has no output", layer.name) })?;
+        slices.push(LayerSlice::new(fake, x, &y)?);
+        by_input.entry(x.clone()).or_default().push(i);
+        by_output.entry(y).or_default().push(i);
+    }
+    let observe: HashSet<String> = by_input.keys().chain(by_output.keys()).cloned().collect();
+    let mut layer_sums = vec![PairSums::default(); layers.len()];
+    let mut output_sums: Vec<(String, PairSums)> = Vec::new();
+    let batch_num = data.batch_num();
+    for b in 0..batch_num {
+        let batch = data.batch(b)?;
+        let inputs = batch.into_map();
+        let mut pending: HashMap<usize, Vec<f32>> = HashMap::new();
+        let mut failure: Option<CalibrateError> = None;
+        let float_out = float_session
+            .run_observed(inputs.clone(), &observe, &mut |name, tensor| {
+                if failure.is_some() {
+                    return;
+                }
+                for &i in by_output.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+                    if let Some(q) = pending.remove(&i) {
+                        layer_sums[i].add(&f32_values(tensor), &q);
+                    }
+                }
+                for &i in by_input.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+                    match slices[i].run(tensor) {
+                        Ok(q) => {
+                            pending.insert(i, f32_values(&q));
+                        }
+                        Err(e) => failure = Some(e),
+                    }
+                }
+            })
+            .map_err(engine_err("float model"))?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        let fake_out = fake_session.run(inputs).map_err(engine_err("fake-quant model"))?;
+        for ((name, r), (_, t)) in float_out.iter().zip(&fake_out) {
+            if output_sums.len() < float_out.len() {
+                output_sums.push((name.clone(), PairSums::default()));
+            }
+            let slot = output_sums.iter_mut().find(|(n, _)| n == name).expect("pushed above");
+            slot.1.add(&f32_values(r), &f32_values(t));
+        }
+        progress(b + 1, batch_num);
+    }
+    Ok(Evaluation {
+        layer_cosine: layer_sums.iter().map(PairSums::cosine).collect(),
+        outputs: output_sums
+            .into_iter()
+            .map(|(output, s)| OutputAgreement {
+                output,
+                cosine: s.cosine(),
+                sqnr_db: s.sqnr_db(),
+                max_abs_error: s.max_err,
+                max_abs_reference: s.max_ref,
+            })
+            .collect(),
+    })
+}

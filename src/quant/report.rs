@@ -1,0 +1,121 @@
+//! `<prefix>_quant.json`: our documented per-layer account of a calibration (the exact schema
+//! of amct_onnx's file is UNCONFIRMED, spec §1.2). Schema, version 1:
+//!
+//! ```text
+//! { "version": 1, "tool": "ascend-ptq <version>", "model", "input_shape", "data_dir",
+//!   "data_types", "batch_num", "activation_offset", "do_fusion",
+//!   "fused_batch_norms": [{"conv", "batch_norm"}], "kept_batch_norms": [{"batch_norm", "reason"}],
+//!   "quantized_layers": [{
+//!       "name", "op_type", "original_nodes": [...], "inserted_nodes": ["<quant>", "<L>.dequant"],
+//!       "data_input", "scale_d", "offset_d", "scale_w": [...], "offset_w": [...],
+//!       "act_algo": "ifmr"|"hfmg", "clip_min", "clip_max", "wts_algo", "channel_wise",
+//!       "cosine": <layer fake-quant output vs float, same float input, calibration data> }],
+//!   "float_layers": [{"name", "op_type", "reason"}],
+//!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}] }
+//! ```
+//! `inserted_nodes[0]` may be shared with other layers that read the same tensor.
+
+use serde::Serialize;
+
+use super::calibrate::CalibrationOptions;
+use super::config::CalibrationConfig;
+use super::eval::OutputAgreement;
+use super::fold::FoldReport;
+use super::select::Candidate;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LayerReport {
+    pub name: String,
+    pub op_type: String,
+    pub original_nodes: Vec<String>,
+    pub inserted_nodes: Vec<String>,
+    pub data_input: String,
+    pub scale_d: f32,
+    pub offset_d: i32,
+    pub scale_w: Vec<f32>,
+    pub offset_w: Vec<i32>,
+    pub act_algo: String,
+    pub clip_min: f32,
+    pub clip_max: f32,
+    pub wts_algo: String,
+    pub channel_wise: bool,
+    pub cosine: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FloatLayer {
+    pub name: String,
+    pub op_type: String,
+    pub reason: String,
+}
+
+impl FloatLayer {
+    pub fn new(c: &Candidate, reason: &str) -> Self {
+        FloatLayer { name: c.name.clone(), op_type: c.op_type.clone(), reason: reason.to_string() }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct FusedBn {
+    conv: String,
+    batch_norm: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+struct KeptBn {
+    batch_norm: String,
+    reason: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct QuantReport {
+    version: u32,
+    tool: String,
+    model: String,
+    input_shape: String,
+    data_dir: String,
+    data_types: String,
+    batch_num: usize,
+    activation_offset: bool,
+    do_fusion: bool,
+    fused_batch_norms: Vec<FusedBn>,
+    kept_batch_norms: Vec<KeptBn>,
+    quantized_layers: Vec<LayerReport>,
+    float_layers: Vec<FloatLayer>,
+    outputs: Vec<OutputAgreement>,
+}
+
+impl QuantReport {
+    pub fn new(
+        opts: &CalibrationOptions,
+        batch_num: usize,
+        config: &CalibrationConfig,
+        quantized_layers: Vec<LayerReport>,
+        float_layers: Vec<FloatLayer>,
+        fold: &FoldReport,
+        outputs: &[OutputAgreement],
+    ) -> Self {
+        QuantReport {
+            version: 1,
+            tool: format!("ascend-ptq {}", crate::VERSION),
+            model: opts.model.display().to_string(),
+            input_shape: opts.input_shape.clone(),
+            data_dir: opts.data_dir.clone(),
+            data_types: opts.data_types.clone(),
+            batch_num,
+            activation_offset: config.activation_offset,
+            do_fusion: config.do_fusion,
+            fused_batch_norms: fold.folded.iter().map(|(c, b)| FusedBn { conv: c.clone(), batch_norm: b.clone() }).collect(),
+            kept_batch_norms: fold.kept.iter().map(|(b, r)| KeptBn { batch_norm: b.clone(), reason: r.clone() }).collect(),
+            quantized_layers,
+            float_layers,
+            outputs: outputs.to_vec(),
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).expect("plain data serializes");
+        s.push('\n');
+        s
+    }
+}
