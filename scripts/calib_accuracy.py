@@ -444,15 +444,26 @@ def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
 # ---------------------------------------------------------------- step 5: speed
 
 
-def run_measured(cmd: list[str], log: Path) -> tuple[int, float, int]:
-    """Runs cmd as a child; returns (exit code, wall seconds, the child's peak RSS in KiB)."""
+# Runs argv[2:] as its child and writes {"exit", "seconds", "peak_rss_kib"} to argv[1]. It is
+# a fresh, small process on purpose: a child's peak RSS starts at the RSS of the process that
+# forked it (Linux keeps the high-water mark across exec), so forking straight from this
+# script, with onnxruntime and models loaded, would report our RSS, not the child's.
+MEASURE_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+seconds = time.perf_counter() - start
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+json.dump({"exit": code, "seconds": seconds, "peak_rss_kib": peak}, open(sys.argv[1], "w"))
+"""
+
+
+def run_measured(cmd: list[str], log: Path) -> dict:
+    """Runs cmd in a fresh launcher process; returns its exit code, wall seconds and peak RSS."""
+    report = log.with_suffix(".measure.json")
     with open(log, "w") as sink:
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, seconds, usage.ru_maxrss
+        subprocess.run([sys.executable, "-c", MEASURE_LAUNCHER, str(report), *cmd], stdout=sink, stderr=subprocess.STDOUT, check=True)
+    return json.loads(report.read_text())
 
 
 def ort_speed_worker(argv: list[str]) -> int:
@@ -468,48 +479,55 @@ def ort_speed_worker(argv: list[str]) -> int:
     return 0
 
 
+def time_ours(args: argparse.Namespace, spec: ModelSpec, bin_dir: Path, count: int, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    m = run_measured(calibration_command(args.bin, spec, bin_dir, count, out / spec.key), out / "log.txt")
+    if m["exit"] != 0:
+        return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
+    return {"seconds": m["seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024}
+
+
+def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    worker = [sys.executable, str(Path(__file__).resolve()), "--ort-speed-worker", str(model),
+              str(out / "qdq.onnx"), str(out / "report.json"), str(count),
+              "all" if args.ort_all_ops else "amct", *map(str, bins)]  # fmt: skip
+    m = run_measured(worker, out / "log.txt")
+    if m["exit"] != 0:
+        return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
+    report = json.loads((out / "report.json").read_text())
+    return {"seconds": report["seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024,
+            "rss_before_call_mib": report["rss_before_kib"] / 1024}  # fmt: skip
+
+
 def measure_speed(args: argparse.Namespace) -> dict:
     spec = MODELS[SPEED_MODEL]
     work = args.out / "speed"
     photos = stage_speed_photos(max(SPEED_COUNTS), work / "photos")
     bins = preprocess(args.bin, spec, photos, work / "bins")
-    model13 = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
+    model = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
     rows = []
     for count in SPEED_COUNTS:
-        row: dict = {"images": count}
-        ours_out = work / f"ours_{count}"
-        shutil.rmtree(ours_out, ignore_errors=True)
-        ours_out.mkdir()
-        cmd = calibration_command(args.bin, spec, bins[0].parent, count, ours_out / spec.key)
-        code, seconds, rss = run_measured(cmd, ours_out / "log.txt")
-        row["ours"] = {"seconds": seconds, "peak_rss_mib": rss / 1024} if code == 0 else {
-            "error": f"exit {code}: see {ours_out / 'log.txt'}"}  # fmt: skip
-        ort_dir = work / f"ort_{count}"
-        ort_dir.mkdir(exist_ok=True)
-        worker = [sys.executable, str(Path(__file__).resolve()), "--ort-speed-worker", str(model13),
-                  str(ort_dir / "qdq.onnx"), str(ort_dir / "report.json"), str(count),
-                  "all" if args.ort_all_ops else "amct", *map(str, bins)]  # fmt: skip
-        code, _, rss = run_measured(worker, ort_dir / "log.txt")
-        if code == 0:
-            report = json.loads((ort_dir / "report.json").read_text())
-            row["ort"] = {"seconds": report["seconds"], "peak_rss_mib": rss / 1024,
-                          "rss_before_call_mib": report["rss_before_kib"] / 1024}  # fmt: skip
-        else:
-            row["ort"] = {"error": f"exit {code}: see {ort_dir / 'log.txt'}"}
+        row = {"images": count,
+               "ours": time_ours(args, spec, bins[0].parent, count, work / f"ours_{count}"),
+               "ort": time_ort(args, model, bins, count, work / f"ort_{count}")}  # fmt: skip
         if "seconds" in row["ours"] and "seconds" in row["ort"]:
             row["time_ratio_ours_over_ort"] = row["ours"]["seconds"] / row["ort"]["seconds"]
             row["rss_ratio_ours_over_ort"] = row["ours"]["peak_rss_mib"] / row["ort"]["peak_rss_mib"]
         rows.append(row)
         print(f"speed: {count} images done", file=sys.stderr)
+    ort_ops = "all op types" if args.ort_all_ops else ", ".join(AMCT_OP_TYPES)
     return {
         "model": spec.file,
         "input_shape": list(spec.shape),
         "images": [p.name for p in sorted(photos.iterdir())],
         "note": f"the first {len(ALL_PHOTOS)} images are the photos, the next {len(ALL_PHOTOS)} the same "
-        "photos flipped left-right; each run is a fresh child process (ours: the whole "
-        "calibration command; ORT: one quantize_static call from the model path, QDQ per-channel "
-        f"MinMax on {', '.join(AMCT_OP_TYPES)}, timed inside a fresh python whose peak RSS includes "
-        "the interpreter and onnxruntime, see rss_before_call_mib)",
+        "photos flipped left-right. Each run is a fresh child process. Ours: the whole calibration "
+        "command. ORT: one quantize_static call (QDQ, per-channel, MinMax on "
+        f"{ort_ops}) from the model path to the written model, in a fresh python whose peak RSS "
+        "includes the interpreter and onnxruntime (RSS before the call in brackets)",
         "cpu_count": os.cpu_count(),
         "runs": rows,
     }
