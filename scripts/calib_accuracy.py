@@ -2,19 +2,21 @@
 quantize_static, on the PP-OCR models and the bundled scikit-image photos.
 
     .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls] [--out DIR]
-        [--bin PATH] [--quick] [--speed] [--ort-all-ops]
+        [--bin PATH] [--quick] [--speed [--repeats R]] [--ort-all-ops]
 
 Steps (one function each, see main):
  1. Split the photos into a fixed calibration set (13) and a held-out set (7) and turn each
     into float32 bins with `ascend-ptq preprocess` (parameters: scripts/calib-params.json).
  2. Ours: `ascend-ptq calibration` on the 13 calibration bins -> *_fake_quant_model.onnx.
  3. ORT: quantize_static (QDQ, per-channel, MinMax) on the same 13 inputs, after upgrading the
-    model to opset 13 and fixing its input shape.
+    model to opset 13, fixing its input shape and running quant_pre_process (needed: see
+    prepare_ort_model).
  4. On the 7 held-out inputs compare fp32 (ORT, original model), ours (ORT on our fake-quant
     model) and ORT QDQ: cosine, SQNR, max abs error over all held-out outputs, plus a task
     metric per model. Markdown tables on stdout, numbers in OUT/accuracy.json.
  5. --speed: calibration wall time and peak RSS of both tools on det at 4/8/16/32 images, one
-    fresh child process per run; table on stdout, numbers in OUT/speed.json.
+    fresh child process per run (--repeats R runs each, the fastest is shown); table on
+    stdout, numbers in OUT/speed.json.
 
 --quick: det only, fp32 vs ours only (no ORT quantization), for scripts/demo.sh.
 --ort-all-ops: let ORT quantize every op type it can (default: only the op types Ascend's
@@ -35,7 +37,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -108,8 +109,6 @@ class ModelSpec:
     input_name: str
     shape: tuple[int, ...]
     section: str
-    # "det": text-mask IoU, "rec": per-time-step argmax agreement, "cls": label agreement.
-    task: str
 
     @property
     def input_shape_arg(self) -> str:
@@ -117,9 +116,9 @@ class ModelSpec:
 
 
 MODELS = {
-    "det": ModelSpec("det", "ch_PP-OCRv4_det_infer.onnx", "x", (1, 3, 640, 640), "det_pre_params", "det"),
-    "rec": ModelSpec("rec", "ch_PP-OCRv4_rec_infer.onnx", "x", (1, 3, 48, 320), "rec_pre_params", "rec"),
-    "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params", "cls"),
+    "det": ModelSpec("det", "ch_PP-OCRv4_det_infer.onnx", "x", (1, 3, 640, 640), "det_pre_params"),
+    "rec": ModelSpec("rec", "ch_PP-OCRv4_rec_infer.onnx", "x", (1, 3, 48, 320), "rec_pre_params"),
+    "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params"),
 }
 
 
@@ -147,10 +146,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--bin", type=Path, default=DEFAULT_BIN, help="the ascend-ptq binary")
     p.add_argument("--quick", action="store_true", help="det only, fp32 vs ours only (no ORT quantization)")
     p.add_argument("--speed", action="store_true", help="also time calibration at 4/8/16/32 det images")
+    p.add_argument("--repeats", type=int, default=1, help="--speed: runs per count and tool; the fastest is shown")
     p.add_argument("--ort-all-ops", action="store_true", help="let ORT quantize every op type it supports")
     args = p.parse_args(argv)
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in keys if k not in MODELS]
+    if args.repeats < 1:
+        p.error(f"--repeats: expected a count >= 1, found {args.repeats}")
     if unknown or not keys:
         p.error(f"--models: expected a comma-separated subset of {','.join(MODELS)}, found '{args.models}'")
     args.models = ["det"] if args.quick else keys
@@ -269,7 +271,7 @@ def run_ours(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, out: Path
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
         raise StepError(f"ascend-ptq calibration did not write {', '.join(missing)}:\n  $ {' '.join(cmd)}")
-    return {"fake_quant_model": files["fake_quant_model.onnx"], "deploy_model": files["deploy_model.onnx"], "seconds": seconds}
+    return {"fake_quant_model": files["fake_quant_model.onnx"], "seconds": seconds}
 
 
 def calibration_command(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, prefix: Path) -> list[str]:
@@ -351,7 +353,9 @@ def run_model(model: Path, input_name: str, inputs: list[np.ndarray]) -> np.ndar
 
 
 def compare(ref: np.ndarray, q: np.ndarray, task: str) -> dict:
-    """Metrics of q against the fp32 reference, pooled over all held-out outputs."""
+    """Metrics of q against the fp32 reference, pooled over all held-out outputs; `task` (a
+    MODELS key) adds det: text-mask IoU, rec: per-time-step argmax agreement, cls: label
+    agreement."""
     if ref.shape != q.shape:
         raise StepError(f"output shape {q.shape} differs from fp32 {ref.shape}")
     diff = ref - q
@@ -387,7 +391,7 @@ def fmt(value, digits: int) -> str:
 
 
 def accuracy_table(spec: ModelSpec, result: dict) -> str:
-    key, label = TASK_METRIC[spec.task]
+    key, label = TASK_METRIC[spec.key]
     lines = [
         f"### {spec.key}: {spec.file} ({len(HELD_OUT_PHOTOS)} held-out inputs, vs fp32)",
         "",
@@ -405,39 +409,45 @@ def accuracy_table(spec: ModelSpec, result: dict) -> str:
     return "\n".join(lines)
 
 
+def evaluate_ours(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
+                  fp32: np.ndarray) -> dict:  # fmt: skip
+    ours = run_ours(args.bin, spec, calib_bins[0].parent, len(calib_bins), args.out / spec.key / "ours")
+    outputs = run_model(ours["fake_quant_model"], spec.input_name, held)
+    return {"calibration_seconds": ours["seconds"], "fake_quant_model": str(ours["fake_quant_model"]),
+            "metrics": compare(fp32, outputs, spec.key)}  # fmt: skip
+
+
+def evaluate_ort(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
+                 fp32: np.ndarray) -> dict:  # fmt: skip
+    work = args.out / spec.key / "ort"
+    prepared = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
+    check = compare(fp32, run_model(prepared, spec.input_name, held), spec.key)
+    if check["cosine"] is None or check["cosine"] < 0.99999:
+        raise StepError(f"preparing {spec.file} for ORT (opset {ORT_OPSET}, quant_pre_process) changed its fp32 "
+                        f"outputs: cosine {check['cosine']}")  # fmt: skip
+    start = time.perf_counter()
+    qdq = ort_quantize(prepared, spec, calib_bins, work / f"{spec.key}_qdq.onnx", args.ort_all_ops)
+    seconds = time.perf_counter() - start
+    return {"calibration_seconds": seconds, "model": str(qdq), "prepared_fp32_cosine": check["cosine"],
+            "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES),
+            "metrics": compare(fp32, run_model(qdq, spec.input_name, held), spec.key)}  # fmt: skip
+
+
 def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
     """Steps 1-4 for one model; a failing 'ours' or 'ORT' step is recorded, not fatal."""
     work = args.out / spec.key
     calib_bins = preprocess(args.bin, spec, args.out / "photos" / "calibration", work / "bins" / "calibration")
     held_bins = preprocess(args.bin, spec, args.out / "photos" / "held_out", work / "bins" / "held_out")
-    held_inputs = load_bins(held_bins, spec.shape)
-    original = assets_dir() / "models" / spec.file
-    fp32 = run_model(original, spec.input_name, held_inputs)
+    held = load_bins(held_bins, spec.shape)
+    fp32 = run_model(assets_dir() / "models" / spec.file, spec.input_name, held)
     result: dict = {"model": spec.file, "input_shape": list(spec.shape), "calibration_images": len(calib_bins),
                     "held_out_images": len(held_bins), "output_shape": list(fp32.shape[1:])}  # fmt: skip
-
-    try:
-        ours = run_ours(args.bin, spec, calib_bins[0].parent, len(calib_bins), work / "ours")
-        result["ours"] = {"calibration_seconds": ours["seconds"], "fake_quant_model": str(ours["fake_quant_model"]),
-                          "metrics": compare(fp32, run_model(ours["fake_quant_model"], spec.input_name, held_inputs), spec.task)}  # fmt: skip
-    except Exception as e:  # noqa: BLE001 - also ORT failing to load our model; record and go on
-        result["ours"] = {"error": str(e) if isinstance(e, StepError) else f"{type(e).__name__}: {e}"}
-
-    if not args.quick:
+    steps = {"ours": evaluate_ours} if args.quick else {"ours": evaluate_ours, "ort_qdq": evaluate_ort}
+    for name, step in steps.items():
         try:
-            model13 = prepare_ort_model(spec, work / "ort" / f"{spec.key}_prepared.onnx")
-            check = compare(fp32, run_model(model13, spec.input_name, held_inputs), spec.task)
-            if check["cosine"] is None or check["cosine"] < 0.99999:
-                raise StepError(f"preparing the model for ORT (opset {ORT_OPSET}, quant_pre_process) changed the fp32 outputs (cosine {check['cosine']})")
-            start = time.perf_counter()
-            qdq = ort_quantize(model13, spec, calib_bins, work / "ort" / f"{spec.key}_qdq.onnx", args.ort_all_ops)
-            seconds = time.perf_counter() - start
-            result["ort_qdq"] = {"calibration_seconds": seconds, "model": str(qdq),
-                                 "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES),
-                                 "prepared_fp32_cosine": check["cosine"],
-                                 "metrics": compare(fp32, run_model(qdq, spec.input_name, held_inputs), spec.task)}  # fmt: skip
-        except Exception as e:  # noqa: BLE001 - ORT raises many kinds; record and go on
-            result["ort_qdq"] = {"error": f"{type(e).__name__}: {e}"}
+            result[name] = step(args, spec, calib_bins, held, fp32)
+        except Exception as e:  # noqa: BLE001 - ORT raises many kinds (e.g. loading our model); record, go on
+            result[name] = {"error": str(e) if isinstance(e, StepError) else f"{type(e).__name__}: {e}"}
     return result
 
 
@@ -462,7 +472,8 @@ def run_measured(cmd: list[str], log: Path) -> dict:
     """Runs cmd in a fresh launcher process; returns its exit code, wall seconds and peak RSS."""
     report = log.with_suffix(".measure.json")
     with open(log, "w") as sink:
-        subprocess.run([sys.executable, "-c", MEASURE_LAUNCHER, str(report), *cmd], stdout=sink, stderr=subprocess.STDOUT, check=True)
+        launcher = [sys.executable, "-c", MEASURE_LAUNCHER, str(report), *cmd]
+        subprocess.run(launcher, stdout=sink, stderr=subprocess.STDOUT, check=True)
     return json.loads(report.read_text())
 
 
@@ -502,6 +513,16 @@ def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int
             "rss_before_call_mib": report["rss_before_kib"] / 1024}  # fmt: skip
 
 
+def fastest(runs: list[dict]) -> dict:
+    """The fastest run, with every run's time; the first failure if any run failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    return best
+
+
 def measure_speed(args: argparse.Namespace) -> dict:
     spec = MODELS[SPEED_MODEL]
     work = args.out / "speed"
@@ -510,9 +531,12 @@ def measure_speed(args: argparse.Namespace) -> dict:
     model = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
     rows = []
     for count in SPEED_COUNTS:
-        row = {"images": count,
-               "ours": time_ours(args, spec, bins[0].parent, count, work / f"ours_{count}"),
-               "ort": time_ort(args, model, bins, count, work / f"ort_{count}")}  # fmt: skip
+        # Alternating the tools spreads the load of other processes over both.
+        ours, ort_runs = [], []
+        for _ in range(args.repeats):
+            ours.append(time_ours(args, spec, bins[0].parent, count, work / f"ours_{count}"))
+            ort_runs.append(time_ort(args, model, bins, count, work / f"ort_{count}"))
+        row = {"images": count, "ours": fastest(ours), "ort": fastest(ort_runs)}
         if "seconds" in row["ours"] and "seconds" in row["ort"]:
             row["time_ratio_ours_over_ort"] = row["ours"]["seconds"] / row["ort"]["seconds"]
             row["rss_ratio_ours_over_ort"] = row["ours"]["peak_rss_mib"] / row["ort"]["peak_rss_mib"]
@@ -528,6 +552,7 @@ def measure_speed(args: argparse.Namespace) -> dict:
         "command. ORT: one quantize_static call (QDQ, per-channel, MinMax on "
         f"{ort_ops}) from the model path to the written model, in a fresh python whose peak RSS "
         "includes the interpreter and onnxruntime (RSS before the call in brackets)",
+        "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "runs": rows,
     }
@@ -535,7 +560,7 @@ def measure_speed(args: argparse.Namespace) -> dict:
 
 def speed_table(speed: dict) -> str:
     lines = [
-        f"### calibration speed: {speed['model']} ({speed['input_shape']})",
+        f"### calibration speed: {speed['model']} ({speed['input_shape']}), fastest of {speed['repeats']} run(s)",
         "",
         "| images | ours s | ORT s | time ours/ORT | ours peak RSS MiB | ORT peak RSS MiB (before call) | RSS ours/ORT |",
         "|---|---|---|---|---|---|---|",
@@ -564,20 +589,17 @@ def write_json(path: Path, value) -> None:
     tmp.replace(path)
 
 
-def main(argv: list[str]) -> int:
-    if argv[:1] == ["--ort-speed-worker"]:
-        return ort_speed_worker(argv[1:])
-    args = parse_args(argv)
-    # quantize_static's advice (pre-processing, bias initializers) is handled in prepare_ort_model.
-    logging.getLogger().setLevel(logging.ERROR)
-    check_inputs(args.models, args.bin)
-    args.out.mkdir(parents=True, exist_ok=True)
+def run_accuracy(args: argparse.Namespace) -> bool:
+    """Steps 1-4 for every chosen model; prints the tables, writes accuracy.json; True if all ran."""
     stage_photos(CALIBRATION_PHOTOS, args.out / "photos" / "calibration")
     stage_photos(HELD_OUT_PHOTOS, args.out / "photos" / "held_out")
-
-    failed = False
-    accuracy = {"calibration_photos": list(CALIBRATION_PHOTOS), "held_out_photos": list(HELD_OUT_PHOTOS),
-                "onnxruntime": ort.__version__, "models": {}}  # fmt: skip
+    accuracy: dict = {"calibration_photos": list(CALIBRATION_PHOTOS), "held_out_photos": list(HELD_OUT_PHOTOS),
+                      "onnxruntime": ort.__version__, "models": {}}  # fmt: skip
+    if not args.quick:
+        accuracy["ort_quantize_static"] = {"quant_format": "QDQ", "per_channel": True, "calibrate_method": "MinMax",
+                                           "activation_type": "QInt8", "weight_type": "QInt8", "opset": ORT_OPSET,
+                                           "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES)}  # fmt: skip
+    ok = True
     for key in args.models:
         spec = MODELS[key]
         try:
@@ -587,28 +609,44 @@ def main(argv: list[str]) -> int:
         accuracy["models"][key] = result
         if "error" in result:
             print(f"### {key}: failed\n\n{result['error']}\n")
-            failed = True
+            ok = False
             continue
         print(accuracy_table(spec, result) + "\n")
         for name in ("ours", "ort_qdq"):
             if "error" in result.get(name, {}):
                 print(f"{key} {name} failed:\n{result[name]['error']}\n", file=sys.stderr)
-                failed = True
+                ok = False
     write_json(args.out / "accuracy.json", accuracy)
     print(f"numbers: {args.out / 'accuracy.json'}")
+    return ok
 
+
+def run_speed(args: argparse.Namespace) -> bool:
+    """Step 5; prints the table, writes speed.json; True if every run succeeded."""
+    try:
+        speed = measure_speed(args)
+    except StepError as e:
+        print(f"speed: failed\n{e}", file=sys.stderr)
+        return False
+    write_json(args.out / "speed.json", speed)
+    print("\n" + speed_table(speed) + "\n")
+    print(speed["note"] + ".")
+    print(f"numbers: {args.out / 'speed.json'}")
+    return not any("error" in r["ours"] or "error" in r["ort"] for r in speed["runs"])
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--ort-speed-worker"]:
+        return ort_speed_worker(argv[1:])
+    args = parse_args(argv)
+    # quantize_static's advice (pre-processing, bias initializers) is handled in prepare_ort_model.
+    logging.getLogger().setLevel(logging.ERROR)
+    check_inputs(args.models, args.bin)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ok = run_accuracy(args)
     if args.speed:
-        try:
-            speed = measure_speed(args)
-        except StepError as e:
-            print(f"speed: failed\n{e}", file=sys.stderr)
-            return 1
-        write_json(args.out / "speed.json", speed)
-        print("\n" + speed_table(speed) + "\n")
-        print(speed["note"] + ".")
-        print(f"numbers: {args.out / 'speed.json'}")
-        failed |= any("error" in r["ours"] or "error" in r["ort"] for r in speed["runs"])
-    return 1 if failed else 0
+        ok = run_speed(args) and ok
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
