@@ -454,7 +454,8 @@ def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
 # ---------------------------------------------------------------- step 5: speed
 
 
-# Runs argv[2:] as its child and writes {"exit", "seconds", "peak_rss_kib"} to argv[1]. It is
+# Runs argv[2:] as its child and writes {"exit", "seconds", "cpu_seconds", "peak_rss_kib"} to
+# argv[1] (CPU = user + system time of all threads, less sensitive to a busy machine). It is
 # a fresh, small process on purpose: a child's peak RSS starts at the RSS of the process that
 # forked it (Linux keeps the high-water mark across exec), so forking straight from this
 # script, with onnxruntime and models loaded, would report our RSS, not the child's.
@@ -463,13 +464,15 @@ import json, resource, subprocess, sys, time
 start = time.perf_counter()
 code = subprocess.call(sys.argv[2:])
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-json.dump({"exit": code, "seconds": seconds, "peak_rss_kib": peak}, open(sys.argv[1], "w"))
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+json.dump({"exit": code, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+           "peak_rss_kib": usage.ru_maxrss}, open(sys.argv[1], "w"))
 """
 
 
 def run_measured(cmd: list[str], log: Path) -> dict:
-    """Runs cmd in a fresh launcher process; returns its exit code, wall seconds and peak RSS."""
+    """Runs cmd in a fresh launcher process; returns its exit code, wall and CPU seconds and
+    peak RSS."""
     report = log.with_suffix(".measure.json")
     with open(log, "w") as sink:
         launcher = [sys.executable, "-c", MEASURE_LAUNCHER, str(report), *cmd]
@@ -479,14 +482,17 @@ def run_measured(cmd: list[str], log: Path) -> dict:
 
 def ort_speed_worker(argv: list[str]) -> int:
     """Child process of --speed: one quantize_static call, timed from model path to written
-    model; writes {"seconds", "rss_before_kib"} to REPORT.json.
+    model; writes {"seconds", "cpu_seconds", "rss_before_kib"} to REPORT.json.
     Arguments: MODEL13 OUT_MODEL REPORT.json COUNT all|amct BIN..."""
     model13, out, report, count, ops, *bins = argv
     spec = MODELS[SPEED_MODEL]
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     ort_quantize(Path(model13), spec, [Path(b) for b in bins[: int(count)]], Path(out), all_ops=ops == "all")
-    write_json(Path(report), {"seconds": time.perf_counter() - start, "rss_before_kib": rss_before})
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    write_json(Path(report), {"seconds": seconds, "cpu_seconds": cpu, "rss_before_kib": before.ru_maxrss})
     return 0
 
 
@@ -496,7 +502,7 @@ def time_ours(args: argparse.Namespace, spec: ModelSpec, bin_dir: Path, count: i
     m = run_measured(calibration_command(args.bin, spec, bin_dir, count, out / spec.key), out / "log.txt")
     if m["exit"] != 0:
         return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
-    return {"seconds": m["seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024}
+    return {"seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024}
 
 
 def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int, out: Path) -> dict:
@@ -509,7 +515,7 @@ def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int
     if m["exit"] != 0:
         return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
     report = json.loads((out / "report.json").read_text())
-    return {"seconds": report["seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024,
+    return {"seconds": report["seconds"], "cpu_seconds": report["cpu_seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024,
             "rss_before_call_mib": report["rss_before_kib"] / 1024}  # fmt: skip
 
 
@@ -520,6 +526,7 @@ def fastest(runs: list[dict]) -> dict:
         return failed[0]
     best = dict(min(runs, key=lambda r: r["seconds"]))
     best["all_seconds"] = [r["seconds"] for r in runs]
+    best["all_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
     return best
 
 
@@ -539,6 +546,7 @@ def measure_speed(args: argparse.Namespace) -> dict:
         row = {"images": count, "ours": fastest(ours), "ort": fastest(ort_runs)}
         if "seconds" in row["ours"] and "seconds" in row["ort"]:
             row["time_ratio_ours_over_ort"] = row["ours"]["seconds"] / row["ort"]["seconds"]
+            row["cpu_ratio_ours_over_ort"] = row["ours"]["cpu_seconds"] / row["ort"]["cpu_seconds"]
             row["rss_ratio_ours_over_ort"] = row["ours"]["peak_rss_mib"] / row["ort"]["peak_rss_mib"]
         rows.append(row)
         print(f"speed: {count} images done", file=sys.stderr)
@@ -551,7 +559,8 @@ def measure_speed(args: argparse.Namespace) -> dict:
         "photos flipped left-right. Each run is a fresh child process. Ours: the whole calibration "
         "command. ORT: one quantize_static call (QDQ, per-channel, MinMax on "
         f"{ort_ops}) from the model path to the written model, in a fresh python whose peak RSS "
-        "includes the interpreter and onnxruntime (RSS before the call in brackets)",
+        "includes the interpreter and onnxruntime (RSS before the call in brackets). CPU = user + "
+        "system seconds of all threads (ours: the process; ORT: the call)",
         "repeats": args.repeats,
         "cpu_count": os.cpu_count(),
         "runs": rows,
@@ -562,22 +571,21 @@ def speed_table(speed: dict) -> str:
     lines = [
         f"### calibration speed: {speed['model']} ({speed['input_shape']}), fastest of {speed['repeats']} run(s)",
         "",
-        "| images | ours s | ORT s | time ours/ORT | ours peak RSS MiB | ORT peak RSS MiB (before call) | RSS ours/ORT |",
-        "|---|---|---|---|---|---|---|",
+        "| images | ours s | ORT s | time ours/ORT | ours CPU s | ORT CPU s | CPU ours/ORT "
+        "| ours peak RSS MiB | ORT peak RSS MiB (before call) | RSS ours/ORT |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in speed["runs"]:
         o, t = r["ours"], r["ort"]
-        cells = [
-            str(r["images"]),
-            fmt(o.get("seconds"), 2) if "seconds" in o else "failed",
-            fmt(t.get("seconds"), 2) if "seconds" in t else "failed",
-            fmt(r.get("time_ratio_ours_over_ort"), 2),
-            fmt(o.get("peak_rss_mib"), 0),
-            f"{t['peak_rss_mib']:.0f} ({t['rss_before_call_mib']:.0f})" if "seconds" in t else "failed",
-            fmt(r.get("rss_ratio_ours_over_ort"), 2),
-        ]
+        cells = [str(r["images"])]
+        cells += [fmt(o.get("seconds"), 2), fmt(t.get("seconds"), 2), fmt(r.get("time_ratio_ours_over_ort"), 2)]
+        cells += [fmt(o.get("cpu_seconds"), 2), fmt(t.get("cpu_seconds"), 2), fmt(r.get("cpu_ratio_ours_over_ort"), 2)]
+        ort_rss = f"{t['peak_rss_mib']:.0f} ({t['rss_before_call_mib']:.0f})" if "seconds" in t else "n/a"
+        cells += [fmt(o.get("peak_rss_mib"), 0), ort_rss, fmt(r.get("rss_ratio_ours_over_ort"), 2)]
         lines.append(f"| {' | '.join(cells)} |")
-    return "\n".join(lines)
+    failures = [f"{r['images']} images, {tool}: {r[tool]['error']}" for r in speed["runs"] for tool in ("ours", "ort")
+                if "error" in r[tool]]  # fmt: skip
+    return "\n".join(lines + [""] + failures if failures else lines)
 
 
 # ---------------------------------------------------------------- main
