@@ -26,6 +26,10 @@ typedef enum aptq_status {
    */
   APTQ_INVALID_MODEL = 3,
   /**
+   * The model uses an operator the library cannot execute.
+   */
+  APTQ_UNSUPPORTED = 4,
+  /**
    * A bug: the library panicked. The message says where.
    */
   APTQ_PANIC = 99,
@@ -34,6 +38,29 @@ typedef enum aptq_status {
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
+ * writes PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt and
+ * PREFIX_quant.json for `save_path` "DIR/PREFIX".
+ *
+ * `options_json` is an object whose keys mirror the command-line flags: "model",
+ * "save_path", "input_shape", "data_dir", "data_types" (strings, required), "batch_num"
+ * (integer, optional), "calibration_config" (path of the .cfg file, optional; not
+ * together with "batch_num") and "eval_batches" (integer, optional, default 4: how many
+ * batches the fake-quant model is compared with float on; 0 skips it). An unknown key or a value of the wrong type is
+ * `APTQ_INVALID_ARGUMENT` naming the key. On success `*summary_json` receives the summary:
+ * "outputs" (the four paths), "quantized", "left_float" (layers kept in float, with the
+ * reason), "output_agreement" (fake-quant vs float on the first "eval_batches" calibration
+ * batches), "warnings", "phase_seconds", "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
+ * files (the save_path folder may have been created).
+ *
+ * # Safety
+ * `options_json` must be NULL or a NUL-terminated string; `summary_json` must be NULL or
+ * writable.
+ */
+enum aptq_status aptq_calibrate(const char *options_json,
+                                char **summary_json);
 
 /**
  * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` or the

@@ -125,3 +125,92 @@ fn c_preprocess_example_on_real_photos() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("status 1") && stderr.contains("missing required key 'des_channels'"), "{stderr}");
 }
+
+#[test]
+fn c_calibrate_example_on_real_photos() {
+    let Some(cls) = common::asset(common::CLS) else { return };
+    let Some(images) = common::asset("images") else { return };
+    let Some(py) = common::oracle_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // Text-like and natural photos for the text-direction classifier (1×3×48×192).
+    let imgs = tmp.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for name in ["text.png", "page.png", "coffee.png", "rocket.jpg"] {
+        std::fs::copy(images.join(name), imgs.join(name)).unwrap();
+    }
+    let params = tmp.path().join("params.json");
+    std::fs::write(
+        &params,
+        format!(
+            "{{\"cls_pre_params\": {{\"img_root\": {:?}, \"batch_size\": 1, \"des_channels\": 3, \"des_height\": 48, \"des_width\": 192,\n\
+             \"fixed_scale\": 0, \"is_BGR2RGB\": 1, \"means\": [127.5, 127.5, 127.5], \"stds\": [127.5, 127.5, 127.5]}}}}\n",
+            imgs.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let calib = tmp.path().join("calib");
+    let out = run(&build_c("ffi/examples/preprocess.c"), &[params.to_str().unwrap(), calib.to_str().unwrap()]);
+    assert!(out.status.success(), "preprocess.c failed: {}", String::from_utf8_lossy(&out.stderr));
+    let data_dir = calib.join("imgs_batch1");
+
+    let exe = build_c("ffi/examples/calibrate.c");
+    let save_path = tmp.path().join("out/cls");
+    let out = run(&exe, &[cls.to_str().unwrap(), save_path.to_str().unwrap(), "x:1,3,48,192", data_dir.to_str().unwrap(), "float32", "3"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "calibrate.c failed: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
+    assert_eq!(summary["batch_num"], 3);
+    assert!(summary["quantized"].as_u64().unwrap() > 0, "{summary}");
+    let out_dir = tmp.path().join("out");
+    for (key, file) in [
+        ("deploy_model", "cls_deploy_model.onnx"),
+        ("fake_quant_model", "cls_fake_quant_model.onnx"),
+        ("record", "cls_record.txt"),
+        ("quant_json", "cls_quant.json"),
+    ] {
+        let path = out_dir.join(file);
+        assert_eq!(summary["outputs"][key].as_str(), path.to_str(), "{summary}");
+        assert!(path.metadata().is_ok_and(|m| m.len() > 0), "{} missing or empty", path.display());
+    }
+    let record = std::fs::read_to_string(out_dir.join("cls_record.txt")).unwrap();
+    assert_eq!(record.matches("scale_d").count() as u64, summary["quantized"].as_u64().unwrap(), "one record entry per layer");
+    assert_eq!(summary["output_agreement"].as_array().map(Vec::len), Some(1), "{summary}");
+
+    // ONNX Runtime runs the fake-quant model and agrees with the float model.
+    let fake = out_dir.join("cls_fake_quant_model.onnx");
+    let bins: Vec<String> = (1..=3).map(|i| data_dir.join(format!("batch{i:04}.bin")).to_str().unwrap().to_string()).collect();
+    let mut args = vec![fake.to_str().unwrap(), cls.to_str().unwrap(), "x:1,3,48,192"];
+    args.extend(bins.iter().map(String::as_str));
+    let (code, stdout, stderr) = common::run_oracle(&py, "ort_fake_quant_check.py", &args);
+    eprintln!("ort_fake_quant_check: {stdout}");
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    // The agreement the library reports (its own engine) matches ONNX Runtime's.
+    let ort_cosine: f64 = stdout.split("cosine=").nth(1).and_then(|s| s.split_whitespace().next()).unwrap().parse().unwrap();
+    let reported = summary["output_agreement"][0]["cosine"].as_f64().unwrap();
+    assert!((reported - ort_cosine).abs() < 1e-3, "summary cosine {reported} vs ONNX Runtime {ort_cosine}");
+
+    // A library error reaches C as a status and a message: too few batches for batch_num.
+    let out = run(
+        &exe,
+        &[cls.to_str().unwrap(), tmp.path().join("out2/cls").to_str().unwrap(), "x:1,3,48,192", data_dir.to_str().unwrap(), "float32", "9"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("status 1") && stderr.contains("--batch_num"), "{stderr}");
+}
+
+#[test]
+fn c_calibrate_rejects_bad_options() {
+    let exe = build_c("ffi/tests/calibrate_errors.c");
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not a directory\n").unwrap();
+    let out = run(&exe, &[file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "calibrate_errors.c failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}

@@ -17,6 +17,8 @@ pub enum aptq_status {
     APTQ_IO_ERROR = 2,
     /// The model file is empty, truncated, not ONNX, or internally inconsistent.
     APTQ_INVALID_MODEL = 3,
+    /// The model uses an operator the library cannot execute.
+    APTQ_UNSUPPORTED = 4,
     /// A bug: the library panicked. The message says where.
     APTQ_PANIC = 99,
 }
@@ -33,14 +35,18 @@ impl CapiError {
     }
 }
 
+/// The status of a model I/O error (also when it is wrapped in another error).
+pub(crate) fn onnx_status(e: &OnnxError) -> aptq_status {
+    match e {
+        OnnxError::Io { .. } => aptq_status::APTQ_IO_ERROR,
+        OnnxError::Argument { .. } => aptq_status::APTQ_INVALID_ARGUMENT,
+        _ => aptq_status::APTQ_INVALID_MODEL,
+    }
+}
+
 impl From<OnnxError> for CapiError {
     fn from(e: OnnxError) -> Self {
-        let status = match &e {
-            OnnxError::Io { .. } => aptq_status::APTQ_IO_ERROR,
-            OnnxError::Argument { .. } => aptq_status::APTQ_INVALID_ARGUMENT,
-            _ => aptq_status::APTQ_INVALID_MODEL,
-        };
-        CapiError { status, message: e.to_string() }
+        CapiError { status: onnx_status(&e), message: e.to_string() }
     }
 }
 

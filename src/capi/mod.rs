@@ -8,10 +8,12 @@
 //! - null pointers are rejected with `APTQ_INVALID_ARGUMENT`, never dereferenced;
 //! - no panic crosses the boundary: it becomes `APTQ_PANIC` with its message.
 
+mod calibrate;
 mod data;
 mod error;
 mod inspect;
 
+pub use calibrate::aptq_calibrate;
 pub use data::{aptq_aipp, aptq_preprocess};
 pub use error::{aptq_last_error, aptq_status, aptq_string_free, aptq_version};
 pub use inspect::aptq_inspect;

@@ -32,6 +32,10 @@ pub struct CalibrationArgs {
     /// The simple config file (protobuf text): algorithms, skip_layers, overrides, fusion.
     #[arg(long = "calibration_config", value_name = "FILE.cfg")]
     calibration_config: Option<PathBuf>,
+    /// Evaluate the fake-quant model against float on the first N calibration batches
+    /// (per-layer and output cosine in quant.json); 0 skips it. [default: 4]
+    #[arg(long = "eval_batches", value_name = "N")]
+    eval_batches: Option<usize>,
 }
 
 pub fn run(args: CalibrationArgs) -> Result<()> {
@@ -43,6 +47,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         data_types: args.data_types,
         batch_num: args.batch_num,
         calibration_config: args.calibration_config,
+        eval_batches: args.eval_batches,
     };
     // Hidden automatically when stderr is not a terminal.
     let bar = ProgressBar::new(0);
@@ -71,8 +76,8 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
     }
     for o in &summary.output_agreement {
         println!(
-            "  output {}: fake-quant vs float on the calibration data: cosine {:.6}, SQNR {:.2} dB, max abs error {:.4e}",
-            o.output, o.cosine, o.sqnr_db, o.max_abs_error
+            "  output {}: fake-quant vs float on {} calibration batch(es): cosine {:.6}, SQNR {:.2} dB, max abs error {:.4e}",
+            o.output, summary.eval_batches, o.cosine, o.sqnr_db, o.max_abs_error
         );
     }
     let o = &summary.outputs;
@@ -80,6 +85,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         println!("  wrote {}", p.display());
     }
     let rss = peak_rss_mib().map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default();
-    println!("done in {:.2} s{rss}", summary.wall_seconds);
+    let phases: Vec<String> = summary.phase_seconds.iter().map(|(p, s)| format!("{p} {s:.2} s")).collect();
+    println!("done in {:.2} s ({}){rss}", summary.wall_seconds, phases.join(", "));
     Ok(())
 }

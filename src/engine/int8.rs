@@ -5,6 +5,8 @@
 
 use rayon::prelude::*;
 
+use super::kernels::conv::valid_range;
+
 /// Geometry of a 2-D convolution (NCHW input, OIHW weight).
 #[derive(Debug, Clone)]
 pub struct ConvGeometry {
@@ -76,6 +78,93 @@ pub fn conv2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry)
             });
         }
     }
+    out
+}
+
+/// Geometry of a 2-D transposed convolution (NCHW input, weight C_in × C_out/group × kh × kw).
+#[derive(Debug, Clone)]
+pub struct TransposeGeometry {
+    pub batch: usize,
+    pub in_channels: usize,
+    pub in_hw: [usize; 2],
+    pub out_channels: usize,
+    pub out_hw: [usize; 2],
+    pub kernel: [usize; 2],
+    pub strides: [usize; 2],
+    pub dilations: [usize; 2],
+    /// Rows / columns cropped from the start of the full output; negative when
+    /// `output_shape` asks for more than the natural size.
+    pub pad_begin: [isize; 2],
+    pub group: usize,
+}
+
+/// int8 transposed convolution with exact int32 accumulation: every input pixel scatters
+/// (q − offset)·w into the kernel-sized output window it spreads to; windows falling outside
+/// the (cropped) output are dropped. `bias`: C_out values or empty. Returns N×C_out×oh×ow.
+pub fn conv_transpose2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+    let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
+    let (cig, cog) = (g.in_channels / g.group, g.out_channels / g.group);
+    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(oh * ow).enumerate().for_each(|(plane, acc)| {
+        let (n, oc) = (plane / g.out_channels, plane % g.out_channels);
+        let (grp, ocl) = (oc / cog, oc % cog);
+        acc.fill(bias.get(oc).copied().unwrap_or(0));
+        for ci in grp * cig..(grp + 1) * cig {
+            let src = &x[(n * g.in_channels + ci) * ih * iw..][..ih * iw];
+            let taps = &w[(ci * cog + ocl) * kh * kw..][..kh * kw];
+            for ky in 0..kh {
+                // Input rows iy whose output row iy·s + ky·d − pad lies inside 0..oh.
+                let y_off = (ky * g.dilations[0]) as isize - g.pad_begin[0];
+                let (y0, y1) = valid_range(ih, g.strides[0], y_off, oh);
+                for kx in 0..kw {
+                    let wv = taps[ky * kw + kx] as i32;
+                    if wv == 0 {
+                        continue;
+                    }
+                    let x_off = (kx * g.dilations[1]) as isize - g.pad_begin[1];
+                    let (x0, x1) = valid_range(iw, g.strides[1], x_off, ow);
+                    for iy in y0..y1 {
+                        let oy = (iy * g.strides[0]) as isize + y_off;
+                        let row = &mut acc[oy as usize * ow..][..ow];
+                        let src_row = &src[iy * iw..][..iw];
+                        for (ix, &q) in src_row.iter().enumerate().take(x1).skip(x0) {
+                            let ox = ((ix * g.strides[1]) as isize + x_off) as usize;
+                            row[ox] += (q as i32 - x_offset) * wv;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    out
+}
+
+/// Window sums of zero-point-corrected int8 planes (the integer AveragePool): for each of the
+/// `planes` H×W planes of `x` and every output (oy, ox), Σ (q − offset) over the input rows
+/// `rows[oy]` × columns `cols[ox]`. Padding is absent from the tap lists: it adds 0 (= 0.0).
+pub fn window_sums(x: &[i8], offset: i32, planes: usize, in_hw: [usize; 2], rows: &[Vec<usize>], cols: &[Vec<usize>]) -> Vec<i32> {
+    let plane_in = in_hw[0] * in_hw[1];
+    let plane_out = rows.len() * cols.len();
+    if planes == 0 || plane_out == 0 {
+        return Vec::new();
+    }
+    let mut out = vec![0i32; planes * plane_out];
+    out.par_chunks_mut(plane_out).enumerate().for_each(|(p, dst)| {
+        let src = &x[p * plane_in..][..plane_in];
+        for (oy, taps_y) in rows.iter().enumerate() {
+            for (ox, taps_x) in cols.iter().enumerate() {
+                let mut sum = 0i32;
+                for &iy in taps_y {
+                    let row = &src[iy * in_hw[1]..][..in_hw[1]];
+                    sum += taps_x.iter().map(|&ix| row[ix] as i32 - offset).sum::<i32>();
+                }
+                dst[oy * cols.len() + ox] = sum;
+            }
+        }
+    });
     out
 }
 
@@ -170,6 +259,71 @@ mod tests {
             let bias = vec![100, -7, 0, 123_456];
             assert_eq!(conv2d(&x, -5, &w, &bias, &g), reference(&x, -5, &w, &bias, &g), "group {group}");
         }
+    }
+
+    /// Gather form of ConvTranspose: output (oy, ox) collects every input pixel and tap with
+    /// iy·s + ky·d − pad = oy (and likewise for x).
+    fn transpose_reference(x: &[i8], off: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+        let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
+        let (cig, cog) = (g.in_channels / g.group, g.out_channels / g.group);
+        let mut out = Vec::new();
+        for n in 0..g.batch {
+            for oc in 0..g.out_channels {
+                for oy in 0..oh as isize {
+                    for ox in 0..ow as isize {
+                        let mut acc = bias.get(oc).copied().unwrap_or(0);
+                        for ci in (oc / cog) * cig..(oc / cog + 1) * cig {
+                            for (iy, ky, ix, kx) in (0..ih).flat_map(|iy| {
+                                (0..kh).flat_map(move |ky| (0..iw).flat_map(move |ix| (0..kw).map(move |kx| (iy, ky, ix, kx))))
+                            }) {
+                                let y = (iy * g.strides[0] + ky * g.dilations[0]) as isize - g.pad_begin[0];
+                                let xx = (ix * g.strides[1] + kx * g.dilations[1]) as isize - g.pad_begin[1];
+                                if y == oy && xx == ox {
+                                    let q = x[((n * g.in_channels + ci) * ih + iy) * iw + ix] as i32;
+                                    acc += (q - off) * w[((ci * cog + oc % cog) * kh + ky) * kw + kx] as i32;
+                                }
+                            }
+                        }
+                        out.push(acc);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn conv_transpose_matches_the_gather_definition() {
+        // Cropped output (positive pads) and an output grown past the full size (negative).
+        for (group, strides, dilations, pad_begin, out_hw) in
+            [(1, [2, 2], [1, 1], [1, 0], [8, 9]), (2, [1, 2], [2, 1], [-1, 2], [10, 8]), (4, [3, 1], [1, 1], [0, 0], [14, 7])]
+        {
+            let g = TransposeGeometry {
+                batch: 2,
+                in_channels: 4,
+                in_hw: [4, 5],
+                out_channels: 4,
+                out_hw,
+                kernel: [3, 2],
+                strides,
+                dilations,
+                pad_begin,
+                group,
+            };
+            let x = pseudo_random(2 * 4 * 20, 3);
+            let w = pseudo_random(4 * (4 / group) * 6, 4);
+            let bias = vec![7, -100_000, 0, 55];
+            assert_eq!(conv_transpose2d(&x, 9, &w, &bias, &g), transpose_reference(&x, 9, &w, &bias, &g), "group {group}");
+        }
+    }
+
+    #[test]
+    fn window_sums_skip_padding() {
+        // 2×3 plane, offset 1 → values [0 1 2; 3 4 5]; a window over rows {0,1} × cols {1,2}
+        // and one over row {1} × col {0} (the rest of it padding).
+        let x = [1, 2, 3, 4, 5, 6];
+        let sums = window_sums(&x, 1, 1, [2, 3], &[vec![0, 1], vec![1]], &[vec![1, 2], vec![0]]);
+        assert_eq!(sums, vec![12, 3, 9, 3]);
     }
 
     #[test]

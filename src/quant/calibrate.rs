@@ -33,7 +33,14 @@ pub struct CalibrationOptions {
     /// `--batch_num`; not allowed together with `calibration_config` (put it in the file).
     pub batch_num: Option<usize>,
     pub calibration_config: Option<PathBuf>,
+    /// How many calibration batches (from the first) the fake-quant model is evaluated on
+    /// against float for quant.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
+    pub eval_batches: Option<usize>,
 }
+
+/// The evaluation costs about three forward passes per batch; a few batches give stable
+/// per-layer numbers.
+pub const DEFAULT_EVAL_BATCHES: usize = 4;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CalibrateError {
@@ -113,7 +120,11 @@ pub struct Summary {
     pub fused_batch_norms: usize,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
+    /// The number of calibration batches the agreement was measured on.
+    pub eval_batches: usize,
     pub warnings: Vec<String>,
+    /// Wall time of each phase (preparation, each calibration pass, evaluation, writing).
+    pub phase_seconds: Vec<(String, f64)>,
     pub wall_seconds: f64,
 }
 
@@ -128,6 +139,7 @@ pub struct Summary {
 /// 6. write the four files atomically.
 pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
     let start = Instant::now();
+    let mut phases = Phases { list: Vec::new(), last: start };
     let mut warnings = Vec::new();
     let config = match &opts.calibration_config {
         Some(path) => {
@@ -144,7 +156,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     check_unsupported(&config, &mut warnings)?;
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
-    check_writable(outputs.dir())?;
+    check_writable(&outputs)?;
     let data = CalibrationSet::open(&opts.input_shape, &opts.data_dir, &opts.data_types, batch_num)?;
 
     let mut model = load_model(&opts.model)?;
@@ -186,6 +198,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let session =
         Session::new(&model, &shapes).map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;
     let mut calibrator = ActivationCalibrator::new(specs, batch_num)?;
+    phases.end("preparation");
     let act_results: Vec<ActResult> = if plans.is_empty() {
         Vec::new()
     } else {
@@ -203,6 +216,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             if pass == Pass::Statistics {
                 calibrator.finish_statistics()?;
             }
+            phases.end(pass_name);
         }
         calibrator.results()?
     };
@@ -214,8 +228,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     }
     let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
     let fake = build_fake_quant(&deploy)?;
+    let eval_batches = opts.eval_batches.unwrap_or(DEFAULT_EVAL_BATCHES).min(batch_num);
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
+        None
+    } else if eval_batches == 0 {
         None
     } else {
         Some(evaluate(
@@ -224,10 +241,12 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             &layers,
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
             &data,
+            eval_batches,
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
         )?)
     };
 
+    phases.end("evaluation");
     progress(Progress::Writing);
     let layer_reports: Vec<LayerReport> = plans
         .iter()
@@ -252,8 +271,18 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             cosine: evaluation.as_ref().map(|e| e.layer_cosine[i]),
         })
         .collect();
+    let evaluation_ran = evaluation.is_some();
     let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
-    let report = QuantReport::new(opts, batch_num, &config, layer_reports, left_float.clone(), &fold, &output_agreement);
+    let report = QuantReport::new(
+        opts,
+        batch_num,
+        if evaluation_ran { eval_batches } else { 0 },
+        &config,
+        layer_reports,
+        left_float.clone(),
+        &fold,
+        &output_agreement,
+    );
     let records: Vec<record::RecordEntry> = layers
         .iter()
         .map(|l| record::RecordEntry {
@@ -268,6 +297,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
     crate::onnx::io::write_atomically(&outputs.quant_json, report.to_json().as_bytes())?;
+    phases.end("writing");
     Ok(Summary {
         outputs,
         batch_num,
@@ -275,9 +305,24 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         left_float,
         fused_batch_norms: fold.folded.len(),
         output_agreement,
+        eval_batches: if evaluation_ran { eval_batches } else { 0 },
         warnings,
+        phase_seconds: phases.list,
         wall_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+struct Phases {
+    list: Vec<(String, f64)>,
+    last: Instant,
+}
+
+impl Phases {
+    fn end(&mut self, name: &str) {
+        let now = Instant::now();
+        self.list.push((name.to_string(), (now - self.last).as_secs_f64()));
+        self.last = now;
+    }
 }
 
 /// Settings we read but do not implement are errors (or warnings when harmless), never
@@ -310,10 +355,18 @@ fn check_unsupported(config: &CalibrationConfig, warnings: &mut Vec<String>) -> 
     Ok(())
 }
 
-fn check_writable(dir: &Path) -> Result<()> {
+fn check_writable(outputs: &OutputPaths) -> Result<()> {
+    let dir = outputs.dir();
     let err = |source| CalibrateError::SavePath { dir: dir.to_path_buf(), source };
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
+    // A directory in the way of an output would fail its write after the others were written.
+    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json] {
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+            let detail = format!("{} is a directory", path.display());
+            return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
+        }
+    }
     Ok(())
 }
 

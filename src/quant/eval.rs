@@ -148,7 +148,7 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
     graph.node.get(layer.bias_add.unwrap_or(layer.node))?.output.first().cloned()
 }
 
-/// Runs the float model and the fake-quant model over the calibration batches.
+/// Runs the float model and the fake-quant model over the first `batch_num` calibration batches.
 /// `data_inputs[i]` is the data input of `layers[i]`.
 pub fn evaluate(
     float: &ModelProto,
@@ -156,6 +156,7 @@ pub fn evaluate(
     layers: &[QuantizedLayer],
     data_inputs: &[String],
     data: &CalibrationSet,
+    batch_num: usize,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Evaluation> {
     let shapes = data.shapes();
@@ -178,7 +179,6 @@ pub fn evaluate(
     let observe: HashSet<String> = by_input.keys().chain(by_output.keys()).cloned().collect();
     let mut layer_sums = vec![PairSums::default(); layers.len()];
     let mut output_sums: Vec<(String, PairSums)> = Vec::new();
-    let batch_num = data.batch_num();
     for b in 0..batch_num {
         let batch = data.batch(b)?;
         let inputs = batch.into_map();

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! { "version": 1, "tool": "ascend-ptq <version>", "model", "input_shape", "data_dir",
-//!   "data_types", "batch_num", "activation_offset", "do_fusion",
+//!   "data_types", "batch_num", "eval_batches" (the first batches the cosines are measured on),
+//!   "activation_offset", "do_fusion",
 //!   "fused_batch_norms": [{"conv", "batch_norm"}], "kept_batch_norms": [{"batch_norm", "reason"}],
 //!   "quantized_layers": [{
 //!       "name", "op_type", "original_nodes": [...], "inserted_nodes": ["<quant>", "<L>.dequant"],
@@ -76,6 +77,7 @@ pub struct QuantReport {
     data_dir: String,
     data_types: String,
     batch_num: usize,
+    eval_batches: usize,
     activation_offset: bool,
     do_fusion: bool,
     fused_batch_norms: Vec<FusedBn>,
@@ -89,6 +91,7 @@ impl QuantReport {
     pub fn new(
         opts: &CalibrationOptions,
         batch_num: usize,
+        eval_batches: usize,
         config: &CalibrationConfig,
         quantized_layers: Vec<LayerReport>,
         float_layers: Vec<FloatLayer>,
@@ -103,6 +106,7 @@ impl QuantReport {
             data_dir: opts.data_dir.clone(),
             data_types: opts.data_types.clone(),
             batch_num,
+            eval_batches,
             activation_offset: config.activation_offset,
             do_fusion: config.do_fusion,
             fused_batch_norms: fold.folded.iter().map(|(c, b)| FusedBn { conv: c.clone(), batch_norm: b.clone() }).collect(),

@@ -9,7 +9,10 @@
 //!   stays float, since the int32 bias and deq_scale have no place for them.
 //! - MatMul: input 1 a float32 constant of rank 2; per-tensor.
 //! - AveragePool: no weight; per-tensor. GlobalAveragePool is a different op type and never
-//!   a candidate. Disabled when the model has float16 inputs or weights (§2.5).
+//!   a candidate. Disabled when the model has float16 inputs or weights (§2.5). Choice: only
+//!   2-D pools whose windows all divide by the full kernel area (no ceil_mode, no SAME_*
+//!   auto_pad, no pads unless count_include_pad = 1), as the int8 layer outputs window sums
+//!   and the AscendDequant divides by one area.
 //! - Every layer: its data input is not a constant, its weight is not shared with another
 //!   node ("layers sharing weights are not quantizable"), and neither its name
 //!   (skip_layers) nor its op type (skip_layer_types) is excluded.
@@ -120,6 +123,28 @@ fn has_fp16(graph: &GraphProto, view: &Graph) -> bool {
             .any(|n| n.input.get(1).and_then(|w| constant(graph, w)).is_some_and(|t| t.data_type() == DataType::Float16 as i32))
 }
 
+/// Why an AveragePool's windows may average different numbers of values (None: they all
+/// use the full kernel area). The int8 layer outputs window sums and the AscendDequant divides
+/// by one area, so only constant-divisor pools are quantized.
+fn constant_divisor(n: &NodeProto) -> crate::onnx::Result<Option<String>> {
+    let kernel = n.attr_ints("kernel_shape", &[])?;
+    if kernel.len() != 2 {
+        return Ok(Some(format!("AveragePool with kernel_shape {kernel:?}; only 2-D pooling is quantized")));
+    }
+    let auto_pad = n.attr_s("auto_pad", "NOTSET")?;
+    if !matches!(auto_pad.as_str(), "NOTSET" | "" | "VALID") {
+        return Ok(Some(format!("AveragePool with auto_pad = {auto_pad} (border windows may be partial)")));
+    }
+    if n.attr_i("ceil_mode", 0)? != 0 {
+        return Ok(Some("AveragePool with ceil_mode = 1 (the last window may be partial)".into()));
+    }
+    let pads = n.attr_ints("pads", &[])?;
+    if auto_pad != "VALID" && n.attr_i("count_include_pad", 0)? == 0 && pads.iter().any(|&p| p != 0) {
+        return Ok(Some(format!("AveragePool with count_include_pad = 0 and pads {pads:?} (border windows average fewer values)")));
+    }
+    Ok(None)
+}
+
 fn check(graph: &GraphProto, view: &Graph, n: &NodeProto, fp16_model: bool) -> Result<QuantLayer, String> {
     let attr_err = |e: crate::onnx::OnnxError| e.to_string();
     let data = n.input.first().filter(|s| !s.is_empty()).ok_or("it has no data input")?;
@@ -130,6 +155,9 @@ fn check(graph: &GraphProto, view: &Graph, n: &NodeProto, fp16_model: bool) -> R
     if op == "AveragePool" {
         if fp16_model {
             return Err("the model has float16 inputs or weights, which disables AveragePool quantization".into());
+        }
+        if let Some(reason) = constant_divisor(n).map_err(attr_err)? {
+            return Err(reason);
         }
         return Ok(QuantLayer { weight: None, bias: None, channel_wise: false, layout: WeightLayout::OutChannelFirst });
     }
@@ -208,6 +236,28 @@ mod tests {
         }
     }
 
+    fn ints(name: &str, v: &[i64]) -> crate::onnx::AttributeProto {
+        crate::onnx::AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(crate::onnx::proto::attribute_proto::AttributeType::Ints as i32),
+            ints: v.to_vec(),
+            ..Default::default()
+        }
+    }
+
+    fn int(name: &str, v: i64) -> crate::onnx::AttributeProto {
+        crate::onnx::AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(crate::onnx::proto::attribute_proto::AttributeType::Int as i32),
+            i: Some(v),
+            ..Default::default()
+        }
+    }
+
+    fn pool(name: &str, attrs: Vec<crate::onnx::AttributeProto>) -> NodeProto {
+        NodeProto { attribute: attrs, ..node("AveragePool", name, &["x"]) }
+    }
+
     fn init(name: &str, dims: &[i64]) -> TensorProto {
         let n = dims.iter().product::<i64>() as usize;
         Tensor::new(dims.to_vec(), TensorData::F32(vec![0.5; n])).to_proto(name)
@@ -231,7 +281,7 @@ mod tests {
                 node("MatMul", "mm_ok", &["x", "w_mm"]),
                 node("MatMul", "mm_3d", &["x", "w_3d"]),
                 gemm_t,
-                node("AveragePool", "pool", &["x"]),
+                pool("pool", vec![ints("kernel_shape", &[2, 2])]),
                 node("Conv", "conv_skipped", &["x", "w2"]),
                 node("Relu", "relu", &["x"]),
             ],
@@ -273,5 +323,42 @@ mod tests {
         assert_eq!(got[8].1, "listed in skip_layers");
         let s = select_layers(&model, &[], &["Conv".into()]).unwrap();
         assert!(matches!(&s.candidates[0].decision, Decision::Float(r) if r.contains("skip_layer_types")));
+    }
+
+    #[test]
+    fn average_pools_without_one_divisor_stay_float() {
+        let str_attr = |name: &str, v: &str| crate::onnx::AttributeProto {
+            name: Some(name.into()),
+            r#type: Some(crate::onnx::proto::attribute_proto::AttributeType::String as i32),
+            s: Some(v.as_bytes().to_vec()),
+            ..Default::default()
+        };
+        let k2 = || ints("kernel_shape", &[2, 2]);
+        let graph = GraphProto {
+            node: vec![
+                // PP-OCRv4 rec's p2o.AveragePool.0: 3×2 kernel, stride 3×2, no pads.
+                pool("rec_pool", vec![ints("kernel_shape", &[3, 2]), ints("strides", &[3, 2])]),
+                pool("padded_incl", vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1]), int("count_include_pad", 1)]),
+                pool("padded_excl", vec![ints("kernel_shape", &[3, 3]), ints("pads", &[1, 1, 1, 1])]),
+                pool("ceil", vec![k2(), int("ceil_mode", 1)]),
+                pool("same", vec![k2(), str_attr("auto_pad", "SAME_UPPER"), int("count_include_pad", 1)]),
+                pool("valid", vec![k2(), str_attr("auto_pad", "VALID")]),
+                pool("one_d", vec![ints("kernel_shape", &[2])]),
+            ],
+            ..Default::default()
+        };
+        let model = ModelProto { graph: Some(graph), ..Default::default() };
+        let s = select_layers(&model, &[], &[]).unwrap();
+        let reason = |i: usize| match &s.candidates[i].decision {
+            Decision::Quantize(_) => "Q".to_string(),
+            Decision::Float(r) => r.clone(),
+        };
+        assert_eq!(reason(0), "Q");
+        assert_eq!(reason(1), "Q");
+        assert!(reason(2).contains("count_include_pad = 0") && reason(2).contains("[1, 1, 1, 1]"), "{}", reason(2));
+        assert!(reason(3).contains("ceil_mode = 1"), "{}", reason(3));
+        assert!(reason(4).contains("auto_pad = SAME_UPPER"), "{}", reason(4));
+        assert_eq!(reason(5), "Q");
+        assert!(reason(6).contains("kernel_shape [2]"), "{}", reason(6));
     }
 }

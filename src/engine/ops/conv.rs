@@ -294,39 +294,64 @@ impl Op for Conv {
 // ---------------------------------------------------------------------------------------
 // ConvTranspose
 
-#[derive(Debug)]
-struct ConvTranspose {
+/// ConvTranspose attributes, shared by the float op and the int8 layer of deploy models.
+#[derive(Debug, Clone)]
+pub(super) struct TransposeAttrs {
     attrs: ConvAttrs,
     output_padding: Option<Vec<usize>>,
     output_shape: Option<Vec<usize>>,
-    /// Constant weights packed at plan time: (original shape, packed per group).
-    packed: Option<(Vec<usize>, Vec<f32>)>,
 }
 
-fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
-    let attrs = ConvAttrs::parse(ctx)?;
-    let output_padding = non_negative_list(ctx, "output_padding")?;
-    let output_shape = non_negative_list(ctx, "output_shape")?;
-    let packed = match ctx.constant(1) {
-        Some(Tensor::F32(w)) => {
-            let shape = w.shape().to_vec();
-            if shape.len() < 3 {
-                return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_in x C_out/group x k1 [x k2 [x k3]]"));
-            }
-            if shape[0] % attrs.group != 0 {
-                return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", shape[0], attrs.group));
-            }
-            attrs.kernel(&shape)?;
-            let kl: usize = shape[2..].iter().product();
-            let packed = pack_transpose_weights(&contiguous(w), shape[0], shape[1], kl, attrs.group);
-            Some((shape, packed))
+/// Geometry of one ConvTranspose call, resolved from the attributes and the actual shapes.
+#[derive(Debug, Clone)]
+pub(super) struct TransposePlan {
+    pub out: Vec<usize>,
+    /// Pads removed at the start of each output axis (negative: output_shape grows it).
+    pub pad_begin: Vec<isize>,
+    pub kernel: Vec<usize>,
+    pub strides: Vec<usize>,
+    pub dilations: Vec<usize>,
+}
+
+impl TransposeAttrs {
+    pub(super) fn parse(ctx: &BuildContext) -> OpResult<Self> {
+        Ok(TransposeAttrs {
+            attrs: ConvAttrs::parse(ctx)?,
+            output_padding: non_negative_list(ctx, "output_padding")?,
+            output_shape: non_negative_list(ctx, "output_shape")?,
+        })
+    }
+
+    pub(super) fn group(&self) -> usize {
+        self.attrs.group
+    }
+
+    /// Plan-time checks of a constant weight (C_in × C_out/group × kernel).
+    pub(super) fn check_weight(&self, shape: &[usize]) -> OpResult<()> {
+        if shape.len() < 3 {
+            return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_in x C_out/group x k1 [x k2 [x k3]]"));
         }
-        _ => None,
-    };
-    Ok(Box::new(ConvTranspose { attrs, output_padding, output_shape, packed }))
-}
+        if !shape[0].is_multiple_of(self.attrs.group) {
+            return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", shape[0], self.attrs.group));
+        }
+        self.attrs.kernel(shape).map(|_| ())
+    }
 
-impl ConvTranspose {
+    /// Checks input 0's shape against the weight's and resolves the output geometry.
+    pub(super) fn plan(&self, x_shape: &[usize], w_shape: &[usize]) -> OpResult<TransposePlan> {
+        let r = check_ranks(x_shape, w_shape, "ConvTranspose")?;
+        let c_in = x_shape[1];
+        if w_shape[0] != c_in {
+            return Err(op_err!("input 1 (weights) has shape {w_shape:?}: dimension 0 should equal input 0's channels {c_in}"));
+        }
+        let a = &self.attrs;
+        let kernel = a.kernel(w_shape)?;
+        let strides = a.per_axis("strides", &a.strides, r)?;
+        let dilations = a.per_axis("dilations", &a.dilations, r)?;
+        let (out, pad_begin) = self.output(&x_shape[2..], &kernel, &strides, &dilations)?;
+        Ok(TransposePlan { out, pad_begin, kernel, strides, dilations })
+    }
+
     /// Output extents and (possibly negative) begin pads, per the ONNX ConvTranspose rules.
     fn output(&self, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> OpResult<(Vec<usize>, Vec<isize>)> {
         let r = input.len();
@@ -382,10 +407,35 @@ impl ConvTranspose {
     }
 }
 
+#[derive(Debug)]
+struct ConvTranspose {
+    attrs: TransposeAttrs,
+    /// Constant weights packed at plan time: (original shape, packed per group).
+    packed: Option<(Vec<usize>, Vec<f32>)>,
+}
+
+fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    if super::int8::is_int8_layer(ctx) {
+        return super::int8::build_conv_transpose(ctx);
+    }
+    let attrs = TransposeAttrs::parse(ctx)?;
+    let packed = match ctx.constant(1) {
+        Some(Tensor::F32(w)) => {
+            let shape = w.shape().to_vec();
+            attrs.check_weight(&shape)?;
+            let kl: usize = shape[2..].iter().product();
+            let packed = pack_transpose_weights(&contiguous(w), shape[0], shape[1], kl, attrs.group());
+            Some((shape, packed))
+        }
+        _ => None,
+    };
+    Ok(Box::new(ConvTranspose { attrs, packed }))
+}
+
 impl Op for ConvTranspose {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let x = f32_input(inputs, 0, "X")?;
-        let a = &self.attrs;
+        let group = self.attrs.group();
         let runtime_packed;
         let (w_shape, packed): (&[usize], &[f32]) = match &self.packed {
             Some((s, p)) => (s, p),
@@ -393,29 +443,19 @@ impl Op for ConvTranspose {
                 let wa = f32_input(inputs, 1, "W")?;
                 let ws = wa.shape();
                 check_ranks(x.shape(), ws, "ConvTranspose")?;
-                if ws[0] % a.group != 0 {
-                    return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", ws[0], a.group));
-                }
+                self.attrs.check_weight(ws)?;
                 let kl: usize = ws[2..].iter().product();
-                runtime_packed = pack_transpose_weights(&contiguous(wa), ws[0], ws[1], kl, a.group);
+                runtime_packed = pack_transpose_weights(&contiguous(wa), ws[0], ws[1], kl, group);
                 (ws, &runtime_packed)
             }
         };
-        let r = check_ranks(x.shape(), w_shape, "ConvTranspose")?;
+        let p = self.attrs.plan(x.shape(), w_shape)?;
         let (batch, c_in) = (x.shape()[0], x.shape()[1]);
-        if w_shape[0] != c_in {
-            return Err(op_err!("input 1 (weights) has shape {w_shape:?}: dimension 0 should equal input 0's channels {c_in}"));
-        }
-        let c_out = w_shape[1] * a.group;
-        let k = a.kernel(w_shape)?;
-        let s = a.per_axis("strides", &a.strides, r)?;
-        let d = a.per_axis("dilations", &a.dilations, r)?;
-        let in_sp = &x.shape()[2..];
-        let (out_sp, begin) = self.output(in_sp, &k, &s, &d)?;
+        let c_out = w_shape[1] * group;
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
-        let g = geometry(in_sp, &out_sp, &k, &s, &d, &begin);
+        let g = geometry(&x.shape()[2..], &p.out, &p.kernel, &p.strides, &p.dilations, &p.pad_begin);
         let xs = contiguous(x);
-        run_into_output(batch, c_out, &out_sp, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, a.group, bias, &g, out))
+        run_into_output(batch, c_out, &p.out, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, group, bias, &g, out))
     }
 }
 

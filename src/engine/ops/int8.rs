@@ -1,14 +1,18 @@
-//! The integer layers of Ascend deploy models: Conv / Gemm / MatMul whose weights are int8
-//! constants (and bias int32), fed by an int8 activation. They compute exact int32
-//! accumulators with the kernels of [`crate::engine::int8`]; the activation's zero point is
-//! the `offset` of the AscendQuant that produced it (0 when there is none).
+//! The integer layers of Ascend deploy models: Conv / ConvTranspose / Gemm / MatMul whose
+//! weights are int8 constants (and bias int32), and AveragePool, all fed by an int8
+//! activation. They compute exact int32 accumulators with the kernels of
+//! [`crate::engine::int8`]; the activation's zero point is the `offset` of the AscendQuant
+//! that produced it (0 when there is none).
 //!
-//! `conv.rs` and `matmul.rs` delegate here when input 1 is an int8 constant.
+//! `conv.rs` and `matmul.rs` delegate here when input 1 is an int8 constant; `pool.rs` when
+//! an AveragePool's input comes from an AscendQuant.
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::conv::TransposeAttrs;
+use super::pool::{AutoPad, Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
-use crate::engine::int8::{self, ConvGeometry};
+use crate::engine::int8::{self, ConvGeometry, TransposeGeometry};
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
@@ -17,6 +21,11 @@ use crate::op_err;
 /// Whether the node is an integer layer of a deploy model (int8 constant weight).
 pub fn is_int8_layer(ctx: &BuildContext) -> bool {
     matches!(ctx.constant(1), Some(Tensor::I8(_)))
+}
+
+/// Whether input 0 is produced by an AscendQuant (so it is int8 at run time).
+pub fn fed_by_ascend_quant(ctx: &BuildContext) -> bool {
+    ctx.input_producers.first().copied().flatten().is_some_and(|p| p.op_type() == "AscendQuant")
 }
 
 /// Zero point of input 0: the `offset` attribute of the AscendQuant producing it.
@@ -157,6 +166,131 @@ impl Op for Int8Conv {
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
         Ok(vec![output(&[n, m, oh, ow], acc)?])
+    }
+}
+
+/// ConvTranspose with an int8 constant weight (C_in × C_out/group × kh × kw); attributes and
+/// output geometry are the float op's.
+#[derive(Debug)]
+struct Int8ConvTranspose {
+    attrs: TransposeAttrs,
+    x_offset: i32,
+    weight: Vec<i8>,
+    w_shape: [usize; 4],
+    bias: Vec<i32>,
+}
+
+pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    let Some(Tensor::I8(w)) = ctx.constant(1) else {
+        return Err(op_err!("input 1 (weight) must be an int8 constant"));
+    };
+    let attrs = TransposeAttrs::parse(ctx)?;
+    attrs.check_weight(w.shape())?;
+    let w_shape: [usize; 4] =
+        w.shape().try_into().map_err(|_| op_err!("int8 ConvTranspose supports 2-D kernels only; weight has shape {:?}", w.shape()))?;
+    let c_out = w_shape[1] * attrs.group();
+    Ok(Box::new(Int8ConvTranspose {
+        x_offset: input_zero_point(ctx)?,
+        weight: w.iter().copied().collect(),
+        w_shape,
+        bias: int32_bias(ctx, c_out)?,
+        attrs,
+    }))
+}
+
+impl Op for Int8ConvTranspose {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let shape = input(inputs, 0)?.shape().to_vec();
+        let plan = self.attrs.plan(&shape, &self.w_shape)?;
+        let pair = |v: &[usize]| [v[0], v[1]];
+        let geometry = TransposeGeometry {
+            batch: shape[0],
+            in_channels: shape[1],
+            in_hw: pair(&shape[2..]),
+            out_channels: self.w_shape[1] * self.attrs.group(),
+            out_hw: pair(&plan.out),
+            kernel: pair(&plan.kernel),
+            strides: pair(&plan.strides),
+            dilations: pair(&plan.dilations),
+            pad_begin: [plan.pad_begin[0], plan.pad_begin[1]],
+            group: self.attrs.group(),
+        };
+        let x = int8_input(inputs, 0)?;
+        let acc = int8::conv_transpose2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
+        let [oh, ow] = geometry.out_hw;
+        Ok(vec![output(&[geometry.batch, geometry.out_channels, oh, ow], acc)?])
+    }
+}
+
+/// AveragePool on an AscendQuant's int8 output: int32 window sums of (q − offset). The
+/// AscendDequant after it multiplies by scale_d / area, so every window must have the full
+/// kernel area as its divisor; layers where the border windows would average fewer values
+/// are refused rather than computed differently from the float model.
+#[derive(Debug)]
+struct Int8AvgPool {
+    pool: Pool,
+    x_offset: i32,
+}
+
+pub(super) fn build_avg_pool(ctx: &BuildContext, pool: Pool) -> OpResult<Box<dyn Op>> {
+    let what = "an int8 AveragePool (input 0 from an AscendQuant)";
+    if pool.kernel.len() != 2 {
+        return Err(op_err!("{what} supports 2-D pooling only; attribute 'kernel_shape' is {:?}", pool.kernel));
+    }
+    let include_pad = matches!(pool.kind, PoolKind::Avg { count_include_pad: true });
+    if !include_pad && pool.auto_pad == AutoPad::NotSet && pool.pads.iter().any(|&p| p != 0) {
+        return Err(op_err!(
+            "{what} with attribute 'count_include_pad' = 0 and 'pads' = {:?}: border windows average fewer values, so the int32 \
+             window sums have no single divisor for the AscendDequant; expected count_include_pad = 1 or zero pads",
+            pool.pads
+        ));
+    }
+    let op = Int8AvgPool { pool, x_offset: input_zero_point(ctx)? };
+    if let Some(shape) = ctx.input_shapes.first().and_then(|s| s.as_ref()) {
+        op.full_windows(shape)?;
+    }
+    Ok(Box::new(op))
+}
+
+impl Int8AvgPool {
+    /// Per spatial axis, the input taps of every output position, after checking that each
+    /// window's divisor is the full kernel extent.
+    fn full_windows(&self, shape: &[usize]) -> OpResult<Vec<Vec<Vec<usize>>>> {
+        let &[_, _, h, w] = shape else {
+            return Err(op_err!("input 0 has shape {shape:?}, expected N×C×H×W for a 2-D int8 AveragePool"));
+        };
+        let include_pad = matches!(self.pool.kind, PoolKind::Avg { count_include_pad: true });
+        let mut axes = Vec::with_capacity(2);
+        for (i, n) in [h, w].into_iter().enumerate() {
+            let (_, taps) = self.pool.axis_taps(i, n)?;
+            let k = self.pool.kernel[i];
+            for (o, t) in taps.taps.iter().enumerate() {
+                let divisor = if include_pad { taps.padded_count[o] } else { t.len() };
+                if divisor != k {
+                    return Err(op_err!(
+                        "int8 AveragePool on input {shape:?}: output {o} of spatial axis {i} averages {divisor} of the kernel's {k} \
+                         positions (attributes 'ceil_mode' = {}, 'pads' = {:?}, 'auto_pad' = {}, 'count_include_pad' = {}); the int32 \
+                         window sums need the full kernel area as the divisor of every window",
+                        self.pool.ceil_mode as i32,
+                        self.pool.pads,
+                        self.pool.auto_pad.onnx_name(),
+                        include_pad as i32
+                    ));
+                }
+            }
+            axes.push(taps.taps);
+        }
+        Ok(axes)
+    }
+}
+
+impl Op for Int8AvgPool {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+        let shape = input(inputs, 0)?.shape().to_vec();
+        let axes = self.full_windows(&shape)?;
+        let x = int8_input(inputs, 0)?;
+        let sums = int8::window_sums(&x, self.x_offset, shape[0] * shape[1], [shape[2], shape[3]], &axes[0], &axes[1]);
+        Ok(vec![output(&[shape[0], shape[1], axes[0].len(), axes[1].len()], sums)?])
     }
 }
 

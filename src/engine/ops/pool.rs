@@ -15,30 +15,41 @@ use crate::engine::tensor::Tensor;
 use crate::op_err;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum PoolKind {
+pub(super) enum PoolKind {
     Max,
     Avg { count_include_pad: bool },
     Lp { p: f64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum AutoPad {
+pub(super) enum AutoPad {
     NotSet,
     SameUpper,
     SameLower,
     Valid,
 }
 
+impl AutoPad {
+    pub(super) fn onnx_name(self) -> &'static str {
+        match self {
+            AutoPad::NotSet => "NOTSET",
+            AutoPad::SameUpper => "SAME_UPPER",
+            AutoPad::SameLower => "SAME_LOWER",
+            AutoPad::Valid => "VALID",
+        }
+    }
+}
+
 #[derive(Debug)]
-struct Pool {
-    kind: PoolKind,
-    kernel: Vec<usize>,
+pub(super) struct Pool {
+    pub(super) kind: PoolKind,
+    pub(super) kernel: Vec<usize>,
     strides: Vec<usize>,
     dilations: Vec<usize>,
     /// [begin..., end...] as in the attribute.
-    pads: Vec<usize>,
-    auto_pad: AutoPad,
-    ceil_mode: bool,
+    pub(super) pads: Vec<usize>,
+    pub(super) auto_pad: AutoPad,
+    pub(super) ceil_mode: bool,
     storage_order: i64,
     /// MaxPool with its optional second output (Indices) connected.
     indices: bool,
@@ -46,9 +57,9 @@ struct Pool {
 
 /// Taps of one spatial axis: for every output position, the valid input coordinates and
 /// how many window positions fall inside the padded extent.
-struct AxisTaps {
-    taps: Vec<Vec<usize>>,
-    padded_count: Vec<usize>,
+pub(super) struct AxisTaps {
+    pub(super) taps: Vec<Vec<usize>>,
+    pub(super) padded_count: Vec<usize>,
 }
 
 impl Pool {
@@ -82,7 +93,7 @@ impl Pool {
         }
     }
 
-    fn axis_taps(&self, i: usize, n: usize) -> OpResult<(usize, AxisTaps)> {
+    pub(super) fn axis_taps(&self, i: usize, n: usize) -> OpResult<(usize, AxisTaps)> {
         let (out, pb, pe) = self.axis_geometry(i, n)?;
         let (k, s, d) = (self.kernel[i], self.strides[i], self.dilations[i]);
         let mut taps = Vec::with_capacity(out);
@@ -260,6 +271,20 @@ impl Op for Pool {
 }
 
 fn build_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Box<dyn Op>> {
+    Ok(Box::new(parse_pool(ctx, kind)?))
+}
+
+/// An AveragePool fed by an AscendQuant is the int8 layer of a deploy model (int32 window
+/// sums); any other is the float op.
+fn build_average_pool(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
+    let pool = parse_pool(ctx, PoolKind::Avg { count_include_pad: ctx.attr_i("count_include_pad", 0)? != 0 })?;
+    if super::int8::fed_by_ascend_quant(ctx) {
+        return super::int8::build_avg_pool(ctx, pool);
+    }
+    Ok(Box::new(pool))
+}
+
+fn parse_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Pool> {
     let kernel_i = ctx.opt_attr_ints("kernel_shape")?.ok_or_else(|| op_err!("attribute kernel_shape is required"))?;
     let sp = kernel_i.len();
     if !(1..=3).contains(&sp) {
@@ -296,17 +321,7 @@ fn build_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Box<dyn Op>> {
         return Err(op_err!("attribute storage_order {storage_order} must be 0 (row major) or 1 (column major)"));
     }
     let indices = kind == PoolKind::Max && ctx.node.output.get(1).is_some_and(|o| !o.is_empty());
-    Ok(Box::new(Pool {
-        kind,
-        kernel,
-        strides,
-        dilations,
-        pads,
-        auto_pad,
-        ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0,
-        storage_order,
-        indices,
-    }))
+    Ok(Pool { kind, kernel, strides, dilations, pads, auto_pad, ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0, storage_order, indices })
 }
 
 #[derive(Debug)]
@@ -344,7 +359,7 @@ impl Op for GlobalPool {
 
 pub fn register(r: &mut Registry) {
     r.register("MaxPool", |c| build_pool(c, PoolKind::Max));
-    r.register("AveragePool", |c| build_pool(c, PoolKind::Avg { count_include_pad: c.attr_i("count_include_pad", 0)? != 0 }));
+    r.register("AveragePool", build_average_pool);
     r.register("LpPool", |c| {
         let p = c.attr_i("p", 2)? as f64;
         if p <= 0.0 {
