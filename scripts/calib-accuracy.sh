@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Accuracy of `ascend-ptq calibration` beside ONNX Runtime's quantize_static on the PP-OCR
+# models (13 calibration photos, 7 held out), and with --speed the calibration time and peak
+# memory of both at 4-32 det images. Builds the release binary (unless --bin is given) and
+# runs scripts/calib_accuracy.py; all options go to it (see --help there):
+#
+#   scripts/calib-accuracy.sh [--models det,rec,cls] [--out DIR] [--bin PATH] [--quick] [--speed]
+#
+# Tables on stdout; numbers in DIR/accuracy.json and DIR/speed.json (default data/calib-accuracy).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+case " $* " in
+    *" -h "* | *" --help "*) ;;
+    *" --bin "* | *" --bin="*) ;;
+    *) cargo build --release --locked --quiet ;;
+esac
+py=$(scripts/setup-venv.sh)
+exec "$py" scripts/calib_accuracy.py "$@"

@@ -1,0 +1,661 @@
+"""Calibration accuracy (and speed) of `ascend-ptq calibration` beside ONNX Runtime's
+quantize_static, on the PP-OCR models and the bundled scikit-image photos.
+
+    .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls] [--out DIR]
+        [--bin PATH] [--quick] [--speed [--repeats R]] [--ort-all-ops]
+
+Steps (one function each, see main):
+ 1. Split the photos into a fixed calibration set (13) and a held-out set (7) and turn each
+    into float32 bins with `ascend-ptq preprocess` (parameters: scripts/calib-params.json).
+ 2. Ours: `ascend-ptq calibration` on the 13 calibration bins -> *_fake_quant_model.onnx.
+ 3. ORT: quantize_static (QDQ, per-channel, MinMax) on the same 13 inputs, after upgrading the
+    model to opset 13, fixing its input shape and running quant_pre_process (needed: see
+    prepare_ort_model).
+ 4. On the 7 held-out inputs compare fp32 (ORT, original model), ours (ORT on our fake-quant
+    model) and ORT QDQ: cosine, SQNR, max abs error over all held-out outputs, plus a task
+    metric per model. Markdown tables on stdout, numbers in OUT/accuracy.json.
+ 5. --speed: calibration wall time and peak RSS of both tools on det at 4/8/16/32 images, one
+    fresh child process per run (--repeats R runs each, the fastest is shown); table on
+    stdout, numbers in OUT/speed.json.
+
+--quick: det only, fp32 vs ours only (no ORT quantization), for scripts/demo.sh.
+--ort-all-ops: let ORT quantize every op type it can (default: only the op types Ascend's
+AMCT quantizes, so both tools quantize the same layers).
+Exit status: 0 when every step ran, 1 when a step failed (after printing what did run),
+2 for a usage error or a missing asset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import re
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import version_converter
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+REPO = Path(__file__).resolve().parent.parent
+PARAMS_FILE = REPO / "scripts" / "calib-params.json"
+DEFAULT_OUT = REPO / "data" / "calib-accuracy"
+DEFAULT_BIN = REPO / "target" / "release" / "ascend-ptq"
+
+# The photo split. Of the 28 scikit-image files we leave out multipage.tif (15x10 px), the gif
+# and chessboard_* (synthetic), and four more to get 20 photos: horse.png and logo.png (RGBA
+# silhouette / logo on transparency), microaneurysms.png (102x102 px) and motorcycle_right.png
+# (a stereo twin of motorcycle_left.png, which would leak the calibration set into the held-out
+# one). Both sets mix colour and grey, natural, texture, microscopy and text images; each set
+# holds one of the two text images (page.png / text.png), the content the OCR models are for.
+CALIBRATION_PHOTOS = (
+    "astronaut.png",  # colour portrait
+    "brick.png",  # grey texture
+    "cell.png",  # grey microscopy
+    "chelsea.png",  # colour, cat
+    "clock_motion.png",  # grey, motion blur
+    "color.png",  # colour chart
+    "gravel.png",  # grey texture
+    "hubble_deep_field.jpg",  # colour, dark sky
+    "ihc.png",  # colour microscopy
+    "moon.png",  # grey, low contrast
+    "motorcycle_left.png",  # colour street scene
+    "page.png",  # grey, printed text
+    "phantom.png",  # colour, synthetic medical phantom
+)
+HELD_OUT_PHOTOS = (
+    "camera.png",  # grey portrait
+    "coffee.png",  # colour still life
+    "coins.png",  # grey objects
+    "grass.png",  # grey texture
+    "retina.jpg",  # colour, fundus photo
+    "rocket.jpg",  # colour outdoor scene
+    "text.png",  # grey, text in the scene
+)
+ALL_PHOTOS = CALIBRATION_PHOTOS + HELD_OUT_PHOTOS
+
+# Image counts for --speed (det only). Beyond 20 the photos repeat horizontally flipped.
+SPEED_COUNTS = (4, 8, 16, 32)
+SPEED_MODEL = "det"
+
+# The op types Ascend's AMCT quantizes (spec section 2.5); ORT gets the same list by default.
+AMCT_OP_TYPES = ("Conv", "Gemm", "MatMul", "ConvTranspose", "AveragePool")
+ORT_OPSET = 13
+# PP-OCR det post-processing binarises the probability map at 0.3.
+DET_MASK_THRESHOLD = 0.3
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    key: str
+    file: str
+    input_name: str
+    shape: tuple[int, ...]
+    section: str
+
+    @property
+    def input_shape_arg(self) -> str:
+        return f"{self.input_name}:{','.join(map(str, self.shape))}"
+
+
+MODELS = {
+    "det": ModelSpec("det", "ch_PP-OCRv4_det_infer.onnx", "x", (1, 3, 640, 640), "det_pre_params"),
+    "rec": ModelSpec("rec", "ch_PP-OCRv4_rec_infer.onnx", "x", (1, 3, 48, 320), "rec_pre_params"),
+    "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params"),
+}
+
+
+class StepError(Exception):
+    """A step that failed; the message says which command and what it printed."""
+
+
+def die(msg: str, code: int = 2) -> None:
+    print(f"calib_accuracy: error: {msg}", file=sys.stderr)
+    sys.exit(code)
+
+
+def assets_dir() -> Path:
+    env = os.environ.get("ASCEND_PTQ_ASSETS")
+    return Path(env) if env else REPO / "assets"
+
+
+# ---------------------------------------------------------------- setup and checks
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", default="det,rec,cls", help="comma-separated subset of det,rec,cls")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/calib-accuracy)")
+    p.add_argument("--bin", type=Path, default=DEFAULT_BIN, help="the ascend-ptq binary")
+    p.add_argument("--quick", action="store_true", help="det only, fp32 vs ours only (no ORT quantization)")
+    p.add_argument("--speed", action="store_true", help="also time calibration at 4/8/16/32 det images")
+    p.add_argument("--repeats", type=int, default=1, help="--speed: runs per count and tool; the fastest is shown")
+    p.add_argument("--ort-all-ops", action="store_true", help="let ORT quantize every op type it supports")
+    args = p.parse_args(argv)
+    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    unknown = [k for k in keys if k not in MODELS]
+    if args.repeats < 1:
+        p.error(f"--repeats: expected a count >= 1, found {args.repeats}")
+    if unknown or not keys:
+        p.error(f"--models: expected a comma-separated subset of {','.join(MODELS)}, found '{args.models}'")
+    args.models = ["det"] if args.quick else keys
+    args.out = args.out.resolve()
+    return args
+
+
+def check_inputs(models: list[str], binary: Path) -> None:
+    """Exits with a clear message when an asset or the binary is missing."""
+    assets = assets_dir()
+    needed = [assets / "models" / MODELS[k].file for k in models] + [assets / "images" / p for p in ALL_PHOTOS]
+    missing = [str(p) for p in needed if not p.is_file()]
+    if missing:
+        more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+        die(f"missing asset(s): {', '.join(missing[:3])}{more}; run scripts/fetch-assets.sh")
+    if not PARAMS_FILE.is_file():
+        die(f"{PARAMS_FILE} not found")
+    if not os.access(binary, os.X_OK):
+        die(f"the ascend-ptq binary {binary} is missing or not executable (cargo build --release, or pass --bin)")
+
+
+def read_relaxed_json(path: Path) -> dict:
+    """JSON with // and # line comments and trailing commas, as ascend-ptq accepts it."""
+    out, in_string, escaped, i, text = [], False, False, 0, path.read_text()
+    while i < len(text):
+        c = text[i]
+        if in_string:
+            escaped = c == "\\" and not escaped
+            in_string = not (c == '"' and not escaped)
+        elif c == '"':
+            in_string = True
+        elif c == "#" or text.startswith("//", i):
+            i = text.find("\n", i)
+            i = len(text) if i < 0 else i
+            continue
+        out.append(c)
+        i += 1
+    return json.loads(re.sub(r",(\s*[}\]])", r"\1", "".join(out)))
+
+
+def run_checked(cmd: list[str], what: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+        raise StepError(f"{what} failed (exit {proc.returncode}):\n  $ {' '.join(cmd)}\n{tail}")
+    return proc
+
+
+# ---------------------------------------------------------------- step 1: photos -> bins
+
+
+def stage_photos(names: tuple[str, ...], folder: Path) -> Path:
+    """A folder of symlinks to the chosen photos (preprocess reads a whole folder)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for name in names:
+        (folder / name).symlink_to(assets_dir() / "images" / name)
+    return folder
+
+
+def stage_speed_photos(count: int, folder: Path) -> Path:
+    """`count` images cycling through the 20 photos; every second pass is flipped left-right.
+    Names start with the zero-padded index so preprocess (name order) keeps this order."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    for i in range(count):
+        name = ALL_PHOTOS[i % len(ALL_PHOTOS)]
+        source = assets_dir() / "images" / name
+        if (i // len(ALL_PHOTOS)) % 2 == 0:
+            (folder / f"{i + 1:03d}_{name}").symlink_to(source)
+        else:
+            image = cv2.imread(str(source), cv2.IMREAD_UNCHANGED)
+            if image is None:
+                raise StepError(f"cannot read {source}")
+            cv2.imwrite(str(folder / f"{i + 1:03d}_{Path(name).stem}_flipped.png"), cv2.flip(image, 1))
+    return folder
+
+
+def preprocess(binary: Path, spec: ModelSpec, images: Path, out: Path) -> list[Path]:
+    """Runs `ascend-ptq preprocess` with the model's section of calib-params.json pointed at
+    `images`; returns the bins in file order, checked against the manifest."""
+    section = read_relaxed_json(PARAMS_FILE)[spec.section]
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    params = out / "params.json"
+    params.write_text(json.dumps({spec.section: {**section, "img_root": str(images)}}, indent=2))
+    run_checked([str(binary), "preprocess", str(params), "--section", spec.section, "--out", str(out)], "preprocess")
+    bin_dir = out / "imgs_batch1"
+    manifest = json.loads((bin_dir / "manifest.json").read_text())
+    if list(manifest["shape"]) != list(spec.shape):
+        raise StepError(f"{bin_dir}/manifest.json: shape {manifest['shape']}, expected {list(spec.shape)}")
+    expected = sorted(p.name for p in images.iterdir())
+    got = [f["images"][0] for f in manifest["files"]]
+    if got != expected:
+        raise StepError(f"{bin_dir}/manifest.json lists {got}, expected {expected}")
+    return [bin_dir / f["file"] for f in manifest["files"]]
+
+
+def load_bins(paths: list[Path], shape: tuple[int, ...]) -> list[np.ndarray]:
+    return [np.fromfile(p, dtype="<f4").reshape(shape) for p in paths]
+
+
+# ---------------------------------------------------------------- step 2: ours
+
+
+def run_ours(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, out: Path) -> dict:
+    """`ascend-ptq calibration` (amct_onnx command line); returns its files and wall time."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    prefix = out / spec.key
+    cmd = calibration_command(binary, spec, bin_dir, count, prefix)
+    start = time.perf_counter()
+    run_checked(cmd, "ascend-ptq calibration")
+    seconds = time.perf_counter() - start
+    files = {kind: Path(f"{prefix}_{kind}") for kind in ("deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json")}
+    missing = [str(p) for p in files.values() if not p.is_file()]
+    if missing:
+        raise StepError(f"ascend-ptq calibration did not write {', '.join(missing)}:\n  $ {' '.join(cmd)}")
+    return {"fake_quant_model": files["fake_quant_model.onnx"], "seconds": seconds}
+
+
+def calibration_command(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, prefix: Path) -> list[str]:
+    model = assets_dir() / "models" / spec.file
+    return [
+        str(binary), "calibration", "--model", str(model), "--save_path", str(prefix),
+        "--input_shape", spec.input_shape_arg, "--data_dir", str(bin_dir),
+        "--data_types", "float32", "--batch_num", str(count),
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- step 3: ORT quantize_static
+
+
+def prepare_ort_model(spec: ModelSpec, out: Path) -> Path:
+    """The model at opset 13 (per-channel QDQ needs it) with the input shape fixed, then ORT's
+    quant_pre_process. That step is needed: the PP-OCR exports hold their weights in Constant
+    nodes, which quantize_static does not see as weights (it then quantizes them per tensor,
+    like activations, from calibrated ranges: det cosine 0.64); its optimizer turns them into
+    initializers (and folds Conv+BatchNormalization, as AMCT does). The result is checked to
+    compute what the original computes (see evaluate_model)."""
+    model = onnx.load(str(assets_dir() / "models" / spec.file))
+    (graph_input,) = [i for i in model.graph.input if i.name == spec.input_name]
+    for dim, size in zip(graph_input.type.tensor_type.shape.dim, spec.shape, strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    converted = out.with_name(f"{spec.key}_opset{ORT_OPSET}.onnx")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(version_converter.convert_version(model, ORT_OPSET), str(converted))
+    # From a file: given a ModelProto, quant_pre_process logs an error and skips its optimizer.
+    # The input shape is fixed, so ONNX shape inference suffices (the symbolic one needs sympy).
+    quant_pre_process(str(converted), str(out), skip_symbolic_shape=True)
+    return out
+
+
+class BinReader(CalibrationDataReader):
+    """Feeds the calibration bins one by one, reading each file when ORT asks for it (so a
+    timed quantize_static call includes reading the data, as ours does)."""
+
+    def __init__(self, input_name: str, paths: list[Path], shape: tuple[int, ...]):
+        self.input_name, self.paths, self.shape = input_name, list(paths), shape
+        self.next = 0
+
+    def get_next(self):
+        if self.next >= len(self.paths):
+            return None
+        path = self.paths[self.next]
+        self.next += 1
+        return {self.input_name: np.fromfile(path, dtype="<f4").reshape(self.shape)}
+
+    def rewind(self):
+        self.next = 0
+
+
+def ort_quantize(model13: Path, spec: ModelSpec, calib_bins: list[Path], out: Path, all_ops: bool) -> Path:
+    quantize_static(
+        str(model13),
+        str(out),
+        BinReader(spec.input_name, calib_bins, spec.shape),
+        quant_format=QuantFormat.QDQ,
+        per_channel=True,
+        activation_type=QuantType.QInt8,
+        weight_type=QuantType.QInt8,
+        calibrate_method=CalibrationMethod.MinMax,
+        op_types_to_quantize=None if all_ops else list(AMCT_OP_TYPES),
+    )
+    return out
+
+
+# ---------------------------------------------------------------- step 4: held-out accuracy
+
+
+def run_model(model: Path, input_name: str, inputs: list[np.ndarray]) -> np.ndarray:
+    """The first output for every input, stacked (N, ...)."""
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    return np.stack([session.run(None, {input_name: x})[0] for x in inputs]).astype(np.float64)
+
+
+def compare(ref: np.ndarray, q: np.ndarray, task: str) -> dict:
+    """Metrics of q against the fp32 reference, pooled over all held-out outputs; `task` (a
+    MODELS key) adds det: text-mask IoU, rec: per-time-step argmax agreement, cls: label
+    agreement."""
+    if ref.shape != q.shape:
+        raise StepError(f"output shape {q.shape} differs from fp32 {ref.shape}")
+    diff = ref - q
+    noise = float(np.sum(diff * diff))
+    signal = float(np.sum(ref * ref))
+    norms = float(np.linalg.norm(ref) * np.linalg.norm(q))
+    metrics = {
+        "cosine": float(np.sum(ref * q) / norms) if norms > 0 else None,
+        # None = no error at all (infinite SQNR).
+        "sqnr_db": 10 * float(np.log10(signal / noise)) if noise > 0 else None,
+        "max_abs_error": float(np.max(np.abs(diff))),
+    }
+    if task == "det":
+        a, b = ref > DET_MASK_THRESHOLD, q > DET_MASK_THRESHOLD
+        union = int(np.sum(a | b))
+        metrics["mask_iou"] = float(np.sum(a & b) / union) if union else 1.0
+        metrics["mask_pixels_fp32"] = int(np.sum(a))
+    elif task == "rec":
+        # (N, 1, T, classes) -> agreement of the argmax class per time step
+        metrics["step_argmax_agreement"] = float(np.mean(np.argmax(ref, -1) == np.argmax(q, -1)))
+    elif task == "cls":
+        metrics["label_agreement"] = float(np.mean(np.argmax(ref, -1) == np.argmax(q, -1)))
+    return metrics
+
+
+TASK_METRIC = {"det": ("mask_iou", f"mask IoU (>{DET_MASK_THRESHOLD})"),
+               "rec": ("step_argmax_agreement", "time-step argmax agreement"),
+               "cls": ("label_agreement", "label agreement")}  # fmt: skip
+
+
+def fmt(value, digits: int) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def accuracy_table(spec: ModelSpec, result: dict) -> str:
+    key, label = TASK_METRIC[spec.key]
+    lines = [
+        f"### {spec.key}: {spec.file} ({len(HELD_OUT_PHOTOS)} held-out inputs, vs fp32)",
+        "",
+        f"| model | cosine | SQNR dB | max abs err | {label} |",
+        "|---|---|---|---|---|",
+    ]
+    for name in ("ours", "ort_qdq"):
+        m = result.get(name)
+        if isinstance(m, dict) and "metrics" in m:
+            mm = m["metrics"]
+            row = [fmt(mm["cosine"], 6), fmt(mm["sqnr_db"], 2), fmt(mm["max_abs_error"], 5), fmt(mm[key], 4)]
+            lines.append(f"| {name} | {' | '.join(row)} |")
+        elif isinstance(m, dict):
+            lines.append(f"| {name} | failed (see below) | | | |")
+    return "\n".join(lines)
+
+
+def evaluate_ours(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
+                  fp32: np.ndarray) -> dict:  # fmt: skip
+    ours = run_ours(args.bin, spec, calib_bins[0].parent, len(calib_bins), args.out / spec.key / "ours")
+    outputs = run_model(ours["fake_quant_model"], spec.input_name, held)
+    return {"calibration_seconds": ours["seconds"], "fake_quant_model": str(ours["fake_quant_model"]),
+            "metrics": compare(fp32, outputs, spec.key)}  # fmt: skip
+
+
+def evaluate_ort(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
+                 fp32: np.ndarray) -> dict:  # fmt: skip
+    work = args.out / spec.key / "ort"
+    prepared = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
+    check = compare(fp32, run_model(prepared, spec.input_name, held), spec.key)
+    if check["cosine"] is None or check["cosine"] < 0.99999:
+        raise StepError(f"preparing {spec.file} for ORT (opset {ORT_OPSET}, quant_pre_process) changed its fp32 "
+                        f"outputs: cosine {check['cosine']}")  # fmt: skip
+    start = time.perf_counter()
+    qdq = ort_quantize(prepared, spec, calib_bins, work / f"{spec.key}_qdq.onnx", args.ort_all_ops)
+    seconds = time.perf_counter() - start
+    return {"calibration_seconds": seconds, "model": str(qdq), "prepared_fp32_cosine": check["cosine"],
+            "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES),
+            "metrics": compare(fp32, run_model(qdq, spec.input_name, held), spec.key)}  # fmt: skip
+
+
+def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
+    """Steps 1-4 for one model; a failing 'ours' or 'ORT' step is recorded, not fatal."""
+    work = args.out / spec.key
+    calib_bins = preprocess(args.bin, spec, args.out / "photos" / "calibration", work / "bins" / "calibration")
+    held_bins = preprocess(args.bin, spec, args.out / "photos" / "held_out", work / "bins" / "held_out")
+    held = load_bins(held_bins, spec.shape)
+    fp32 = run_model(assets_dir() / "models" / spec.file, spec.input_name, held)
+    result: dict = {"model": spec.file, "input_shape": list(spec.shape), "calibration_images": len(calib_bins),
+                    "held_out_images": len(held_bins), "output_shape": list(fp32.shape[1:])}  # fmt: skip
+    steps = {"ours": evaluate_ours} if args.quick else {"ours": evaluate_ours, "ort_qdq": evaluate_ort}
+    for name, step in steps.items():
+        try:
+            result[name] = step(args, spec, calib_bins, held, fp32)
+        except Exception as e:  # noqa: BLE001 - ORT raises many kinds (e.g. loading our model); record, go on
+            result[name] = {"error": str(e) if isinstance(e, StepError) else f"{type(e).__name__}: {e}"}
+    return result
+
+
+# ---------------------------------------------------------------- step 5: speed
+
+
+# Runs argv[2:] as its child and writes {"exit", "seconds", "cpu_seconds", "peak_rss_kib"} to
+# argv[1] (CPU = user + system time of all threads, less sensitive to a busy machine). It is
+# a fresh, small process on purpose: a child's peak RSS starts at the RSS of the process that
+# forked it (Linux keeps the high-water mark across exec), so forking straight from this
+# script, with onnxruntime and models loaded, would report our RSS, not the child's.
+MEASURE_LAUNCHER = """
+import json, resource, subprocess, sys, time
+start = time.perf_counter()
+code = subprocess.call(sys.argv[2:])
+seconds = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+json.dump({"exit": code, "seconds": seconds, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+           "peak_rss_kib": usage.ru_maxrss}, open(sys.argv[1], "w"))
+"""
+
+
+def run_measured(cmd: list[str], log: Path) -> dict:
+    """Runs cmd in a fresh launcher process; returns its exit code, wall and CPU seconds and
+    peak RSS."""
+    report = log.with_suffix(".measure.json")
+    with open(log, "w") as sink:
+        launcher = [sys.executable, "-c", MEASURE_LAUNCHER, str(report), *cmd]
+        subprocess.run(launcher, stdout=sink, stderr=subprocess.STDOUT, check=True)
+    return json.loads(report.read_text())
+
+
+def ort_speed_worker(argv: list[str]) -> int:
+    """Child process of --speed: one quantize_static call, timed from model path to written
+    model; writes {"seconds", "cpu_seconds", "rss_before_kib"} to REPORT.json.
+    Arguments: MODEL13 OUT_MODEL REPORT.json COUNT all|amct BIN..."""
+    model13, out, report, count, ops, *bins = argv
+    spec = MODELS[SPEED_MODEL]
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    ort_quantize(Path(model13), spec, [Path(b) for b in bins[: int(count)]], Path(out), all_ops=ops == "all")
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    write_json(Path(report), {"seconds": seconds, "cpu_seconds": cpu, "rss_before_kib": before.ru_maxrss})
+    return 0
+
+
+def time_ours(args: argparse.Namespace, spec: ModelSpec, bin_dir: Path, count: int, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    m = run_measured(calibration_command(args.bin, spec, bin_dir, count, out / spec.key), out / "log.txt")
+    if m["exit"] != 0:
+        return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
+    return {"seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024}
+
+
+def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int, out: Path) -> dict:
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    worker = [sys.executable, str(Path(__file__).resolve()), "--ort-speed-worker", str(model),
+              str(out / "qdq.onnx"), str(out / "report.json"), str(count),
+              "all" if args.ort_all_ops else "amct", *map(str, bins)]  # fmt: skip
+    m = run_measured(worker, out / "log.txt")
+    if m["exit"] != 0:
+        return {"error": f"exit {m['exit']}: see {out / 'log.txt'}"}
+    report = json.loads((out / "report.json").read_text())
+    return {"seconds": report["seconds"], "cpu_seconds": report["cpu_seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024,
+            "rss_before_call_mib": report["rss_before_kib"] / 1024}  # fmt: skip
+
+
+def fastest(runs: list[dict]) -> dict:
+    """The fastest run, with every run's time; the first failure if any run failed."""
+    failed = [r for r in runs if "error" in r]
+    if failed:
+        return failed[0]
+    best = dict(min(runs, key=lambda r: r["seconds"]))
+    best["all_seconds"] = [r["seconds"] for r in runs]
+    best["all_cpu_seconds"] = [r["cpu_seconds"] for r in runs]
+    return best
+
+
+def measure_speed(args: argparse.Namespace) -> dict:
+    spec = MODELS[SPEED_MODEL]
+    work = args.out / "speed"
+    photos = stage_speed_photos(max(SPEED_COUNTS), work / "photos")
+    bins = preprocess(args.bin, spec, photos, work / "bins")
+    model = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
+    rows = []
+    for count in SPEED_COUNTS:
+        # Alternating the tools spreads the load of other processes over both.
+        ours, ort_runs = [], []
+        for _ in range(args.repeats):
+            ours.append(time_ours(args, spec, bins[0].parent, count, work / f"ours_{count}"))
+            ort_runs.append(time_ort(args, model, bins, count, work / f"ort_{count}"))
+        row = {"images": count, "ours": fastest(ours), "ort": fastest(ort_runs)}
+        if "seconds" in row["ours"] and "seconds" in row["ort"]:
+            row["time_ratio_ours_over_ort"] = row["ours"]["seconds"] / row["ort"]["seconds"]
+            row["cpu_ratio_ours_over_ort"] = row["ours"]["cpu_seconds"] / row["ort"]["cpu_seconds"]
+            row["rss_ratio_ours_over_ort"] = row["ours"]["peak_rss_mib"] / row["ort"]["peak_rss_mib"]
+        rows.append(row)
+        print(f"speed: {count} images done", file=sys.stderr)
+    ort_ops = "all op types" if args.ort_all_ops else ", ".join(AMCT_OP_TYPES)
+    return {
+        "model": spec.file,
+        "input_shape": list(spec.shape),
+        "images": [p.name for p in sorted(photos.iterdir())],
+        "note": f"the first {len(ALL_PHOTOS)} images are the photos, the next {len(ALL_PHOTOS)} the same "
+        "photos flipped left-right. Each run is a fresh child process. Ours: the whole calibration "
+        "command. ORT: one quantize_static call (QDQ, per-channel, MinMax on "
+        f"{ort_ops}) from the model path to the written model, in a fresh python whose peak RSS "
+        "includes the interpreter and onnxruntime (RSS before the call in brackets). CPU = user + "
+        "system seconds of all threads (ours: the process; ORT: the call)",
+        "repeats": args.repeats,
+        "cpu_count": os.cpu_count(),
+        "runs": rows,
+    }
+
+
+def speed_table(speed: dict) -> str:
+    lines = [
+        f"### calibration speed: {speed['model']} ({speed['input_shape']}), fastest of {speed['repeats']} run(s)",
+        "",
+        "| images | ours s | ORT s | time ours/ORT | ours CPU s | ORT CPU s | CPU ours/ORT "
+        "| ours peak RSS MiB | ORT peak RSS MiB (before call) | RSS ours/ORT |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in speed["runs"]:
+        o, t = r["ours"], r["ort"]
+        cells = [str(r["images"])]
+        cells += [fmt(o.get("seconds"), 2), fmt(t.get("seconds"), 2), fmt(r.get("time_ratio_ours_over_ort"), 2)]
+        cells += [fmt(o.get("cpu_seconds"), 2), fmt(t.get("cpu_seconds"), 2), fmt(r.get("cpu_ratio_ours_over_ort"), 2)]
+        ort_rss = f"{t['peak_rss_mib']:.0f} ({t['rss_before_call_mib']:.0f})" if "seconds" in t else "n/a"
+        cells += [fmt(o.get("peak_rss_mib"), 0), ort_rss, fmt(r.get("rss_ratio_ours_over_ort"), 2)]
+        lines.append(f"| {' | '.join(cells)} |")
+    failures = [f"{r['images']} images, {tool}: {r[tool]['error']}" for r in speed["runs"] for tool in ("ours", "ort")
+                if "error" in r[tool]]  # fmt: skip
+    return "\n".join(lines + [""] + failures if failures else lines)
+
+
+# ---------------------------------------------------------------- main
+
+
+def write_json(path: Path, value) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(value, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def run_accuracy(args: argparse.Namespace) -> bool:
+    """Steps 1-4 for every chosen model; prints the tables, writes accuracy.json; True if all ran."""
+    stage_photos(CALIBRATION_PHOTOS, args.out / "photos" / "calibration")
+    stage_photos(HELD_OUT_PHOTOS, args.out / "photos" / "held_out")
+    accuracy: dict = {"calibration_photos": list(CALIBRATION_PHOTOS), "held_out_photos": list(HELD_OUT_PHOTOS),
+                      "onnxruntime": ort.__version__, "models": {}}  # fmt: skip
+    if not args.quick:
+        accuracy["ort_quantize_static"] = {"quant_format": "QDQ", "per_channel": True, "calibrate_method": "MinMax",
+                                           "activation_type": "QInt8", "weight_type": "QInt8", "opset": ORT_OPSET,
+                                           "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES)}  # fmt: skip
+    ok = True
+    for key in args.models:
+        spec = MODELS[key]
+        try:
+            result = evaluate_model(args, spec)
+        except StepError as e:
+            result = {"error": str(e)}
+        accuracy["models"][key] = result
+        if "error" in result:
+            print(f"### {key}: failed\n\n{result['error']}\n")
+            ok = False
+            continue
+        print(accuracy_table(spec, result) + "\n")
+        for name in ("ours", "ort_qdq"):
+            if "error" in result.get(name, {}):
+                print(f"{key} {name} failed:\n{result[name]['error']}\n", file=sys.stderr)
+                ok = False
+    write_json(args.out / "accuracy.json", accuracy)
+    print(f"numbers: {args.out / 'accuracy.json'}")
+    return ok
+
+
+def run_speed(args: argparse.Namespace) -> bool:
+    """Step 5; prints the table, writes speed.json; True if every run succeeded."""
+    try:
+        speed = measure_speed(args)
+    except StepError as e:
+        print(f"speed: failed\n{e}", file=sys.stderr)
+        return False
+    write_json(args.out / "speed.json", speed)
+    print("\n" + speed_table(speed) + "\n")
+    print(speed["note"] + ".")
+    print(f"numbers: {args.out / 'speed.json'}")
+    return not any("error" in r["ours"] or "error" in r["ort"] for r in speed["runs"])
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--ort-speed-worker"]:
+        return ort_speed_worker(argv[1:])
+    args = parse_args(argv)
+    # quantize_static's advice (pre-processing, bias initializers) is handled in prepare_ort_model.
+    logging.getLogger().setLevel(logging.ERROR)
+    check_inputs(args.models, args.bin)
+    args.out.mkdir(parents=True, exist_ok=True)
+    ok = run_accuracy(args)
+    if args.speed:
+        ok = run_speed(args) and ok
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
