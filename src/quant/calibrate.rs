@@ -13,7 +13,7 @@ use super::fold::fold_batch_norms;
 use super::hfmg::HfmgParams;
 use super::ifmr::IfmrParams;
 use super::observe::{ActResult, ActSpec, ActivationCalibrator, Pass};
-use super::report::{FloatLayer, LayerReport, QuantReport};
+use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
 use super::{arq, consts, equalize, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
@@ -286,9 +286,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         &config,
         layer_reports,
         left_float.clone(),
-        &fold,
-        &output_agreement,
-        &equalized,
+        Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized },
     );
     let records: Vec<record::RecordEntry> = layers
         .iter()
@@ -477,6 +475,9 @@ fn fix_input_shapes(model: &mut ModelProto, data: &CalibrationSet, path: &Path) 
     Ok(())
 }
 
+/// A float constant: name, dims, values.
+type FloatConst = (String, Vec<i64>, Vec<f32>);
+
 /// A layer to quantize, before its activation is calibrated.
 #[derive(Debug, Clone)]
 pub(crate) struct LayerPlan {
@@ -488,7 +489,7 @@ pub(crate) struct LayerPlan {
     channel_wise: bool,
     scale_w: Vec<f32>,
     weight: Option<QuantConst<i8>>,
-    bias: Option<(String, Vec<i64>, Vec<f32>)>,
+    bias: Option<FloatConst>,
     clear_trans_b: bool,
     bias_add: Option<usize>,
 }
@@ -602,7 +603,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
 
 /// The `Add` of a float constant bias of `n_out` values that is the only consumer of a MatMul
 /// output (§1.3: the dequant then goes after the Add, with the bias in int32).
-fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize) -> Option<(usize, (String, Vec<i64>, Vec<f32>))> {
+fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize) -> Option<(usize, FloatConst)> {
     let view = Graph::new(graph).ok()?;
     let y = graph.node[matmul].output.first()?;
     if graph.output.iter().any(|o| o.name() == y) {

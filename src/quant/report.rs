@@ -70,6 +70,13 @@ struct KeptBn {
     reason: String,
 }
 
+/// What the graph rewrites and the evaluation found.
+pub struct Findings<'a> {
+    pub fold: &'a FoldReport,
+    pub outputs: &'a [OutputAgreement],
+    pub equalized: &'a [Equalized],
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct QuantReport {
     version: u32,
@@ -98,10 +105,9 @@ impl QuantReport {
         config: &CalibrationConfig,
         quantized_layers: Vec<LayerReport>,
         float_layers: Vec<FloatLayer>,
-        fold: &FoldReport,
-        outputs: &[OutputAgreement],
-        equalized: &[Equalized],
+        findings: Findings,
     ) -> Self {
+        let Findings { fold, outputs, equalized } = findings;
         QuantReport {
             version: 1,
             tool: format!("ascend-ptq {}", crate::VERSION),
