@@ -130,3 +130,140 @@ fn rec_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
         min_cosine: 0.95,
     });
 }
+
+/// conv_a (3→6, 3×3) → Relu → conv_b (6→3, 1×1) → Add; 5 batches of 1×3×12×12 in `dir`.
+fn small_model_and_bins(dir: &Path) -> (ascend_ptq::onnx::ModelProto, std::path::PathBuf, std::path::PathBuf, Vec<Vec<f32>>) {
+    use ascend_ptq::onnx::{DataType, TensorData};
+    use common::graph::*;
+    let w =
+        |n: usize, seed: usize| -> Vec<f32> { (0..n).map(|i| (((i * 7919 + seed * 104729) % 2003) as f32 / 1001.5 - 1.0) * 0.5).collect() };
+    let m = model(
+        vec![
+            node("Conv", "conv_a", &["x", "wa", "ba"], &["ya"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+            node("Relu", "relu", &["ya"], &["ra"], vec![]),
+            node("Conv", "conv_b", &["ra", "wb"], &["yb"], vec![]),
+            node("Add", "add", &["yb", "x2"], &["y"], vec![]),
+        ],
+        vec![
+            tensor("wa", &[6, 3, 3, 3], TensorData::F32(w(162, 1))),
+            tensor("ba", &[6], TensorData::F32(vec![0.1, -0.2, 0.3, 0.0, 0.5, -0.05])),
+            tensor("wb", &[3, 6, 1, 1], TensorData::F32(w(18, 2))),
+            tensor("x2", &[1, 3, 1, 1], TensorData::F32(vec![0.5, -1.0, 2.0])),
+        ],
+        vec![value_info("x", DataType::Float, &[1, 3, 12, 12])],
+        vec![value_info("y", DataType::Float, &[1, 3, 12, 12])],
+        13,
+    );
+    let model_path = dir.join("m.onnx");
+    ascend_ptq::onnx::save_model(&m, &model_path, &Default::default()).unwrap();
+    let bins = dir.join("bins");
+    std::fs::create_dir(&bins).unwrap();
+    let batches: Vec<Vec<f32>> = (0..5)
+        .map(|b| {
+            (0..3 * 144).map(|i| ((((i + 1) * (b + 3) * 2654435761usize) % 100_003) as f32 / 100_003.0 - 0.3) * (1.0 + b as f32)).collect()
+        })
+        .collect();
+    for (b, v) in batches.iter().enumerate() {
+        std::fs::write(bins.join(format!("{b:02}.bin")), v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    }
+    (m, model_path, bins, batches)
+}
+
+fn quant_json(prefix: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(format!("{}_quant.json", prefix.display())).unwrap()).unwrap()
+}
+
+/// The command's streamed two-pass IFMR gives the scales of IFMR run directly on all the
+/// activations of all batches at once (the memory-hungry way), for every layer of a small
+/// model fed through the real calibration-set reader.
+#[test]
+fn streamed_calibration_equals_ifmr_on_all_activations_at_once() {
+    use ascend_ptq::engine::{Session, Tensor};
+    use ascend_ptq::quant::ifmr::{IfmrParams, ifmr_direct};
+    use std::collections::{HashMap, HashSet};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, model_path, bins, batches) = small_model_and_bins(tmp.path());
+    let prefix = tmp.path().join("out/m");
+    let out = common::cli()
+        .arg("calibration")
+        .arg(format!("--model={}", model_path.display()))
+        .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32", "--batch_num", "5"])
+        .arg(format!("--data_dir={}", bins.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report = quant_json(&prefix);
+
+    // All activations of every layer's data input, over all batches, kept in memory.
+    let session = Session::new(&m, &HashMap::from([("x".to_string(), vec![1, 3, 12, 12])])).unwrap();
+    let mut all: HashMap<String, Vec<f32>> = HashMap::new();
+    for v in &batches {
+        let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 3, 12, 12]), v.clone()).unwrap());
+        session
+            .run_observed(HashMap::from([("x".to_string(), x)]), &HashSet::from(["x".to_string(), "ra".to_string()]), &mut |name, t| {
+                all.entry(name.to_string()).or_default().extend(t.as_f32().unwrap().iter().copied())
+            })
+            .unwrap();
+    }
+    let layers = report["quantized_layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "{report}");
+    for l in layers {
+        let input = l["data_input"].as_str().unwrap();
+        let direct = ifmr_direct(input, &all[input], &IfmrParams::default()).unwrap();
+        let scale = l["scale_d"].as_f64().unwrap();
+        assert!(
+            (scale - direct.quant.scale as f64).abs() <= 1e-6 * direct.quant.scale as f64,
+            "{}: streamed {scale} vs direct {}",
+            l["name"],
+            direct.quant.scale
+        );
+        assert_eq!(l["offset_d"].as_i64().unwrap(), direct.quant.offset as i64, "{}", l["name"]);
+    }
+}
+
+/// `--calibration_config` reaches every layer: common HFMG, a per-layer IFMR override,
+/// symmetric activations, batch_num from the file, skip_layers.
+#[test]
+fn calibration_config_selects_algorithms_per_layer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
+    let cfg = tmp.path().join("q.cfg");
+    std::fs::write(
+        &cfg,
+        "batch_num: 4\nactivation_offset: false\ncommon_config { hfmg_quantize { num_of_bins: 1024 } }\n\
+         override_layer_configs { layer_name: \"conv_b\" calibration_config { ifmr_quantize { search_range_start: 0.8 search_range_end: 1.2 search_step: 0.05 } } }\n",
+    )
+    .unwrap();
+    let prefix = tmp.path().join("out/");
+    let run = |extra: &[&str]| {
+        common::cli()
+            .arg("calibration")
+            .args(["--model", model_path.to_str().unwrap(), "--save_path", prefix.to_str().unwrap(), "--input_shape=x:1,3,12,12"])
+            .args(["--data_types", "float32", "--data_dir", bins.to_str().unwrap(), "--calibration_config", cfg.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("4 batch(es)"));
+    // save_path ending in '/' means no prefix.
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant.json")).unwrap()).unwrap();
+    let layers = report["quantized_layers"].as_array().unwrap();
+    let algo =
+        |name: &str| layers.iter().find(|l| l["name"] == name).map(|l| (l["act_algo"].clone(), l["offset_d"].as_i64().unwrap())).unwrap();
+    assert_eq!(algo("conv_a"), (serde_json::json!("hfmg"), 0));
+    assert_eq!(algo("conv_b"), (serde_json::json!("ifmr"), 0));
+    for f in ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt"] {
+        assert!(tmp.path().join("out").join(f).exists(), "{f}");
+    }
+
+    std::fs::write(&cfg, "batch_num: 2\nskip_layers: [\"conv_a\"]\n").unwrap();
+    let out = run(&[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant.json")).unwrap()).unwrap();
+    assert_eq!(report["quantized_layers"].as_array().unwrap().len(), 1);
+    assert_eq!(report["float_layers"][0]["name"], "conv_a");
+    assert!(report["float_layers"][0]["reason"].as_str().unwrap().contains("skip_layers"), "{report}");
+}

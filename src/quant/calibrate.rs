@@ -168,12 +168,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     check_opset(&model)?;
     fix_input_shapes(&mut model, &data, &opts.model)?;
     let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
-    let equalized = if opts.equalize { equalize_depthwise_inputs(&mut model, &data, &shapes_of(&data), progress)? } else { Vec::new() };
+    let equalized = if opts.equalize { equalize_depthwise_inputs(&mut model, &data, &data.shapes(), progress)? } else { Vec::new() };
     let selection = select_layers(&model, &config.skip_layers, &config.skip_layer_types)?;
     for name in &selection.unknown_skip_layers {
         warnings.push(format!("skip_layers: no node named '{name}' in the model"));
     }
-    let graph = model.graph.as_ref().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
 
     // Weights and the activation algorithm of every layer.
     let mut plans = Vec::new();
@@ -230,7 +229,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     // Biases and the rewritten models.
     let mut layers = Vec::with_capacity(plans.len());
     for (plan, &spec) in plans.iter().zip(&spec_of) {
-        layers.push(plan.finish(graph, act_results[spec].quant)?);
+        layers.push(plan.finish(act_results[spec].quant)?);
     }
     let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
     let fake = build_fake_quant(&deploy)?;
@@ -331,10 +330,6 @@ impl Phases {
     }
 }
 
-fn shapes_of(data: &CalibrationSet) -> std::collections::HashMap<String, Vec<i64>> {
-    data.shapes()
-}
-
 /// Measures the per-channel ranges of the equalizable tensors over the calibration batches and
 /// rewrites the model ([`super::equalize`]).
 fn equalize_depthwise_inputs(
@@ -370,14 +365,13 @@ fn equalize_depthwise_inputs(
         let Some(m) = abs_max.get(&c.tensor).filter(|m| m.len() == c.channels) else { continue };
         let k = equalize::gains(m);
         let graph = model.graph.as_mut().expect("checked");
-        let names = equalize::consumer_names(graph, c);
+        let (names, producer_conv) = (equalize::consumer_names(graph, c), equalize::producer_conv(graph, c));
         equalize::apply(graph, c, &k)?;
-        done.push(equalize::Equalized {
-            tensor: c.tensor.clone(),
-            depthwise_convs: names,
-            max_gain: k.iter().copied().fold(1.0, f32::max),
-        });
+        let max_gain = k.iter().copied().fold(1.0, f32::max);
+        done.push(equalize::Equalized { tensor: c.tensor.clone(), depthwise_convs: names, producer_conv, max_gain, gains: k });
     }
+    // The per-channel copies replace shared scalar constants; drop the originals left unused.
+    consts::remove_unused_constants(model.graph.as_mut().expect("checked"));
     Ok(done)
 }
 
@@ -502,8 +496,8 @@ impl LayerPlan {
         names
     }
 
-    fn finish(&self, graph: &crate::onnx::GraphProto, act: crate::quant::scale::ActQuant) -> Result<QuantizedLayer> {
-        let _ = graph;
+    /// The layer with its activation parameters: quantizes the bias (§1.3).
+    fn finish(&self, act: crate::quant::scale::ActQuant) -> Result<QuantizedLayer> {
         let bias = match &self.bias {
             Some((name, dims, values)) => Some(QuantConst {
                 name: name.clone(),

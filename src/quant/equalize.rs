@@ -50,7 +50,11 @@ pub struct Candidate {
 pub struct Equalized {
     pub tensor: String,
     pub depthwise_convs: Vec<String>,
+    /// The Conv whose output channels absorbed the gains (None: a Mul by a constant did).
+    pub producer_conv: Option<String>,
     pub max_gain: f32,
+    /// k_c per channel: T's channel c was multiplied by it, the depthwise weights divided.
+    pub gains: Vec<f32>,
 }
 
 fn depthwise_channels(graph: &GraphProto, node: usize) -> Option<usize> {
@@ -182,6 +186,14 @@ pub fn apply(graph: &mut GraphProto, c: &Candidate, k: &[f32]) -> Result<()> {
 pub fn gains(abs_max: &[f32]) -> Vec<f32> {
     let r = abs_max.iter().copied().fold(0.0f32, f32::max);
     abs_max.iter().map(|&a| if a > 0.0 { (r / a).clamp(1.0, MAX_GAIN) } else { MAX_GAIN }).collect()
+}
+
+/// The Conv at the end of the producer chain, if the chain ends in one.
+pub fn producer_conv(graph: &GraphProto, c: &Candidate) -> Option<String> {
+    c.chain.iter().find_map(|a| match *a {
+        Absorber::Conv { node } => Some(node_label(&graph.node[node], node)),
+        Absorber::Constant { .. } => None,
+    })
 }
 
 /// Names of the depthwise convs of a candidate.

@@ -13,8 +13,12 @@
 //!       "cosine": <layer fake-quant output vs float, same float input, calibration data> }],
 //!   "float_layers": [{"name", "op_type", "reason"}],
 //!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}],
-//!   "equalized": [{"tensor", "depthwise_convs": [...], "max_gain"}] }
+//!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}] }
 //! ```
+//! `equalized` lists the depthwise-conv inputs whose channel c was multiplied by `gains[c]`
+//! (folded into `producer_conv`'s output channels, or into a Mul by a constant when null) and
+//! whose depthwise weights were divided by it, before calibration; `scale_w` and the int8
+//! weights of those layers refer to the equalized weights.
 //! `inserted_nodes[0]` may be shared with other layers that read the same tensor.
 
 use serde::Serialize;

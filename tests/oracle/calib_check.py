@@ -8,7 +8,8 @@ usage: calib_check.py FLOAT.onnx SAVE_PREFIX INPUT_NAME INPUT.bin ENGINE_DEPLOY_
 - fake-quant vs float (ORT) cosine >= MIN_COSINE;
 - the deploy model follows §1.3 for every layer of quant.json: AscendQuant attributes, int8
   weights equal to ARQ recomputed here from the float weights (Conv+BN folded here when the
-  layer absorbed a BatchNormalization), int32 bias, UINT64 dequant param bit layout;
+  layer absorbed a BatchNormalization, and the equalization gains of quant.json applied),
+  int32 bias, UINT64 dequant param bit layout;
 - the record file carries the same numbers as quant.json.
 Prints a JSON line of measured values.
 """
@@ -110,6 +111,17 @@ def fold_bn(w, b, bn):
     return (w * k.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32), ((b - mean) * k + beta).astype(np.float32)
 
 
+# Equalization (quant.json "equalized"): the producer conv's output channel c was multiplied by
+# gains[c] and the depthwise weights' channel c divided by it, after BN folding.
+producer_gain = {}
+consumer_gain = {}
+for e in quant.get("equalized", []):
+    g = np.array(e["gains"], np.float32)
+    if e["producer_conv"]:
+        producer_gain[e["producer_conv"]] = g
+    for dw in e["depthwise_convs"]:
+        consumer_gain[dw] = g
+
 checked_weights = 0
 off_by_one = 0
 total_weights = 0
@@ -144,6 +156,13 @@ for layer in quant["quantized_layers"]:
         folded = [bn for bn in layer["original_nodes"][1:]]
         if folded:
             w, b = fold_bn(w, b, float_nodes[folded[0]])
+        if name in producer_gain:
+            g = producer_gain[name]
+            w = (w * g.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32)
+            b = (b * g).astype(np.float32)
+        if name in consumer_gain:
+            w = (w / consumer_gain[name].reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32)
+        rewritten = bool(folded) or name in producer_gain or name in consumer_gain
         if layer["op_type"] == "ConvTranspose":
             # per output channel = axis 1 of [C_in, C_out/g, k, k] (group 1 here)
             q_t, s = arq(np.ascontiguousarray(np.swapaxes(w, 0, 1)), layer["channel_wise"])
@@ -153,7 +172,7 @@ for layer in quant["quantized_layers"]:
         if not np.allclose(s, scale_w, rtol=1e-6, atol=0):
             fail(f"{name}: scale_w differs from ARQ recomputed here (max rel {np.max(np.abs(s - scale_w) / scale_w):.2e})")
         diff = np.abs(q_ref.astype(np.int32) - wq.astype(np.int32))
-        if diff.max() > (1 if folded else 0):
+        if diff.max() > (1 if rewritten else 0):
             fail(f"{name}: int8 weights differ from ARQ by up to {diff.max()}")
         off_by_one += int((diff > 0).sum())
         total_weights += wq.size
@@ -164,7 +183,7 @@ for layer in quant["quantized_layers"]:
                 fail(f"{name}: bias is {bq.dtype}, expected int32")
             deq = (scale_w * scale_d).astype(np.float32).astype(np.float64)
             ref = np.round(b.astype(np.float64) / deq)
-            if np.abs(ref - bq).max() > (1 if folded else 0):
+            if np.abs(ref - bq).max() > (1 if rewritten else 0):
                 fail(f"{name}: int32 bias differs from round(b / deq_scale) by {np.abs(ref - bq).max()}")
 if off_by_one > max(1, total_weights // 1000):
     fail(f"{off_by_one} of {total_weights} weights differ by one")
