@@ -10,6 +10,7 @@ use ascend_ptq::onnx::proto::{
 use ascend_ptq::onnx::{DataType, Tensor, TensorData};
 
 // The library's own builders (src/onnx/build.rs), under the short names the tests use.
+#[allow(unused_imports)]
 pub use ascend_ptq::onnx::build::{attr_float as attr_f, attr_int as attr_i, attr_string as attr_s, node};
 
 pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
