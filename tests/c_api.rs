@@ -16,8 +16,21 @@ fn cdylib_dir() -> PathBuf {
     panic!("libascend_ptq.so not found under {}", target.display());
 }
 
-/// Compiles one C file against include/ and the cdylib; returns the executable.
+/// Compiles one C file against include/ and the cdylib, once per test run (tests run in
+/// parallel and two of them use preprocess.c: recompiling it while the other test executes it
+/// fails with EACCES / ETXTBSY); returns the executable.
 fn build_c(source: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, exe)) = built.iter().find(|(s, _)| s == source) {
+        return exe.clone();
+    }
+    let exe = compile_c(source);
+    built.push((source.to_string(), exe.clone()));
+    exe
+}
+
+fn compile_c(source: &str) -> PathBuf {
     let root = common::repo_root();
     let out_dir = common::target_dir().join("c-tests");
     std::fs::create_dir_all(&out_dir).unwrap();
