@@ -1,8 +1,8 @@
-//! Generates the ONNX protobuf types from our own `proto/*.proto` with protox (a pure-Rust
+//! Generates the ONNX and Ascend GE (`ge.proto`) protobuf types from our own `proto/*.proto` with protox (a pure-Rust
 //! protobuf compiler), so no `protoc` binary is needed on the build machine.
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/onnx.proto"];
+    let protos = ["proto/onnx.proto", "proto/ge_ir.proto"];
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }

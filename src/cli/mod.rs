@@ -5,6 +5,7 @@ mod aipp;
 mod bench;
 mod calibration;
 mod inspect;
+mod om_info;
 mod preprocess;
 mod run;
 
@@ -31,6 +32,9 @@ enum Command {
     Calibration(calibration::CalibrationArgs),
     /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
     Aipp(aipp::AippArgs),
+    /// Summarize an Ascend OM model without CANN: inputs/outputs, SoC, ATC command, AIPP, INT8 evidence.
+    #[command(name = "om-info")]
+    OmInfo(om_info::OmInfoArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -41,5 +45,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Preprocess(args) => preprocess::run(args),
         Command::Aipp(args) => aipp::run(args),
         Command::Calibration(args) => calibration::run(args),
+        Command::OmInfo(args) => om_info::run(args),
     }
 }

@@ -1,0 +1,351 @@
+//! The summary `om-info` prints: header, partitions, and per model the facts read from its
+//! `ge.proto.ModelDef` (inputs, outputs, AIPP, op histogram, quantization evidence).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::Path;
+
+use prost::Message;
+use serde::Serialize;
+
+use super::error::OmError;
+use super::header::{HEADER_SIZE, HeaderProblem, OmHeader};
+use super::partition::{Partition, PartitionKind, TableLayout, read_partitions};
+use super::proto::{AttrDef, DataType, ModelDef, OpDef, TensorDescriptor, attr_def};
+
+/// Everything `om-info` reports about one OM file.
+#[derive(Debug, Clone, Serialize)]
+pub struct OmInfo {
+    pub file: String,
+    pub file_size: u64,
+    pub header: OmHeader,
+    pub partition_layout: TableLayout,
+    pub model_num: u32,
+    pub partitions: Vec<Partition>,
+    /// One entry per model block that has a MODEL_DEF partition (block 0 always does).
+    pub models: Vec<ModelInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelInfo {
+    /// Model block index.
+    pub index: usize,
+    pub name: String,
+    pub ir_version: u32,
+    pub custom_version: String,
+    pub graph_name: String,
+    pub soc_version: Option<String>,
+    pub framework_type: Option<String>,
+    pub atc_cmdline: Option<String>,
+    pub atc_version: Option<String>,
+    pub opp_version: Option<String>,
+    /// Data (and AippData) ops of the main graph, in model input order (attr `index`).
+    pub inputs: Vec<TensorInfo>,
+    /// NetOutput's input descriptors, in output order.
+    pub outputs: Vec<TensorInfo>,
+    /// Model attr `attr_model_out_nodes_name` ("Gemm_353:0:output"), when present.
+    pub output_nodes: Vec<String>,
+    pub aipp: AippInfo,
+    /// Op type → count over all graphs of the ModelDef.
+    pub op_histogram: BTreeMap<String, usize>,
+    pub quantization: QuantEvidence,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TensorInfo {
+    pub name: String,
+    pub op_type: String,
+    /// Model input index (attr `index` of a Data op); None for outputs.
+    pub index: Option<i64>,
+    pub shape: Vec<i64>,
+    pub dtype: String,
+    pub format: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AippInfo {
+    /// A static AIPP op (type `Aipp`, from ATC --insert_op_conf) is in the graph.
+    pub static_aipp: bool,
+    /// Dynamic AIPP inputs (type `AippData` or an op named `ascend_dynamic_aipp_data`).
+    pub dynamic_aipp: bool,
+    pub ops: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuantEvidence {
+    /// AscendQuant/AscendDequant ops were found, or cube ops computing on int8 inputs.
+    pub quantized: bool,
+    pub quant_ops: Vec<QuantOp>,
+    /// Cube ops (Conv2D, MatMul, …) whose first input is int8.
+    pub int8_cube_ops: Vec<QuantOp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct QuantOp {
+    pub name: String,
+    pub op_type: String,
+    /// Source ONNX nodes fused into this op (`_datadump_original_op_names`).
+    pub original_op_names: Vec<String>,
+}
+
+const CUBE_OPS: &[&str] =
+    &["Conv2D", "Conv3D", "DepthwiseConv2D", "Conv2DTranspose", "Conv2DTransposeD", "MatMul", "MatMulV2", "BatchMatMul", "BatchMatMulV2", "FullyConnection"];
+
+/// Reads and summarizes an OM file.
+pub fn om_info_file(path: &Path) -> Result<OmInfo, OmError> {
+    let bytes = std::fs::read(path).map_err(|source| OmError::Io { path: path.to_path_buf(), source })?;
+    om_info_from_bytes(path, &bytes)
+}
+
+/// Summarizes OM bytes; `path` only names the file in errors and in the summary.
+pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> {
+    let p = || path.to_path_buf();
+    let header = OmHeader::parse(bytes).map_err(|problem| match problem {
+        HeaderProblem::Empty => OmError::Empty { path: p() },
+        HeaderProblem::BadMagic(m) => {
+            let found = m.iter().take(bytes.len()).map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(" ");
+            OmError::BadMagic { path: p(), found }
+        }
+        HeaderProblem::Truncated(len) => OmError::TruncatedHeader { path: p(), len },
+        HeaderProblem::HeaderSize(found) => OmError::HeaderSize { path: p(), found },
+    })?;
+    let actual = (bytes.len() - HEADER_SIZE) as u64;
+    if u64::from(header.length) != actual {
+        let hint = if actual < u64::from(header.length) { "the file is truncated" } else { "trailing or missing bytes" };
+        return Err(OmError::LengthMismatch { path: p(), declared: header.length, actual, hint });
+    }
+    if header.is_encrypt != 0 {
+        return Err(OmError::Encrypted { path: p(), flag: header.is_encrypt });
+    }
+    if header.model_num == 0 {
+        return Err(OmError::NoModels { path: p() });
+    }
+    let (partition_layout, partitions) =
+        read_partitions(bytes, HEADER_SIZE, header.model_num).map_err(|(old, new)| OmError::PartitionTable { path: p(), old, new })?;
+
+    let mut models = Vec::new();
+    for index in 0..header.model_num as usize {
+        let Some(part) = partitions.iter().find(|q| q.model == index && PartitionKind(q.kind) == PartitionKind::MODEL_DEF) else {
+            if index == 0 {
+                return Err(OmError::NoModelDef { path: p(), model: index });
+            }
+            continue;
+        };
+        let model_def_error =
+            |reason: String| OmError::ModelDef { path: p(), model: index, offset: part.file_offset, size: part.size, reason };
+        // read_partitions checked that every payload lies inside the file.
+        let payload = &bytes[part.file_offset as usize..(part.file_offset + part.size) as usize];
+        let def = ModelDef::decode(payload).map_err(|e| model_def_error(e.to_string()))?;
+        if def.graph.is_empty() {
+            return Err(model_def_error("it decodes but contains no graph".into()));
+        }
+        models.push(summarize_model(index, &def));
+    }
+    Ok(OmInfo {
+        file: path.display().to_string(),
+        file_size: bytes.len() as u64,
+        partition_layout,
+        model_num: header.model_num,
+        header,
+        partitions,
+        models,
+    })
+}
+
+fn attr_str(attrs: &HashMap<String, AttrDef>, key: &str) -> Option<String> {
+    match attrs.get(key)?.value.as_ref()? {
+        attr_def::Value::S(s) | attr_def::Value::Bt(s) => Some(String::from_utf8_lossy(s).into_owned()),
+        attr_def::Value::I(i) => Some(i.to_string()),
+        _ => None,
+    }
+}
+
+fn attr_int(attrs: &HashMap<String, AttrDef>, key: &str) -> Option<i64> {
+    match attrs.get(key)?.value.as_ref()? {
+        attr_def::Value::I(i) => Some(*i),
+        _ => None,
+    }
+}
+
+fn attr_strings(attrs: &HashMap<String, AttrDef>, key: &str) -> Vec<String> {
+    match attrs.get(key).and_then(|a| a.value.as_ref()) {
+        Some(attr_def::Value::List(list)) => list.s.iter().map(|s| String::from_utf8_lossy(s).into_owned()).collect(),
+        Some(attr_def::Value::S(s)) => vec![String::from_utf8_lossy(s).into_owned()],
+        _ => Vec::new(),
+    }
+}
+
+/// `TensorDescriptor.dtype` uses the proto numbering (FLOAT = 1, FLOAT16 = 2, INT8 = 3, …),
+/// unlike integer attrs such as Data's `data_type` (C++ ge::DataType: FLOAT = 0 …).
+fn proto_dtype_name(dtype: i32) -> String {
+    match DataType::try_from(dtype) {
+        Ok(dt) => dt.as_str_name().trim_start_matches("DT_").to_string(),
+        Err(_) => format!("DataType({dtype})"),
+    }
+}
+
+/// Names for the C++ ge::DataType values confirmed in the spec (§7.3 caution).
+fn ge_dtype_name(dtype: i64) -> String {
+    match dtype {
+        0 => "FLOAT".into(),
+        1 => "FLOAT16".into(),
+        2 => "INT8".into(),
+        3 => "INT32".into(),
+        4 => "UINT8".into(),
+        _ => format!("ge::DataType({dtype})"),
+    }
+}
+
+fn tensor_info(name: String, op_type: &str, index: Option<i64>, desc: Option<&TensorDescriptor>) -> TensorInfo {
+    TensorInfo {
+        name,
+        op_type: op_type.to_string(),
+        index,
+        shape: desc.and_then(|d| d.shape.as_ref()).map(|s| s.dim.clone()).unwrap_or_default(),
+        dtype: desc.map(|d| proto_dtype_name(d.dtype)).unwrap_or_else(|| "UNDEFINED".into()),
+        format: desc.map(|d| d.layout.clone()).unwrap_or_default(),
+    }
+}
+
+fn input_info(op: &OpDef) -> TensorInfo {
+    let mut info = tensor_info(op.name.clone(), &op.r#type, attr_int(&op.attr, "index"), op.output_desc.first());
+    // Without an output descriptor fall back to the Data op's own attr (C++ numbering).
+    if op.output_desc.is_empty()
+        && let Some(dt) = attr_int(&op.attr, "data_type")
+    {
+        info.dtype = ge_dtype_name(dt);
+    }
+    info
+}
+
+fn quant_op(op: &OpDef) -> QuantOp {
+    QuantOp {
+        name: op.name.clone(),
+        op_type: op.r#type.clone(),
+        original_op_names: attr_strings(&op.attr, "_datadump_original_op_names"),
+    }
+}
+
+fn summarize_model(index: usize, def: &ModelDef) -> ModelInfo {
+    let main = &def.graph[0];
+    let mut inputs: Vec<TensorInfo> =
+        main.op.iter().filter(|op| op.r#type == "Data" || op.r#type == "AippData").map(input_info).collect();
+    // Missing `index` sorts last, keeping graph order among equals.
+    inputs.sort_by_key(|t| t.index.unwrap_or(i64::MAX));
+    let outputs = main
+        .op
+        .iter()
+        .filter(|op| op.r#type == "NetOutput")
+        .flat_map(|op| {
+            op.input_desc.iter().enumerate().map(|(k, d)| {
+                let name = if d.name.is_empty() { format!("{}:{k}", op.name) } else { d.name.clone() };
+                tensor_info(name, &op.r#type, None, Some(d))
+            })
+        })
+        .collect();
+
+    let all_ops = || def.graph.iter().flat_map(|g| g.op.iter());
+    let mut op_histogram = BTreeMap::new();
+    for op in all_ops() {
+        *op_histogram.entry(op.r#type.clone()).or_insert(0) += 1;
+    }
+    let aipp_ops: Vec<&OpDef> = all_ops()
+        .filter(|op| op.r#type == "Aipp" || op.r#type == "AippData" || op.name == "ascend_dynamic_aipp_data")
+        .collect();
+    let aipp = AippInfo {
+        static_aipp: aipp_ops.iter().any(|op| op.r#type == "Aipp"),
+        dynamic_aipp: aipp_ops.iter().any(|op| op.r#type != "Aipp"),
+        ops: aipp_ops.iter().map(|op| op.name.clone()).collect(),
+    };
+    let quant_ops: Vec<QuantOp> =
+        all_ops().filter(|op| op.r#type == "AscendQuant" || op.r#type == "AscendDequant").map(quant_op).collect();
+    let int8 = DataType::DtInt8 as i32;
+    let int8_cube_ops: Vec<QuantOp> = all_ops()
+        .filter(|op| CUBE_OPS.contains(&op.r#type.as_str()) && op.input_desc.first().is_some_and(|d| d.dtype == int8))
+        .map(quant_op)
+        .collect();
+
+    ModelInfo {
+        index,
+        name: def.name.clone(),
+        ir_version: def.version,
+        custom_version: def.custom_version.clone(),
+        graph_name: main.name.clone(),
+        soc_version: attr_str(&def.attr, "soc_version"),
+        framework_type: attr_str(&def.attr, "framework_type"),
+        atc_cmdline: attr_str(&def.attr, "atc_cmdline"),
+        atc_version: attr_str(&def.attr, "atc_version"),
+        opp_version: attr_str(&def.attr, "opp_version"),
+        inputs,
+        outputs,
+        output_nodes: attr_strings(&def.attr, "attr_model_out_nodes_name"),
+        aipp,
+        op_histogram,
+        quantization: QuantEvidence { quantized: !quant_ops.is_empty() || !int8_cube_ops.is_empty(), quant_ops, int8_cube_ops },
+    }
+}
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("-")
+}
+
+fn tensor_line(out: &mut String, t: &TensorInfo) {
+    let dims: Vec<String> = t.shape.iter().map(i64::to_string).collect();
+    let index = t.index.map(|i| format!("#{i} ")).unwrap_or_default();
+    let kind = if t.op_type == "Data" || t.op_type == "NetOutput" { String::new() } else { format!("  ({})", t.op_type) };
+    let _ = writeln!(out, "  {index}{}  {}  [{}]  {}{kind}", t.name, t.dtype, dims.join(", "), t.format);
+}
+
+impl OmInfo {
+    /// The human-readable summary printed by `ascend-ptq om-info`.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let h = &self.header;
+        let _ = writeln!(out, "File:        {} ({} bytes)", self.file, self.file_size);
+        let _ = writeln!(
+            out,
+            "Header:      name \"{}\", version 0x{:08X}, model type {}, om_ir_version {}, model_num {}",
+            h.name, h.version, h.model_type, h.om_ir_version, h.model_num
+        );
+        let layout = match self.partition_layout {
+            TableLayout::Old => "old (u32 offsets/sizes)",
+            TableLayout::New => "new (u64 offsets/sizes)",
+        };
+        let _ = writeln!(out, "Partitions:  {layout}");
+        for part in &self.partitions {
+            let model = if self.model_num > 1 { format!("model {} ", part.model) } else { String::new() };
+            let _ = writeln!(out, "  {model}{:<20} {:>12} bytes at {}", part.type_name, part.size, part.file_offset);
+        }
+        for m in &self.models {
+            let _ = writeln!(out);
+            if self.model_num > 1 {
+                let _ = writeln!(out, "Model {}:", m.index);
+            }
+            let _ = writeln!(out, "Model name:  {} (graph \"{}\", IR version {})", m.name, m.graph_name, m.ir_version);
+            let _ = writeln!(out, "SoC version: {}", opt(&m.soc_version));
+            let _ = writeln!(out, "Framework:   {}", opt(&m.framework_type));
+            let _ = writeln!(out, "ATC version: {}", opt(&m.atc_version));
+            let _ = writeln!(out, "ATC command: {}", opt(&m.atc_cmdline));
+            let _ = writeln!(out, "Inputs:");
+            m.inputs.iter().for_each(|t| tensor_line(&mut out, t));
+            let _ = writeln!(out, "Outputs:");
+            m.outputs.iter().for_each(|t| tensor_line(&mut out, t));
+            let aipp = match (m.aipp.static_aipp, m.aipp.dynamic_aipp) {
+                (false, false) => "none".to_string(),
+                (s, d) => format!("{}{} ({})", if s { "static" } else { "" }, if d { " dynamic" } else { "" }, m.aipp.ops.join(", ")),
+            };
+            let _ = writeln!(out, "AIPP:        {}", aipp.trim_start());
+            let q = &m.quantization;
+            let _ = writeln!(out, "Quantized:   {}", if q.quantized { "yes (INT8)" } else { "no" });
+            for op in q.quant_ops.iter().chain(&q.int8_cube_ops) {
+                let from = if op.original_op_names.is_empty() { String::new() } else { format!(" <- {}", op.original_op_names.join(", ")) };
+                let _ = writeln!(out, "  {} {}{from}", op.op_type, op.name);
+            }
+            let _ = writeln!(out, "Op types:");
+            for (ty, n) in &m.op_histogram {
+                let _ = writeln!(out, "  {ty:<24} {n}");
+            }
+        }
+        out
+    }
+}
