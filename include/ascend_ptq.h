@@ -22,7 +22,8 @@ typedef enum aptq_status {
    */
   APTQ_IO_ERROR = 2,
   /**
-   * The model file is empty, truncated, not ONNX, or internally inconsistent.
+   * The model file (ONNX, or OM for `aptq_om_info`) is empty, truncated, of another format,
+   * or internally inconsistent.
    */
   APTQ_INVALID_MODEL = 3,
   /**
@@ -122,6 +123,20 @@ const char *aptq_version(void);
  * must be NULL or writable.
  */
 enum aptq_status aptq_inspect(const char *model_path, const char *input_shape, char **json_out);
+
+/**
+ * Summarizes an Ascend OM model without CANN, as JSON (the same document as
+ * `ascend-ptq om-info --json`): header, partitions, and per model its inputs, outputs,
+ * SoC version, ATC command line, AIPP and INT8 quantization evidence.
+ *
+ * A truncated, corrupt or non-OM file returns `APTQ_INVALID_MODEL` with the reason in
+ * `aptq_last_error()`. On success `*json_out` receives a string to release with
+ * `aptq_string_free`.
+ *
+ * # Safety
+ * `path` must be NULL or a NUL-terminated string; `json_out` must be NULL or writable.
+ */
+enum aptq_status aptq_om_info(const char *path, char **json_out);
 
 #ifdef __cplusplus
 }  // extern "C"

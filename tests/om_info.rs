@@ -373,7 +373,10 @@ fn two_model_blocks_are_both_read() {
         assert_eq!(m1["index"], 1);
         assert_eq!(m1["name"], "sub_model");
         assert_eq!(m1["soc_version"], "Ascend310");
-        assert_eq!(m1["inputs"], json!([{"name": "x", "op_type": "Data", "index": 0, "shape": [1, 8], "dtype": "FLOAT16", "format": "ND"}]));
+        assert_eq!(
+            m1["inputs"],
+            json!([{"name": "x", "op_type": "Data", "index": 0, "shape": [1, 8], "dtype": "FLOAT16", "format": "ND"}])
+        );
         assert_eq!(m1["outputs"][0]["name"], "y");
         assert_eq!(m1["quantization"]["quantized"], false);
         assert_eq!(m1["aipp"]["static_aipp"], false);
@@ -454,7 +457,12 @@ fn broken_files_are_clear_errors_not_panics() {
 
     let garbage = vec![0xFF_u8; 64];
     let bad_def = om_file(TableLayout::Old, &[block(TableLayout::Old, &[(0, &garbage), (1, WEIGHTS)])]);
-    assert_rejected(d, "bad_modeldef.om", &bad_def, &["model 0", "MODEL_DEF partition (64 bytes at offset 284)", "not a ge.proto.ModelDef"]);
+    assert_rejected(
+        d,
+        "bad_modeldef.om",
+        &bad_def,
+        &["model 0", "MODEL_DEF partition (64 bytes at offset 284)", "not a ge.proto.ModelDef"],
+    );
 
     let no_def = om_file(TableLayout::New, &[block(TableLayout::New, &[(1, WEIGHTS)])]);
     assert_rejected(d, "no_modeldef.om", &no_def, &["no MODEL_DEF partition"]);
@@ -479,4 +487,59 @@ fn every_truncation_of_a_valid_file_is_an_error() {
         }
         assert!(ascend_ptq::device::om::om_info_from_bytes(Path::new("cut.om"), &cut).is_err(), "prefix of {len} bytes was accepted");
     }
+}
+
+#[test]
+fn dynamic_aipp_data_is_an_input_and_flagged() {
+    let mut x = op("x", "Data");
+    x.attrs = vec![("index", Attr::I(0))];
+    x.output_desc = vec![tensor_desc("x", 4, &[1, 3, 224, 224], "NCHW")];
+    let mut aipp_data = op("ascend_dynamic_aipp_data", "AippData");
+    aipp_data.attrs = vec![("index", Attr::I(1))];
+    aipp_data.output_desc = vec![tensor_desc("ascend_dynamic_aipp_data", 4, &[1, 144], "ND")];
+    let mut out = op("Node_Output", "NetOutput");
+    out.input_desc = vec![tensor_desc("y", 1, &[1, 1000], "ND")];
+    let def = model_def("cls", vec![aipp_data, x, op("Aipp_0", "Aipp"), out], vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "dyn_aipp.om", &om_file(TableLayout::New, &[block(TableLayout::New, &[(0, &def)])]));
+    let m = &om_info_json(&path)["models"][0];
+    assert_eq!(m["aipp"], json!({"static_aipp": true, "dynamic_aipp": true, "ops": ["ascend_dynamic_aipp_data", "Aipp_0"]}));
+    let inputs: Vec<(&str, &str, &str)> = m["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["name"].as_str().unwrap(), t["op_type"].as_str().unwrap(), t["dtype"].as_str().unwrap()))
+        .collect();
+    assert_eq!(inputs, [("x", "Data", "UINT8"), ("ascend_dynamic_aipp_data", "AippData", "UINT8")]);
+    assert_eq!(m["soc_version"], Value::Null);
+    assert_eq!(m["quantization"]["quantized"], false);
+}
+
+/// `aptq_om_info` returns the CLI's JSON document, and a clear status + message on bad files.
+#[test]
+fn c_api_om_info_matches_the_cli_and_reports_errors() {
+    use ascend_ptq::capi::{aptq_last_error, aptq_om_info, aptq_status, aptq_string_free};
+    use std::ffi::{CStr, CString, c_char};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "yolo_int8.om", &quantized_om(TableLayout::Old));
+    let c_path = CString::new(path.to_str().unwrap()).unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    assert_eq!(unsafe { aptq_om_info(c_path.as_ptr(), &mut out) }, aptq_status::APTQ_OK);
+    let json: Value = serde_json::from_str(unsafe { CStr::from_ptr(out) }.to_str().unwrap()).unwrap();
+    unsafe { aptq_string_free(out) };
+    assert_eq!(json, om_info_json(&path));
+    check_quantized_model(&json["models"][0]);
+
+    let bad = write(dir.path(), "bad.om", b"not an om file at all");
+    let c_bad = CString::new(bad.to_str().unwrap()).unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    assert_eq!(unsafe { aptq_om_info(c_bad.as_ptr(), &mut out) }, aptq_status::APTQ_INVALID_MODEL);
+    assert!(out.is_null());
+    let message = unsafe { CStr::from_ptr(aptq_last_error()) }.to_str().unwrap().to_string();
+    assert!(message.contains("bad.om") && message.contains("not an Ascend OM model"), "{message}");
+
+    let missing = CString::new(dir.path().join("missing.om").to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { aptq_om_info(missing.as_ptr(), &mut out) }, aptq_status::APTQ_IO_ERROR);
+    assert_eq!(unsafe { aptq_om_info(std::ptr::null(), &mut out) }, aptq_status::APTQ_INVALID_ARGUMENT);
 }

@@ -15,7 +15,8 @@ pub enum aptq_status {
     APTQ_INVALID_ARGUMENT = 1,
     /// A file could not be read or written.
     APTQ_IO_ERROR = 2,
-    /// The model file is empty, truncated, not ONNX, or internally inconsistent.
+    /// The model file (ONNX, or OM for `aptq_om_info`) is empty, truncated, of another format,
+    /// or internally inconsistent.
     APTQ_INVALID_MODEL = 3,
     /// The model uses an operator the library cannot execute.
     APTQ_UNSUPPORTED = 4,

@@ -12,8 +12,10 @@ mod calibrate;
 mod data;
 mod error;
 mod inspect;
+mod om;
 
 pub use calibrate::aptq_calibrate;
 pub use data::{aptq_aipp, aptq_preprocess};
 pub use error::{aptq_last_error, aptq_status, aptq_string_free, aptq_version};
 pub use inspect::aptq_inspect;
+pub use om::aptq_om_info;

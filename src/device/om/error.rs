@@ -17,9 +17,7 @@ pub enum OmError {
     TruncatedHeader { path: PathBuf, len: usize },
     #[error("{path}: OM header size field is {found}, expected 256")]
     HeaderSize { path: PathBuf, found: u32 },
-    #[error(
-        "{path}: OM header length field says {declared} bytes follow the header, but the file has {actual} ({hint})"
-    )]
+    #[error("{path}: OM header length field says {declared} bytes follow the header, but the file has {actual} ({hint})")]
     LengthMismatch { path: PathBuf, declared: u32, actual: u64, hint: &'static str },
     #[error("{path}: the OM model is encrypted (is_encrypt = {flag}); only plain models can be read")]
     Encrypted { path: PathBuf, flag: u8 },

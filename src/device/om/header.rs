@@ -63,13 +63,12 @@ impl OmHeader {
         if bytes.is_empty() {
             return Err(HeaderProblem::Empty);
         }
-        let mut magic = [0u8; 4];
         let n = bytes.len().min(4);
-        magic[..n].copy_from_slice(&bytes[..n]);
-        if n < 4 || u32::from_le_bytes(magic) != OM_MAGIC {
-            if n == 4 || !OM_MAGIC.to_le_bytes().starts_with(&magic[..n]) {
-                return Err(HeaderProblem::BadMagic(magic));
-            }
+        // A file shorter than the magic that agrees with it so far is a truncated OM.
+        if bytes[..n] != OM_MAGIC.to_le_bytes()[..n] {
+            let mut found = [0u8; 4];
+            found[..n].copy_from_slice(&bytes[..n]);
+            return Err(HeaderProblem::BadMagic(found));
         }
         let Some(h) = bytes.get(..HEADER_SIZE) else {
             return Err(HeaderProblem::Truncated(bytes.len()));

@@ -88,8 +88,18 @@ pub struct QuantOp {
     pub original_op_names: Vec<String>,
 }
 
-const CUBE_OPS: &[&str] =
-    &["Conv2D", "Conv3D", "DepthwiseConv2D", "Conv2DTranspose", "Conv2DTransposeD", "MatMul", "MatMulV2", "BatchMatMul", "BatchMatMulV2", "FullyConnection"];
+const CUBE_OPS: &[&str] = &[
+    "Conv2D",
+    "Conv3D",
+    "DepthwiseConv2D",
+    "Conv2DTranspose",
+    "Conv2DTransposeD",
+    "MatMul",
+    "MatMulV2",
+    "BatchMatMul",
+    "BatchMatMulV2",
+    "FullyConnection",
+];
 
 /// Reads and summarizes an OM file.
 pub fn om_info_file(path: &Path) -> Result<OmInfo, OmError> {
@@ -219,17 +229,12 @@ fn input_info(op: &OpDef) -> TensorInfo {
 }
 
 fn quant_op(op: &OpDef) -> QuantOp {
-    QuantOp {
-        name: op.name.clone(),
-        op_type: op.r#type.clone(),
-        original_op_names: attr_strings(&op.attr, "_datadump_original_op_names"),
-    }
+    QuantOp { name: op.name.clone(), op_type: op.r#type.clone(), original_op_names: attr_strings(&op.attr, "_datadump_original_op_names") }
 }
 
 fn summarize_model(index: usize, def: &ModelDef) -> ModelInfo {
     let main = &def.graph[0];
-    let mut inputs: Vec<TensorInfo> =
-        main.op.iter().filter(|op| op.r#type == "Data" || op.r#type == "AippData").map(input_info).collect();
+    let mut inputs: Vec<TensorInfo> = main.op.iter().filter(|op| op.r#type == "Data" || op.r#type == "AippData").map(input_info).collect();
     // Missing `index` sorts last, keeping graph order among equals.
     inputs.sort_by_key(|t| t.index.unwrap_or(i64::MAX));
     let outputs = main
@@ -249,16 +254,14 @@ fn summarize_model(index: usize, def: &ModelDef) -> ModelInfo {
     for op in all_ops() {
         *op_histogram.entry(op.r#type.clone()).or_insert(0) += 1;
     }
-    let aipp_ops: Vec<&OpDef> = all_ops()
-        .filter(|op| op.r#type == "Aipp" || op.r#type == "AippData" || op.name == "ascend_dynamic_aipp_data")
-        .collect();
+    let aipp_ops: Vec<&OpDef> =
+        all_ops().filter(|op| op.r#type == "Aipp" || op.r#type == "AippData" || op.name == "ascend_dynamic_aipp_data").collect();
     let aipp = AippInfo {
         static_aipp: aipp_ops.iter().any(|op| op.r#type == "Aipp"),
         dynamic_aipp: aipp_ops.iter().any(|op| op.r#type != "Aipp"),
         ops: aipp_ops.iter().map(|op| op.name.clone()).collect(),
     };
-    let quant_ops: Vec<QuantOp> =
-        all_ops().filter(|op| op.r#type == "AscendQuant" || op.r#type == "AscendDequant").map(quant_op).collect();
+    let quant_ops: Vec<QuantOp> = all_ops().filter(|op| op.r#type == "AscendQuant" || op.r#type == "AscendDequant").map(quant_op).collect();
     let int8 = DataType::DtInt8 as i32;
     let int8_cube_ops: Vec<QuantOp> = all_ops()
         .filter(|op| CUBE_OPS.contains(&op.r#type.as_str()) && op.input_desc.first().is_some_and(|d| d.dtype == int8))
