@@ -398,6 +398,7 @@ fn text_summary_shows_the_facts_a_user_looks_for() {
         "  #0 images  UINT8  [1, 3, 640, 640]  NCHW",
         "  #2 mask  FLOAT16  []  ",
         "  output0  FLOAT  [1, 84, 8400]  ND",
+        "Output nodes: Conv_99:0:output0, Mul_5:0:out1",
         "AIPP:        static (aipp_0)",
         "Quantized:   yes (INT8)",
         "  AscendQuant conv0_quant <- Conv_0",

@@ -121,7 +121,11 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
     })?;
     let actual = (bytes.len() - HEADER_SIZE) as u64;
     if u64::from(header.length) != actual {
-        let hint = if actual < u64::from(header.length) { "the file is truncated" } else { "trailing or missing bytes" };
+        let hint = if actual < u64::from(header.length) {
+            "the file is truncated"
+        } else {
+            "extra bytes after the model, or a wrong length field"
+        };
         return Err(OmError::LengthMismatch { path: p(), declared: header.length, actual, hint });
     }
     if header.is_encrypt != 0 {
@@ -333,6 +337,9 @@ impl OmInfo {
             m.inputs.iter().for_each(|t| tensor_line(&mut out, t));
             let _ = writeln!(out, "Outputs:");
             m.outputs.iter().for_each(|t| tensor_line(&mut out, t));
+            if !m.output_nodes.is_empty() {
+                let _ = writeln!(out, "Output nodes: {}", m.output_nodes.join(", "));
+            }
             let aipp = match (m.aipp.static_aipp, m.aipp.dynamic_aipp) {
                 (false, false) => "none".to_string(),
                 (s, d) => format!("{}{} ({})", if s { "static" } else { "" }, if d { " dynamic" } else { "" }, m.aipp.ops.join(", ")),
