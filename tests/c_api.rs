@@ -227,3 +227,46 @@ fn c_calibrate_rejects_bad_options() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
+
+/// The smallest OM per shared/spec/ascend-facts.md §7: a 256-byte header, an old-layout
+/// table with one MODEL_DEF partition, and a ModelDef {name "tiny", graph {op {name "x",
+/// type "Data"}}} encoded by hand (tags 0x0A = field 1, 0x3A = field 7, 0x32 = field 6).
+fn tiny_om() -> Vec<u8> {
+    let op = [&[0x0A, 1, b'x', 0x12, 4][..], b"Data"].concat();
+    let graph = [&[0x32, op.len() as u8][..], &op].concat();
+    let model_def = [&[0x0A, 4][..], b"tiny", &[0x3A, graph.len() as u8], &graph].concat();
+    let mut table = Vec::new();
+    for v in [1u32, 0, 0, model_def.len() as u32] {
+        table.extend_from_slice(&v.to_le_bytes());
+    }
+    let body = [table, model_def].concat();
+    let mut header = vec![0u8; 256];
+    header[0..4].copy_from_slice(b"IMOD");
+    header[4..8].copy_from_slice(&256u32.to_le_bytes());
+    header[76..80].copy_from_slice(&(body.len() as u32).to_le_bytes());
+    header[156..160].copy_from_slice(&1u32.to_le_bytes());
+    [header, body].concat()
+}
+
+#[test]
+fn c_om_info_example() {
+    let exe = build_c("ffi/examples/om_info.c");
+    let tmp = tempfile::tempdir().unwrap();
+    let om = tmp.path().join("tiny.om");
+    std::fs::write(&om, tiny_om()).unwrap();
+    let out = run(&exe, &[om.to_str().unwrap()]);
+    assert!(out.status.success(), "om_info.c failed: {}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON summary");
+    assert_eq!(v["partition_layout"], "old");
+    assert_eq!(v["models"][0]["name"], "tiny");
+    assert_eq!(v["models"][0]["inputs"][0]["name"], "x");
+    assert_eq!(v["models"][0]["op_histogram"], serde_json::json!({"Data": 1}));
+
+    // A non-OM file reaches C as APTQ_INVALID_MODEL (3) with a message naming the file.
+    let onnx = tmp.path().join("model.onnx");
+    std::fs::write(&onnx, b"\x08\x07\x12\x04onnx").unwrap();
+    let out = run(&exe, &[onnx.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("status 3") && stderr.contains("model.onnx") && stderr.contains("not an Ascend OM model"), "{stderr}");
+}
