@@ -180,10 +180,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     for c in &selection.candidates {
         match &c.decision {
             Decision::Float(reason) => left_float.push(FloatLayer::new(c, reason)),
-            Decision::Quantize(q) => match plan_layer(&model, c, q, &config)? {
-                Ok(plan) => plans.push(plan),
-                Err(reason) => left_float.push(FloatLayer::new(c, &reason)),
-            },
+            Decision::Quantize(q) => plans.push(plan_layer(&model, c, q, &config)?),
         }
     }
 
@@ -519,8 +516,8 @@ impl LayerPlan {
     }
 }
 
-/// Quantizes the weights of a selected layer; `Ok(Err(reason))` leaves it in float.
-fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &CalibrationConfig) -> Result<Result<LayerPlan, String>> {
+/// Quantizes the weights of a selected layer and picks its activation algorithm.
+fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &CalibrationConfig) -> Result<LayerPlan> {
     let graph = model.graph.as_ref().expect("checked");
     let n = &graph.node[c.node];
     let name = node_label(n, c.node);
@@ -563,7 +560,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
     if c.op_type == "AveragePool" {
         let area: i64 = n.attr_ints("kernel_shape", &[])?.iter().product();
         plan.scale_w = vec![1.0 / area as f32];
-        return Ok(Ok(plan));
+        return Ok(plan);
     }
     let w_name = q.weight.as_ref().expect("weighted layer");
     let (dims, mut values) = consts::constant_f32(graph, w_name)
@@ -592,7 +589,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
             plan.bias = Some(bias);
         }
     }
-    Ok(Ok(plan))
+    Ok(plan)
 }
 
 /// The `Add` of a float constant bias of `n_out` values that is the only consumer of a MatMul
