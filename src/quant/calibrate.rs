@@ -349,9 +349,8 @@ fn equalize_depthwise_inputs(
         data.check_finite(&batch)?;
         session
             .run_observed(batch.into_map(), &observe, &mut |name, t| {
-                if let crate::engine::Tensor::F32(a) = t {
-                    let values: Vec<f32> = a.iter().copied().collect();
-                    equalize::merge_abs_max(&mut abs_max, name, a.shape(), &values);
+                if let Some(values) = super::observe::f32_view(t) {
+                    equalize::merge_abs_max(&mut abs_max, name, t.shape(), &values);
                 }
             })
             .map_err(|source| CalibrateError::Engine { context: "equalization pass".into(), source })?;

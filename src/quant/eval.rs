@@ -8,9 +8,11 @@
 //!
 //! Memory stays flat in the number of batches: only sums are kept.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::deploy::QuantizedLayer;
+use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
 use crate::onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
@@ -74,11 +76,8 @@ impl PairSums {
     }
 }
 
-fn f32_values(t: &Tensor) -> Vec<f32> {
-    match t {
-        Tensor::F32(a) => a.iter().copied().collect(),
-        other => other.to_f64_vec().into_iter().map(|v| v as f32).collect(),
-    }
+fn f32_values(t: &Tensor) -> Cow<'_, [f32]> {
+    f32_view(t).unwrap_or_else(|| Cow::Owned(t.to_f64_vec().into_iter().map(|v| v as f32).collect()))
 }
 
 /// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`.
@@ -197,7 +196,7 @@ pub fn evaluate(
                 for &i in by_input.get(name).map(Vec::as_slice).unwrap_or(&[]) {
                     match slices[i].run(tensor) {
                         Ok(q) => {
-                            pending.insert(i, f32_values(&q));
+                            pending.insert(i, f32_values(&q).into_owned());
                         }
                         Err(e) => failure = Some(e),
                     }

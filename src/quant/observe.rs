@@ -8,6 +8,7 @@
 //! `total = elements per batch × batch_num` (the input shapes are fixed, so every batch has the
 //! same size; a batch that does not is reported by the observer).
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use super::error::{QuantError, Result};
@@ -15,6 +16,15 @@ use super::hfmg::{HfmgObserver, HfmgParams};
 use super::ifmr::{IfmrObserver, IfmrParams};
 use super::scale::ActQuant;
 use crate::engine::{Session, Tensor};
+
+/// The elements of a float32 tensor, borrowed when contiguous (observers run on every
+/// activation of every batch: no copy on that path).
+pub(crate) fn f32_view(t: &Tensor) -> Option<Cow<'_, [f32]>> {
+    match t {
+        Tensor::F32(a) => Some(a.as_slice().map(Cow::Borrowed).unwrap_or_else(|| Cow::Owned(a.iter().copied().collect()))),
+        _ => None,
+    }
+}
 
 /// An activation algorithm with its settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -111,11 +121,8 @@ impl ActivationCalibrator {
 
     fn observe(&mut self, name: &str, tensor: &Tensor, pass: Pass) -> Result<()> {
         let Some(indices) = self.by_tensor.get(name) else { return Ok(()) };
-        let values = match tensor {
-            Tensor::F32(a) => a.as_slice().map(std::borrow::Cow::Borrowed).unwrap_or_else(|| a.iter().copied().collect::<Vec<_>>().into()),
-            other => {
-                return Err(QuantError::observer(name, format!("the tensor is {}, expected float32 activations", other.dtype_name())));
-            }
+        let Some(values) = f32_view(tensor) else {
+            return Err(QuantError::observer(name, format!("the tensor is {}, expected float32 activations", tensor.dtype_name())));
         };
         for &i in indices {
             match (&mut self.observers[i], pass) {
