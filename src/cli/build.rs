@@ -4,8 +4,8 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use ascend_ptq::device::atc::report::BuildStatus;
 use ascend_ptq::device::atc::{
-    AtcInvocation, BuildEntry, BuildReport, BuildRequest, Precheck, Precision, RunOptions, find_atc, install_interrupt_handler,
-    om_summary, plan_builds, precheck, run_atc, verify_om,
+    AtcInvocation, BuildEntry, BuildReport, BuildRequest, Precheck, Precision, RunOptions, find_atc, install_interrupt_handler, om_summary,
+    plan_builds, precheck, run_atc, verify_om,
 };
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use indicatif::{ProgressBar, ProgressStyle};

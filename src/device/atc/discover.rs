@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn search_order_is_flag_path_toolkit_home_default() {
         let t = tempfile::tempdir().unwrap();
-        let (on_path, home, default) = (t.path().join("p"), t.path().join("home"), t.path().join("def"));
+        let (on_path, home, default) = (t.path().join("p"), t.path().join("home"), t.path().join("toolkit/latest/bin"));
         let a_path = fake_atc(&on_path);
         let a_home = fake_atc(&home.join("bin"));
         let a_default = fake_atc(&default);
@@ -123,7 +123,7 @@ mod tests {
         assert_eq!(found(None, None, home_var.clone()).path, a_home);
         let d = found(None, None, None);
         assert_eq!(d.path, a_default);
-        assert!(d.note.unwrap().contains(&format!("source {}", t.path().join("set_env.sh").display())));
+        assert!(d.note.unwrap().contains(&format!("source {}", t.path().join("toolkit/set_env.sh").display())));
     }
 
     #[test]
@@ -132,7 +132,7 @@ mod tests {
         let e = find_atc_in(None, Some(OsString::new()), None, &t.path().join("none")).unwrap_err().to_string();
         assert!(e.contains("CANN") && e.contains("set_env.sh") && e.contains("ASCEND_TOOLKIT_HOME is not set"), "{e}");
         let e = find_atc_in(Some(&t.path().join("atc")), None, None, t.path()).unwrap_err().to_string();
-        assert!(e.starts_with("--atc ") && e.contains("no such file"), "{e}");
+        assert!(e.starts_with("--atc: ") && e.contains("no such file"), "{e}");
         std::fs::write(t.path().join("plain"), "").unwrap();
         let e = find_atc_in(Some(&t.path().join("plain")), None, None, t.path()).unwrap_err().to_string();
         assert!(e.contains("not an executable"), "{e}");
