@@ -234,8 +234,10 @@ fn kill_group(pgid: Pid, child: &mut Child, grace: Duration) -> std::io::Result<
             status = child.try_wait()?;
         }
         // Once the child is reaped, the group is empty when killpg finds no process.
-        if status.is_some() && killpg(pgid, None).is_err() {
-            return Ok(status.expect("checked"));
+        if let Some(s) = status
+            && killpg(pgid, None).is_err()
+        {
+            return Ok(s);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
