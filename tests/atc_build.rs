@@ -390,3 +390,39 @@ fn missing_or_invalid_om_is_a_failure_naming_the_file() {
         assert!(report["builds"][0]["error"].as_str().unwrap().contains(needle), "{mode}");
     }
 }
+
+#[test]
+fn ctrl_c_kills_the_atc_group_and_records_the_interruption() {
+    let f = fixture();
+    let mut child = common::cli()
+        .args(["build", "--input_shape", "images:1,3,640,640", "--soc_version", "Ascend310P3", "--only", "fp16", "--model"])
+        .arg(&f.model)
+        .arg("--out_dir")
+        .arg(&f.out)
+        .arg("--atc")
+        .arg(standin())
+        .env("ATC_STANDIN_MODE", "hang")
+        .env("ATC_STANDIN_RECORD", &f.record)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the stand-in has started (it records itself first), then press "Ctrl-C".
+    let started = Instant::now();
+    while f.records().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the stand-in never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // SAFETY: signalling the child we spawned.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("interrupted: ATC (yolo_fp16) and its process group were killed"), "{stderr}");
+    let rec = &f.records()[0];
+    for key in ["pid", "grandchild_pid"] {
+        let state = proc_state(rec[key].as_i64().unwrap());
+        assert!(matches!(state, None | Some('Z')), "{key} still runs (state {state:?})");
+    }
+    assert_eq!(f.build_json()["builds"][0]["status"], "interrupted");
+}
