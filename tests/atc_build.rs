@@ -394,7 +394,7 @@ fn missing_or_invalid_om_is_a_failure_naming_the_file() {
 #[test]
 fn ctrl_c_kills_the_atc_group_and_records_the_interruption() {
     let f = fixture();
-    let mut child = common::cli()
+    let child = common::cli()
         .args(["build", "--input_shape", "images:1,3,640,640", "--soc_version", "Ascend310P3", "--only", "fp16", "--model"])
         .arg(&f.model)
         .arg("--out_dir")
