@@ -426,3 +426,35 @@ fn ctrl_c_kills_the_atc_group_and_records_the_interruption() {
     }
     assert_eq!(f.build_json()["builds"][0]["status"], "interrupted");
 }
+
+/// The deploy model written by our own `calibration` passes the prechecks and is what ATC gets.
+#[test]
+fn deploy_model_from_calibration_builds() {
+    let f = fixture();
+    let bins = f.root.join("bins");
+    std::fs::create_dir(&bins).unwrap();
+    for b in 0..2usize {
+        let v: Vec<u8> = (0..3 * 640 * 640).flat_map(|i| (((i * 7919 + b * 104_729) % 1000) as f32 / 1000.0).to_le_bytes()).collect();
+        std::fs::write(bins.join(format!("{b:02}.bin")), v).unwrap();
+    }
+    let prefix = f.root.join("results/yolo");
+    let out = common::cli()
+        .arg("calibration")
+        .arg("--model")
+        .arg(&f.model)
+        .arg("--save_path")
+        .arg(&prefix)
+        .args(["--input_shape", "images:1,3,640,640", "--data_types", "float32", "--batch_num", "2", "--eval_batches", "0"])
+        .arg("--data_dir")
+        .arg(&bins)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "calibration: {}", text(&out.stderr));
+    let deploy = f.root.join("results/yolo_deploy_model.onnx");
+    let out = f.build("ok", &["--deploy", deploy.to_str().unwrap(), "--only", "int8", "--soc_version", "Ascend310P3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recs = f.records();
+    assert_eq!(argv(&recs[0])[0], format!("--model={}", deploy.display()));
+    assert_eq!(argv(&recs[0])[2], format!("--output={}/yolo_int8", f.out.display()), "the OM is named after the deploy prefix");
+    assert_eq!(om_info_json(&f.out.join("yolo_int8.om"))["models"][0]["quantization"]["quantized"], json!(true));
+}
