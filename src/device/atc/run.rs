@@ -171,7 +171,9 @@ pub fn run_atc(atc: &Path, inv: &AtcInvocation, opts: &RunOptions, on_line: &mut
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) if status.is_some() => break,
-            Err(_) => {}
+            // ATC closed both pipes but still runs: keep polling it without spinning.
+            Err(mpsc::RecvTimeoutError::Disconnected) => std::thread::sleep(Duration::from_millis(100)),
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         match status {
             None => {
