@@ -30,7 +30,7 @@ pub struct BuildArgs {
     #[arg(long = "soc_version", alias = "soc-version")]
     soc_version: String,
     /// Static AIPP config (ATC --insert_op_conf), e.g. written by `ascend-ptq aipp`.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, alias = "insert_op_conf", value_name = "FILE")]
     aipp: Option<PathBuf>,
     /// ATC --output_type (FP32, FP16, UINT8, INT8, ...).
     #[arg(long = "output_type", alias = "output-type")]
