@@ -91,7 +91,8 @@ impl LibrarySearch {
         let mut tried = Vec::new();
         if let Some((path, origin)) = &self.explicit {
             let file = if path.is_dir() { path.join(LIB_NAME) } else { path.clone() };
-            return match load(&file) {
+            let loaded = if file.exists() { load(&file) } else { Err("no such file".to_string()) };
+            return match loaded {
                 Ok(lib) => checked(lib, file),
                 Err(reason) => {
                     tried.push(Tried { place: file.display().to_string(), origin: origin.clone(), reason });
@@ -123,7 +124,14 @@ impl LibrarySearch {
 fn load(file: &Path) -> Result<libloading::Library, String> {
     // SAFETY: loading runs the library's initialisers; AscendCL's (and the simulator's) are the
     // ordinary C/C++ ones. This is the one unavoidable trust step of dynamic loading.
-    unsafe { libloading::Library::new(file) }.map_err(|e| e.to_string())
+    unsafe { libloading::Library::new(file) }.map_err(|e| {
+        // libloading says "dlopen failed"; the loader's own message (a missing dependency, a
+        // wrong architecture) is the error's source.
+        match std::error::Error::source(&e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        }
+    })
 }
 
 fn checked(lib: libloading::Library, file: PathBuf) -> Result<Api, Error> {
