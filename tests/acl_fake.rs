@@ -402,3 +402,28 @@ fn optional_symbols_may_be_missing() {
     let err = acl.device(1).err().unwrap();
     assert_eq!(err.to_string(), "aclrtSetDevice failed: 107001 ACL_ERROR_RT_INVALID_DEVICEID");
 }
+
+#[test]
+fn load_from_memory_query_size_and_threads() {
+    fn send<T: Send>(_: &T) {}
+    let tmp = tempfile::tempdir().unwrap();
+    let fake = Fake::standard(&tmp.path().join("lib"));
+    let model_path = write_model(tmp.path());
+    let acl = fake.open();
+    let c_path = CString::new(model_path.to_str().unwrap()).unwrap();
+    let (work, weight) = acl.api().query_size(&c_path).unwrap();
+    assert_eq!((work, weight), (0, std::fs::metadata(&model_path).unwrap().len() as usize));
+
+    let ctx = acl.device(0).unwrap().create_context().unwrap();
+    let bytes = std::fs::read(&model_path).unwrap();
+    let mut model = ctx.load_model_from_memory(&bytes, "in-memory model").unwrap();
+    assert_eq!(model.label(), "in-memory model");
+    let err = model.run(&[&[0; 48]]).unwrap_err();
+    assert!(err.to_string().starts_with("model in-memory model: 1 input(s) given"), "{err}");
+    // A model moves to another thread, which makes the context current there before each call.
+    send(&model);
+    let out = std::thread::spawn(move || model.run(&[&[2; 48], &[0; 12]]).unwrap()).join().unwrap();
+    assert_eq!(out[1], vec![4; 10]);
+    drop(ctx);
+    assert_eq!(fake.live(), LiveCounts::default());
+}
