@@ -110,7 +110,7 @@ impl Api {
         Api { sys, file, simulator }
     }
 
-    /// `aclsimIdentity()` of the ascend-ptq ACL simulator ("ascend-ptq ACL simulator <version>");
+    /// `aclsimIdentity()` of the ascend-ptq ACL simulator (`"ascend-ptq ACL simulator <version>"`);
     /// None for a real AscendCL library. Reports name the device from this, never guess.
     pub fn simulator_identity(&self) -> Option<&str> {
         self.simulator.as_deref()
