@@ -236,6 +236,8 @@ fn check_aggregate(a: &Aggregate, per_input: &[&Value], what: &str) {
 
 const PHOTOS: [&str; 3] = ["page.png", "text.png", "coffee.png"];
 
+// Outputs, runs and oracle rows are parallel arrays indexed by (input, output).
+#[allow(clippy::needless_range_loop)]
 #[test]
 fn every_metric_matches_numpy_and_the_verdict_flips_at_the_threshold() {
     let (Some(session), Some(py), Some(dir)) = (det_session(), common::oracle_python(), image_dir(&PHOTOS)) else { return };
@@ -452,7 +454,7 @@ fn input_sizes_that_do_not_fit_name_the_input() {
 
     // An AIPP frame smaller than the images the parameters make.
     let small = IoDesc { name: "images".into(), dtype: IoDType::U8, dims: vec![1, 32, 32, 3], size_bytes: 32 * 32 * 3, static_aipp: true };
-    let e = build(&[small.clone()]);
+    let e = build(std::slice::from_ref(&small));
     assert!(e.contains("input 'images'") && e.contains("smaller than the model input 64x64"), "{e}");
     // Size and dims disagree.
     let e = build(&[IoDesc { size_bytes: 100, ..small.clone() }]);

@@ -16,6 +16,11 @@ use crate::engine::{Session, Tensor};
 /// The Ascend compare advisor's cosine threshold (spec §8, `ACCURACY_THRESHOLD = 0.99`).
 pub const DEFAULT_THRESHOLD: f64 = 0.99;
 
+/// A cosine that fails the verdict: below the threshold, or NaN.
+pub fn below(cosine: f64, threshold: f64) -> bool {
+    cosine.is_nan() || cosine < threshold
+}
+
 fn mismatch(detail: String) -> CompareError {
     CompareError::ModelMismatch(detail)
 }
@@ -220,7 +225,7 @@ pub fn compare(
     let failures: Vec<Failure> = rows
         .iter()
         .flat_map(|r| {
-            r.outputs.iter().filter(|o| !(o.int8_vs_fp16.cosine_similarity >= threshold)).map(|o| Failure {
+            r.outputs.iter().filter(|o| below(o.int8_vs_fp16.cosine_similarity, threshold)).map(|o| Failure {
                 input: r.index,
                 label: r.label.clone(),
                 output: o.output.clone(),

@@ -43,6 +43,8 @@ struct FramePlan {
     batch: usize,
 }
 
+// One value per comparison: the size difference between the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 enum Source {
     Calib { set: CalibrationSet, aipp: Vec<Option<AippConfig>> },

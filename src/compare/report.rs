@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::error::CompareError;
+use super::flow::below;
 use super::metrics::Metrics;
 use super::runner::IoDType;
 
@@ -237,7 +238,7 @@ impl CompareReport {
             let aggs = [Some(&o.int8_vs_fp16), o.int8_vs_fp32.as_ref(), o.fp16_vs_fp32.as_ref()];
             for (pair, agg) in self.pairs().iter().zip(aggs) {
                 let Some(a) = agg else { continue };
-                let low = *pair == "int8 vs fp16" && !(a.cosine_similarity.worst >= self.threshold);
+                let low = *pair == "int8 vs fp16" && below(a.cosine_similarity.worst, self.threshold);
                 let _ = write!(h, "<tr><td>{} <small>({} elements)</small></td><td>{pair}</td>", esc(&o.name), o.elements);
                 let cos_class = if low { " class=\"low\"" } else { "" };
                 let _ = write!(
@@ -276,7 +277,7 @@ impl CompareReport {
             for o in &row.outputs {
                 for (pair, m) in self.pairs().iter().zip([Some(&o.int8_vs_fp16), o.int8_vs_fp32.as_ref(), o.fp16_vs_fp32.as_ref()]) {
                     let Some(m) = m else { continue };
-                    let low = *pair == "int8 vs fp16" && !(m.cosine_similarity >= self.threshold);
+                    let low = *pair == "int8 vs fp16" && below(m.cosine_similarity, self.threshold);
                     let cos_class = if low { " class=\"low\"" } else { "" };
                     let _ = write!(
                         h,
