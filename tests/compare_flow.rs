@@ -11,7 +11,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use ascend_ptq::compare::report::Aggregate;
-use ascend_ptq::compare::{CompareError, CompareInputs, CompareReport, IoDType, IoDesc, Metrics, OmRunner, compare};
+use ascend_ptq::compare::{CompareError, CompareInputs, CompareReport, IoDType, IoDesc, Metrics, OmRunner, compare, compare_with_progress};
 use ascend_ptq::data::params::{PadMode, PreprocessParams};
 use ascend_ptq::data::preprocess::{normalize_chw, prepare_image};
 use ascend_ptq::device::aipp::{AippConfig, AippOptions, InputFormat, apply_aipp};
@@ -303,7 +303,9 @@ fn every_metric_matches_numpy_and_the_verdict_flips_at_the_threshold() {
     // fails on that one pair.
     let text_only = image_dir(&PHOTOS[..2]).unwrap();
     let inputs = CompareInputs::from_images(&[input_desc(false)], text_only.path(), &p, &HashMap::new()).unwrap();
-    let first = compare(&mut int8, &mut fp16, &inputs, None, 0.0).unwrap();
+    let mut calls = Vec::new();
+    let first = compare_with_progress(&mut int8, &mut fp16, &inputs, None, 0.0, &mut |d, t| calls.push((d, t))).unwrap();
+    assert_eq!(calls, [(1, 2), (2, 2)]);
     assert!(first.outputs[0].int8_vs_fp32.is_none());
     let cosines: Vec<f64> = first.inputs.iter().flat_map(|r| r.outputs.iter().map(|o| o.int8_vs_fp16.cosine_similarity)).collect();
     let lowest = cosines.iter().cloned().fold(f64::MAX, f64::min);

@@ -166,6 +166,18 @@ pub fn compare(
     reference: Option<&Session>,
     threshold: f64,
 ) -> Result<CompareReport, CompareError> {
+    compare_with_progress(int8, fp16, inputs, reference, threshold, &mut |_, _| {})
+}
+
+/// [`compare`], calling `progress(done, total)` after each input set.
+pub fn compare_with_progress(
+    int8: &mut dyn OmRunner,
+    fp16: &mut dyn OmRunner,
+    inputs: &CompareInputs,
+    reference: Option<&Session>,
+    threshold: f64,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CompareReport, CompareError> {
     if !(-1.0..=1.0).contains(&threshold) {
         return Err(CompareError::Input {
             input: "--threshold".into(),
@@ -199,6 +211,7 @@ pub fn compare(
             })
             .collect();
         rows.push(InputRow { index, label: set.label, outputs });
+        progress(index + 1, inputs.len());
     }
 
     let summaries = outs

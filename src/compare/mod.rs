@@ -9,7 +9,7 @@ pub mod report;
 pub mod runner;
 
 pub use error::CompareError;
-pub use flow::{DEFAULT_THRESHOLD, compare};
+pub use flow::{DEFAULT_THRESHOLD, compare, compare_with_progress};
 pub use inputs::{CompareInputs, InputSet};
 pub use metrics::Metrics;
 pub use report::CompareReport;
