@@ -377,6 +377,10 @@ fn aipp_frames_reproduce_preprocess_normalisation() {
         let reference = set.reference.unwrap();
         assert_eq!(reference[0].1.as_f32().unwrap().iter().copied().collect::<Vec<_>>(), got);
         assert_eq!(reference[0].1.shape(), &[1, 3, SIDE, SIDE]);
+        // A description giving the frame as NCHW gets the same packed frame.
+        let nchw = IoDesc { dims: vec![1, 3, h as i64, w as i64], ..desc };
+        let same = CompareInputs::from_images(&[nchw], dir.path(), &p, &HashMap::new()).unwrap().get(0).unwrap();
+        assert!(same.feeds == set.feeds);
     }
 }
 

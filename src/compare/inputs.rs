@@ -71,8 +71,12 @@ fn dims_text(dims: &[i64]) -> String {
 /// against the exact buffer size.
 fn frame_dims(desc: &IoDesc) -> Result<(usize, usize, usize, usize), CompareError> {
     let dims: Vec<usize> = desc.dims.iter().filter_map(|&d| usize::try_from(d).ok()).collect();
-    let [n, h, w, c] = dims[..] else {
-        return Err(input_err(desc, format!("static AIPP input has dims {:?}; expected a known NHWC shape [N, H, W, C]", desc.dims)));
+    let (n, h, w, c) = match dims[..] {
+        [n, h, w, c] if matches!(c, 1 | 3) => (n, h, w, c),
+        // Some descriptions give the frame as NCHW; the buffer is packed HWC either way.
+        [n, c, h, w] if matches!(c, 1 | 3) => (n, h, w, c),
+        [_, _, _, c] => (0, 0, 0, c),
+        _ => return Err(input_err(desc, format!("static AIPP input has dims {:?}; expected a known NHWC shape [N, H, W, C]", desc.dims))),
     };
     if !matches!(c, 1 | 3) {
         return Err(input_err(
@@ -320,6 +324,12 @@ impl CompareInputs {
 
     /// Builds input set `index` (reads and converts its files or images).
     pub fn get(&self, index: usize) -> Result<InputSet, CompareError> {
+        if index >= self.len() {
+            return Err(CompareError::Input {
+                input: "(all)".into(),
+                detail: format!("input set {index} requested, there are {}", self.len()),
+            });
+        }
         match &self.source {
             Source::Calib { set, aipp } => self.calib_set(set, aipp, index),
             Source::Images { params, batches, frame, batch } => self.image_set(params, &batches[index], frame.as_ref(), *batch),
