@@ -565,3 +565,18 @@ fn corrupted_bytes_never_panic() {
         assert!(errors >= 3 * 4 + 3 * 4 + 3 * 4, "{layout:?}: only {errors} corruptions were detected");
     }
 }
+
+/// The committed seed corpus of the `om_reader` fuzz target (fuzz/make_seeds.py) holds valid
+/// OMs, so fuzzing starts from files that reach the ModelDef decoder.
+#[test]
+fn fuzz_seed_corpus_is_valid_om_files() {
+    let dir = common::repo_root().join("fuzz/corpus/om_reader");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let info = om_info_file(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!info.models.is_empty() && !info.models[0].inputs.is_empty(), "{}", path.display());
+        seen += 1;
+    }
+    assert!(seen >= 4, "only {seen} seeds in {}", dir.display());
+}

@@ -1,5 +1,16 @@
-//! Comparing tensors: the msaccucmp metrics (and, later, reports).
+//! Comparing the int8 and fp16 OMs: the msaccucmp metrics, the runner interface the models
+//! run through, the input sets, the comparison flow and its JSON/HTML report.
 
+pub mod error;
+pub mod flow;
+pub mod inputs;
 pub mod metrics;
+pub mod report;
+pub mod runner;
 
+pub use error::CompareError;
+pub use flow::{DEFAULT_THRESHOLD, compare, compare_with_progress};
+pub use inputs::{CompareInputs, InputSet};
 pub use metrics::Metrics;
+pub use report::CompareReport;
+pub use runner::{IoDType, IoDesc, OmRunner};
