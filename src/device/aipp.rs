@@ -6,9 +6,14 @@
 //! must feed frames already resized (and letterboxed, for `fixed_scale: 1`) to the model's
 //! input size, or to `--src_size` when that is larger (AIPP then crops the centre).
 
+use std::path::PathBuf;
+
 use half::f16;
 
 use crate::data::params::PreprocessParams;
+
+mod parse;
+pub use parse::{AippBlock, AippField, AippValue, GE_DEFAULT_YUV_INPUT_BIAS, GE_DEFAULT_YUV_TO_BGR, parse_aipp_blocks, read_aipp_file};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AippError {
@@ -18,6 +23,16 @@ pub enum AippError {
     BadSrcSize(String),
     #[error("--input_format {format}: {detail}")]
     Unsupported { format: &'static str, detail: String },
+    #[error("{}: {source}", file.display())]
+    Io {
+        file: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", file.display())]
+    Syntax { file: PathBuf, line: usize, message: String },
+    #[error("{}:{line}: {field}: {message}", file.display())]
+    Field { file: PathBuf, line: usize, field: String, message: String },
 }
 
 /// The frame format the application hands to the model.
