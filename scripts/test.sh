@@ -13,6 +13,9 @@ py=$(scripts/setup-venv.sh)
 command -v cc >/dev/null || { echo "test.sh: a C compiler (cc) is needed for the ffi/ tests: apt-get install gcc" >&2; exit 1; }
 
 export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1
+# The ACL simulator cdylib (workspace member ffi/acl-sim) that tests/acl_sim.rs dlopens. The
+# test builds it too (`cargo build -p ascend-acl-sim`, a no-op after this) and fails if it cannot.
+cargo build --locked -p ascend-acl-sim
 cargo test --locked --all-targets --no-fail-fast
 cargo test --locked --doc
 echo "test.sh: all suites passed in $(( $(date +%s) - start )) s"
