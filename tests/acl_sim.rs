@@ -692,12 +692,18 @@ fn state_rules_and_error_codes_match_acl() {
         assert_eq!((a.unload)(id), 0);
         expect_error(sim, (a.unload)(id), 100011, "not loaded");
 
-        // Run mode from the environment.
+        // Run mode from the environment; in device mode (RC boards) the application's memory
+        // is device memory, so a DEVICE_TO_DEVICE copy from it is fine there and only there.
+        let dev = sim.dev_alloc(64);
+        expect_error(sim, (a.memcpy)(dev, 64, host.as_ptr().cast(), 64, 3), 100000, "src is host memory");
         std::env::set_var("ASCEND_PTQ_SIM_RUN_MODE", "device");
         let mut mode = -1;
         assert_eq!((a.get_run_mode)(&mut mode), 0);
+        let d2d = (a.memcpy)(dev, 64, host.as_ptr().cast(), 64, 3);
         std::env::remove_var("ASCEND_PTQ_SIM_RUN_MODE");
         assert_eq!(mode, 0, "ACL_DEVICE");
+        assert_eq!(d2d, 0, "{}", sim.recent_error());
+        assert_eq!((a.free)(dev), 0);
     }
     sim.finalize();
     assert_eq!(sim.live(), LiveCounts::default());
@@ -769,4 +775,46 @@ fn simulated_om_build_refuses_mismatched_precision_and_dynamic_inputs() {
     let e = b(&float, SimPrecision::Fp16, &empty);
     assert!(e.contains("input 'x' has dynamic dimensions"), "{e}");
     assert!(!dir.path().join("x.om").exists());
+}
+
+/// PP-OCRv4 det as an fp16 simulated OM: the interface comes from shape inference, and the
+/// fp16 emulation stays close to our fp32 engine output without being identical to it.
+#[test]
+fn real_detection_model_runs_in_fp16() {
+    let Some(det) = common::asset(common::DET) else { return };
+    let (_lock, sim) = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let (h, w) = (96usize, 128usize);
+    let shapes = HashMap::from([("x".to_string(), vec![1, 3, h as i64, w as i64])]);
+    let om = dir.path().join("det_fp16.om");
+    let b = SimulatedBuild {
+        onnx_path: &det,
+        precision: SimPrecision::Fp16,
+        input_shapes: &shapes,
+        soc_version: "Ascend310B1",
+        aipp: None,
+        output_type_fp16: false,
+        cmdline: "test".into(),
+    };
+    write_simulated_om(&om, &b).unwrap();
+    let m = read_simulated_om_file(&om).unwrap();
+    assert_eq!(m.outputs.len(), 1);
+    assert_eq!(m.outputs[0].dims, vec![1, 1, h as i64, w as i64]);
+
+    let x: Vec<f32> = input_values(3 * h * w);
+    let model = ascend_ptq::onnx::load_model(&det).unwrap();
+    let session = Session::new(&model, &shapes).unwrap();
+    let input = Tensor::from_le_bytes(DataType::Float, &[1, 3, h, w], &f32_bytes(&x), "x").unwrap();
+    let fp32 = f32_from(&session.run(HashMap::from([("x".to_string(), input)])).unwrap().remove(0).1.to_le_bytes());
+
+    let (outs, _) = sim.run_om(&om, &[f32_bytes(&x)]);
+    let fp16 = f32_from(&outs[0]);
+    let dot: f64 = fp16.iter().zip(&fp32).map(|(a, b)| *a as f64 * *b as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>().sqrt();
+    let cosine = dot / (norm(&fp16) * norm(&fp32));
+    let max_abs = fp16.iter().zip(&fp32).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    eprintln!("PP-OCRv4 det {h}x{w}, simulated fp16 vs engine fp32: cosine {cosine:.6}, max abs error {max_abs:e}");
+    assert!(cosine > 0.999, "cosine {cosine}");
+    assert!(max_abs > 0.0 && max_abs < 0.1, "max abs error {max_abs}");
+    assert_eq!(c_string(unsafe { (sim.api.soc_name)() }), "<null>", "after aclFinalize");
 }

@@ -24,9 +24,13 @@
 //! before a model with a `soc_version` is loaded; default Ascend310P3).
 //!
 //! Memory model: `aclrtMalloc` memory is "device" memory, `aclrtMallocHost` pinned host
-//! memory, anything else plain host memory. `aclrtMemcpy` checks its kind against where
-//! `dst` and `src` live and `aclmdlExecute` requires device buffers, in both run modes.
-//! The simulator cannot see a host-mode caller writing device memory directly.
+//! memory, anything else plain host memory. In host run mode (the default, PCIe cards)
+//! `aclrtMemcpy` checks its kind against where `dst` and `src` live; in device run mode (RC
+//! boards, where the application's memory is device memory) any kind is accepted. Ranges are
+//! always checked against the tracked allocations (overruns, use after free; freed memory is
+//! quarantined so its address is not reused while that matters), and `aclmdlExecute`
+//! requires aclrtMalloc buffers in both modes. The simulator cannot see a host-mode caller
+//! writing device memory directly.
 //!
 //! State is process-wide (one mutex); `aclInit` is accepted again after `aclFinalize`
 //! (tests initialise repeatedly in one process). Every export catches panics and returns
@@ -406,6 +410,9 @@ pub unsafe extern "C" fn aclrtMemcpy(dst: *mut c_void, destMax: usize, src: *con
         };
         let dst_region = st.region("dst", dst as usize, destMax.max(count))?;
         let src_region = st.region("src", src as usize, count)?;
+        // On RC boards (ACL_DEVICE) the application's own memory is device memory: samples
+        // copy from malloc'd buffers with ACL_MEMCPY_DEVICE_TO_DEVICE. Only ranges are checked.
+        let (want_dst, want_src) = if run_mode() == ACL_DEVICE { (None, None) } else { (want_dst, want_src) };
         let where_ = |r: Region| if r == Region::Device { "device memory (aclrtMalloc)" } else { "host memory" };
         for (what, region, want) in [("dst", dst_region, want_dst), ("src", src_region, want_src)] {
             if let Some(want_device) = want
