@@ -818,3 +818,28 @@ fn real_detection_model_runs_in_fp16() {
     assert!(max_abs > 0.0 && max_abs < 0.1, "max abs error {max_abs}");
     assert_eq!(c_string(unsafe { (sim.api.soc_name)() }), "<null>", "after aclFinalize");
 }
+
+/// YUV420SP (NV12) frames: the input is N·H·W·1.5 bytes, described as [N, H·3/2, W, 1].
+#[test]
+fn static_aipp_yuv420sp_input_size_and_values() {
+    let (_lock, sim) = sim();
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = save(dir.path(), "float.onnx", &float_model());
+    let cfg = AippConfig {
+        input_format: InputFormat::Yuv420SpU8,
+        csc_switch: true,
+        rbuv_swap_switch: false,
+        matrix: Some(ascend_ptq::device::aipp::YUV_TO_RGB_FULL),
+        input_bias: Some(ascend_ptq::device::aipp::YUV_INPUT_BIAS),
+        ..rgb_aipp()
+    };
+    let om = build(dir.path(), &onnx, "net_nv12.om", SimPrecision::Fp16, Some(&cfg), false);
+    let m = read_simulated_om_file(&om).unwrap();
+    assert_eq!(m.inputs[0].desc.size_bytes, H * W * 3 / 2);
+    assert_eq!(m.inputs[0].desc.dims, vec![1, (H * 3 / 2) as i64, W as i64, 1]);
+    assert_eq!(m.inputs[0].model_shape, vec![1, C_IN as i64, H as i64, W as i64]);
+    let frame: Vec<u8> = (0..H * W * 3 / 2).map(|i| ((i * 53 + 7) % 256) as u8).collect();
+    let expected = float_reference(&apply_aipp(&cfg, &frame), true);
+    let (outs, _) = sim.run_om(&om, &[frame]);
+    assert_eq!(f32_from(&outs[0]), expected);
+}
