@@ -74,6 +74,7 @@ struct Api {
     load_from_file: unsafe extern "C" fn(*const c_char, *mut u32) -> E,
     load_from_mem: unsafe extern "C" fn(*const c_void, usize, *mut u32) -> E,
     unload: unsafe extern "C" fn(u32) -> E,
+    query_size: unsafe extern "C" fn(*const c_char, *mut usize, *mut usize) -> E,
     create_desc: unsafe extern "C" fn() -> Ptr,
     destroy_desc: unsafe extern "C" fn(Ptr) -> E,
     get_desc: unsafe extern "C" fn(Ptr, u32) -> E,
@@ -214,6 +215,7 @@ fn sim() -> (MutexGuard<'static, ()>, &'static Sim) {
             load_from_file: f!("aclmdlLoadFromFile"),
             load_from_mem: f!("aclmdlLoadFromMem"),
             unload: f!("aclmdlUnload"),
+            query_size: f!("aclmdlQuerySize"),
             create_desc: f!("aclmdlCreateDesc"),
             destroy_desc: f!("aclmdlDestroyDesc"),
             get_desc: f!("aclmdlGetDesc"),
@@ -648,6 +650,22 @@ fn state_rules_and_error_codes_match_acl() {
             100013,
             "simulated OMs written by `ascend-ptq build --simulate`",
         );
+
+        let (mut work, mut weight) = (0usize, 0usize);
+        assert_eq!((a.query_size)(cpath(&om).as_ptr(), &mut work, &mut weight), 0);
+        assert_eq!(work, 4 * (C_IN + C_OUT) * H * W, "input + output bytes");
+        assert_eq!(weight, ascend_ptq::onnx::load_model(&onnx).unwrap().encoded_len(), "the embedded ONNX model");
+        expect_error(sim, (a.query_size)(cpath(&real).as_ptr(), &mut work, &mut weight), 100013, "real Ascend OM");
+
+        // The SoC name follows ASCEND_PTQ_SIM_SOC until a model carrying one is loaded.
+        sim.finalize();
+        std::env::set_var("ASCEND_PTQ_SIM_SOC", "Ascend310B4");
+        sim.init();
+        std::env::remove_var("ASCEND_PTQ_SIM_SOC");
+        assert_eq!(c_string((a.soc_name)()), "Ascend310B4-sim");
+        id = sim.load(&om);
+        assert_eq!(c_string((a.soc_name)()), "Ascend310P3-sim");
+        assert_eq!((a.unload)(id), 0);
 
         // Memory: sizes, kinds, double free.
         let dev = sim.dev_alloc(64);
