@@ -3,6 +3,7 @@
 
 mod aipp;
 mod bench;
+mod build;
 mod calibration;
 mod inspect;
 mod om_info;
@@ -35,6 +36,8 @@ enum Command {
     /// Summarize an Ascend OM model without CANN: inputs/outputs, SoC, ATC command, AIPP, INT8 evidence.
     #[command(name = "om-info")]
     OmInfo(om_info::OmInfoArgs),
+    /// Build the int8 and fp16 OM models with CANN's ATC (needs the toolkit); writes build.json.
+    Build(build::BuildArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -46,5 +49,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aipp(args) => aipp::run(args),
         Command::Calibration(args) => calibration::run(args),
         Command::OmInfo(args) => om_info::run(args),
+        Command::Build(args) => build::run(args),
     }
 }

@@ -33,6 +33,10 @@ pub fn node_label(node: &NodeProto, index: usize) -> String {
     }
 }
 
+/// The default-domain opsets ATC's ONNX parser accepts AscendQuant/AscendDequant in (spec
+/// §1.3). Here rather than in `quant` so the ATC driver (`device::atc`) can check it too.
+pub const ATC_OPSETS: std::ops::RangeInclusive<i64> = 8..=22;
+
 /// The opset version of the default (`ai.onnx`) domain, if the model declares one.
 pub fn default_opset(model: &ModelProto) -> Option<i64> {
     model.opset_import.iter().find(|o| matches!(o.domain.as_deref(), None | Some("") | Some("ai.onnx"))).map(|o| o.version())

@@ -18,8 +18,7 @@ use crate::onnx::build::{attr_float, attr_int, attr_string, node, set_attr};
 use crate::onnx::proto::{ModelProto, NodeProto};
 use crate::onnx::{Tensor, TensorData, default_opset};
 
-/// The default-domain opsets ATC's ONNX parser accepts AscendQuant/AscendDequant in (§1.3).
-pub const ATC_OPSETS: std::ops::RangeInclusive<i64> = 8..=22;
+pub use crate::onnx::ATC_OPSETS;
 
 /// A quantized constant that replaces a float one in place.
 #[derive(Debug, Clone, PartialEq)]
