@@ -21,6 +21,9 @@ if ! ldconfig -p | grep 'libclang\(-[0-9.]*\)\?\.so' >/dev/null || ! compgen -G 
 fi
 
 export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1 ASCEND_PTQ_REQUIRE_LIBCLANG=1
+# The ACL simulator cdylib (workspace member ffi/acl-sim) that tests/acl_sim.rs dlopens. The
+# test builds it too (`cargo build -p ascend-acl-sim`, a no-op after this) and fails if it cannot.
+cargo build --locked -p ascend-acl-sim
 cargo test --locked --all-targets --no-fail-fast
 cargo test --locked --doc
 echo "test.sh: all suites passed in $(( $(date +%s) - start )) s"

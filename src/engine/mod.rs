@@ -13,5 +13,5 @@ pub mod tensor;
 
 pub use error::{EngineError, OpError, OpResult, Result};
 pub use registry::{BuildContext, Op, Registry};
-pub use session::{InputSpec, Session};
+pub use session::{InputSpec, RunOptions, Session};
 pub use tensor::Tensor;

@@ -22,6 +22,15 @@ pub struct InputSpec {
     pub shape: Option<Vec<usize>>,
 }
 
+/// Per-run choices that change how values are computed (not what is computed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Round every float32 output of every executed op to the nearest float16 and widen it
+    /// back to float32, emulating a device that computes and stores activations in fp16.
+    /// Graph inputs and planning-time constants are left as given.
+    pub round_outputs_to_f16: bool,
+}
+
 #[derive(Debug)]
 struct Step {
     label: String,
@@ -153,6 +162,11 @@ impl Session {
         self.run_observed(inputs, &HashSet::new(), &mut |_, _| {})
     }
 
+    /// Runs the model with [`RunOptions`].
+    pub fn run_with(&self, inputs: HashMap<String, Tensor>, options: &RunOptions) -> Result<Vec<(String, Tensor)>> {
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options)
+    }
+
     /// Runs the model; every tensor named in `observe` is passed to `callback` as soon as
     /// it is computed (graph inputs and constants first).
     pub fn run_observed(
@@ -161,7 +175,7 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, observe, callback, None)
+        self.execute(inputs, observe, callback, None, &RunOptions::default())
     }
 
     /// Runs once and returns, with the outputs, the wall time of every executed node as
@@ -169,7 +183,7 @@ impl Session {
     #[allow(clippy::type_complexity)]
     pub fn run_profiled(&self, inputs: HashMap<String, Tensor>) -> Result<(Vec<(String, Tensor)>, Vec<(String, String, f64)>)> {
         let mut times = Vec::with_capacity(self.steps.len());
-        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times))?;
+        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default())?;
         let profile = self.steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
         Ok((outputs, profile))
     }
@@ -180,6 +194,7 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
         mut step_times: Option<&mut Vec<f64>>,
+        options: &RunOptions,
     ) -> Result<Vec<(String, Tensor)>> {
         if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
             let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -220,7 +235,12 @@ impl Session {
                     detail: format!("produced {} outputs, the graph expects {}", results.len(), step.outputs.len()),
                 });
             }
-            for (&id, t) in step.outputs.iter().zip(results) {
+            for (&id, mut t) in step.outputs.iter().zip(results) {
+                if options.round_outputs_to_f16
+                    && let Tensor::F32(a) = &mut t
+                {
+                    a.mapv_inplace(|v| half::f16::from_f32(v).to_f32());
+                }
                 if observe.contains(&self.names[id]) {
                     callback(&self.names[id], &t);
                 }
@@ -339,9 +359,19 @@ mod tests {
         }
     }
 
+    /// Test op: y = x / 3 (results are rarely representable in fp16).
+    #[derive(Debug)]
+    struct Third;
+    impl Op for Third {
+        fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+            Ok(vec![Tensor::F32(input_f32(inputs, 0)?.mapv(|v| v / 3.0))])
+        }
+    }
+
     fn registry() -> Registry {
         let mut r = Registry::default();
         r.register("Double", |_| Ok(Box::new(Double)));
+        r.register("Third", |_| Ok(Box::new(Third)));
         r
     }
 
@@ -435,5 +465,29 @@ mod tests {
     fn unsupported_op_names_node_op_and_opset() {
         let e = Session::with_registry(&chain("FancyOp"), &HashMap::new(), &registry()).unwrap_err().to_string();
         assert_eq!(e, "node 'n2': op FancyOp (domain '', opset 13) is not supported by the engine");
+    }
+
+    #[test]
+    fn f16_rounding_applies_after_every_op() {
+        use half::f16;
+        let shapes = HashMap::from([("x".to_string(), vec![3, 2])]);
+        let s = Session::with_registry(&chain("Third"), &shapes, &registry()).unwrap();
+        let xs = [0.1f32, 1.7, -2.3, 1000.01, 3.3e-5, 7.0];
+        let input = || HashMap::from([("x".to_string(), Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[3, 2]), xs.to_vec()).unwrap()))]);
+        let r = |v: f32| f16::from_f32(v).to_f32();
+        // Per-op reference: Double, Third, Double, each output rounded to fp16.
+        let expected: Vec<f32> = xs.iter().map(|&x| r(r(r(x * 2.0) / 3.0) * 2.0)).collect();
+        let exact: Vec<f32> = xs.iter().map(|&x| x * 2.0 / 3.0 * 2.0).collect();
+
+        let rounded = s.run_with(input(), &RunOptions { round_outputs_to_f16: true }).unwrap();
+        let Tensor::F32(y) = &rounded[0].1 else { panic!("expected f32 output") };
+        assert_eq!(y.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), expected.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+        // Rounding only at the end would give other values for some elements.
+        let once: Vec<f32> = exact.iter().map(|&v| r(v)).collect();
+        assert_ne!(y.as_slice().unwrap(), once.as_slice());
+
+        let plain = s.run_with(input(), &RunOptions::default()).unwrap();
+        assert_eq!(plain, s.run(input()).unwrap());
+        assert_ne!(plain[0].1, rounded[0].1);
     }
 }

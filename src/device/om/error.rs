@@ -29,4 +29,12 @@ pub enum OmError {
     NoModelDef { path: PathBuf, model: usize },
     #[error("{path}: model {model}: the MODEL_DEF partition ({size} bytes at offset {offset}) is not a ge.proto.ModelDef: {reason}")]
     ModelDef { path: PathBuf, model: usize, offset: u64, size: u64, reason: String },
+    #[error("{path} is a real Ascend OM built by ATC; the ACL simulator only runs simulated OMs written by `ascend-ptq build --simulate`")]
+    NotSimulated { path: PathBuf },
+    #[error("{path}: malformed simulated OM: {detail}")]
+    BadSimulated { path: PathBuf, detail: String },
+    #[error("{path}: cannot build a simulated OM: {detail}")]
+    SimulateBuild { path: PathBuf, detail: String },
+    #[error("{path}: cannot write the OM: {detail}")]
+    Write { path: PathBuf, detail: String },
 }

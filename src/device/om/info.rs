@@ -12,6 +12,7 @@ use super::error::OmError;
 use super::header::{HEADER_SIZE, HeaderProblem, OmHeader};
 use super::partition::{Partition, PartitionKind, TableLayout, read_partitions};
 use super::proto::{AttrDef, DataType, ModelDef, OpDef, TensorDescriptor, attr_def};
+use super::simulated::is_simulated;
 
 /// Everything `om-info` reports about one OM file.
 #[derive(Debug, Clone, Serialize)]
@@ -22,8 +23,22 @@ pub struct OmInfo {
     pub partition_layout: TableLayout,
     pub model_num: u32,
     pub partitions: Vec<Partition>,
+    /// Set for OMs written by `ascend-ptq build --simulate` (they run only in the ACL
+    /// simulator, never on a device); `null` in JSON for real OMs.
+    pub simulated: Option<SimulatedInfo>,
     /// One entry per model block that has a MODEL_DEF partition (block 0 always does).
     pub models: Vec<ModelInfo>,
+}
+
+/// The marker attributes of a simulated OM (see [`super::simulated`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SimulatedInfo {
+    /// "int8" (deploy model) or "fp16" (float model, fp16-rounded).
+    pub precision: String,
+    /// "FP32" or "FP16".
+    pub output_type: String,
+    /// ascend-ptq version that wrote the file.
+    pub version: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -107,8 +122,9 @@ pub fn om_info_file(path: &Path) -> Result<OmInfo, OmError> {
     om_info_from_bytes(path, &bytes)
 }
 
-/// Summarizes OM bytes; `path` only names the file in errors and in the summary.
-pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> {
+/// Checks the header and finds the partitions: the container part shared by `om-info` and
+/// the simulated-OM reader.
+pub(crate) fn parse_container(path: &Path, bytes: &[u8]) -> Result<(OmHeader, TableLayout, Vec<Partition>), OmError> {
     let p = || path.to_path_buf();
     let header = OmHeader::parse(bytes).map_err(|problem| match problem {
         HeaderProblem::Empty => OmError::Empty { path: p() },
@@ -136,6 +152,14 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
     }
     let (partition_layout, partitions) =
         read_partitions(bytes, HEADER_SIZE, header.model_num).map_err(|(old, new)| OmError::PartitionTable { path: p(), old, new })?;
+    Ok((header, partition_layout, partitions))
+}
+
+/// Summarizes OM bytes; `path` only names the file in errors and in the summary.
+pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> {
+    let p = || path.to_path_buf();
+    let (header, partition_layout, partitions) = parse_container(path, bytes)?;
+    let mut simulated = None;
 
     let mut models = Vec::new();
     for index in 0..header.model_num as usize {
@@ -153,6 +177,13 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
         if def.graph.is_empty() {
             return Err(model_def_error("it decodes but contains no graph".into()));
         }
+        if index == 0 && is_simulated(&def) {
+            simulated = Some(SimulatedInfo {
+                precision: attr_str(&def.attr, "ascend_ptq_precision").unwrap_or_default(),
+                output_type: attr_str(&def.attr, "ascend_ptq_output_type").unwrap_or_default(),
+                version: attr_str(&def.attr, "ascend_ptq_version").unwrap_or_default(),
+            });
+        }
         models.push(summarize_model(index, &def));
     }
     Ok(OmInfo {
@@ -162,11 +193,12 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
         model_num: header.model_num,
         header,
         partitions,
+        simulated,
         models,
     })
 }
 
-fn attr_str(attrs: &HashMap<String, AttrDef>, key: &str) -> Option<String> {
+pub(crate) fn attr_str(attrs: &HashMap<String, AttrDef>, key: &str) -> Option<String> {
     match attrs.get(key)?.value.as_ref()? {
         attr_def::Value::S(s) | attr_def::Value::Bt(s) => Some(String::from_utf8_lossy(s).into_owned()),
         attr_def::Value::I(i) => Some(i.to_string()),
@@ -318,6 +350,13 @@ impl OmInfo {
             TableLayout::Old => "old (u32 offsets/sizes)",
             TableLayout::New => "new (u64 offsets/sizes)",
         };
+        if let Some(sim) = &self.simulated {
+            let _ = writeln!(
+                out,
+                "Simulated:   yes (precision {}, ascend-ptq {}): runs only in the ascend-ptq ACL simulator, not on a device",
+                sim.precision, sim.version
+            );
+        }
         let _ = writeln!(out, "Partitions:  {layout}");
         for part in &self.partitions {
             let model = if self.model_num > 1 { format!("model {} ", part.model) } else { String::new() };

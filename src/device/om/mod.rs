@@ -6,6 +6,7 @@ pub mod error;
 pub mod header;
 pub mod info;
 pub mod partition;
+pub mod simulated;
 
 /// Types generated from `proto/ge_ir.proto` (package `ge.proto`).
 #[allow(clippy::all, missing_docs)]
@@ -15,5 +16,8 @@ pub mod proto {
 
 pub use error::OmError;
 pub use header::{HEADER_SIZE, OM_MAGIC, OmHeader};
-pub use info::{OmInfo, om_info_file, om_info_from_bytes};
+pub use info::{OmInfo, SimulatedInfo, om_info_file, om_info_from_bytes};
 pub use partition::{Partition, PartitionKind, TableLayout};
+pub use simulated::{
+    SimInput, SimPrecision, SimTensorDesc, SimulatedBuild, SimulatedModel, read_simulated_om, read_simulated_om_file, write_simulated_om,
+};
