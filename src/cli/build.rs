@@ -1,3 +1,4 @@
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use ascend_ptq::device::atc::{
     AtcInvocation, BuildEntry, BuildReport, BuildRequest, Precheck, Precision, RunOptions, find_atc, install_interrupt_handler, om_summary,
     plan_builds, precheck, run_atc, verify_om,
 };
+use ascend_ptq::device::om::{SimPrecision, SimulatedBuild, write_simulated_om};
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -50,6 +52,11 @@ pub struct BuildArgs {
     /// The atc executable (default: PATH, $ASCEND_TOOLKIT_HOME/bin, /usr/local/Ascend/ascend-toolkit/latest/bin).
     #[arg(long, value_name = "PATH")]
     atc: Option<PathBuf>,
+    /// Do not run ATC: write simulated OMs (real container layout, carrying the ONNX model,
+    /// precision and AIPP) that only the ascend-ptq ACL simulator runs. For testing the
+    /// compare flow without an Ascend board; never a hardware result.
+    #[arg(long)]
+    simulate: bool,
     /// Extra ATC arguments, after `--` (e.g. -- --log=info --enable_small_channel=1).
     #[arg(last = true, value_name = "ATC_ARGS")]
     extra: Vec<String>,
@@ -77,7 +84,9 @@ pub fn run(args: BuildArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     std::fs::create_dir_all(&req.out_dir).map_err(|e| anyhow::anyhow!("--out_dir {}: {e}", req.out_dir.display()))?;
-    // A later `--simulate` branches here: same plans and checks, OMs from the simulated writer.
+    if args.simulate {
+        return build_simulated(&req, &plans, &checks);
+    }
     build_with_atc(&args, &req, &plans, &checks)
 }
 
@@ -152,6 +161,31 @@ fn build_with_atc(args: &BuildArgs, req: &BuildRequest, plans: &[AtcInvocation],
         }
     }
     eprintln!("wrote {}", build_json.display());
+    Ok(())
+}
+
+/// `--simulate`: the same plans and prechecks, OMs from the simulated-OM writer.
+fn build_simulated(req: &BuildRequest, plans: &[AtcInvocation], checks: &Precheck) -> Result<()> {
+    let shapes: HashMap<String, Vec<i64>> = req.input_shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect();
+    let cmdline = std::env::args().map(|a| ascend_ptq::device::atc::plan::shell_quote(&a)).collect::<Vec<_>>().join(" ");
+    for inv in plans {
+        let precision = match inv.precision {
+            Precision::Int8 => SimPrecision::Int8,
+            Precision::Fp16 => SimPrecision::Fp16,
+        };
+        let build = SimulatedBuild {
+            onnx_path: &inv.source_model,
+            precision,
+            input_shapes: &shapes,
+            soc_version: &req.soc_version,
+            aipp: checks.aipp.as_ref(),
+            output_type_fp16: req.output_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("FP16")),
+            cmdline: cmdline.clone(),
+        };
+        write_simulated_om(&inv.om_path, &build)?;
+        let info = verify_om(inv)?;
+        println!("{}", om_summary(&info));
+    }
     Ok(())
 }
 

@@ -5,8 +5,10 @@ mod aipp;
 mod bench;
 mod build;
 mod calibration;
+mod compare;
 mod inspect;
 mod om_info;
+mod om_run;
 mod preprocess;
 mod run;
 
@@ -36,6 +38,11 @@ enum Command {
     /// Summarize an Ascend OM model without CANN: inputs/outputs, SoC, ATC command, AIPP, INT8 evidence.
     #[command(name = "om-info")]
     OmInfo(om_info::OmInfoArgs),
+    /// Run one OM through AscendCL (libascendcl.so or the ascend-ptq simulator) on raw input files.
+    #[command(name = "om-run")]
+    OmRun(om_run::OmRunArgs),
+    /// Run the int8 and fp16 OMs on the same inputs and report how far apart they are (JSON + HTML).
+    Compare(compare::CompareArgs),
     /// Build the int8 and fp16 OM models with CANN's ATC (needs the toolkit); writes build.json.
     Build(build::BuildArgs),
 }
@@ -49,6 +56,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Aipp(args) => aipp::run(args),
         Command::Calibration(args) => calibration::run(args),
         Command::OmInfo(args) => om_info::run(args),
+        Command::OmRun(args) => om_run::run(args),
+        Command::Compare(args) => compare::run(args),
         Command::Build(args) => build::run(args),
     }
 }

@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use ascend_ptq::engine::{Session, Tensor};
+use ascend_ptq::engine::{RunOptions, Session, Tensor};
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use ascend_ptq::onnx::io::write_atomically;
 use ascend_ptq::onnx::load_model;
@@ -21,6 +21,10 @@ pub struct RunArgs {
     /// Folder for `<output>.bin` files and outputs.json.
     #[arg(long = "output_dir", alias = "output-dir")]
     output_dir: PathBuf,
+    /// Round every op's output to fp16 (computing in f32 in between): what an fp16 OM
+    /// (ATC's default force_fp16) roughly computes; the ACL simulator runs fp16 OMs this way.
+    #[arg(long = "emulate_fp16", alias = "emulate-fp16")]
+    emulate_fp16: bool,
 }
 
 /// Output file name: `/` and `:` (common in exported tensor names) become `_`.
@@ -59,7 +63,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         inputs.insert(spec.name.clone(), tensor);
     }
 
-    let outputs = session.run(inputs)?;
+    let outputs = session.run_with(inputs, &RunOptions { round_outputs_to_f16: args.emulate_fp16 })?;
     std::fs::create_dir_all(&args.output_dir).with_context(|| format!("--output_dir: cannot create {}", args.output_dir.display()))?;
     let mut listing = Vec::new();
     for (name, tensor) in &outputs {

@@ -37,4 +37,7 @@ pub enum CompareError {
     Engine(#[from] EngineError),
     #[error("{path}: {detail}")]
     Io { path: PathBuf, detail: String },
+    /// AscendCL (or the simulator) could not be opened or refused a call.
+    #[error(transparent)]
+    Acl(#[from] crate::device::acl::Error),
 }

@@ -1,6 +1,7 @@
 //! Comparing the int8 and fp16 OMs: the msaccucmp metrics, the runner interface the models
 //! run through, the input sets, the comparison flow and its JSON/HTML report.
 
+pub mod device;
 pub mod error;
 pub mod flow;
 pub mod inputs;
@@ -8,6 +9,7 @@ pub mod metrics;
 pub mod report;
 pub mod runner;
 
+pub use device::{AclRunner, CompareOptions, InputSource, compare_oms};
 pub use error::CompareError;
 pub use flow::{DEFAULT_THRESHOLD, compare, compare_with_progress};
 pub use inputs::{CompareInputs, InputSet};

@@ -125,7 +125,9 @@ pub fn om_summary(info: &OmInfo) -> String {
             .join("; ")
     };
     let q = &m.quantization;
-    let quant = if q.quantized {
+    let quant = if let Some(sim) = &info.simulated {
+        format!("simulated {} (runs only in the ascend-ptq ACL simulator)", sim.precision)
+    } else if q.quantized {
         format!("INT8 ({} quant ops, {} int8 cube ops)", q.quant_ops.len(), q.int8_cube_ops.len())
     } else {
         "not quantized".into()
