@@ -181,13 +181,19 @@ fn sim_path() -> PathBuf {
     profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
 }
 
+/// The simulator file (built once per run).
+fn sim_path_cached() -> PathBuf {
+    static PATH: OnceLock<PathBuf> = OnceLock::new();
+    PATH.get_or_init(sim_path).clone()
+}
+
 /// The loaded simulator, with the test lock held (the library's state is process-wide).
 fn sim() -> (MutexGuard<'static, ()>, &'static Sim) {
     static LOCK: Mutex<()> = Mutex::new(());
     static SIM: OnceLock<Sim> = OnceLock::new();
     let guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let sim = SIM.get_or_init(|| {
-        let path = sim_path();
+        let path = sim_path_cached();
         assert!(path.exists(), "the ACL simulator {} is missing", path.display());
         // SAFETY: our own library; its initialisers have no preconditions.
         let lib = unsafe { libloading::Library::new(&path) }.unwrap_or_else(|e| panic!("dlopen {}: {e}", path.display()));
@@ -860,4 +866,50 @@ fn static_aipp_yuv420sp_input_size_and_values() {
     let expected = float_reference(&apply_aipp(&cfg, &frame), true);
     let (outs, _) = sim.run_om(&om, &[frame]);
     assert_eq!(f32_from(&outs[0]), expected);
+}
+
+/// The ACL bindings' safe layer (`ascend_ptq::device::acl`) over the simulator: a separate
+/// copy of the library (its own state, as the safe layer initialises once per process),
+/// the int8 OM and the AIPP OM run with the engine's results, and every object the safe
+/// layer created is gone after the drops.
+#[test]
+fn safe_bindings_run_simulated_oms() {
+    use ascend_ptq::device::acl::{Acl, AippType};
+    let (_lock, sim) = sim();
+    let _ = sim;
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("libascendcl_sim_safe.so");
+    std::fs::copy(sim_path_cached(), &copy).unwrap();
+    let onnx = save(dir.path(), "deploy.onnx", &deploy_model());
+    let om = build(dir.path(), &onnx, "net_int8.om", SimPrecision::Int8, None, false);
+    let float = save(dir.path(), "float.onnx", &float_model());
+    let cfg = rgb_aipp();
+    let aipp_om = build(dir.path(), &float, "net_aipp.om", SimPrecision::Fp16, Some(&cfg), false);
+
+    let x = input_values(C_IN * H * W);
+    let session = Session::new(&deploy_model(), &HashMap::new()).unwrap();
+    let input = Tensor::from_le_bytes(DataType::Float, &[1, C_IN, H, W], &f32_bytes(&x), "x").unwrap();
+    let expected = session.run(HashMap::from([("x".to_string(), input)])).unwrap().remove(0).1.to_le_bytes();
+    let frame: Vec<u8> = (0..H * W * 3).map(|i| ((i * 31 + 5) % 256) as u8).collect();
+    let expected_aipp = f32_bytes(&float_reference(&apply_aipp(&cfg, &frame), true));
+    {
+        let acl = Acl::open(Some(&copy)).unwrap();
+        assert_eq!(acl.simulator_identity(), Some(format!("ascend-ptq ACL simulator {}", ascend_ptq::VERSION).as_str()));
+        let ctx = acl.device(0).unwrap().create_context().unwrap();
+        let mut model = ctx.load_model(&om).unwrap();
+        assert_eq!(acl.soc_name().as_deref(), Some("Ascend310P3-sim"));
+        assert_eq!(model.run(&[&f32_bytes(&x)]).unwrap(), vec![expected]);
+        let mut aipp = ctx.load_model(&aipp_om).unwrap();
+        assert_eq!(aipp.desc().inputs()[0].aipp, AippType::Static);
+        assert_eq!(aipp.desc().inputs()[0].size, H * W * 3);
+        assert_eq!(aipp.run(&[&frame]).unwrap(), vec![expected_aipp]);
+        let e = model.run(&[&frame]).unwrap_err().to_string();
+        assert!(e.contains("x"), "{e}");
+    }
+    // The copy's own counters.
+    let lib = unsafe { libloading::Library::new(&copy) }.unwrap();
+    let counts: libloading::Symbol<unsafe extern "C" fn(*mut LiveCounts) -> c_int> = unsafe { lib.get(b"aclsimGetLiveCounts\0") }.unwrap();
+    let mut c = LiveCounts::default();
+    assert_eq!(unsafe { counts(&mut c) }, 0);
+    assert_eq!(c, LiveCounts::default(), "objects the safe layer left alive");
 }
