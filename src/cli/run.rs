@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
+use ascend_ptq::engine::fp16::{round_input_to_f16, round_weights_to_f16};
 use ascend_ptq::engine::{RunOptions, Session, Tensor};
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use ascend_ptq::onnx::io::write_atomically;
@@ -21,8 +22,9 @@ pub struct RunArgs {
     /// Folder for `<output>.bin` files and outputs.json.
     #[arg(long = "output_dir", alias = "output-dir")]
     output_dir: PathBuf,
-    /// Round every op's output to fp16 (computing in f32 in between): what an fp16 OM
-    /// (ATC's default force_fp16) roughly computes; the ACL simulator runs fp16 OMs this way.
+    /// fp16 emulation: float weights and inputs rounded to fp16, every op's output rounded to
+    /// fp16 (f32 arithmetic in between). What an fp16 OM (ATC's default force_fp16) roughly
+    /// computes; the ACL simulator runs fp16 OMs exactly this way.
     #[arg(long = "emulate_fp16", alias = "emulate-fp16")]
     emulate_fp16: bool,
 }
@@ -33,7 +35,10 @@ pub fn output_file_name(tensor: &str) -> String {
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
-    let model = load_model(&args.model)?;
+    let mut model = load_model(&args.model)?;
+    if args.emulate_fp16 {
+        round_weights_to_f16(&mut model)?;
+    }
     let shapes: HashMap<String, Vec<i64>> = match &args.input_shape {
         Some(s) => parse_input_shapes(s)?.into_iter().map(|s| (s.name, s.dims)).collect(),
         None => HashMap::new(),
@@ -58,8 +63,11 @@ pub fn run(args: RunArgs) -> Result<()> {
             .with_context(|| format!("--input: model input '{}' was not given (expected --input {}=FILE.bin)", spec.name, spec.name))?;
         let shape = spec.shape.clone().with_context(|| format!("input '{}' has a dynamic shape: fix it with --input_shape", spec.name))?;
         let bytes = std::fs::read(&file).with_context(|| format!("--input {}: cannot read {}", spec.name, file.display()))?;
-        let tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
+        let mut tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
             .with_context(|| format!("--input {}={}", spec.name, file.display()))?;
+        if args.emulate_fp16 {
+            round_input_to_f16(&mut tensor);
+        }
         inputs.insert(spec.name.clone(), tensor);
     }
 

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod error;
+pub mod fp16;
 pub mod int8;
 pub mod kernels;
 pub mod ops;

@@ -64,3 +64,24 @@ pub fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ascend-ptq"))
 }
 pub mod graph;
+
+/// The ACL simulator cdylib (`ffi/acl-sim`), built for this test run's profile with
+/// `cargo build -p ascend-acl-sim` (a no-op when scripts/test.sh built it already).
+/// `ASCEND_PTQ_ACL_SIM_LIB` overrides the path. A failed build fails the test.
+pub fn acl_sim_lib() -> PathBuf {
+    if let Some(p) = std::env::var_os("ASCEND_PTQ_ACL_SIM_LIB") {
+        return PathBuf::from(p);
+    }
+    let profile_dir = target_dir();
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.args(["build", "--quiet", "-p", "ascend-acl-sim", "--manifest-path"]).arg(repo_root().join("Cargo.toml"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        cmd.arg("--release");
+    }
+    cmd.env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
+    let status = cmd.status().expect("run cargo build -p ascend-acl-sim");
+    assert!(status.success(), "cargo build -p ascend-acl-sim failed");
+    let path = profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    assert!(path.exists(), "the ACL simulator {} is missing after building it", path.display());
+    path
+}

@@ -5,8 +5,8 @@ use std::path::Path;
 
 use ascend_ptq::device::aipp::{AippConfig, apply_aipp};
 use ascend_ptq::device::om::{OmError, SimPrecision, SimulatedModel, read_simulated_om};
+use ascend_ptq::engine::fp16::{round_input_to_f16, round_weights_to_f16};
 use ascend_ptq::engine::{RunOptions, Session, Tensor};
-use ascend_ptq::onnx::proto::ModelProto;
 use ascend_ptq::onnx::{DataType, TensorData, load_model_from_bytes};
 use half::f16;
 
@@ -45,7 +45,7 @@ impl LoadedModel {
         };
         let mut model = load_model_from_bytes(&sim.onnx, label, None).map_err(|e| parse_err(format!("the embedded ONNX model: {e}")))?;
         if sim.precision == SimPrecision::Fp16 {
-            round_initializers_to_f16(&mut model);
+            round_weights_to_f16(&mut model).map_err(|e| parse_err(format!("the embedded ONNX model: {e}")))?;
         }
         let session = Session::new(&model, &sim.input_shapes()).map_err(|e| parse_err(format!("the engine cannot plan the model: {e}")))?;
         Ok(LoadedModel { sim, aipp, session })
@@ -81,9 +81,7 @@ impl LoadedModel {
             .map_err(|e| AclFail { code: ACL_ERROR_INTERNAL_ERROR, msg: format!("input '{name}': {e}") })?;
             if fp16 {
                 // The device casts float inputs to fp16 before the first op.
-                if let Tensor::F32(a) = &mut t {
-                    a.mapv_inplace(|v| f16::from_f32(v).to_f32());
-                }
+                round_input_to_f16(&mut t);
             }
             let t = match (self.session.inputs().find(|s| &s.name == name).map(|s| s.dtype), t) {
                 (Some(DataType::Float16), Tensor::F32(a)) => Tensor::F16(a.mapv(f16::from_f32)),
@@ -118,18 +116,5 @@ impl LoadedModel {
             result.push(bytes);
         }
         Ok(result)
-    }
-}
-
-/// ATC stores float weights as fp16 in an fp16 model: round float32 initializers to the
-/// nearest fp16 value (kept as float32 for the engine).
-fn round_initializers_to_f16(model: &mut ModelProto) {
-    let Some(graph) = model.graph.as_mut() else { return };
-    for init in &mut graph.initializer {
-        let Ok(t) = ascend_ptq::onnx::Tensor::from_proto(init) else { continue };
-        if let TensorData::F32(values) = &t.data {
-            let rounded: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
-            *init = ascend_ptq::onnx::Tensor::new(t.dims.clone(), TensorData::F32(rounded)).to_proto(init.name());
-        }
     }
 }
