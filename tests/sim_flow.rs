@@ -50,7 +50,7 @@ fn det_int8_vs_fp16_through_the_simulator_matches_cpu_outputs() {
     ok(
         common::cli()
             .args(["calibration", "--model", path(&model), "--save_path", path(&prefix), "--input_shape", "x:1,3,640,640"])
-            .args(["--data_dir", path(&t.join("data/calib_batch1")), "--data_types", "float32", "--batch_num", "3", "--eval_batches", "1"]),
+            .args(["--data_dir", path(&t.join("data/imgs_batch1")), "--data_types", "float32", "--batch_num", "3", "--eval_batches", "1"]),
         "calibration",
     );
     let deploy = t.join("q/det_deploy_model.onnx");

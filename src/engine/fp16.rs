@@ -3,28 +3,84 @@
 //! [`super::RunOptions::round_outputs_to_f16`]); arithmetic in between stays f32. Used by
 //! `ascend-ptq run --emulate_fp16` and by the ACL simulator for fp16 OMs, so both agree.
 
+use std::collections::HashSet;
+
 use half::f16;
 
 use super::Tensor;
-use crate::onnx::io::visit_tensors_mut;
-use crate::onnx::{ModelProto, Tensor as OnnxTensor, TensorData};
+use crate::onnx::{ModelProto, Tensor as OnnxTensor, TensorData, TensorProto};
 
-/// Rounds every float32 tensor stored in the model (initializers, Constant values, tensors in
-/// subgraphs) to the nearest fp16 value, kept as float32.
+/// Rounds the float32 tensors stored in the main graph (initializers and Constant values) to
+/// the nearest fp16 value, kept as float32. BatchNormalization statistics are left alone: ATC
+/// folds them into a per-channel scale and offset before storing anything (a running variance
+/// of 1e7, as PP-OCRv4 det has, is not even representable in fp16), and the normalized output
+/// is rounded like every op output.
 pub fn round_weights_to_f16(model: &mut ModelProto) -> crate::onnx::Result<()> {
-    visit_tensors_mut(model, &mut |proto| {
-        let Ok(t) = OnnxTensor::from_proto(proto) else { return Ok(()) };
+    let Some(graph) = model.graph.as_mut() else { return Ok(()) };
+    let bn_params: HashSet<String> =
+        graph.node.iter().filter(|n| n.op_type() == "BatchNormalization").flat_map(|n| n.input.iter().skip(1).cloned()).collect();
+    let round = |proto: &mut TensorProto| -> crate::onnx::Result<()> {
+        let t = OnnxTensor::from_proto(proto)?;
         if let TensorData::F32(values) = &t.data {
             let rounded: Vec<f32> = values.iter().map(|&v| f16::from_f32(v).to_f32()).collect();
             *proto = OnnxTensor::new(t.dims.clone(), TensorData::F32(rounded)).to_proto(proto.name());
         }
         Ok(())
-    })
+    };
+    for init in graph.initializer.iter_mut().filter(|t| !bn_params.contains(t.name())) {
+        round(init)?;
+    }
+    for node in graph.node.iter_mut().filter(|n| n.op_type() == "Constant" && !n.output.iter().any(|o| bn_params.contains(o))) {
+        for attr in node.attribute.iter_mut().filter(|a| a.name() == "value") {
+            if let Some(t) = attr.t.as_mut() {
+                round(t)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The device's cast of a float input to fp16 (the values stay f32).
 pub fn round_input_to_f16(t: &mut Tensor) {
     if let Tensor::F32(a) = t {
         a.mapv_inplace(|v| f16::from_f32(v).to_f32());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::onnx::GraphProto;
+    use crate::onnx::build::{constant_node, node};
+
+    fn f32s(proto: &TensorProto) -> Vec<f32> {
+        match OnnxTensor::from_proto(proto).unwrap().data {
+            TensorData::F32(v) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn weights_round_to_f16_but_batchnorm_statistics_stay() {
+        let w = OnnxTensor::new(vec![2], TensorData::F32(vec![0.1, 70000.0]));
+        let var = OnnxTensor::new(vec![1], TensorData::F32(vec![1.0e7]));
+        let one = OnnxTensor::new(vec![1], TensorData::F32(vec![1.0]));
+        let graph = GraphProto {
+            node: vec![
+                constant_node("c", "c_out", &w),
+                constant_node("v", "var", &var),
+                node("BatchNormalization", "bn", &["x", "scale", "bias", "mean", "var"], &["y"], vec![]),
+            ],
+            initializer: vec![one.to_proto("w"), one.to_proto("scale"), one.to_proto("bias"), var.to_proto("mean")],
+            ..Default::default()
+        };
+        let mut model = ModelProto { graph: Some(graph), ..Default::default() };
+        round_weights_to_f16(&mut model).unwrap();
+        let g = model.graph.unwrap();
+        let constant = |i: usize| f32s(g.node[i].attribute[0].t.as_ref().unwrap());
+        assert_eq!(constant(0), vec![f16::from_f32(0.1).to_f32(), f32::INFINITY], "Constant values are rounded (70000 overflows)");
+        assert_ne!(constant(0)[0], 0.1);
+        assert_eq!(constant(1), vec![1.0e7], "a BatchNormalization variance is kept");
+        assert_eq!(f32s(&g.initializer[3]), vec![1.0e7], "a BatchNormalization mean is kept");
     }
 }
