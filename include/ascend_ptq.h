@@ -31,14 +31,206 @@ typedef enum aptq_status {
    */
   APTQ_UNSUPPORTED = 4,
   /**
+   * The AscendCL library (or the simulator) was not found, could not be loaded, or lacks a
+   * required function. The message lists the places searched or the missing functions.
+   */
+  APTQ_ACL_LIBRARY_ERROR = 5,
+  /**
+   * An AscendCL call failed. The message names the call, ACL's numeric code and its name
+   * (e.g. `aclmdlLoadFromFile failed: 100003 ACL_ERROR_INVALID_FILE`).
+   */
+  APTQ_ACL_ERROR = 6,
+  /**
    * A bug: the library panicked. The message says where.
    */
   APTQ_PANIC = 99,
 } aptq_status;
 
+/**
+ * An opened AscendCL library with one device set and a context on it.
+ */
+typedef struct aptq_acl aptq_acl;
+
+/**
+ * A model loaded from an OM file, with its input and output description.
+ */
+typedef struct aptq_model aptq_model;
+
+/**
+ * The outputs of one `aptq_model_run`, in model order.
+ */
+typedef struct aptq_outputs aptq_outputs;
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+/**
+ * Opens AscendCL, sets `device` and creates a context on it.
+ *
+ * `lib_path` names `libascendcl.so` (or the simulator `libascendcl_sim.so`), or a folder
+ * holding it; NULL searches `$ASCEND_PTQ_ACL_LIB`, the CANN folders
+ * (`$ASCEND_TOOLKIT_HOME/lib64`, `$ASCEND_HOME_PATH/lib64`, `/usr/local/Ascend/...`) and the
+ * loader path. `aclInit` runs once per library per process. Errors: the library missing or
+ * lacking a required function is `APTQ_ACL_LIBRARY_ERROR` (the message lists where it looked);
+ * a failing ACL call is `APTQ_ACL_ERROR` (the message has the call, code and code name).
+ * On success `*out` receives a handle to release with `aptq_acl_free`.
+ *
+ * # Safety
+ * `lib_path` must be NULL or a NUL-terminated string; `out` must be NULL or writable.
+ */
+enum aptq_status aptq_acl_open(const char *lib_path, int device, struct aptq_acl **out);
+
+/**
+ * Releases a handle from `aptq_acl_open` (models loaded through it stay usable). NULL is ignored.
+ *
+ * # Safety
+ * `acl` must be NULL or a handle from `aptq_acl_open` not yet freed.
+ */
+void aptq_acl_free(struct aptq_acl *acl);
+
+/**
+ * The SoC name (`aclrtGetSocName`), e.g. "Ascend310P3"; the simulator adds "-sim". A library
+ * without that function (older CANN) gives `APTQ_UNSUPPORTED`. On success `*out` receives a
+ * string to release with `aptq_string_free`.
+ *
+ * # Safety
+ * `acl` must be NULL or a live handle; `out` must be NULL or writable.
+ */
+enum aptq_status aptq_acl_soc_name(const struct aptq_acl *acl, char **out);
+
+/**
+ * 1 when the opened library is the ascend-ptq ACL simulator (results are not from an NPU),
+ * 0 when it is a real AscendCL, or when `acl` is NULL.
+ *
+ * # Safety
+ * `acl` must be NULL or a live handle.
+ */
+int aptq_acl_is_simulator(const struct aptq_acl *acl);
+
+/**
+ * Loads an OM file on the handle's context (`aclmdlLoadFromFile`) and allocates its input
+ * and output buffers. A missing file is `APTQ_IO_ERROR`; a file ACL refuses is
+ * `APTQ_ACL_ERROR` with ACL's code. On success `*out` receives a handle to release with
+ * `aptq_model_free`.
+ *
+ * # Safety
+ * `acl` must be NULL or a live handle; `om_path` NULL or a NUL-terminated string; `out` NULL
+ * or writable.
+ */
+enum aptq_status aptq_model_load(struct aptq_acl *acl,
+                                 const char *om_path,
+                                 struct aptq_model **out);
+
+/**
+ * Unloads a model and frees its buffers. NULL is ignored.
+ *
+ * # Safety
+ * `model` must be NULL or a handle from `aptq_model_load` not yet freed.
+ */
+void aptq_model_free(struct aptq_model *model);
+
+/**
+ * Number of model inputs (0 for NULL).
+ *
+ * # Safety
+ * `model` must be NULL or a live handle.
+ */
+size_t aptq_model_num_inputs(const struct aptq_model *model);
+
+/**
+ * Number of model outputs (0 for NULL).
+ *
+ * # Safety
+ * `model` must be NULL or a live handle.
+ */
+size_t aptq_model_num_outputs(const struct aptq_model *model);
+
+/**
+ * Bytes input `i` takes (what `aptq_model_run` expects in `sizes[i]`); 0 when out of range.
+ *
+ * # Safety
+ * `model` must be NULL or a live handle.
+ */
+size_t aptq_model_input_size(const struct aptq_model *model, size_t i);
+
+/**
+ * Bytes output `i` holds; 0 when out of range.
+ *
+ * # Safety
+ * `model` must be NULL or a live handle.
+ */
+size_t aptq_model_output_size(const struct aptq_model *model, size_t i);
+
+/**
+ * Describes input `i` as JSON: {"name", "dims" (array), "dtype" ("float32", "float16",
+ * "uint8", ...), "format" ("NCHW", "NHWC", "ND", ...), "size" (bytes), "aipp" ("none",
+ * "static", "dynamic", ...)}; a static-AIPP input takes the raw uint8 frame. An index out of
+ * range is `APTQ_INVALID_ARGUMENT`. Free the string with `aptq_string_free`.
+ *
+ * # Safety
+ * `model` must be NULL or a live handle; `json_out` NULL or writable.
+ */
+enum aptq_status aptq_model_input_info(const struct aptq_model *model, size_t i, char **json_out);
+
+/**
+ * Describes output `i` as JSON, with the keys of `aptq_model_input_info` ("aipp" is "none").
+ *
+ * # Safety
+ * `model` must be NULL or a live handle; `json_out` NULL or writable.
+ */
+enum aptq_status aptq_model_output_info(const struct aptq_model *model, size_t i, char **json_out);
+
+/**
+ * Runs the model once, synchronously: `n` must equal the number of inputs and `sizes[i]`
+ * the exact byte size of input `i` (`aptq_model_input_size`); a mismatch is
+ * `APTQ_INVALID_ARGUMENT` naming the input. Inputs are copied; the caller keeps them. On
+ * success `*out` receives the outputs, to release with `aptq_outputs_free`.
+ *
+ * # Safety
+ * `model` must be NULL or a live handle, not used by another thread during the call;
+ * `inputs` and `sizes` NULL or arrays of `n` entries, each `inputs[i]` readable for
+ * `sizes[i]` bytes; `out` NULL or writable.
+ */
+enum aptq_status aptq_model_run(struct aptq_model *model,
+                                const void *const *inputs,
+                                const size_t *sizes,
+                                size_t n,
+                                struct aptq_outputs **out);
+
+/**
+ * Number of outputs held (0 for NULL).
+ *
+ * # Safety
+ * `outputs` must be NULL or a live handle.
+ */
+size_t aptq_outputs_count(const struct aptq_outputs *outputs);
+
+/**
+ * The bytes of output `i` (little-endian, the output's dtype), borrowed until
+ * `aptq_outputs_free`; `*size_out` (when not NULL) receives their count. NULL and size 0 when
+ * `i` is out of range.
+ *
+ * # Safety
+ * `outputs` must be NULL or a live handle; `size_out` NULL or writable.
+ */
+const void *aptq_outputs_data(const struct aptq_outputs *outputs, size_t i, size_t *size_out);
+
+/**
+ * The name of output `i`, borrowed until `aptq_outputs_free`; NULL when out of range.
+ *
+ * # Safety
+ * `outputs` must be NULL or a live handle.
+ */
+const char *aptq_outputs_name(const struct aptq_outputs *outputs, size_t i);
+
+/**
+ * Frees the outputs of `aptq_model_run`. NULL is ignored.
+ *
+ * # Safety
+ * `outputs` must be NULL or a handle from `aptq_model_run` not yet freed.
+ */
+void aptq_outputs_free(struct aptq_outputs *outputs);
 
 /**
  * Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
@@ -62,6 +254,30 @@ extern "C" {
  */
 enum aptq_status aptq_calibrate(const char *options_json,
                                 char **summary_json);
+
+/**
+ * Runs `ascend-ptq compare`: the int8 and the fp16 OM on the same inputs through AscendCL
+ * (or the ascend-ptq simulator), msaccucmp's ten metrics per input and output, and a verdict
+ * against the cosine threshold.
+ *
+ * `options_json` is an object whose keys mirror the command-line flags: "int8", "fp16" (OM
+ * paths, required); the inputs, either "data_dir", "data_types" (strings) and "batch_num"
+ * (integer ≥ 1), or "images" and "params" (paths) with an optional "section"; optional
+ * "reference" (the fp32 ONNX model: our CPU engine becomes a third column), "device"
+ * (integer, default 0), "acl_lib" (libascendcl.so or the simulator; default: discovery),
+ * "threshold" (number, default 0.99) and "report" (writes REPORT.json and REPORT.html).
+ * An unknown key or a value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key.
+ *
+ * On success `*report_json` receives the report (the same document as REPORT.json; its
+ * "pass" field is the verdict: a failing verdict is still `APTQ_OK`); free it with
+ * `aptq_string_free`. AscendCL missing is `APTQ_ACL_LIBRARY_ERROR`, a failed ACL call
+ * `APTQ_ACL_ERROR`, a missing file `APTQ_IO_ERROR`.
+ *
+ * # Safety
+ * `options_json` must be NULL or a NUL-terminated string; `report_json` must be NULL or
+ * writable.
+ */
+enum aptq_status aptq_compare(const char *options_json, char **report_json);
 
 /**
  * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` or the

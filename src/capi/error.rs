@@ -20,6 +20,12 @@ pub enum aptq_status {
     APTQ_INVALID_MODEL = 3,
     /// The model uses an operator the library cannot execute.
     APTQ_UNSUPPORTED = 4,
+    /// The AscendCL library (or the simulator) was not found, could not be loaded, or lacks a
+    /// required function. The message lists the places searched or the missing functions.
+    APTQ_ACL_LIBRARY_ERROR = 5,
+    /// An AscendCL call failed. The message names the call, ACL's numeric code and its name
+    /// (e.g. `aclmdlLoadFromFile failed: 100003 ACL_ERROR_INVALID_FILE`).
+    APTQ_ACL_ERROR = 6,
     /// A bug: the library panicked. The message says where.
     APTQ_PANIC = 99,
 }

@@ -8,13 +8,21 @@
 //! - null pointers are rejected with `APTQ_INVALID_ARGUMENT`, never dereferenced;
 //! - no panic crosses the boundary: it becomes `APTQ_PANIC` with its message.
 
+mod acl;
 mod calibrate;
+mod compare;
 mod data;
 mod error;
 mod inspect;
 mod om;
 
+pub use acl::{
+    aptq_acl, aptq_acl_free, aptq_acl_is_simulator, aptq_acl_open, aptq_acl_soc_name, aptq_model, aptq_model_free, aptq_model_input_info,
+    aptq_model_input_size, aptq_model_load, aptq_model_num_inputs, aptq_model_num_outputs, aptq_model_output_info, aptq_model_output_size,
+    aptq_model_run, aptq_outputs, aptq_outputs_count, aptq_outputs_data, aptq_outputs_free, aptq_outputs_name,
+};
 pub use calibrate::aptq_calibrate;
+pub use compare::aptq_compare;
 pub use data::{aptq_aipp, aptq_preprocess};
 pub use error::{aptq_last_error, aptq_status, aptq_string_free, aptq_version};
 pub use inspect::aptq_inspect;

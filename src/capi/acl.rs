@@ -1,0 +1,382 @@
+//! A small session API over AscendCL for C/C++ callers running an OM themselves: open the
+//! library (or the ascend-ptq simulator), load a model, run it on host buffers, read the
+//! outputs. Handles are opaque and freed with their `_free` function; a model keeps the
+//! library, device and context it was loaded on alive, so handles may be freed in any order.
+
+// C type names: aptq_acl, aptq_model, aptq_outputs.
+#![allow(non_camel_case_types)]
+
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::path::Path;
+
+use serde_json::json;
+
+use super::error::{CapiError, aptq_status, guard, opt_str_arg, str_arg, write_string_out};
+use crate::device::acl::{Acl, AippType, Context, DataType, Device, Error as AclLayerError, Format, IoDesc, Model};
+
+/// An opened AscendCL library with one device set and a context on it.
+pub struct aptq_acl {
+    acl: Acl,
+    // Kept for their lifetime: the device stays set and the context alive while the handle lives.
+    _device: Device,
+    context: Context,
+}
+
+/// A model loaded from an OM file, with its input and output description.
+pub struct aptq_model {
+    model: Model,
+}
+
+/// The outputs of one `aptq_model_run`, in model order.
+pub struct aptq_outputs {
+    items: Vec<(CString, Vec<u8>)>,
+}
+
+impl From<AclLayerError> for CapiError {
+    fn from(e: AclLayerError) -> Self {
+        use aptq_status::*;
+        let status = match &e {
+            AclLayerError::LibraryNotFound { .. } | AclLayerError::MissingSymbols { .. } => APTQ_ACL_LIBRARY_ERROR,
+            AclLayerError::Call(_) | AclLayerError::LoadModel { .. } => APTQ_ACL_ERROR,
+            AclLayerError::ModelFile { .. } => APTQ_IO_ERROR,
+            AclLayerError::InputCount { .. }
+            | AclLayerError::InputSize { .. }
+            | AclLayerError::BufferTooSmall { .. }
+            | AclLayerError::Nul { .. } => APTQ_INVALID_ARGUMENT,
+        };
+        CapiError { status, message: e.to_string() }
+    }
+}
+
+/// Writes a new handle through an out-pointer, checked before any work is done.
+fn check_out<T>(out: *mut *mut T, param: &str) -> Result<(), CapiError> {
+    if out.is_null() { Err(CapiError::invalid_argument(format!("{param} is NULL"))) } else { Ok(()) }
+}
+
+/// Opens AscendCL, sets `device` and creates a context on it.
+///
+/// `lib_path` names `libascendcl.so` (or the simulator `libascendcl_sim.so`), or a folder
+/// holding it; NULL searches `$ASCEND_PTQ_ACL_LIB`, the CANN folders
+/// (`$ASCEND_TOOLKIT_HOME/lib64`, `$ASCEND_HOME_PATH/lib64`, `/usr/local/Ascend/...`) and the
+/// loader path. `aclInit` runs once per library per process. Errors: the library missing or
+/// lacking a required function is `APTQ_ACL_LIBRARY_ERROR` (the message lists where it looked);
+/// a failing ACL call is `APTQ_ACL_ERROR` (the message has the call, code and code name).
+/// On success `*out` receives a handle to release with `aptq_acl_free`.
+///
+/// # Safety
+/// `lib_path` must be NULL or a NUL-terminated string; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_acl_open(lib_path: *const c_char, device: c_int, out: *mut *mut aptq_acl) -> aptq_status {
+    guard(|| {
+        let lib = unsafe { opt_str_arg(lib_path, "lib_path") }?;
+        check_out(out, "out")?;
+        let acl = Acl::open(lib.map(Path::new))?;
+        let dev = acl.device(device)?;
+        let context = dev.create_context()?;
+        let handle = Box::new(aptq_acl { acl, _device: dev, context });
+        // SAFETY: checked non-null above.
+        unsafe { *out = Box::into_raw(handle) };
+        Ok(())
+    })
+}
+
+/// Releases a handle from `aptq_acl_open` (models loaded through it stay usable). NULL is ignored.
+///
+/// # Safety
+/// `acl` must be NULL or a handle from `aptq_acl_open` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_acl_free(acl: *mut aptq_acl) {
+    if !acl.is_null() {
+        // SAFETY: per the contract, `acl` came from Box::into_raw in aptq_acl_open.
+        guard(|| {
+            drop(unsafe { Box::from_raw(acl) });
+            Ok(())
+        });
+    }
+}
+
+/// The SoC name (`aclrtGetSocName`), e.g. "Ascend310P3"; the simulator adds "-sim". A library
+/// without that function (older CANN) gives `APTQ_UNSUPPORTED`. On success `*out` receives a
+/// string to release with `aptq_string_free`.
+///
+/// # Safety
+/// `acl` must be NULL or a live handle; `out` must be NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_acl_soc_name(acl: *const aptq_acl, out: *mut *mut c_char) -> aptq_status {
+    guard(|| {
+        let acl = unsafe { handle(acl, "acl") }?;
+        let name = acl.acl.soc_name().ok_or_else(|| CapiError {
+            status: aptq_status::APTQ_UNSUPPORTED,
+            message: format!("{}: aclrtGetSocName is not available (older CANN)", acl.acl.library().display()),
+        })?;
+        unsafe { write_string_out(out, "out", name) }
+    })
+}
+
+/// 1 when the opened library is the ascend-ptq ACL simulator (results are not from an NPU),
+/// 0 when it is a real AscendCL, or when `acl` is NULL.
+///
+/// # Safety
+/// `acl` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_acl_is_simulator(acl: *const aptq_acl) -> c_int {
+    // SAFETY: NULL or live per the contract.
+    unsafe { acl.as_ref() }.map_or(0, |a| c_int::from(a.acl.simulator_identity().is_some()))
+}
+
+/// Loads an OM file on the handle's context (`aclmdlLoadFromFile`) and allocates its input
+/// and output buffers. A missing file is `APTQ_IO_ERROR`; a file ACL refuses is
+/// `APTQ_ACL_ERROR` with ACL's code. On success `*out` receives a handle to release with
+/// `aptq_model_free`.
+///
+/// # Safety
+/// `acl` must be NULL or a live handle; `om_path` NULL or a NUL-terminated string; `out` NULL
+/// or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_load(acl: *mut aptq_acl, om_path: *const c_char, out: *mut *mut aptq_model) -> aptq_status {
+    guard(|| {
+        let acl = unsafe { handle(acl, "acl") }?;
+        let path = unsafe { str_arg(om_path, "om_path") }?;
+        check_out(out, "out")?;
+        let model = acl.context.load_model(Path::new(path))?;
+        // SAFETY: checked non-null above.
+        unsafe { *out = Box::into_raw(Box::new(aptq_model { model })) };
+        Ok(())
+    })
+}
+
+/// Unloads a model and frees its buffers. NULL is ignored.
+///
+/// # Safety
+/// `model` must be NULL or a handle from `aptq_model_load` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_free(model: *mut aptq_model) {
+    if !model.is_null() {
+        guard(|| {
+            // SAFETY: per the contract, `model` came from Box::into_raw in aptq_model_load.
+            drop(unsafe { Box::from_raw(model) });
+            Ok(())
+        });
+    }
+}
+
+/// Number of model inputs (0 for NULL).
+///
+/// # Safety
+/// `model` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_num_inputs(model: *const aptq_model) -> usize {
+    unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().inputs().len())
+}
+
+/// Number of model outputs (0 for NULL).
+///
+/// # Safety
+/// `model` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_num_outputs(model: *const aptq_model) -> usize {
+    unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().outputs().len())
+}
+
+/// Bytes input `i` takes (what `aptq_model_run` expects in `sizes[i]`); 0 when out of range.
+///
+/// # Safety
+/// `model` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_input_size(model: *const aptq_model, i: usize) -> usize {
+    unsafe { model.as_ref() }.and_then(|m| m.model.desc().inputs().get(i)).map_or(0, |io| io.size)
+}
+
+/// Bytes output `i` holds; 0 when out of range.
+///
+/// # Safety
+/// `model` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_output_size(model: *const aptq_model, i: usize) -> usize {
+    unsafe { model.as_ref() }.and_then(|m| m.model.desc().outputs().get(i)).map_or(0, |io| io.size)
+}
+
+/// Describes input `i` as JSON: {"name", "dims" (array), "dtype" ("float32", "float16",
+/// "uint8", ...), "format" ("NCHW", "NHWC", "ND", ...), "size" (bytes), "aipp" ("none",
+/// "static", "dynamic", ...)}; a static-AIPP input takes the raw uint8 frame. An index out of
+/// range is `APTQ_INVALID_ARGUMENT`. Free the string with `aptq_string_free`.
+///
+/// # Safety
+/// `model` must be NULL or a live handle; `json_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_input_info(model: *const aptq_model, i: usize, json_out: *mut *mut c_char) -> aptq_status {
+    guard(|| {
+        let m = unsafe { handle(model, "model") }?;
+        let io = io_at(m.model.desc().inputs(), i, "input")?;
+        unsafe { write_string_out(json_out, "json_out", io_json(io)) }
+    })
+}
+
+/// Describes output `i` as JSON, with the keys of `aptq_model_input_info` ("aipp" is "none").
+///
+/// # Safety
+/// `model` must be NULL or a live handle; `json_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_output_info(model: *const aptq_model, i: usize, json_out: *mut *mut c_char) -> aptq_status {
+    guard(|| {
+        let m = unsafe { handle(model, "model") }?;
+        let io = io_at(m.model.desc().outputs(), i, "output")?;
+        unsafe { write_string_out(json_out, "json_out", io_json(io)) }
+    })
+}
+
+/// Runs the model once, synchronously: `n` must equal the number of inputs and `sizes[i]`
+/// the exact byte size of input `i` (`aptq_model_input_size`); a mismatch is
+/// `APTQ_INVALID_ARGUMENT` naming the input. Inputs are copied; the caller keeps them. On
+/// success `*out` receives the outputs, to release with `aptq_outputs_free`.
+///
+/// # Safety
+/// `model` must be NULL or a live handle, not used by another thread during the call;
+/// `inputs` and `sizes` NULL or arrays of `n` entries, each `inputs[i]` readable for
+/// `sizes[i]` bytes; `out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_model_run(
+    model: *mut aptq_model,
+    inputs: *const *const c_void,
+    sizes: *const usize,
+    n: usize,
+    out: *mut *mut aptq_outputs,
+) -> aptq_status {
+    guard(|| {
+        // SAFETY: NULL or live and unshared per the contract.
+        let m = unsafe { model.as_mut() }.ok_or_else(|| CapiError::invalid_argument("model is NULL"))?;
+        check_out(out, "out")?;
+        if n > 0 && (inputs.is_null() || sizes.is_null()) {
+            return Err(CapiError::invalid_argument(format!("inputs or sizes is NULL with n = {n}")));
+        }
+        let mut buffers: Vec<&[u8]> = Vec::with_capacity(n);
+        for i in 0..n {
+            // SAFETY: both arrays hold n entries per the contract.
+            let (ptr, size) = unsafe { (*inputs.add(i), *sizes.add(i)) };
+            if ptr.is_null() && size > 0 {
+                return Err(CapiError::invalid_argument(format!("inputs[{i}] is NULL with sizes[{i}] = {size}")));
+            }
+            // SAFETY: readable for `size` bytes per the contract (a zero-size input needs no data).
+            buffers.push(if size == 0 { &[] } else { unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size) } });
+        }
+        let results = m.model.run(&buffers)?;
+        let names = m.model.desc().outputs().iter().map(|io| CString::new(io.name.replace('\0', "\\0")).expect("NULs replaced"));
+        let items = names.zip(results).collect();
+        // SAFETY: checked non-null above.
+        unsafe { *out = Box::into_raw(Box::new(aptq_outputs { items })) };
+        Ok(())
+    })
+}
+
+/// Number of outputs held (0 for NULL).
+///
+/// # Safety
+/// `outputs` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_outputs_count(outputs: *const aptq_outputs) -> usize {
+    unsafe { outputs.as_ref() }.map_or(0, |o| o.items.len())
+}
+
+/// The bytes of output `i` (little-endian, the output's dtype), borrowed until
+/// `aptq_outputs_free`; `*size_out` (when not NULL) receives their count. NULL and size 0 when
+/// `i` is out of range.
+///
+/// # Safety
+/// `outputs` must be NULL or a live handle; `size_out` NULL or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_outputs_data(outputs: *const aptq_outputs, i: usize, size_out: *mut usize) -> *const c_void {
+    let item = unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i));
+    if !size_out.is_null() {
+        // SAFETY: checked non-null; writable per the contract.
+        unsafe { *size_out = item.map_or(0, |(_, data)| data.len()) };
+    }
+    item.map_or(std::ptr::null(), |(_, data)| data.as_ptr().cast())
+}
+
+/// The name of output `i`, borrowed until `aptq_outputs_free`; NULL when out of range.
+///
+/// # Safety
+/// `outputs` must be NULL or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_outputs_name(outputs: *const aptq_outputs, i: usize) -> *const c_char {
+    unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i)).map_or(std::ptr::null(), |(name, _)| name.as_ptr())
+}
+
+/// Frees the outputs of `aptq_model_run`. NULL is ignored.
+///
+/// # Safety
+/// `outputs` must be NULL or a handle from `aptq_model_run` not yet freed.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_outputs_free(outputs: *mut aptq_outputs) {
+    if !outputs.is_null() {
+        guard(|| {
+            // SAFETY: per the contract, `outputs` came from Box::into_raw in aptq_model_run.
+            drop(unsafe { Box::from_raw(outputs) });
+            Ok(())
+        });
+    }
+}
+
+/// Borrows a handle argument; NULL is an error naming the parameter.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a live `T`.
+unsafe fn handle<'a, T>(ptr: *const T, param: &str) -> Result<&'a T, CapiError> {
+    unsafe { ptr.as_ref() }.ok_or_else(|| CapiError::invalid_argument(format!("{param} is NULL")))
+}
+
+fn io_at<'a>(list: &'a [IoDesc], i: usize, what: &str) -> Result<&'a IoDesc, CapiError> {
+    list.get(i).ok_or_else(|| CapiError::invalid_argument(format!("{what} index {i} out of range: the model has {} {what}(s)", list.len())))
+}
+
+fn io_json(io: &IoDesc) -> String {
+    json!({
+        "name": io.name,
+        "dims": io.dims,
+        "dtype": dtype_name(io.dtype),
+        "format": format_name(io.format),
+        "size": io.size,
+        "aipp": aipp_name(io.aipp),
+    })
+    .to_string()
+}
+
+fn dtype_name(d: DataType) -> String {
+    match d {
+        DataType::Float => "float32".into(),
+        DataType::Float16 => "float16".into(),
+        DataType::Int8 => "int8".into(),
+        DataType::Int32 => "int32".into(),
+        DataType::Uint8 => "uint8".into(),
+        DataType::Int16 => "int16".into(),
+        DataType::Uint16 => "uint16".into(),
+        DataType::Uint32 => "uint32".into(),
+        DataType::Int64 => "int64".into(),
+        DataType::Uint64 => "uint64".into(),
+        DataType::Double => "float64".into(),
+        DataType::Bool => "bool".into(),
+        DataType::Bf16 => "bfloat16".into(),
+        DataType::Other(v) => format!("aclDataType({v})"),
+    }
+}
+
+fn format_name(f: Format) -> String {
+    match f {
+        Format::Undefined => "UNDEFINED".into(),
+        Format::Nchw => "NCHW".into(),
+        Format::Nhwc => "NHWC".into(),
+        Format::Nd => "ND".into(),
+        Format::Nc1hwc0 => "NC1HWC0".into(),
+        Format::Other(v) => format!("aclFormat({v})"),
+    }
+}
+
+fn aipp_name(a: AippType) -> String {
+    match a {
+        AippType::None => "none".into(),
+        AippType::Static => "static".into(),
+        AippType::Dynamic => "dynamic".into(),
+        AippType::DynamicNode => "dynamic_node".into(),
+        AippType::Other(v) => format!("aclmdlInputAippType({v})"),
+    }
+}

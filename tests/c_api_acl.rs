@@ -1,0 +1,381 @@
+//! The AscendCL session API of the C header (`aptq_acl_open`, `aptq_model_load`,
+//! `aptq_model_run`, ...) driven from C++ (ffi/examples/run_om.cpp) and C
+//! (ffi/tests/acl_session_errors.c) through the ACL simulator, on simulated OMs:
+//! - the int8 OM's outputs equal our engine's run of the deploy model, bit for bit;
+//! - the fp16 OM's outputs equal our engine's run with every op output rounded to fp16;
+//! - error paths give the documented statuses and messages;
+//! - after every `_free`, the simulator counts no live ACL object.
+//!
+//! The simulator's state is process-wide, so each C/C++ program runs as its own process.
+
+mod common;
+
+use std::collections::HashMap;
+use std::ffi::{CStr, CString, c_char};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+use ascend_ptq::capi::{aptq_compare, aptq_last_error, aptq_status, aptq_string_free};
+use ascend_ptq::device::om::{SimPrecision, SimulatedBuild, write_simulated_om};
+use ascend_ptq::engine::{RunOptions, Session, Tensor};
+use ascend_ptq::onnx::{DataType, ModelProto, SaveOptions, TensorData, save_model};
+use common::graph::*;
+
+const C_IN: usize = 3;
+const C_OUT: usize = 5;
+const H: usize = 4;
+const W: usize = 6;
+
+/// The ACL simulator, built with `cargo build -p ascend-acl-sim` (as tests/acl_sim.rs does) or
+/// taken from `ASCEND_PTQ_ACL_SIM_LIB`.
+fn sim_path() -> PathBuf {
+    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.as_ref() {
+        return p.clone();
+    }
+    let path = if let Some(p) = std::env::var_os("ASCEND_PTQ_ACL_SIM_LIB") {
+        PathBuf::from(p)
+    } else {
+        let profile_dir = common::target_dir();
+        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        cmd.args(["build", "--quiet", "-p", "ascend-acl-sim", "--manifest-path"]).arg(common::repo_root().join("Cargo.toml"));
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        cmd.env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
+        assert!(cmd.status().expect("run cargo build -p ascend-acl-sim").success(), "cargo build -p ascend-acl-sim failed");
+        profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+    };
+    assert!(path.exists(), "the ACL simulator {} is missing", path.display());
+    *built = Some(path.clone());
+    path
+}
+
+fn cdylib_dir() -> PathBuf {
+    let target = common::target_dir();
+    for dir in [target.join("deps"), target.clone()] {
+        if dir.join("libascend_ptq.so").exists() {
+            return dir;
+        }
+    }
+    panic!("libascend_ptq.so not found under {}", target.display());
+}
+
+/// Compiles one C or C++ source against include/ and the cdylib (once per test run: tests run
+/// in parallel); returns the executable.
+fn build_program(source: &str) -> PathBuf {
+    static BUILT: Mutex<Vec<(String, PathBuf)>> = Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, exe)) = built.iter().find(|(s, _)| s == source) {
+        return exe.clone();
+    }
+    let root = common::repo_root();
+    let out_dir = common::target_dir().join("c-tests");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let exe = out_dir.join(Path::new(source).file_stem().unwrap());
+    let cpp = source.ends_with(".cpp");
+    let compiler = cc::Build::new()
+        .cpp(cpp)
+        .cargo_metadata(false)
+        .cargo_warnings(false)
+        .opt_level(0)
+        .target(env!("TARGET_TRIPLE"))
+        .host(env!("TARGET_TRIPLE"))
+        .get_compiler();
+    let lib_dir = cdylib_dir();
+    let status = compiler
+        .to_command()
+        .args([if cpp { "-std=c++17" } else { "-std=c99" }, "-Wall", "-Wextra", "-Werror"])
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg(root.join(source))
+        .arg("-o")
+        .arg(&exe)
+        .arg(format!("-L{}", lib_dir.display()))
+        .arg("-lascend_ptq")
+        .arg("-ldl")
+        .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
+        .status()
+        .expect("run the C/C++ compiler");
+    assert!(status.success(), "compiling {source} failed");
+    built.push((source.to_string(), exe.clone()));
+    exe
+}
+
+fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(exe);
+    cmd.args(args).env_remove("ASCEND_PTQ_SIM_FAIL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run the program")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+// ---- models -------------------------------------------------------------------------------
+
+/// AscendQuant → int8 Conv (3x3, pad 1) → AscendDequant, as AMCT's deploy model.
+fn deploy_model() -> ModelProto {
+    let w: Vec<i8> = (0..C_OUT * C_IN * 9).map(|i| (((i * 37 + 11) % 255) as i32 - 127) as i8).collect();
+    let bias: Vec<i32> = (0..C_OUT as i32).map(|c| c * 1013 - 2500).collect();
+    let deq: Vec<u64> = (0..C_OUT).map(|c| ((0.001 + 0.0007 * c as f32) * 0.021f32).to_bits() as u64).collect();
+    model(
+        vec![
+            node(
+                "AscendQuant",
+                "conv.quant",
+                &["x"],
+                &["q"],
+                vec![attr_f("scale", 1.0 / 0.021), attr_f("offset", -17.0), attr_s("dst_type", "INT8")],
+            ),
+            node("Conv", "conv", &["q", "w", "b"], &["acc"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])]),
+            node("AscendDequant", "conv.dequant", &["acc", "deq"], &["y"], vec![attr_i("dtype", 0)]),
+        ],
+        vec![
+            tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], TensorData::I8(w)),
+            tensor("b", &[C_OUT as i64], TensorData::I32(bias)),
+            tensor("deq", &[C_OUT as i64], TensorData::U64(deq)),
+        ],
+        vec![value_info("x", DataType::Float, &[1, C_IN as i64, H as i64, W as i64])],
+        vec![value_info("y", DataType::Float, &[1, C_OUT as i64, H as i64, W as i64])],
+        13,
+    )
+}
+
+/// y = (x · m + a) / 3 − x per channel. The constants and the inputs are exact in fp16, so the
+/// device's fp16 rounding of inputs and weights changes nothing and only op outputs round.
+fn float_model() -> ModelProto {
+    let c = C_IN as i64;
+    model(
+        vec![
+            node("Mul", "mul", &["x", "m"], &["t1"], vec![]),
+            node("Add", "add", &["t1", "a"], &["t2"], vec![]),
+            node("Div", "div", &["t2", "d"], &["t3"], vec![]),
+            node("Sub", "sub", &["t3", "x"], &["y"], vec![]),
+        ],
+        vec![
+            tensor("m", &[1, c, 1, 1], TensorData::F32(vec![0.125, 1.25, -0.75])),
+            tensor("a", &[1, c, 1, 1], TensorData::F32(vec![0.5, -2.25, 5.0])),
+            tensor("d", &[], TensorData::F32(vec![3.0])),
+        ],
+        vec![value_info("x", DataType::Float, &[1, c, H as i64, W as i64])],
+        vec![value_info("y", DataType::Float, &[1, c, H as i64, W as i64])],
+        13,
+    )
+}
+
+/// Multiples of 1/64 in [-1.3, 2.7]: exact in fp16.
+fn input_values() -> Vec<f32> {
+    (0..C_IN * H * W).map(|i| ((i * 7919) % 256) as f32 / 64.0 - 1.3125).collect()
+}
+
+fn f32_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+fn engine_output(m: &ModelProto, x: &[f32], options: &RunOptions) -> Vec<u8> {
+    let session = Session::new(m, &HashMap::new()).unwrap();
+    let input = Tensor::from_le_bytes(DataType::Float, &[1, C_IN, H, W], &f32_bytes(x), "x").unwrap();
+    session.run_with(HashMap::from([("x".to_string(), input)]), options).unwrap().remove(0).1.to_le_bytes()
+}
+
+fn build_om(dir: &Path, m: &ModelProto, name: &str, precision: SimPrecision) -> PathBuf {
+    let onnx = dir.join(format!("{name}.onnx"));
+    save_model(m, &onnx, &SaveOptions::default()).unwrap();
+    let shapes = HashMap::from([("x".to_string(), vec![1, C_IN as i64, H as i64, W as i64])]);
+    let om = dir.join(format!("{name}.om"));
+    let b = SimulatedBuild {
+        onnx_path: &onnx,
+        precision,
+        input_shapes: &shapes,
+        soc_version: "Ascend310P3",
+        aipp: None,
+        output_type_fp16: false,
+        cmdline: format!("ascend-ptq build --simulate {}", onnx.display()),
+    };
+    write_simulated_om(&om, &b).unwrap();
+    om
+}
+
+/// Runs run_om.cpp on `om` with the input `x`, checks what it prints and returns output `y`.
+fn run_example(dir: &Path, om: &Path, x: &[f32]) -> Vec<u8> {
+    let exe = build_program("ffi/examples/run_om.cpp");
+    let sim = sim_path();
+    let input = dir.join("x.bin");
+    std::fs::write(&input, f32_bytes(x)).unwrap();
+    let save = dir.join(format!("out-{}", om.file_stem().unwrap().to_string_lossy()));
+    std::fs::create_dir_all(&save).unwrap();
+    let out = run(&exe, &[sim.to_str().unwrap(), om.to_str().unwrap(), "--save", save.to_str().unwrap(), input.to_str().unwrap()], &[]);
+    let log = text(&out);
+    assert!(out.status.success(), "run_om failed: {log}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("soc: Ascend310P3-sim (simulator, not an NPU)"), "{log}");
+    let input_line = stdout.lines().find(|l| l.starts_with("input 0: ")).expect("input description");
+    let info: serde_json::Value = serde_json::from_str(&input_line["input 0: ".len()..]).unwrap();
+    assert_eq!(
+        info,
+        serde_json::json!({"name": "x", "dims": [1, C_IN, H, W], "dtype": "float32", "format": "NCHW",
+                           "size": 4 * C_IN * H * W, "aipp": "none"}),
+        "{log}"
+    );
+    let y = std::fs::read(save.join("y.bin")).unwrap();
+    // The printed first values are the saved bytes, decoded.
+    let first: Vec<String> = y.chunks_exact(4).take(8).map(|c| format!("{:.9e}", f32::from_le_bytes(c.try_into().unwrap()))).collect();
+    let line = stdout.lines().find(|l| l.starts_with("result y ")).expect("result line");
+    let (head, values) = line.split_once(':').unwrap();
+    assert_eq!(head, format!("result y {} bytes", y.len()), "{log}");
+    let printed: Vec<String> = values.split_whitespace().map(|v| format!("{:.9e}", v.parse::<f32>().unwrap())).collect();
+    assert_eq!(printed, first, "{log}");
+    assert!(stdout.contains("simulator live objects after free: 0"), "ACL objects left alive: {log}");
+    y
+}
+
+// ---- tests --------------------------------------------------------------------------------
+
+#[test]
+fn cpp_example_runs_int8_om_like_the_engine() {
+    let dir = tempfile::tempdir().unwrap();
+    let om = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
+    let x = input_values();
+    let got = run_example(dir.path(), &om, &x);
+    let expected = engine_output(&deploy_model(), &x, &RunOptions::default());
+    assert_eq!(got.len(), 4 * C_OUT * H * W);
+    assert_eq!(got, expected, "the int8 OM's output differs from the engine's deploy-model output");
+    assert!(got.chunks_exact(4).any(|c| f32::from_le_bytes(c.try_into().unwrap()) != 0.0));
+}
+
+#[test]
+fn cpp_example_runs_fp16_om_like_the_engine_in_fp16() {
+    let dir = tempfile::tempdir().unwrap();
+    let om = build_om(dir.path(), &float_model(), "net_fp16", SimPrecision::Fp16);
+    let x = input_values();
+    let got = run_example(dir.path(), &om, &x);
+    let fp16 = engine_output(&float_model(), &x, &RunOptions { round_outputs_to_f16: true });
+    let fp32 = engine_output(&float_model(), &x, &RunOptions::default());
+    assert_eq!(got, fp16, "the fp16 OM's output differs from the engine with fp16 rounding");
+    let differing = got.chunks_exact(4).zip(fp32.chunks_exact(4)).filter(|(a, b)| a != b).count();
+    assert!(differing > C_IN * H * W / 4, "only {differing} values differ from fp32: the OM is not computing in fp16");
+}
+
+#[test]
+fn cpp_example_reports_errors() {
+    let exe = build_program("ffi/examples/run_om.cpp");
+    let sim = sim_path();
+    let out = run(&exe, &["/nonexistent/libascendcl.so", "/nonexistent/m.om"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("opening AscendCL: status 5") && stderr.contains("/nonexistent/libascendcl.so"), "{stderr}");
+
+    let out = run(&exe, &[sim.to_str().unwrap(), "/nonexistent/m.om"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("loading the model: status 2") && stderr.contains("/nonexistent/m.om"), "{stderr}");
+}
+
+#[test]
+fn c_error_paths_give_statuses_and_messages() {
+    let exe = build_program("ffi/tests/acl_session_errors.c");
+    let sim = sim_path();
+    let dir = tempfile::tempdir().unwrap();
+    let om = build_om(dir.path(), &float_model(), "net_fp16", SimPrecision::Fp16);
+    let not_om = dir.path().join("notes.om");
+    std::fs::write(&not_om, "plain text, not an OM\n").unwrap();
+    let out = run(&exe, &[sim.to_str().unwrap(), om.to_str().unwrap(), not_om.to_str().unwrap()], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+
+    let out = run(&exe, &["--init-fails", sim.to_str().unwrap()], &[("ASCEND_PTQ_SIM_FAIL", "aclInit:500001")]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+/// A float Conv with the deploy model's interface (3 → 5 channels), the fp16 twin to compare;
+/// weights exact in fp16 (the device rounds them), so only op outputs round.
+fn float_conv_model() -> ModelProto {
+    let w: Vec<f32> = (0..C_OUT * C_IN * 9).map(|i| ((((i * 37 + 11) % 255) as i32 - 127) as f32) / 256.0).collect();
+    let b: Vec<f32> = (0..C_OUT).map(|c| c as f32 * 0.0625 - 0.125).collect();
+    model(
+        vec![node("Conv", "conv", &["x", "w", "b"], &["y"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])])],
+        vec![tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], TensorData::F32(w)), tensor("b", &[C_OUT as i64], TensorData::F32(b))],
+        vec![value_info("x", DataType::Float, &[1, C_IN as i64, H as i64, W as i64])],
+        vec![value_info("y", DataType::Float, &[1, C_OUT as i64, H as i64, W as i64])],
+        13,
+    )
+}
+
+fn c_compare(options: &str) -> (aptq_status, String) {
+    let opts = CString::new(options).unwrap();
+    let mut out: *mut c_char = std::ptr::null_mut();
+    // SAFETY: valid C string and out-pointer.
+    let status = unsafe { aptq_compare(opts.as_ptr(), &mut out) };
+    if status != aptq_status::APTQ_OK {
+        // SAFETY: set by the failed call on this thread.
+        return (status, unsafe { CStr::from_ptr(aptq_last_error()) }.to_string_lossy().into_owned());
+    }
+    let json = unsafe { CStr::from_ptr(out) }.to_string_lossy().into_owned();
+    unsafe { aptq_string_free(out) };
+    (status, json)
+}
+
+fn cosine(a: &[u8], b: &[u8]) -> f64 {
+    let f = |v: &[u8]| v.chunks_exact(4).map(|c| f64::from(f32::from_le_bytes(c.try_into().unwrap()))).collect::<Vec<f64>>();
+    let (x, y) = (f(a), f(b));
+    let dot: f64 = x.iter().zip(&y).map(|(p, q)| p * q).sum();
+    dot / (x.iter().map(|v| v * v).sum::<f64>().sqrt() * y.iter().map(|v| v * v).sum::<f64>().sqrt())
+}
+
+/// aptq_compare in this process (the only test here that loads the simulator in-process).
+#[test]
+fn c_compare_reports_the_engine_computed_cosine() {
+    let sim = sim_path();
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
+    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let data = dir.path().join("calib");
+    std::fs::create_dir(&data).unwrap();
+    let x = input_values();
+    std::fs::write(data.join("batch0001.bin"), f32_bytes(&x)).unwrap();
+    let report = dir.path().join("cmp");
+    let options = serde_json::json!({
+        "int8": int8, "fp16": fp16, "data_dir": data, "data_types": "float32", "batch_num": 1,
+        "acl_lib": sim, "threshold": 0.5, "report": report,
+    });
+    let (status, json) = c_compare(&options.to_string());
+    assert_eq!(status, aptq_status::APTQ_OK, "{json}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["int8_device"].as_str().unwrap().contains("simulator"), "{}", v["int8_device"]);
+    let expected = cosine(
+        &engine_output(&deploy_model(), &x, &RunOptions::default()),
+        &engine_output(&float_conv_model(), &x, &RunOptions { round_outputs_to_f16: true }),
+    );
+    let got = v["outputs"][0]["int8_vs_fp16"]["cosine_similarity"]["mean"].as_f64().unwrap();
+    assert!((got - expected).abs() < 1e-12, "report cosine {got}, engine-computed {expected}");
+    assert_eq!(v["pass"], serde_json::json!(expected >= 0.5));
+    let written: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("cmp.json")).unwrap()).unwrap();
+    assert_eq!(written, v, "cmp.json is the returned report");
+    assert!(dir.path().join("cmp.html").exists());
+
+    // Errors name the key, the file or the library.
+    let (status, msg) = c_compare(r#"{"int8": "a.om", "fp16": "b.om", "images": "d", "params": "p", "batchnum": 1}"#);
+    assert_eq!((status, msg.contains("unknown key \"batchnum\"")), (aptq_status::APTQ_INVALID_ARGUMENT, true), "{msg}");
+    let (status, msg) = c_compare(r#"{"fp16": "b.om", "images": "d", "params": "p"}"#);
+    assert_eq!((status, msg.contains("missing required key \"int8\"")), (aptq_status::APTQ_INVALID_ARGUMENT, true), "{msg}");
+    let missing = serde_json::json!({"int8": dir.path().join("nope.om"), "fp16": fp16, "data_dir": data, "data_types": "float32",
+                                      "batch_num": 1, "acl_lib": sim});
+    let (status, msg) = c_compare(&missing.to_string());
+    assert_eq!((status, msg.contains("nope.om")), (aptq_status::APTQ_IO_ERROR, true), "{msg}");
+    let no_lib = serde_json::json!({"int8": int8, "fp16": fp16, "data_dir": data, "data_types": "float32", "batch_num": 1,
+                                     "acl_lib": "/nonexistent/libascendcl.so"});
+    let (status, msg) = c_compare(&no_lib.to_string());
+    assert_eq!((status, msg.contains("/nonexistent/libascendcl.so")), (aptq_status::APTQ_ACL_LIBRARY_ERROR, true), "{msg}");
+}
