@@ -16,7 +16,6 @@ mod common;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use ascend_ptq::device::aipp::{AippConfig, InputFormat, apply_aipp};
@@ -26,6 +25,7 @@ use ascend_ptq::device::om::{SimPrecision, SimulatedBuild, read_simulated_om_fil
 use ascend_ptq::engine::{Session, Tensor};
 use ascend_ptq::onnx::{DataType, ModelProto, SaveOptions, TensorData, save_model};
 use common::graph::*;
+use common::models::{C_IN, C_OUT, H, W, int8_conv_deploy_model as deploy_model};
 use half::f16;
 use prost::Message;
 
@@ -166,19 +166,7 @@ struct Sim {
 }
 
 fn sim_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("ASCEND_PTQ_ACL_SIM_LIB") {
-        return PathBuf::from(p);
-    }
-    let profile_dir = common::target_dir();
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    cmd.args(["build", "--quiet", "-p", "ascend-acl-sim", "--manifest-path"]).arg(common::repo_root().join("Cargo.toml"));
-    if profile_dir.file_name().is_some_and(|n| n == "release") {
-        cmd.arg("--release");
-    }
-    cmd.env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
-    let status = cmd.status().expect("run cargo build -p ascend-acl-sim");
-    assert!(status.success(), "cargo build -p ascend-acl-sim failed");
-    profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
+    common::acl_sim_lib()
 }
 
 /// The simulator file (built once per run).
@@ -373,39 +361,6 @@ impl Sim {
 }
 
 // ---- models -------------------------------------------------------------------------------
-
-const C_IN: usize = 3;
-const C_OUT: usize = 5;
-const H: usize = 4;
-const W: usize = 6;
-
-/// AscendQuant → int8 Conv (3x3, pad 1) → AscendDequant, as AMCT's deploy model (§1.3).
-fn deploy_model() -> ModelProto {
-    let w: Vec<i8> = (0..C_OUT * C_IN * 9).map(|i| (((i * 37 + 11) % 255) as i32 - 127) as i8).collect();
-    let bias: Vec<i32> = (0..C_OUT as i32).map(|c| c * 1013 - 2500).collect();
-    let deq: Vec<u64> = (0..C_OUT).map(|c| ((0.001 + 0.0007 * c as f32) * 0.021f32).to_bits() as u64).collect();
-    model(
-        vec![
-            node(
-                "AscendQuant",
-                "conv.quant",
-                &["x"],
-                &["q"],
-                vec![attr_f("scale", 1.0 / 0.021), attr_f("offset", -17.0), attr_s("dst_type", "INT8")],
-            ),
-            node("Conv", "conv", &["q", "w", "b"], &["acc"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])]),
-            node("AscendDequant", "conv.dequant", &["acc", "deq"], &["y"], vec![attr_i("dtype", 0)]),
-        ],
-        vec![
-            tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], TensorData::I8(w)),
-            tensor("b", &[C_OUT as i64], TensorData::I32(bias)),
-            tensor("deq", &[C_OUT as i64], TensorData::U64(deq)),
-        ],
-        vec![value_info("x", DataType::Float, &[1, C_IN as i64, H as i64, W as i64])],
-        vec![value_info("y", DataType::Float, &[1, C_OUT as i64, H as i64, W as i64])],
-        13,
-    )
-}
 
 const MUL: [f32; C_IN] = [0.1, 1.3, -0.7];
 const ADD: [f32; C_IN] = [0.333, -2.2, 5.01];

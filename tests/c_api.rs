@@ -61,7 +61,9 @@ fn compile_c(source: &str) -> PathBuf {
 }
 
 fn run(exe: &Path, args: &[&str]) -> Output {
-    Command::new(exe).args(args).output().expect("run C program")
+    // The library this test run built comes first: cargo's LD_LIBRARY_PATH may also list a
+    // target/debug/libascend_ptq.so left by an older `cargo build`.
+    Command::new(exe).args(args).env("LD_LIBRARY_PATH", cdylib_dir()).output().expect("run C program")
 }
 
 #[test]

@@ -21,36 +21,10 @@ use ascend_ptq::device::om::{SimPrecision, SimulatedBuild, write_simulated_om};
 use ascend_ptq::engine::{RunOptions, Session, Tensor};
 use ascend_ptq::onnx::{DataType, ModelProto, SaveOptions, TensorData, save_model};
 use common::graph::*;
+use common::models::{C_IN, C_OUT, H, W, int8_conv_deploy_model as deploy_model};
 
-const C_IN: usize = 3;
-const C_OUT: usize = 5;
-const H: usize = 4;
-const W: usize = 6;
-
-/// The ACL simulator, built with `cargo build -p ascend-acl-sim` (as tests/acl_sim.rs does) or
-/// taken from `ASCEND_PTQ_ACL_SIM_LIB`.
 fn sim_path() -> PathBuf {
-    static BUILT: Mutex<Option<PathBuf>> = Mutex::new(None);
-    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(p) = built.as_ref() {
-        return p.clone();
-    }
-    let path = if let Some(p) = std::env::var_os("ASCEND_PTQ_ACL_SIM_LIB") {
-        PathBuf::from(p)
-    } else {
-        let profile_dir = common::target_dir();
-        let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cmd.args(["build", "--quiet", "-p", "ascend-acl-sim", "--manifest-path"]).arg(common::repo_root().join("Cargo.toml"));
-        if profile_dir.file_name().is_some_and(|n| n == "release") {
-            cmd.arg("--release");
-        }
-        cmd.env("CARGO_TARGET_DIR", profile_dir.parent().expect("target dir"));
-        assert!(cmd.status().expect("run cargo build -p ascend-acl-sim").success(), "cargo build -p ascend-acl-sim failed");
-        profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX))
-    };
-    assert!(path.exists(), "the ACL simulator {} is missing", path.display());
-    *built = Some(path.clone());
-    path
+    common::acl_sim_lib()
 }
 
 fn cdylib_dir() -> PathBuf {
@@ -106,7 +80,9 @@ fn build_program(source: &str) -> PathBuf {
 
 fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(exe);
-    cmd.args(args).env_remove("ASCEND_PTQ_SIM_FAIL");
+    // The library this test run built comes first: cargo's LD_LIBRARY_PATH may also list a
+    // target/debug/libascend_ptq.so left by an older `cargo build`.
+    cmd.args(args).env_remove("ASCEND_PTQ_SIM_FAIL").env("LD_LIBRARY_PATH", cdylib_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -123,34 +99,6 @@ fn text(out: &Output) -> String {
 }
 
 // ---- models -------------------------------------------------------------------------------
-
-/// AscendQuant → int8 Conv (3x3, pad 1) → AscendDequant, as AMCT's deploy model.
-fn deploy_model() -> ModelProto {
-    let w: Vec<i8> = (0..C_OUT * C_IN * 9).map(|i| (((i * 37 + 11) % 255) as i32 - 127) as i8).collect();
-    let bias: Vec<i32> = (0..C_OUT as i32).map(|c| c * 1013 - 2500).collect();
-    let deq: Vec<u64> = (0..C_OUT).map(|c| ((0.001 + 0.0007 * c as f32) * 0.021f32).to_bits() as u64).collect();
-    model(
-        vec![
-            node(
-                "AscendQuant",
-                "conv.quant",
-                &["x"],
-                &["q"],
-                vec![attr_f("scale", 1.0 / 0.021), attr_f("offset", -17.0), attr_s("dst_type", "INT8")],
-            ),
-            node("Conv", "conv", &["q", "w", "b"], &["acc"], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])]),
-            node("AscendDequant", "conv.dequant", &["acc", "deq"], &["y"], vec![attr_i("dtype", 0)]),
-        ],
-        vec![
-            tensor("w", &[C_OUT as i64, C_IN as i64, 3, 3], TensorData::I8(w)),
-            tensor("b", &[C_OUT as i64], TensorData::I32(bias)),
-            tensor("deq", &[C_OUT as i64], TensorData::U64(deq)),
-        ],
-        vec![value_info("x", DataType::Float, &[1, C_IN as i64, H as i64, W as i64])],
-        vec![value_info("y", DataType::Float, &[1, C_OUT as i64, H as i64, W as i64])],
-        13,
-    )
-}
 
 /// y = (x · m + a) / 3 − x per channel. The constants and the inputs are exact in fp16, so the
 /// device's fp16 rounding of inputs and weights changes nothing and only op outputs round.

@@ -64,11 +64,17 @@ pub fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ascend-ptq"))
 }
 pub mod graph;
+pub mod models;
 
 /// The ACL simulator cdylib (`ffi/acl-sim`), built for this test run's profile with
 /// `cargo build -p ascend-acl-sim` (a no-op when scripts/test.sh built it already).
 /// `ASCEND_PTQ_ACL_SIM_LIB` overrides the path. A failed build fails the test.
 pub fn acl_sim_lib() -> PathBuf {
+    static BUILT: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = built.as_ref() {
+        return p.clone();
+    }
     if let Some(p) = std::env::var_os("ASCEND_PTQ_ACL_SIM_LIB") {
         return PathBuf::from(p);
     }
@@ -83,5 +89,6 @@ pub fn acl_sim_lib() -> PathBuf {
     assert!(status.success(), "cargo build -p ascend-acl-sim failed");
     let path = profile_dir.join(format!("{}ascendcl_sim{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
     assert!(path.exists(), "the ACL simulator {} is missing after building it", path.display());
+    *built = Some(path.clone());
     path
 }
