@@ -2,7 +2,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
-use ascend_ptq::engine::fp16::{round_input_to_f16, round_weights_to_f16};
+use ascend_ptq::engine::fp16::{round_tensor_to_f16, round_weights_to_f16};
 use ascend_ptq::engine::{RunOptions, Session, Tensor};
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use ascend_ptq::onnx::io::write_atomically;
@@ -66,7 +66,7 @@ pub fn run(args: RunArgs) -> Result<()> {
         let mut tensor = Tensor::from_le_bytes(spec.dtype, &shape, &bytes, &spec.name)
             .with_context(|| format!("--input {}={}", spec.name, file.display()))?;
         if args.emulate_fp16 {
-            round_input_to_f16(&mut tensor);
+            round_tensor_to_f16(&mut tensor);
         }
         inputs.insert(spec.name.clone(), tensor);
     }

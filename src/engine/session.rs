@@ -236,10 +236,8 @@ impl Session {
                 });
             }
             for (&id, mut t) in step.outputs.iter().zip(results) {
-                if options.round_outputs_to_f16
-                    && let Tensor::F32(a) = &mut t
-                {
-                    a.mapv_inplace(|v| half::f16::from_f32(v).to_f32());
+                if options.round_outputs_to_f16 {
+                    super::fp16::round_tensor_to_f16(&mut t);
                 }
                 if observe.contains(&self.names[id]) {
                     callback(&self.names[id], &t);

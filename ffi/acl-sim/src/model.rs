@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ascend_ptq::device::aipp::{AippConfig, apply_aipp};
 use ascend_ptq::device::om::{OmError, SimPrecision, SimulatedModel, read_simulated_om};
-use ascend_ptq::engine::fp16::{round_input_to_f16, round_weights_to_f16};
+use ascend_ptq::engine::fp16::{round_tensor_to_f16, round_weights_to_f16};
 use ascend_ptq::engine::{RunOptions, Session, Tensor};
 use ascend_ptq::onnx::{DataType, TensorData, load_model_from_bytes};
 use half::f16;
@@ -81,7 +81,7 @@ impl LoadedModel {
             .map_err(|e| AclFail { code: ACL_ERROR_INTERNAL_ERROR, msg: format!("input '{name}': {e}") })?;
             if fp16 {
                 // The device casts float inputs to fp16 before the first op.
-                round_input_to_f16(&mut t);
+                round_tensor_to_f16(&mut t);
             }
             let t = match (self.session.inputs().find(|s| &s.name == name).map(|s| s.dtype), t) {
                 (Some(DataType::Float16), Tensor::F32(a)) => Tensor::F16(a.mapv(f16::from_f32)),
