@@ -11,7 +11,7 @@ seconds="${1:-900}"
 shift || true
 sanitizer="${FUZZ_SANITIZER:-address}"
 corpus=fuzz/corpus/om_reader
-# Seeds are committed; regenerate them when missing.
+# Seeds are generated (fuzz/make_seeds.py), not committed; the corpus folder is git-ignored.
 if [ -z "$(ls -A "$corpus" 2>/dev/null)" ]; then
     python3 fuzz/make_seeds.py "$corpus"
 fi

@@ -566,11 +566,19 @@ fn corrupted_bytes_never_panic() {
     }
 }
 
-/// The committed seed corpus of the `om_reader` fuzz target (fuzz/make_seeds.py) holds valid
-/// OMs, so fuzzing starts from files that reach the ModelDef decoder.
+/// The seed corpus of the `om_reader` fuzz target (written by fuzz/make_seeds.py, which
+/// scripts/fuzz-om.sh runs) holds valid OMs, so fuzzing starts from files that reach the
+/// ModelDef decoder.
 #[test]
 fn fuzz_seed_corpus_is_valid_om_files() {
-    let dir = common::repo_root().join("fuzz/corpus/om_reader");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("om_reader");
+    let out = std::process::Command::new("python3")
+        .arg(common::repo_root().join("fuzz/make_seeds.py"))
+        .arg(&dir)
+        .output()
+        .expect("run python3 fuzz/make_seeds.py");
+    assert!(out.status.success(), "make_seeds.py: {}", String::from_utf8_lossy(&out.stderr));
     let mut seen = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
