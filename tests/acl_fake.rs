@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::LiveCounts;
 use std::ffi::{CString, c_char, c_int};
 use std::path::{Path, PathBuf};
 
@@ -49,20 +50,6 @@ fn build_fake(variant: &str, defines: &[&str]) -> PathBuf {
 struct Fake {
     path: PathBuf,
     lib: libloading::Library,
-}
-
-#[repr(C)]
-#[derive(Debug, Default, PartialEq, Eq)]
-struct LiveCounts {
-    device_buffers: usize,
-    host_buffers: usize,
-    data_buffers: usize,
-    datasets: usize,
-    model_descs: usize,
-    models: usize,
-    contexts: usize,
-    streams: usize,
-    devices_set: usize,
 }
 
 impl Fake {

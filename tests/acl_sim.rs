@@ -13,6 +13,7 @@
 
 mod common;
 
+use common::LiveCounts;
 use std::collections::HashMap;
 use std::ffi::{CStr, CString, c_char, c_int, c_void};
 use std::path::{Path, PathBuf};
@@ -33,20 +34,6 @@ use prost::Message;
 
 type E = c_int;
 type Ptr = *mut c_void;
-
-#[repr(C)]
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-struct LiveCounts {
-    device_buffers: usize,
-    host_buffers: usize,
-    data_buffers: usize,
-    datasets: usize,
-    model_descs: usize,
-    models: usize,
-    contexts: usize,
-    streams: usize,
-    devices_set: usize,
-}
 
 #[repr(C)]
 struct IoDims {

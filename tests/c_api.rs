@@ -6,16 +6,6 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn cdylib_dir() -> PathBuf {
-    let target = common::target_dir();
-    for dir in [target.join("deps"), target.clone()] {
-        if dir.join("libascend_ptq.so").exists() {
-            return dir;
-        }
-    }
-    panic!("libascend_ptq.so not found under {}", target.display());
-}
-
 /// Compiles one C file against include/ and the cdylib, once per test run (tests run in
 /// parallel and two of them use preprocess.c: recompiling it while the other test executes it
 /// fails with EACCES / ETXTBSY); returns the executable.
@@ -42,7 +32,7 @@ fn compile_c(source: &str) -> PathBuf {
         .target(env!("TARGET_TRIPLE"))
         .host(env!("TARGET_TRIPLE"))
         .get_compiler();
-    let lib_dir = cdylib_dir();
+    let lib_dir = common::cdylib_dir();
     let status = compiler
         .to_command()
         .args(["-std=c99", "-Wall", "-Wextra", "-Werror"])
@@ -63,7 +53,7 @@ fn compile_c(source: &str) -> PathBuf {
 fn run(exe: &Path, args: &[&str]) -> Output {
     // The library this test run built comes first: cargo's LD_LIBRARY_PATH may also list a
     // target/debug/libascend_ptq.so left by an older `cargo build`.
-    Command::new(exe).args(args).env("LD_LIBRARY_PATH", cdylib_dir()).output().expect("run C program")
+    Command::new(exe).args(args).env("LD_LIBRARY_PATH", common::cdylib_dir()).output().expect("run C program")
 }
 
 #[test]

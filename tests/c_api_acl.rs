@@ -27,16 +27,6 @@ fn sim_path() -> PathBuf {
     common::acl_sim_lib()
 }
 
-fn cdylib_dir() -> PathBuf {
-    let target = common::target_dir();
-    for dir in [target.join("deps"), target.clone()] {
-        if dir.join("libascend_ptq.so").exists() {
-            return dir;
-        }
-    }
-    panic!("libascend_ptq.so not found under {}", target.display());
-}
-
 /// Compiles one C or C++ source against include/ and the cdylib (once per test run: tests run
 /// in parallel); returns the executable.
 fn build_program(source: &str) -> PathBuf {
@@ -58,7 +48,7 @@ fn build_program(source: &str) -> PathBuf {
         .target(env!("TARGET_TRIPLE"))
         .host(env!("TARGET_TRIPLE"))
         .get_compiler();
-    let lib_dir = cdylib_dir();
+    let lib_dir = common::cdylib_dir();
     let status = compiler
         .to_command()
         .args([if cpp { "-std=c++17" } else { "-std=c99" }, "-Wall", "-Wextra", "-Werror"])
@@ -82,7 +72,7 @@ fn run(exe: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(exe);
     // The library this test run built comes first: cargo's LD_LIBRARY_PATH may also list a
     // target/debug/libascend_ptq.so left by an older `cargo build`.
-    cmd.args(args).env_remove("ASCEND_PTQ_SIM_FAIL").env("LD_LIBRARY_PATH", cdylib_dir());
+    cmd.args(args).env_remove("ASCEND_PTQ_SIM_FAIL").env("LD_LIBRARY_PATH", common::cdylib_dir());
     for (k, v) in env {
         cmd.env(k, v);
     }

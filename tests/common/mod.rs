@@ -66,6 +66,34 @@ pub fn cli() -> Command {
 pub mod graph;
 pub mod models;
 
+/// Where the cdylib `libascend_ptq.so` of this test run is (deps/ first: a top-level copy may
+/// be left by an older `cargo build`).
+pub fn cdylib_dir() -> PathBuf {
+    let target = target_dir();
+    for dir in [target.join("deps"), target.clone()] {
+        if dir.join("libascend_ptq.so").exists() {
+            return dir;
+        }
+    }
+    panic!("libascend_ptq.so not found under {}", target.display());
+}
+
+/// `aclsimGetLiveCounts`' struct (the simulator's, and the test fake's): objects created and
+/// not yet destroyed.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub device_buffers: usize,
+    pub host_buffers: usize,
+    pub data_buffers: usize,
+    pub datasets: usize,
+    pub model_descs: usize,
+    pub models: usize,
+    pub contexts: usize,
+    pub streams: usize,
+    pub devices_set: usize,
+}
+
 /// The ACL simulator cdylib (`ffi/acl-sim`), built for this test run's profile with
 /// `cargo build -p ascend-acl-sim` (a no-op when scripts/test.sh built it already).
 /// `ASCEND_PTQ_ACL_SIM_LIB` overrides the path. A failed build fails the test.
