@@ -1,4 +1,4 @@
-"""Writes a few small valid OM files (spec §7: header, partition table in both layouts,
+"""Writes a few small valid OM files (docs/ascend-formats.md §12: header, partition table in both layouts,
 a ge.proto.ModelDef) as the seed corpus of the `om_reader` fuzz target.
 Usage: python fuzz/make_seeds.py fuzz/corpus/om_reader"""
 import struct

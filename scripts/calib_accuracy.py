@@ -95,7 +95,7 @@ ALL_PHOTOS = CALIBRATION_PHOTOS + HELD_OUT_PHOTOS
 SPEED_COUNTS = (4, 8, 16, 32)
 SPEED_MODEL = "det"
 
-# The op types Ascend's AMCT quantizes (spec section 2.5); ORT gets the same list by default.
+# The op types Ascend's AMCT quantizes (docs/ascend-formats.md §5.1); ORT gets the same list by default.
 AMCT_OP_TYPES = ("Conv", "Gemm", "MatMul", "ConvTranspose", "AveragePool")
 ORT_OPSET = 13
 # PP-OCR det post-processing binarises the probability map at 0.3.

@@ -42,7 +42,7 @@ struct IoDims {
     dims: [i64; 128],
 }
 
-/// The entry points the tests call, with the signatures of spec §6.3.
+/// The entry points the tests call, with the signatures of docs/ascend-formats.md §11.3.
 struct Api {
     init: unsafe extern "C" fn(*const c_char) -> E,
     finalize: unsafe extern "C" fn() -> E,
@@ -295,7 +295,7 @@ impl Sim {
         assert_eq!(unsafe { (self.api.destroy_dataset)(ds) }, 0);
     }
 
-    /// The canonical flow of spec §6.3 for one run, with full teardown; returns the outputs
+    /// The canonical flow of docs/ascend-formats.md §11.4 for one run, with full teardown; returns the outputs
     /// and the output aclDataTypes.
     fn run_om(&self, om: &Path, inputs: &[Vec<u8>]) -> (Vec<Vec<u8>>, Vec<c_int>) {
         let a = &self.api;

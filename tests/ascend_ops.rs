@@ -53,7 +53,7 @@ fn deploy_model() -> ascend_ptq::onnx::ModelProto {
     )
 }
 
-/// The same computation with standard ops (the fake-quant form of §1.4).
+/// The same computation with standard ops (the fake-quant form of docs/ascend-formats.md §6).
 fn fake_quant_model() -> ascend_ptq::onnx::ModelProto {
     let (w, bias, scale_w) = weights();
     let scalar = |name: &str, v: f32| tensor(name, &[], TensorData::F32(vec![v]));

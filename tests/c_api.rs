@@ -220,7 +220,7 @@ fn c_calibrate_rejects_bad_options() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
 }
 
-/// The smallest OM per shared/spec/ascend-facts.md §7: a 256-byte header, an old-layout
+/// The smallest OM per docs/ascend-formats.md §12: a 256-byte header, an old-layout
 /// table with one MODEL_DEF partition, and a ModelDef {name "tiny", graph {op {name "x",
 /// type "Data"}}} encoded by hand (tags 0x0A = field 1, 0x3A = field 7, 0x32 = field 6).
 fn tiny_om() -> Vec<u8> {

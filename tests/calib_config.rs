@@ -1,7 +1,7 @@
 //! `--calibration_config` files read by our parser and by Google's protobuf text-format
-//! parser (tests/oracle/calib_config.py, schema of spec §2.4): the same values when both
+//! parser (tests/oracle/calib_config.py, schema of docs/ascend-formats.md §8): the same values when both
 //! accept a file, both reject the same malformed files (at the same line), and we are
-//! stricter only on the value ranges of §2.2–2.3.
+//! stricter only on the value ranges of §4.1–4.2.
 
 mod common;
 

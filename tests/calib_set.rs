@@ -1,4 +1,4 @@
-//! The calibration-set reader (spec §1.1): file order and pairing, every dtype against numpy,
+//! The calibration-set reader (docs/ascend-formats.md §1.2): file order and pairing, every dtype against numpy,
 //! `-1` resolution, constant memory over hundreds of files, and each error message.
 
 mod common;

@@ -2,7 +2,7 @@
 //! calibration → our engine runs the int8 deploy model → tests/oracle/calib_check.py checks,
 //! independently of our code, that the fake-quant model is standard ONNX that ONNX Runtime runs
 //! and that it equals the deploy execution, that it stays close to float, and that the deploy
-//! model, record and quant.json follow the spec (§1.3–§1.5, ARQ recomputed in numpy).
+//! model, record and quant.json follow docs/ascend-formats.md (§2, §6, §7.1; ARQ recomputed in numpy).
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! The compare library end to end with test runners over our CPU engine (PP-OCRv4 det at
 //! 64×64 on real photos): "fp16" = the fp32 model with outputs rounded to fp16, "int8" = the
 //! same model with outputs snapped to a per-tensor int8 grid. Every metric of the report is
-//! checked against an independent numpy implementation of the §8 definitions
+//! checked against an independent numpy implementation of the docs/ascend-formats.md §13 definitions
 //! (tests/oracle/msaccucmp_metrics.py) on the raw output bytes the runners returned.
 
 mod common;

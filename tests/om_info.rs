@@ -1,6 +1,6 @@
-//! `ascend-ptq om-info` on OM files built here per the spec (shared/spec/ascend-facts.md §7):
+//! `ascend-ptq om-info` on OM files built here per docs/ascend-formats.md §12:
 //! header + partition table (old and new layouts, model_num = 2) + a ModelDef encoded with a
-//! small wire-format writer straight from the §7.3 field table (independent of
+//! small wire-format writer straight from the §12.3 field table (independent of
 //! proto/ge_ir.proto, so a wrong field number there fails these tests).
 
 mod common;
@@ -206,7 +206,7 @@ fn block(layout: TableLayout, parts: &[(u32, &[u8])]) -> Vec<u8> {
     b
 }
 
-/// Header (§7.1) + blocks; the new layout also fills model_length at offset 184.
+/// Header (§12.1) + blocks; the new layout also fills model_length at offset 184.
 fn om_file(layout: TableLayout, blocks: &[Vec<u8>]) -> Vec<u8> {
     let body: Vec<u8> = blocks.concat();
     let mut h = vec![0u8; 256];

@@ -1,5 +1,5 @@
 //! The quantization core against independent references: IFMR and HFMG against the numpy
-//! implementations in tests/oracle/{ifmr,hfmg}_ref.py (written from the spec), the streaming
+//! implementations in tests/oracle/{ifmr,hfmg}_ref.py (written from docs/ascend-formats.md §4), the streaming
 //! IFMR against the direct one, and the deploy parameter packing against the engine's own
 //! AscendQuant / AscendDequant kernels.
 

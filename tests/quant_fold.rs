@@ -1,4 +1,4 @@
-//! BatchNormalization folding (spec §2.6) on the real PP-OCR models: the folded model must
+//! BatchNormalization folding (docs/ascend-formats.md §5.2) on the real PP-OCR models: the folded model must
 //! compute what the original computes (our engine on a real photo, cosine ≥ 0.999999 and
 //! max abs error ≤ 1e-4 × max|output|, the engine-vs-ORT bound), and every Conv → BN pair must be gone.
 
@@ -81,7 +81,7 @@ fn cls_folds_every_bn() {
     }
 }
 
-/// §2.5 on the real models after folding: every Conv/ConvTranspose (constant weights) is
+/// docs/ascend-formats.md §5.1 on the real models after folding: every Conv/ConvTranspose (constant weights) is
 /// quantized; MatMuls whose weight is computed (Transpose/Squeeze of activations) stay float
 /// with a reason naming the weight.
 #[test]

@@ -1,8 +1,8 @@
 /*
  * The subset of AscendCL (libascendcl.so) that ascend-ptq uses, written for this project from
- * the facts in shared/spec/ascend-facts.md §6 (CANN-8.1 acl/acl_base.h, acl_rt.h, acl_mdl.h;
+ * the facts in docs/ascend-formats.md §11 (CANN-8.1 acl/acl_base.h, acl_rt.h, acl_mdl.h;
  * graphengine r1.2 and master agree unless noted). Not a copy of Huawei's headers: only the
- * types, enums and functions listed in the session-11 contract §1.
+ * types, enums and functions listed in docs/ascend-formats.md §11.3.
  *
  * Rust bindings (src/device/acl/sys.rs) are generated from this file by bindgen in
  * dynamic-loading mode: run scripts/regen-acl-bindings.sh after editing it.
@@ -17,7 +17,7 @@
 extern "C" {
 #endif
 
-/* ---- Basic types (§6.2, acl_base.h / acl_rt.h) ---- */
+/* ---- Basic types (§11.2, acl_base.h / acl_rt.h) ---- */
 typedef int aclError;
 typedef void *aclrtStream;
 typedef void *aclrtContext;
@@ -28,7 +28,7 @@ typedef struct aclDataBuffer aclDataBuffer;
 typedef struct aclmdlDataset aclmdlDataset;
 typedef struct aclmdlDesc aclmdlDesc;
 
-/* ---- Error codes (§6.2; acl_base.h, error_codes/{rt,ge}_error_codes.h) ---- */
+/* ---- Error codes (§11.2; acl_base.h, error_codes/{rt,ge}_error_codes.h) ---- */
 static const aclError ACL_SUCCESS = 0;
 static const aclError ACL_ERROR_NONE = 0;
 static const aclError ACL_ERROR_INVALID_PARAM = 100000;
@@ -75,7 +75,7 @@ static const aclError ACL_ERROR_GE_MEMORY_ALLOCATION = 245000;
 #define ACL_MAX_DIM_CNT 128
 #define ACL_MAX_TENSOR_NAME_LEN 128
 
-/* ---- Enums (§6.2) ---- */
+/* ---- Enums (§11.2) ---- */
 typedef enum aclrtRunMode { ACL_DEVICE = 0, ACL_HOST = 1 } aclrtRunMode;
 
 /* The 2021 r1.2 header stops at DEVICE_TO_DEVICE; newer ones add the last four. */
@@ -99,7 +99,7 @@ typedef enum aclrtMemMallocPolicy {
     ACL_MEM_MALLOC_NORMAL_ONLY_P2P = 5
 } aclrtMemMallocPolicy;
 
-/* Same numbering as the C++ ge::DataType (not the ge_ir.proto enum, see §7). */
+/* Same numbering as the C++ ge::DataType (not the ge_ir.proto enum, see §12.3). */
 typedef enum aclDataType {
     ACL_DT_UNDEFINED = -1,
     ACL_FLOAT = 0,
@@ -148,14 +148,14 @@ typedef enum aclmdlInputAippType {
     ACL_DYNAMIC_AIPP_NODE = 3
 } aclmdlInputAippType;
 
-/* ---- Structs (§6.2, acl_mdl.h) ---- */
+/* ---- Structs (§11.2, acl_mdl.h) ---- */
 typedef struct aclmdlIODims {
     char name[ACL_MAX_TENSOR_NAME_LEN];
     size_t dimCount;
     int64_t dims[ACL_MAX_DIM_CNT];
 } aclmdlIODims;
 
-/* ---- Functions (§6.3; contract §1 "required" unless marked optional) ---- */
+/* ---- Functions (§11.3; required unless marked optional) ---- */
 /* acl.h */
 aclError aclInit(const char *configPath);
 aclError aclFinalize(void);

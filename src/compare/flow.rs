@@ -13,7 +13,7 @@ use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, 
 use super::runner::{IoDesc, OmRunner};
 use crate::engine::{Session, Tensor};
 
-/// The Ascend compare advisor's cosine threshold (spec §8, `ACCURACY_THRESHOLD = 0.99`).
+/// The Ascend compare advisor's cosine threshold (docs/ascend-formats.md §13, `ACCURACY_THRESHOLD = 0.99`).
 pub const DEFAULT_THRESHOLD: f64 = 0.99;
 
 /// A cosine that fails the verdict: below the threshold, or NaN.

@@ -1,5 +1,5 @@
 //! The ten comparison metrics of Ascend's operator comparison tool (msaccucmp), with its
-//! definitions (../shared/spec/ascend-facts.md §8). `x` is "my output" (NPU / candidate),
+//! definitions (docs/ascend-formats.md §13). `x` is "my output" (NPU / candidate),
 //! `y` the golden one. Everything is computed in f64.
 //!
 //! NaN follows numpy, as msaccucmp computes with it: a NaN (or an infinity that makes one) in

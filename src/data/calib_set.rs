@@ -1,4 +1,4 @@
-//! The calibration set as `amct_onnx calibration` receives it (spec §1.1): `--input_shape`,
+//! The calibration set as `amct_onnx calibration` receives it (docs/ascend-formats.md §1): `--input_shape`,
 //! `--data_dir "d1;d2"` (one directory per input, same order), `--data_types "float32;uint8"`
 //! and `--batch_num N`.
 //!
@@ -8,7 +8,7 @@
 //! files past `batch_num` are ignored. Files are memory-mapped and converted to f32 one batch
 //! at a time, so memory does not grow with the number of files.
 //!
-//! Deliberate differences from amct_onnx (spec §1.1, ascend-facts.md l.40–44), which fails
+//! Deliberate differences from amct_onnx (docs/ascend-formats.md §1.2), which fails
 //! later or silently: directories inside a data directory and a `manifest.json` (written by
 //! our `preprocess` beside its batch files) are not batches; directories holding different
 //! numbers of files are an error, since the i-th files would then probably not belong

@@ -1,4 +1,4 @@
-//! Static AIPP configuration (ATC `--insert_op_conf`, spec §5) from the same preprocessing
+//! Static AIPP configuration (ATC `--insert_op_conf`, docs/ascend-formats.md §10) from the same preprocessing
 //! parameters that made the calibration bins, so the NPU normalises camera frames exactly
 //! as the quantizer saw them.
 //!

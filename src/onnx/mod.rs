@@ -33,8 +33,8 @@ pub fn node_label(node: &NodeProto, index: usize) -> String {
     }
 }
 
-/// The default-domain opsets ATC's ONNX parser accepts AscendQuant/AscendDequant in (spec
-/// §1.3). Here rather than in `quant` so the ATC driver (`device::atc`) can check it too.
+/// The default-domain opsets ATC's ONNX parser accepts AscendQuant/AscendDequant in
+/// (docs/ascend-formats.md §2.6). Here rather than in `quant` so the ATC driver (`device::atc`) can check it too.
 pub const ATC_OPSETS: std::ops::RangeInclusive<i64> = 8..=22;
 
 /// The opset version of the default (`ai.onnx`) domain, if the model declares one.

@@ -1,4 +1,4 @@
-//! ARQ weight quantization (spec §2.3) and int32 bias quantization (§1.3).
+//! ARQ weight quantization (docs/ascend-formats.md §4.3) and int32 bias quantization (§2.3).
 //!
 //! Weights are quantized symmetrically with offset_w = 0: per output channel (Conv,
 //! ConvTranspose) or per tensor (Gemm, MatMul, AveragePool, or `channel_wise: false`).

@@ -1,5 +1,5 @@
 //! `ascend-ptq calibration`: the whole post-training quantization job, amct_onnx-compatible
-//! (spec §1.1–§1.5, §2). See [`calibrate`] for the steps.
+//! (docs/ascend-formats.md §1–§8). See [`calibrate`] for the steps.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -136,9 +136,9 @@ pub struct Summary {
 /// Runs the calibration:
 /// 1. parse the config, check `--save_path` is writable and open the calibration set (all
 ///    argument errors surface before any model work);
-/// 2. load the model, check its opset, fix the input shapes, fold BatchNormalization (§2.6);
-/// 3. select the layers (§2.5) and quantize their weights with ARQ (§2.3);
-/// 4. calibrate the data inputs over the batches (IFMR two passes / HFMG one, §2.2–§2.3);
+/// 2. load the model, check its opset, fix the input shapes, fold BatchNormalization (§5.2);
+/// 3. select the layers (§5.1) and quantize their weights with ARQ (§4.3);
+/// 4. calibrate the data inputs over the batches (IFMR two passes / HFMG one, §4.1–§4.2);
 /// 5. quantize the biases, build the deploy and fake-quant models, evaluate the fake-quant
 ///    model against the float one (per layer and per output) on the calibration data;
 /// 6. write the four files atomically.
@@ -492,7 +492,7 @@ impl LayerPlan {
         names
     }
 
-    /// The layer with its activation parameters: quantizes the bias (§1.3).
+    /// The layer with its activation parameters: quantizes the bias (§2.3).
     fn finish(&self, act: crate::quant::scale::ActQuant) -> Result<QuantizedLayer> {
         let bias = match &self.bias {
             Some((name, dims, values)) => Some(QuantConst {
@@ -566,7 +566,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
         .ok_or_else(|| QuantError::layer(&name, format!("weight '{w_name}' is not a float constant")))?;
     let mut dims: Vec<i64> = dims;
     if c.op_type == "Gemm" && n.attr_i("transB", 0)? != 0 {
-        // Offline transpose [N, K] → [K, N] (§1.3); the node gets transB = 0.
+        // Offline transpose [N, K] → [K, N] (§2.3); the node gets transB = 0.
         let (rows, cols) = (dims[0] as usize, dims[1] as usize);
         values = (0..cols).flat_map(|k| (0..rows).map(move |r| (r, k))).map(|(r, k)| values[r * cols + k]).collect();
         dims = vec![cols as i64, rows as i64];
@@ -592,7 +592,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
 }
 
 /// The `Add` of a float constant bias of `n_out` values that is the only consumer of a MatMul
-/// output (§1.3: the dequant then goes after the Add, with the bias in int32).
+/// output (§2.1: the dequant then goes after the Add, with the bias in int32).
 fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize) -> Option<(usize, FloatConst)> {
     let view = Graph::new(graph).ok()?;
     let y = graph.node[matmul].output.first()?;

@@ -1,15 +1,15 @@
 //! The `--calibration_config` "simple config" file: protobuf text of amct_onnx's `AMCTConfig`
-//! (spec §2.4), with the algorithm parameters and defaults of §2.2 (IFMR) and §2.3 (HFMG,
+//! (docs/ascend-formats.md §8), with the algorithm parameters and defaults of §4.1 (IFMR) and §4.2–§4.4 (HFMG,
 //! ARQ, ADA, DMQ). Field names and defaults follow `calibration_config_onnx.proto` as the
-//! spec restates it; unknown fields, repeated non-repeated fields, two members of one oneof
+//! formats §8 restates it; unknown fields, repeated non-repeated fields, two members of one oneof
 //! and out-of-range values are errors naming line:column and the field path.
 //!
-//! Choices where the spec is silent or UNCONFIRMED (line numbers of
-//! /work/shared/spec/ascend-facts.md): the override priority applied per part (§2.4 l.186,
+//! Choices where the sources are silent or UNCONFIRMED (formats §8.3): the override
+//! priority applied per part (§8.1,
 //! see [`CalibrationConfig::layer_algo`]); an op type or layer overridden twice is an error
-//! (§2.4 l.185–186); `channel_wise` unset stays unset (§2.4 l.191, §1.6 l.128); percentiles
-//! must lie in (0.5, 1] (§2.2 l.154, 156); `quant_bits` must be 8 (§2.1); `nuq_config` and
-//! `tensor_quantize` are rejected as unsupported (§2.3 l.167, §2.4 l.189); `joint_quant`,
+//! (§8.1); `channel_wise` unset stays unset (§8.2, §7.2); percentiles
+//! must lie in (0.5, 1] (§4.1); `quant_bits` must be 8 (§3); `nuq_config` and
+//! `tensor_quantize` are rejected as unsupported (§4.4, §8.1); `joint_quant`,
 //! `ada_quantize`, `dmq_balancer` and `dst_type: INT16` are read, and it is up to the
 //! calibration to support or refuse them.
 
@@ -55,7 +55,7 @@ fn err<T>(pos: Pos, path: &str, message: impl Into<String>) -> Result<T> {
     Err(ConfigError { file: None, pos: Some(pos), path: path.to_string(), message: message.into() })
 }
 
-/// `fakequant_precision_mode` (§2.4): unset keeps scale_d in fp32.
+/// `fakequant_precision_mode` (§8.1): unset keeps scale_d in fp32.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FakequantPrecisionMode {
     ForceFp16Quant,
@@ -69,17 +69,17 @@ pub enum DstType {
     Int16,
 }
 
-/// `arq_quantize` (§2.3).
+/// `arq_quantize` (§4.3).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct ArqQuantize {
     /// Unset: per output channel where the op allows it (Conv, ConvTranspose), per tensor
-    /// otherwise — the defaults of the quant config JSON (§1.6: `channel_wise` true). The proto
-    /// field has no default of its own (§2.4), so "unset" is kept distinct from `false`.
+    /// otherwise — the defaults of the quant config JSON (§7.2: `channel_wise` true). The proto
+    /// field has no default of its own (§8.2), so "unset" is kept distinct from `false`.
     pub channel_wise: Option<bool>,
     pub quant_bits: Option<u32>,
 }
 
-/// `ada_quantize` (§2.3).
+/// `ada_quantize` (§4.4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AdaQuantize {
     pub num_iteration: u32,
@@ -103,7 +103,7 @@ impl Default for AdaQuantize {
     }
 }
 
-/// `ifmr_quantize` (§2.2). The parameters are proto `float`s: kept as f32 so that the search
+/// `ifmr_quantize` (§4.1). The parameters are proto `float`s: kept as f32 so that the search
 /// uses the same values as AMCT (0.999999 as f32 is 0.99999899…).
 #[derive(Debug, Clone, PartialEq)]
 pub struct IfmrQuantize {
@@ -131,7 +131,7 @@ impl Default for IfmrQuantize {
     }
 }
 
-/// `hfmg_quantize` (§2.3).
+/// `hfmg_quantize` (§4.2).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HfmgQuantize {
     pub num_of_bins: u32,
@@ -146,7 +146,7 @@ impl Default for HfmgQuantize {
     }
 }
 
-/// `dmq_balancer` (§2.3).
+/// `dmq_balancer` (§4.4).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DmqBalancer {
     pub migration_strength: f32,
@@ -237,7 +237,7 @@ pub struct LayerAlgo {
     pub asymmetric: bool,
 }
 
-/// The ops whose weights can only be quantized per tensor (§2.3 ARQ).
+/// The ops whose weights can only be quantized per tensor (§4.3 ARQ).
 const PER_TENSOR_TYPES: [&str; 4] = ["Gemm", "MatMul", "AveragePool", "FC"];
 
 impl CalibrationConfig {
@@ -261,7 +261,7 @@ impl CalibrationConfig {
 
     /// The algorithms for a layer: `override_layer_configs` (by name) before
     /// `override_layer_types` (by op type) before `common_config` before the defaults (ARQ,
-    /// IFMR with §2.2 defaults). UNCONFIRMED (§2.4 l.186 gives only the priority order "layer >
+    /// IFMR with §4.1 defaults). UNCONFIRMED (§8.1 gives only the priority order "layer >
     /// type > common"): we apply it per part (weights, activations, DMQ), so an override that
     /// sets only `ifmr_quantize` keeps the weight settings of the level below.
     pub fn layer_algo(&self, layer_name: &str, op_type: &str) -> LayerAlgo {
@@ -516,7 +516,7 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                     n_types += 1;
                     let (layer_type, config) = read_override(body, pos, &p, "layer_type")?;
                     if cfg.override_layer_types.iter().any(|o| o.layer_type == layer_type) {
-                        // UNCONFIRMED (§2.4 l.185 does not say which entry wins): ambiguous, so an error.
+                        // UNCONFIRMED (§8.1 does not say which entry wins): ambiguous, so an error.
                         return err(pos, &p, format!("layer_type \"{layer_type}\" is overridden twice"));
                     }
                     if PER_TENSOR_TYPES.contains(&layer_type.as_str()) {
@@ -530,7 +530,7 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                     let p = format!("{path}[{n_layers}]");
                     n_layers += 1;
                     let (layer_name, config) = read_override(body, pos, &p, "layer_name")?;
-                    // As for override_layer_types (§2.4 l.186).
+                    // As for override_layer_types (§8.3).
                     if cfg.override_layer_configs.iter().any(|o| o.layer_name == layer_name) {
                         return err(pos, &p, format!("layer_name \"{layer_name}\" is overridden twice"));
                     }
@@ -541,11 +541,11 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                 return err(
                     f.pos,
                     &path,
-                    "non-uniform quantization (NUQ) is not supported: it gives no speed-up on current CANN (spec §2.3)",
+                    "non-uniform quantization (NUQ) is not supported: it gives no speed-up on current CANN (docs/ascend-formats.md §4.4)",
                 );
             }
             "tensor_quantize" => {
-                return err(f.pos, &path, "tensor_quantize is not supported (its fields are not documented, spec §2.4)");
+                return err(f.pos, &path, "tensor_quantize is not supported (its fields are not documented, docs/ascend-formats.md §8.1)");
             }
             _ => return unknown(f, "", &AMCT_FIELDS),
         }
@@ -576,7 +576,7 @@ fn read_override(fields: &[Field], pos: Pos, path: &str, key: &str) -> Result<(S
     }
 }
 
-/// §2.3: `channel_wise` must be false for ops quantized per tensor.
+/// §4.3: `channel_wise` must be false for ops quantized per tensor.
 fn check_per_tensor(pos: Pos, config: &AlgoConfig, path: &str, layer_type: &str) -> Result<()> {
     let channel_wise = match &config.weights {
         Some(WeightAlgo::Arq(a)) => a.channel_wise,
@@ -637,7 +637,7 @@ fn read_arq(fields: &[Field], path: &str) -> Result<ArqQuantize> {
             "channel_wise" => out.channel_wise = Some(boolean(f, &p)?),
             "quant_bits" => {
                 let (v, pos) = uint32(f, &p)?;
-                // Ascend 310-class NPUs run int8 convolutions only (the spec's integer convention, §2.1).
+                // Ascend 310-class NPUs run int8 convolutions only (the integer convention, formats §3).
                 check(v == 8, pos, &p, || format!("only 8-bit weights are supported, found {v}"))?;
                 out.quant_bits = Some(v);
             }
@@ -715,8 +715,8 @@ fn read_ifmr(fields: &[Field], pos: Pos, path: &str) -> Result<IfmrQuantize> {
                         out.search_step = v;
                     }
                     _ => {
-                        // UNCONFIRMED bound (§2.2 l.154 gives only the default): below 0.5 the "max"
-                        // and "min" percentiles would cross (§2.2 step 2 takes the k-th largest / smallest with k = n − ⌊p·n⌋).
+                        // UNCONFIRMED bound (§4.1 gives only the default): below 0.5 the "max"
+                        // and "min" percentiles would cross (§4.1 step 1 takes the k-th largest / smallest with k = n − ⌊p·n⌋).
                         check(v > 0.5 && v <= 1.0, vpos, &p, || format!("must be in (0.5, 1], found {v}"))?;
                         if name == "max_percentile" {
                             out.max_percentile = v;

@@ -1,6 +1,6 @@
 //! Constant tensors of a graph, wherever the exporter put them: initializers, or `Constant`
 //! nodes with a `value` tensor (paddle2onnx, which produced the PP-OCR models, writes every
-//! weight as a Constant node and no initializer at all). Weights "from a constant" (§2.5)
+//! weight as a Constant node and no initializer at all). Weights "from a constant" (docs/ascend-formats.md §5.1)
 //! mean either form.
 
 use std::collections::HashSet;

@@ -1,4 +1,4 @@
-//! The deploy model for ATC (spec §1.3): per quantized layer `L`
+//! The deploy model for ATC (docs/ascend-formats.md §2): per quantized layer `L`
 //! - `L.quant` AscendQuant (default domain; `scale` = 1/scale_d, `offset` = offset_d,
 //!   `dst_type` "INT8") spliced into L's data input, shared by every layer that reads the same
 //!   tensor with the same (scale_d, offset_d) (QuantFusionPass);
@@ -6,7 +6,7 @@
 //! - `L.dequant` AscendDequant (`dtype` 0 = float32) with the UINT64 initializer
 //!   `L.dequant.param`, after L — or after the bias `Add` of a MatMul.
 //!
-//! Tensor names we introduce (not fixed by the spec): `L.quant:0` for the int8 activation and
+//! Tensor names we introduce (not fixed by the sources, formats §2.1): `L.quant:0` for the int8 activation and
 //! `L.dequant:in` for the int32 accumulators; the dequant output keeps L's original output
 //! name, so every consumer and graph output is unchanged.
 

@@ -1,7 +1,7 @@
 //! Per-channel range equalization of depthwise-convolution inputs (cross-layer equalization,
 //! Nagel et al. 2019, data-aware variant). An exact float rewrite done before calibration.
 //!
-//! Why: AscendQuant has one scale per tensor (§1.3), so the input of a depthwise conv whose
+//! Why: AscendQuant has one scale per tensor (docs/ascend-formats.md §2.2), so the input of a depthwise conv whose
 //! channels span very different ranges loses the small channels to the step of the largest
 //! one; the depthwise weights (up to |w| ≈ 15 on PP-OCRv4 det's `p2o.Conv.1`) then amplify that
 //! noise. Quantized alone, that single layer cost det's output 12 dB of SQNR.

@@ -1,5 +1,5 @@
 //! The fake-quant model: the deploy model rewritten with standard ONNX ops only (the
-//! "standard-op variant" of spec §1.4), so that plain ONNX Runtime runs it:
+//! "standard-op variant" of docs/ascend-formats.md §6), so that plain ONNX Runtime runs it:
 //! - AscendQuant `Q` → `Mul(1/scale_d)` → `Round` → `Add(offset_d)` → `Clip(−128, 127)` →
 //!   `Sub(offset_d)`, nodes `Q.fakequant.{mul,round,add,clip,sub}` with Constant nodes
 //!   `Q.fakequant.{scale,offset,min_val,max_val}`. The output is in integer units (q − offset_d).

@@ -1,4 +1,4 @@
-//! Conv + BatchNormalization folding (spec §2.6), done before quantization so the folded
+//! Conv + BatchNormalization folding (docs/ascend-formats.md §5.2), done before quantization so the folded
 //! weights are what ARQ sees (AMCT's `do_fusion`, default on).
 //!
 //! `w'[c] = w[c] · γ[c]/√(σ²[c] + ε)`, `b'[c] = (b[c] − μ[c]) · γ[c]/√(σ²[c] + ε) + β[c]`
@@ -6,7 +6,7 @@
 //! output tensor and the BN node disappears.
 //!
 //! A BN is folded only when: it follows a Conv (only `Conv → BatchNormalization` is fused,
-//! §2.6), the Conv output feeds nothing but this BN and is not a graph output, the BN is in
+//! §5.2), the Conv output feeds nothing but this BN and is not a graph output, the BN is in
 //! inference mode with a single output, the Conv weight / bias and the four BN parameters
 //! are float32 constants (initializers or Constant nodes) of matching length, the Conv
 //! weight and bias are not shared with another node, and neither node's name is in

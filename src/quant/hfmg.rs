@@ -1,17 +1,17 @@
-//! HFMG activation calibration (spec §2.3): a histogram merged over batches, then a search
+//! HFMG activation calibration (docs/ascend-formats.md §4.2): a histogram merged over batches, then a search
 //! for the clip window with the least L2 re-quantization error. Streaming by nature: memory
 //! is one histogram per tensor (`num_of_bins` counts), whatever the number of batches.
 //!
 //! Histogram per batch (torch `histc` semantics): `num_of_bins` equal bins over the running
 //! [min, max] (the stored range widened by this batch's min/max), bin = ⌊(x − min)/(max − min)
 //! · nbins⌋, the maximum going into the last bin; a zero-width range puts everything in the
-//! middle bin. Merging (§2.3, "re-binning assumes uniform density inside a bin"): if the
+//! middle bin. Merging (§4.2, "re-binning assumes uniform density inside a bin"): if the
 //! range did not change (both ends within FLT_EPSILON) counts add bin by bin; otherwise each
 //! old bin [lo, hi) goes to the new bin holding lo, or, if it straddles two new bins, splits
 //! its count in proportion to the overlap (⌊count · fraction⌋ to the lower one, the rest to
 //! the upper one).
 //!
-//! Search (§2.3): start with the window [0, nbins − 1]; each step walks inward from both ends
+//! Search (§4.2): start with the window [0, nbins − 1]; each step walks inward from both ends
 //! until at least `max(1, ⌈total / 100000⌉)` samples are passed on each side, then moves only
 //! the end that discards more bins (ties move the right end); stop once the window is at most
 //! `⌈nbins / 4⌉` bins wide. Every visited window is a candidate. Its loss quantizes the whole
@@ -19,7 +19,7 @@
 //! end bins); a source bin's error integrates `δ² · density` over the bin (`(δ_e³ − δ_b³)/3 ·
 //! density`); windows narrower than FLT_EPSILON per destination bin have loss 0. The first
 //! minimum wins; `clip_min = min + left·w`, `clip_max = min + (right + 1)·w` give scale and
-//! offset by the min-max rule of §2.1 ([`ActQuant::from_clip_range`]).
+//! offset by the min-max rule of §3 ([`ActQuant::from_clip_range`]).
 //!
 //! Choice: ranges are f32 (the data type), all bin arithmetic is f64 (AMCT's torch code runs
 //! it in f32; the python reference `tests/oracle/hfmg_ref.py` uses f64 like this module).
@@ -36,7 +36,7 @@ const STEP_DIVISOR: u64 = 100_000;
 /// The search stops at windows of ⌈nbins / MIN_BIN_RATIO⌉ bins.
 const MIN_BIN_RATIO: usize = 4;
 
-/// `hfmg_quantize` settings (§2.4) plus the layer's activation_offset.
+/// `hfmg_quantize` settings (§8.2) plus the layer's activation_offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HfmgParams {
     pub num_of_bins: usize,

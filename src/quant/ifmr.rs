@@ -1,6 +1,6 @@
-//! IFMR activation calibration (spec §2.2), exact, in two streaming passes.
+//! IFMR activation calibration (docs/ascend-formats.md §4.1), exact, in two streaming passes.
 //!
-//! Algorithm (AMCT's open-source `ifmr_impl.py` as restated in §2.2), on the n collected
+//! Algorithm (AMCT's open-source `ifmr_impl.py` as restated in §4.1), on the n collected
 //! values of one tensor:
 //! 1. `k = 1` if `1 − p < FLT_EPSILON`, else `n − ⌊p·n⌋`; `max_init` = k_max-th largest value,
 //!    `min_init` = k_min-th smallest; then `max_init = max(0, ·)`, `min_init = min(0, ·)`.
@@ -13,12 +13,12 @@
 //!    `lo = min_init` (asymmetric) or `−clip_max_i`; the first minimum wins.
 //! 5. `offset_d = −round(min_init / scale) − 128` (asymmetric) or 0.
 //!
-//! Choices where the spec is open (documented here, tested against `tests/oracle/ifmr_ref.py`):
+//! Choices where the sources are open (documented here, tested against `tests/oracle/ifmr_ref.py`):
 //! - Only clip_max is searched, clip_min stays at its percentile value (the open-source code;
 //!   whether closed amct_onnx also searches clip_min is UNCONFIRMED).
 //! - Parameters are f32, as in the `.cfg` proto. The ratios are `start + i·step` for
 //!   `i < ⌈(end − start) / step⌉`, evaluated in f64 on those f32 values and rounded to f32:
-//!   60 candidates 0.70 … 1.29 by default (the spec's "end exclusive"; f64 literals 0.7/1.3/0.01
+//!   60 candidates 0.70 … 1.29 by default ("end excluded" in §4.1; f64 literals 0.7/1.3/0.01
 //!   would give 61). Percentile ranks use the f32 percentile's exact value in f64.
 //! - Quantization arithmetic is f32 (clamp, divide, round-half-even, multiply, subtract); the
 //!   squared errors are summed in f64 in a fixed order (element index mod [`LANES`]), so the
@@ -40,7 +40,7 @@ use super::scale::{ActQuant, FLT_EPSILON};
 /// Independent partial sums per candidate; element i goes to lane i mod LANES.
 pub const LANES: usize = 8;
 
-/// IFMR settings (`ifmr_quantize` of the `.cfg`, §2.4) plus the layer's activation_offset.
+/// IFMR settings (`ifmr_quantize` of the `.cfg`, §8.2) plus the layer's activation_offset.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct IfmrParams {
     pub max_percentile: f32,
@@ -67,7 +67,7 @@ impl Default for IfmrParams {
 
 impl IfmrParams {
     /// Range checks: percentiles in (0.5, 1] (the range AMCT's config documentation gives;
-    /// not in our spec, so UNCONFIRMED), 0 < start < end, at most 100000 candidates.
+    /// not in formats §4.1's sources, so UNCONFIRMED), 0 < start < end, at most 100000 candidates.
     pub fn validate(&self) -> Result<()> {
         for (name, p) in [("max_percentile", self.max_percentile), ("min_percentile", self.min_percentile)] {
             if !(p > 0.5 && p <= 1.0) {

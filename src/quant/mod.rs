@@ -1,9 +1,9 @@
 //! Quantization core for `ascend-ptq calibration` (issue 5): the AMCT integer convention
-//! and deploy parameter packing (§2.1, §1.3), ARQ weight quantization (§2.3), the IFMR and
-//! HFMG activation observers (§2.2, §2.3), Conv+BatchNormalization folding (§2.6) and the
-//! choice of quantizable layers (§2.5), and the `--calibration_config` file (§2.4, read by
+//! and deploy parameter packing (§3, §2), ARQ weight quantization (§4.3), the IFMR and
+//! HFMG activation observers (§4.1, §4.2), Conv+BatchNormalization folding (§5.2) and the
+//! choice of quantizable layers (§5.1), and the `--calibration_config` file (§8, read by
 //! [`config`] on the protobuf-text reader [`pbtext`]). Section numbers refer to
-//! `../shared/spec/ascend-facts.md`. Pure library code: no I/O besides the ONNX protos.
+//! `docs/ascend-formats.md`. Pure library code: no I/O besides the ONNX protos.
 //!
 //! Intended order in the calibration pipeline:
 //! 1. [`fold::fold_batch_norms`] (unless `do_fusion: false`), honouring skip_fusion_layers;

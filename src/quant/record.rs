@@ -1,5 +1,5 @@
 //! The scale/offset record (`<prefix>_record.txt`): protobuf text of AMCT's ONNX
-//! `ScaleOffsetRecord` (spec §1.5), one `record { key value { … } }` per quantized layer.
+//! `ScaleOffsetRecord` (docs/ascend-formats.md §7.1), one `record { key value { … } }` per quantized layer.
 //! Floats are printed in the shortest form that reads back to the same f32.
 
 use std::fmt::Write;

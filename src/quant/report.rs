@@ -1,5 +1,5 @@
 //! `<prefix>_quant.json`: our documented per-layer account of a calibration (the exact schema
-//! of amct_onnx's file is UNCONFIRMED, spec §1.2). Schema, version 1:
+//! of amct_onnx's file is UNCONFIRMED, docs/ascend-formats.md §7.3). Schema, version 1:
 //!
 //! ```text
 //! { "version": 1, "tool": "ascend-ptq <version>", "model", "input_shape", "data_dir",

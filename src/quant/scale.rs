@@ -1,4 +1,4 @@
-//! The AMCT integer convention (spec §2.1) and the deploy-model parameter packing (§1.3).
+//! The AMCT integer convention (docs/ascend-formats.md §3) and the deploy-model parameter packing (§2.4).
 //!
 //! Activations: `q = clamp(round(x / scale_d) + offset_d, −128, 127)`,
 //! `x̂ = (q − offset_d) · scale_d`; `round` is round-half-to-even everywhere.
@@ -13,7 +13,7 @@
 //! `scale_w[c] · scale_d` in bits 0–31, shift_n in bits 32–39 and offset_w as a
 //! two's-complement byte in bits 40–47 (48–63 zero).
 
-/// FLT_EPSILON (1.1920929e−7): scales below it are degenerate (§2.1).
+/// FLT_EPSILON (1.1920929e−7): scales below it are degenerate (§3).
 pub const FLT_EPSILON: f32 = f32::EPSILON;
 /// The int8 range.
 pub const QMIN: i32 = -128;
@@ -27,7 +27,7 @@ pub struct ActQuant {
 }
 
 impl ActQuant {
-    /// The min-max rule of §2.1 (AMCT's `calculate_scale_offset` + `process_scale`) for a
+    /// The min-max rule of §3 (AMCT's `calculate_scale_offset` + `process_scale`) for a
     /// clip range; used by HFMG and for the weight scales.
     pub fn from_clip_range(clip_min: f32, clip_max: f32, asymmetric: bool) -> ActQuant {
         if asymmetric {
@@ -76,7 +76,7 @@ pub fn symmetric_scale(min: f32, max: f32, pos_limit: i32) -> f32 {
     if scale < FLT_EPSILON { 1.0 } else { scale }
 }
 
-/// One element of AscendDequant's UINT64 `deq_scale` (§1.3).
+/// One element of AscendDequant's UINT64 `deq_scale` (§2.4).
 pub fn pack_deq_param(deq_scale: f32, shift_n: u8, offset_w: i8) -> u64 {
     deq_scale.to_bits() as u64 | (shift_n as u64) << 32 | (offset_w as u8 as u64) << 40
 }
@@ -103,7 +103,7 @@ mod tests {
 
     #[test]
     fn asymmetric_range_maps_to_full_int8() {
-        // [0, 1] (a normalized image): scale 1/255, offset −128 (spec §1.5 example).
+        // [0, 1] (a normalized image): scale 1/255, offset −128 (formats §3 example).
         let q = ActQuant::from_clip_range(0.0, 1.0, true);
         assert_eq!(q, ActQuant { scale: 1.0 / 255.0, offset: -128 });
         assert_eq!(q.quantize(0.0), -128);

@@ -1,15 +1,15 @@
-//! Which layers get quantized (spec §2.5), with a reason for every candidate left in float.
+//! Which layers get quantized (docs/ascend-formats.md §5.1), with a reason for every candidate left in float.
 //!
 //! Candidates are the default-domain nodes of type Conv, Gemm, MatMul, ConvTranspose and
 //! AveragePool. Constraints checked:
 //! - Conv: float32 constant weight of rank 3–5 (dilation_d = 1 for 5-D filters); per-channel.
 //! - ConvTranspose: float32 constant 4-D weight, all dilations 1; per-channel.
 //! - Gemm: transA = 0, float32 constant 2-D B (transB is handled by an offline transpose),
-//!   C absent or constant; per-tensor. Choice (the spec is silent): alpha ≠ 1 or beta ≠ 1
+//!   C absent or constant; per-tensor. Choice (the sources are silent): alpha ≠ 1 or beta ≠ 1
 //!   stays float, since the int32 bias and deq_scale have no place for them.
 //! - MatMul: input 1 a float32 constant of rank 2; per-tensor.
 //! - AveragePool: no weight; per-tensor. GlobalAveragePool is a different op type and never
-//!   a candidate. Disabled when the model has float16 inputs or weights (§2.5). Choice: only
+//!   a candidate. Disabled when the model has float16 inputs or weights (§5.1). Choice: only
 //!   2-D pools whose windows all divide by the full kernel area (no ceil_mode, no SAME_*
 //!   auto_pad, no pads unless count_include_pad = 1), as the int8 layer outputs window sums
 //!   and the AscendDequant divides by one area.

@@ -10,7 +10,7 @@ pub const C_OUT: usize = 5;
 pub const H: usize = 4;
 pub const W: usize = 6;
 
-/// AscendQuant → int8 Conv (3x3, pad 1) → AscendDequant, as AMCT's deploy model (§1.3).
+/// AscendQuant → int8 Conv (3x3, pad 1) → AscendDequant, as AMCT's deploy model (docs/ascend-formats.md §2).
 pub fn int8_conv_deploy_model() -> ModelProto {
     let w: Vec<i8> = (0..C_OUT * C_IN * 9).map(|i| (((i * 37 + 11) % 255) as i32 - 127) as i8).collect();
     let bias: Vec<i32> = (0..C_OUT as i32).map(|c| c * 1013 - 2500).collect();

@@ -1,4 +1,4 @@
-"""Independent check of one `ascend-ptq calibration` result (spec §1.3–§1.5, §2.1, §2.3).
+"""Independent check of one `ascend-ptq calibration` result (docs/ascend-formats.md §2, §3, §4.3, §6, §7.1).
 
 usage: calib_check.py FLOAT.onnx SAVE_PREFIX INPUT_NAME INPUT.bin ENGINE_DEPLOY_OUT.bin MIN_COSINE
 
@@ -6,7 +6,7 @@ usage: calib_check.py FLOAT.onnx SAVE_PREFIX INPUT_NAME INPUT.bin ENGINE_DEPLOY_
 - its output on INPUT.bin equals our engine's int8 execution of the deploy model
   (ENGINE_DEPLOY_OUT.bin): cosine >= 0.99999 and max abs error <= 1e-4 * max|output|;
 - fake-quant vs float (ORT) cosine >= MIN_COSINE;
-- the deploy model follows §1.3 for every layer of quant.json: AscendQuant attributes, int8
+- the deploy model follows §2 for every layer of quant.json: AscendQuant attributes, int8
   weights equal to ARQ recomputed here from the float weights (Conv+BN folded here when the
   layer absorbed a BatchNormalization, and the equalization gains of quant.json applied),
   int32 bias, UINT64 dequant param bit layout;

@@ -1,5 +1,5 @@
 """Parses an amct `--calibration_config` file with Google's protobuf text-format parser,
-against a proto2 schema built here from spec §2.4 (field names, types, defaults, oneofs,
+against a proto2 schema built here from docs/ascend-formats.md §8 (field names, types, defaults, oneofs,
 required fields), and prints the effective values as JSON in the shape of our
 `CalibrationConfig` (absent optional-without-default fields as null).
 

@@ -1,5 +1,5 @@
 """Writes a calibration set with one input per --data_types dtype, and what amct_onnx
-would feed for it (spec §1.1): the files of each directory in Python's sorted(os.listdir)
+would feed for it (docs/ascend-formats.md §1.2): the files of each directory in Python's sorted(os.listdir)
 order, each read with numpy.fromfile(dtype), then converted with astype(np.float32).
 
 usage: calib_dtypes.py OUT_DIR

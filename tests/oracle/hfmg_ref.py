@@ -1,4 +1,4 @@
-"""Independent numpy reference of HFMG activation calibration (ascend-facts.md §2.3).
+"""Independent numpy reference of HFMG activation calibration (docs/ascend-formats.md §4.2).
 
 Usage: hfmg_ref.py CASES.json  →  prints a JSON list of results, one per case.
 Each case: {"data": "<raw little-endian float32 file>", "batches": [n1, n2, ...] (element
@@ -7,7 +7,7 @@ Result: {"scale": f, "offset": i, "clip_min": f, "clip_max": f, "left": i, "righ
 
 Per batch: a histogram over the running [min, max] (widened by the batch), merged with the
 previous one by re-binning under a uniform-density assumption; then the inward window search
-and the L2 loss of re-quantizing into 256 bins; scale/offset by the min-max rule of §2.1.
+and the L2 loss of re-quantizing into 256 bins; scale/offset by the min-max rule of §3.
 Bin arithmetic is float64 (the project's documented choice), in real units.
 """
 

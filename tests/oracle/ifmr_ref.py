@@ -1,4 +1,4 @@
-"""Independent numpy reference of IFMR activation calibration (ascend-facts.md §2.2).
+"""Independent numpy reference of IFMR activation calibration (docs/ascend-formats.md §4.1).
 
 Usage: ifmr_ref.py CASES.json  →  prints a JSON list of results, one per case.
 Each case: {"data": "<raw little-endian float32 file>", "asymmetric": bool,

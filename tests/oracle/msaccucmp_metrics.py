@@ -1,4 +1,4 @@
-"""The ten msaccucmp metrics (shared/spec/ascend-facts.md §8) computed with numpy, written
+"""The ten msaccucmp metrics (docs/ascend-formats.md §13) computed with numpy, written
 from the definitions independently of the Rust code, as the oracle of tests/compare_flow.rs.
 
 Usage: msaccucmp_metrics.py CASES.json

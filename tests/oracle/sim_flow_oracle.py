@@ -10,7 +10,7 @@ frames IMAGES_DIR W H AIPP_CFG OUT_DIR
 metrics REPORT_JSON OUTPUTS_DIR
     OUTPUTS_DIR/int8/<k>/ and OUTPUTS_DIR/fp16/<k>/ hold `ascend-ptq run` results of input k
     (our CPU engine: the deploy model, and the fp32 model with every op output rounded to fp16).
-    Recomputes msaccucmp's metrics (spec §8) from them with numpy and checks them against the
+    Recomputes msaccucmp's metrics (docs/ascend-formats.md §13) from them with numpy and checks them against the
     int8-vs-fp16 rows of the compare report. Prints the checked values.
 """
 

@@ -1,4 +1,4 @@
-//! AscendCL constants (spec §6.2) used by the simulator.
+//! AscendCL constants (docs/ascend-formats.md §11.2) used by the simulator.
 
 pub const ACL_SUCCESS: i32 = 0;
 pub const ACL_ERROR_INVALID_PARAM: i32 = 100000;

@@ -1,4 +1,4 @@
-//! `libascendcl_sim.so`: a CPU simulator of the AscendCL C API (spec §6) for machines
+//! `libascendcl_sim.so`: a CPU simulator of the AscendCL C API (docs/ascend-formats.md §11) for machines
 //! without an Ascend NPU. It exports the ACL symbols ascend-ptq uses, with the same
 //! signatures, state rules and error codes, and executes **simulated OMs** (written by
 //! `ascend-ptq build --simulate`) with the ascend-ptq engine: int8 OMs run the deploy model
@@ -6,7 +6,7 @@
 //! output rounded to fp16. Real OMs built by ATC are refused. It is never a device:
 //! `aclrtGetSocName` ends in `-sim` and `aclsimIdentity` names it.
 //!
-//! Error codes chosen where the ACL documentation leaves room (spec §6.2):
+//! Error codes chosen where the ACL documentation leaves room (formats §11.2):
 //! - `aclmdlLoadFromFile` / `aclmdlQuerySize` on a missing or unreadable file: 145002
 //!   (ACL_ERROR_GE_EXEC_MODEL_PATH_INVALID, what GE's loader reports for a bad path); a
 //!   file that is not a simulated OM (garbage, a real ATC OM, an engine-unsupported model):

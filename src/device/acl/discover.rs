@@ -17,7 +17,7 @@ pub const ENV_LIB: &str = "ASCEND_PTQ_ACL_LIB";
 
 macro_rules! symbol_lists {
     (required: $($req:ident)*; optional: $($opt:ident)*;) => {
-        /// Functions the bindings call; a library lacking one is refused (contract §1).
+        /// Functions the bindings call; a library lacking one is refused (docs/ascend-formats.md §11.3).
         pub const REQUIRED_SYMBOLS: &[&str] = &[$(stringify!($req)),*];
         /// Functions older CANN releases lack; their absence is tolerated.
         pub const OPTIONAL_SYMBOLS: &[&str] = &[$(stringify!($opt)),*];
@@ -136,10 +136,10 @@ fn load(file: &Path) -> Result<libloading::Library, String> {
 
 fn checked(lib: libloading::Library, file: PathBuf) -> Result<Api, Error> {
     // The simulator (ffi/acl-sim) identifies itself; a real libascendcl.so has no such symbol.
-    // SAFETY: `const char *aclsimIdentity(void)` returning a static string (contract §1).
+    // SAFETY: `const char *aclsimIdentity(void)` returning a static string (ours, docs/ascend-formats.md §11.3).
     let simulator =
         unsafe { lib.get::<unsafe extern "C" fn() -> *const c_char>(b"aclsimIdentity\0").ok().and_then(|f| super::result::owned(f())) };
-    // SAFETY: the symbols are resolved with the signatures of ffi/acl/acl_api.h (spec §6.3).
+    // SAFETY: the symbols are resolved with the signatures of ffi/acl/acl_api.h (docs/ascend-formats.md §11.3).
     let sys = unsafe { sys::AclLib::from_library(lib) }.map_err(|e| Error::LibraryNotFound {
         tried: vec![Tried { place: file.display().to_string(), origin: "opened".into(), reason: e.to_string() }],
     })?;

@@ -1,5 +1,5 @@
 //! Layer 2 over the generated `sys` bindings: every ACL call returns `Result<T, AclError>`, where the
-//! error carries the call, the numeric code, its name (spec §6.2) and `aclGetRecentErrMsg()` when the
+//! error carries the call, the numeric code, its name (docs/ascend-formats.md §11.2) and `aclGetRecentErrMsg()` when the
 //! library has it. Calls taking raw ACL handles are `unsafe`: the caller guarantees the handle is
 //! live and belongs to this library (the `safe` layer does).
 
@@ -18,7 +18,7 @@ pub struct AclError {
     pub call: &'static str,
     /// The returned `aclError`, or [`NULL_RETURNED`] for calls that report failure by returning NULL.
     pub code: i32,
-    /// The code's name from spec §6.2 (`ACL_ERROR_INVALID_FILE`, ...), "UNKNOWN" otherwise.
+    /// The code's name from formats §11.2 (`ACL_ERROR_INVALID_FILE`, ...), "UNKNOWN" otherwise.
     pub name: &'static str,
     /// `aclGetRecentErrMsg()` right after the failure, when the library exports it and has a message.
     pub recent: Option<String>,
@@ -43,7 +43,7 @@ impl fmt::Display for AclError {
 
 impl std::error::Error for AclError {}
 
-/// The name of an `aclError` code (spec §6.2), "UNKNOWN" for codes the spec does not list.
+/// The name of an `aclError` code (formats §11.2), "UNKNOWN" for codes it does not list.
 pub fn error_name(code: i32) -> &'static str {
     match code {
         0 => "ACL_SUCCESS",

@@ -140,7 +140,7 @@ impl Device {
         &self.inner.acl
     }
 
-    /// `aclrtCreateContext` on this device; queries the run mode (§6.1) once.
+    /// `aclrtCreateContext` on this device; queries the run mode (docs/ascend-formats.md §11.1) once.
     pub fn create_context(&self) -> Result<Context> {
         let api = self.inner.acl.api();
         let raw = api.create_context(self.inner.id)?;
@@ -152,7 +152,7 @@ impl Device {
     }
 }
 
-/// Where the application runs (`aclrtGetRunMode`, spec §6.1).
+/// Where the application runs (`aclrtGetRunMode`, docs/ascend-formats.md §11.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunMode {
     /// On the SoC's own CPU (Atlas 200 DK, OPi AIpro): host and device share memory, no copies.
@@ -321,7 +321,7 @@ impl DeviceBuffer {
 
     /// Copies `data` (exactly [`DeviceBuffer::len`] bytes or fewer) to the start of the buffer:
     /// `aclrtMemcpy` host→device in host run mode; a plain CPU copy in device run mode, where
-    /// `aclrtMalloc` memory is the CPU's own (spec §6.1).
+    /// `aclrtMalloc` memory is the CPU's own (docs/ascend-formats.md §11.1).
     pub fn copy_from_host(&mut self, data: &[u8]) -> Result<()> {
         if data.len() > self.len {
             return Err(Error::BufferTooSmall { len: self.len, given: data.len() });

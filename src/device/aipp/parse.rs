@@ -1,4 +1,4 @@
-//! Reading AIPP config files (protobuf text of `domi.InsertNewOps`, spec §5): the blocks
+//! Reading AIPP config files (protobuf text of `domi.InsertNewOps`, docs/ascend-formats.md §10): the blocks
 //! `AippConfig::to_text` writes and hand-written ones (comments, `key: value` / `key : value`,
 //! any field order, `[v]` lists, `,`/`;` separators).
 //!
@@ -317,7 +317,7 @@ impl AippConfig {
     }
 }
 
-/// GE fills these when `csc_switch: true` on YUV input has no matrix (spec §5).
+/// GE fills these when `csc_switch: true` on YUV input has no matrix (formats §10.2).
 pub const GE_DEFAULT_YUV_TO_BGR: [[i32; 3]; 3] = [[298, 516, 0], [298, -100, -208], [298, 0, 409]];
 pub const GE_DEFAULT_YUV_INPUT_BIAS: [i32; 3] = [16, 128, 128];
 
@@ -512,7 +512,7 @@ impl<'a> Parser<'a> {
 
     fn field(&mut self, name: &str, line: usize, fields: &mut Vec<AippField>) -> Result<(), AippError> {
         let Some(&(name, kind, arity)) = FIELDS.iter().find(|d| d.0 == name) else {
-            return Err(field_err(self.file, line, name, "unknown aipp_op field (see insert_op.proto / spec §5)".into()));
+            return Err(field_err(self.file, line, name, "unknown aipp_op field (see docs/ascend-formats.md §10.1)".into()));
         };
         if !self.eat(':') {
             let found = self.peek().map_or("end of file".to_string(), |t| t.kind.describe());

@@ -1,4 +1,4 @@
-//! Driving ATC (CANN's model converter, spec §4) for `ascend-ptq build`: find the `atc`
+//! Driving ATC (CANN's model converter, docs/ascend-formats.md §9) for `ascend-ptq build`: find the `atc`
 //! executable, plan the two command lines users write by hand today (the int8 OM from the
 //! deploy model, the fp16 OM from the float model), check the inputs before a long ATC run,
 //! run ATC in its own process group with a timeout, and record what ran in `build.json`.

@@ -82,7 +82,7 @@ pub struct AtcInvocation {
     pub args: Vec<String>,
 }
 
-/// `--output_type` values ATC documents (§4.1); a per-node form `node:idx:TYPE;...` passes as is.
+/// `--output_type` values ATC documents (docs/ascend-formats.md §9); a per-node form `node:idx:TYPE;...` passes as is.
 const OUTPUT_TYPES: &[&str] = &["FP32", "FP16", "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32", "UINT64", "INT64", "DOUBLE"];
 
 /// Options `build` sets itself: giving them again after `--` would make ATC see them twice.

@@ -22,11 +22,11 @@ pub struct Precheck {
     pub aipp: Option<AippConfig>,
 }
 
-/// `--precision_mode` values of ATC (§4.1; newer CANN adds more, hence only a warning).
+/// `--precision_mode` values of ATC (docs/ascend-formats.md §9; newer CANN adds more, hence only a warning).
 const PRECISION_MODES: &[&str] =
     &["force_fp32", "cube_fp16in_fp32out", "force_fp16", "allow_fp32_to_fp16", "must_keep_origin_dtype", "allow_mix_precision"];
 
-/// SoC names ATC documents for the chips ascend-ptq targets (§4.1, §9).
+/// SoC names ATC documents for the chips ascend-ptq targets (docs/ascend-formats.md §9, §14).
 pub fn is_known_soc(soc: &str) -> bool {
     matches!(soc, "Ascend310" | "Ascend310P1" | "Ascend310P3" | "Ascend310B1" | "Ascend310B2" | "Ascend310B3" | "Ascend310B4")
         || soc.starts_with("Ascend910")

@@ -1,4 +1,4 @@
-//! The fixed 256-byte OM header (§7.1), little-endian.
+//! The fixed 256-byte OM header (docs/ascend-formats.md §12.1), little-endian.
 
 use serde::Serialize;
 

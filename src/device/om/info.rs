@@ -230,7 +230,7 @@ fn proto_dtype_name(dtype: i32) -> String {
     }
 }
 
-/// Names for the C++ ge::DataType values confirmed in the spec (§7.3 caution).
+/// Names for the C++ ge::DataType values confirmed in docs/ascend-formats.md §12.3 (two numberings).
 fn ge_dtype_name(dtype: i64) -> String {
     match dtype {
         0 => "FLOAT".into(),

@@ -1,6 +1,6 @@
 //! Reading Ascend offline models (`.om`, written by ATC) without CANN: the 256-byte header,
 //! the partition table (both on-disk layouts) and the `ge.proto.ModelDef` of partition 0,
-//! summarized as an [`OmInfo`]. Format: shared/spec/ascend-facts.md §7.
+//! summarized as an [`OmInfo`]. Format: docs/ascend-formats.md §12.
 
 pub mod error;
 pub mod header;

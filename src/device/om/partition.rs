@@ -1,4 +1,4 @@
-//! The partition table that follows the header (§7.2), in its two on-disk layouts. The
+//! The partition table that follows the header (docs/ascend-formats.md §12.2), in its two on-disk layouts. The
 //! layout is not flagged anywhere, so both are tried and the one whose sizes add up to the
 //! file size is kept. With model_num > 1 the block [table][payloads] repeats per model.
 

@@ -1,4 +1,4 @@
-//! Simulated OM files: the real container layout (§7: IMOD header, new-layout partition
+//! Simulated OM files: the real container layout (docs/ascend-formats.md §12: IMOD header, new-layout partition
 //! table) carrying a `ge.proto.ModelDef` that describes the model interface the way ATC
 //! does (Data ops, a NetOutput op) and, as WEIGHTS_DATA, the ONNX model itself. Model
 //! attributes mark the file as simulated, so no tool mistakes it for a device model; the
@@ -246,8 +246,8 @@ fn tensor_desc(name: &str, dtype: DataType, dims: &[i64]) -> Result<SimTensorDes
     })
 }
 
-/// The uint8 frame the host feeds to an input with static AIPP (§5 "Effect on the OM
-/// interface"): RGB888_U8 → [N, H, W, 3], YUV400_U8 → [N, H, W, 1], YUV420SP_U8 →
+/// The uint8 frame the host feeds to an input with static AIPP (formats §10.3 "Effect on the
+/// model interface"): RGB888_U8 → [N, H, W, 3], YUV400_U8 → [N, H, W, 1], YUV420SP_U8 →
 /// [N, H·3/2, W, 1] (the Y plane then the interleaved UV rows), all NHWC, size N·H·W·{3, 1, 1.5}.
 fn aipp_frame_desc(name: &str, dtype: DataType, model_shape: &[i64], cfg: &AippConfig) -> Result<SimTensorDesc, String> {
     let channels = cfg.mean_chn.len() as i64;

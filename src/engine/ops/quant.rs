@@ -1,6 +1,6 @@
 //! Quantization ops: ONNX QuantizeLinear / DequantizeLinear and the Ascend custom ops
 //! AscendQuant / AscendDequant / AscendAntiQuant (default domain, as amct_onnx and ATC use
-//! them; semantics in ../shared/spec/ascend-facts.md §1.3–1.4).
+//! them; semantics in docs/ascend-formats.md §2 and §6).
 
 use half::f16;
 use ndarray::{ArrayD, IxDyn};
