@@ -1,6 +1,7 @@
 //! The comparison on a device: both OMs loaded through AscendCL (the real `libascendcl.so` or
 //! the ascend-ptq simulator: the same code path) and run on the same input sets. Shared by
-//! `ascend-ptq compare` and `aptq_compare`.
+//! `ascend-ptq compare` and `aptq_compare`. Failed releases of the device objects when the
+//! comparison ends are drained from the ACL handle into the report's `teardown_errors`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use crate::device::acl::{self, Acl, AippType, Context, DataType, Model};
 use crate::device::aipp::AippConfig;
 use crate::device::om::read_simulated_om_file;
 use crate::engine::Session;
+use crate::onnx::ModelProto;
 
 /// Where the compare inputs come from.
 #[derive(Debug, Clone)]
@@ -142,9 +144,22 @@ pub fn compare_oms(opts: &CompareOptions, progress: &mut dyn FnMut(usize, usize)
         None => None,
     };
     let acl = Acl::open(opts.acl_lib.as_deref())?;
+    let mut report = compare_on_device(&acl, opts, reference_model.as_ref(), progress)?;
+    // Every device handle of the comparison is released by now: what failed goes in the report.
+    report.teardown_errors = acl.take_teardown_errors().iter().map(ToString::to_string).collect();
+    Ok(report)
+}
+
+/// The comparison proper; the device, context and models it makes are released on return.
+fn compare_on_device(
+    acl: &Acl,
+    opts: &CompareOptions,
+    reference_model: Option<&ModelProto>,
+    progress: &mut dyn FnMut(usize, usize),
+) -> Result<CompareReport, CompareError> {
     let device = acl.device(opts.device)?;
     let ctx = device.create_context()?;
-    let label = device_label(&acl, opts.device);
+    let label = device_label(acl, opts.device);
     let mut int8 = AclRunner::load(&ctx, &opts.int8_om, label.clone())?;
     let mut fp16 = AclRunner::load(&ctx, &opts.fp16_om, label)?;
 
@@ -159,7 +174,7 @@ pub fn compare_oms(opts: &CompareOptions, progress: &mut dyn FnMut(usize, usize)
             (CompareInputs::from_images(int8.inputs(), dir, &loaded.params, &aipp)?, dir.display().to_string())
         }
     };
-    let session = match &reference_model {
+    let session = match reference_model {
         // Planned for the float tensors the OM inputs stand for (a static-AIPP input feeds
         // NHWC frames; the ONNX model takes the NCHW tensor AIPP makes of them).
         Some(model) => {

@@ -269,5 +269,7 @@ pub fn compare_with_progress(
         outputs: summaries,
         inputs: rows,
         notes: inputs.notes().to_vec(),
+        // Filled by the device runner once its handles are released (`compare_oms`).
+        teardown_errors: Vec::new(),
     })
 }

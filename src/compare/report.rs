@@ -147,6 +147,10 @@ pub struct CompareReport {
     pub outputs: Vec<OutputSummary>,
     pub inputs: Vec<InputRow>,
     pub notes: Vec<String>,
+    /// Failed releases of device objects (`aclrtFree`, `aclmdlUnload`, ...) while the comparison
+    /// tore down, as "aclrtFree failed: 500001 ACL_ERROR_FAILURE (...)". Not part of the
+    /// verdict (the outputs were read before), but shown: the device may be left unclean.
+    pub teardown_errors: Vec<String>,
 }
 
 /// `OUT` → (`OUT.json`, `OUT.html`); an `OUT` ending in `.json` or `.html` loses that suffix.
@@ -205,6 +209,9 @@ impl CompareReport {
         h.push_str("</table>\n");
         for note in &self.notes {
             let _ = writeln!(h, "<p class=\"note\">{}</p>", esc(note));
+        }
+        for error in &self.teardown_errors {
+            let _ = writeln!(h, "<p class=\"teardown\">ACL teardown error (not an accuracy result): {}</p>", esc(error));
         }
 
         h.push_str("<h2>Cosine similarity per input (int8 vs fp16)</h2>\n");
@@ -412,7 +419,7 @@ const ROW_COLUMNS: [&str; 10] = [
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}\
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}th{background:#eee}\
 .facts td,.facts th{text-align:left}.verdict{font-weight:bold;font-size:15px}.pass{color:#070}.fail{color:#b00}\
-td.low{background:#fdd}.note{color:#555;font-size:12px}";
+td.low{background:#fdd}.note{color:#555;font-size:12px}.teardown{color:#b00;font-size:13px}";
 
 /// msaccucmp prints 6 decimals; small values keep their significant digits.
 fn num(v: f64) -> String {

@@ -12,6 +12,9 @@
 //! lifetime and `aclFinalize` runs from an `atexit` hook. When someone else (a host application)
 //! already called `aclInit`, ACL answers REPEAT_INITIALIZE: the runtime is then used as is and
 //! not finalised by us.
+//!
+//! Releases that fail in `Drop` are recorded in the [`Acl`]'s teardown log and returned by the
+//! next fallible call, or drained with [`Acl::take_teardown_errors`] (see `teardown`).
 
 use std::ffi::{CString, c_void};
 use std::path::{Path, PathBuf};
@@ -21,13 +24,16 @@ use super::discover::LibrarySearch;
 use super::error::Error;
 use super::result::{AclError, Api};
 use super::sys;
+use super::teardown::TeardownLog;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One opened and initialised AscendCL library. Cheap to clone.
+/// One opened and initialised AscendCL library. Cheap to clone; clones and every handle made
+/// from them share one teardown log (each [`Acl::open`] starts a new one).
 #[derive(Clone)]
 pub struct Acl {
     rt: Arc<Runtime>,
+    teardown: Arc<TeardownLog>,
 }
 
 struct Runtime {
@@ -43,6 +49,7 @@ extern "C" fn finalize_at_exit() {
     // try_lock: exit() may run while another thread holds the lock; skipping beats deadlocking.
     if let Ok(runtimes) = RUNTIMES.try_lock() {
         for (_, rt) in runtimes.iter().filter(|(_, rt)| rt.initialised_here) {
+            // The process is ending: there is no one left to report a failure to.
             let _ = rt.api.finalize();
         }
     }
@@ -61,7 +68,7 @@ impl Acl {
         let api = search.open()?;
         let key = std::fs::canonicalize(api.file()).unwrap_or_else(|_| api.file().to_path_buf());
         if let Some((_, rt)) = runtimes.iter().find(|(k, _)| *k == key) {
-            return Ok(Acl { rt: rt.clone() });
+            return Ok(Acl { rt: rt.clone(), teardown: Arc::default() });
         }
         let initialised_here = match api.init(None) {
             Ok(()) => true,
@@ -74,7 +81,23 @@ impl Acl {
         }
         let rt = Arc::new(Runtime { api, initialised_here });
         runtimes.push((key, rt.clone()));
-        Ok(Acl { rt })
+        Ok(Acl { rt, teardown: Arc::default() })
+    }
+
+    /// Every failed release (`aclrtFree`, `aclmdlUnload`, `aclrtDestroy*`, ...) of this handle's
+    /// objects since the last call, oldest first, including those a call already returned.
+    pub fn take_teardown_errors(&self) -> Vec<AclError> {
+        self.teardown.take()
+    }
+
+    /// The first failed release not yet reported (what every fallible method checks first).
+    fn check_teardown(&self) -> Result<(), AclError> {
+        self.teardown.check()
+    }
+
+    /// Keeps the result of a release made in `Drop` or in cleanup after another error.
+    fn record_teardown(&self, result: Result<(), AclError>) {
+        self.teardown.record(result);
     }
 
     /// The raw call layer, for what the safe layer does not wrap.
@@ -94,10 +117,12 @@ impl Acl {
 
     /// `aclrtGetVersion`: (major, minor, patch).
     pub fn version(&self) -> Result<(i32, i32, i32)> {
+        self.check_teardown()?;
         Ok(self.rt.api.version()?)
     }
 
     pub fn device_count(&self) -> Result<u32> {
+        self.check_teardown()?;
         Ok(self.rt.api.device_count()?)
     }
 
@@ -108,6 +133,7 @@ impl Acl {
 
     /// `aclrtSetDevice(id)`; the device is reset when the last handle using it drops.
     pub fn device(&self, id: i32) -> Result<Device> {
+        self.check_teardown()?;
         self.rt.api.set_device(id)?;
         Ok(Device { inner: Arc::new(DeviceInner { acl: self.clone(), id }) })
     }
@@ -126,8 +152,7 @@ struct DeviceInner {
 
 impl Drop for DeviceInner {
     fn drop(&mut self) {
-        // Errors cannot be reported from drop; a failed reset leaves nothing we could undo.
-        let _ = self.acl.rt.api.reset_device(self.id);
+        self.acl.record_teardown(self.acl.rt.api.reset_device(self.id));
     }
 }
 
@@ -142,6 +167,7 @@ impl Device {
 
     /// `aclrtCreateContext` on this device; queries the run mode (docs/ascend-formats.md §11.1) once.
     pub fn create_context(&self) -> Result<Context> {
+        self.inner.acl.check_teardown()?;
         let api = self.inner.acl.api();
         let raw = api.create_context(self.inner.id)?;
         // From here on the context is destroyed on every path, including the run-mode error.
@@ -194,12 +220,28 @@ impl ContextInner {
         // SAFETY: `raw` is live until this value drops.
         unsafe { self.api().set_current_context(self.raw) }
     }
+
+    /// An earlier failed release not yet reported (see `teardown`).
+    fn check_teardown(&self) -> Result<(), AclError> {
+        self.device.acl.check_teardown()
+    }
+
+    /// Start of every public fallible method: an earlier failed release, then the binding.
+    fn check_and_bind(&self) -> Result<(), AclError> {
+        self.check_teardown()?;
+        self.bind()
+    }
+
+    /// Records a release's failure (see `teardown`).
+    fn record(&self, result: Result<(), AclError>) {
+        self.device.acl.record_teardown(result);
+    }
 }
 
 impl Drop for ContextInner {
     fn drop(&mut self) {
         // SAFETY: every child handle holds an Arc to this context, so none is left.
-        let _ = unsafe { self.api().destroy_context(self.raw) };
+        self.record(unsafe { self.api().destroy_context(self.raw) });
     }
 }
 
@@ -214,24 +256,24 @@ impl Context {
 
     /// Makes this context current on the calling thread (every method does so itself).
     pub fn bind(&self) -> Result<()> {
-        Ok(self.inner.bind()?)
+        Ok(self.inner.check_and_bind()?)
     }
 
     pub fn create_stream(&self) -> Result<Stream> {
-        self.inner.bind()?;
+        self.inner.check_and_bind()?;
         let raw = self.inner.api().create_stream()?;
         Ok(Stream { ctx: self.inner.clone(), raw })
     }
 
     /// `aclrtMalloc(size, HUGE_FIRST)`.
     pub fn alloc(&self, size: usize) -> Result<DeviceBuffer> {
-        self.inner.bind()?;
+        self.inner.check_and_bind()?;
         let ptr = self.inner.api().malloc(size, sys::ACL_MEM_MALLOC_HUGE_FIRST)?;
         Ok(DeviceBuffer { ctx: self.inner.clone(), ptr, len: size })
     }
 
     pub fn create_dataset(&self) -> Result<Dataset> {
-        self.inner.bind()?;
+        self.inner.check_and_bind()?;
         let raw = self.inner.api().create_dataset()?;
         Ok(Dataset { ctx: self.inner.clone(), raw, data_buffers: Vec::new(), buffers: Vec::new() })
     }
@@ -241,14 +283,14 @@ impl Context {
         std::fs::metadata(path).map_err(|source| Error::ModelFile { path: path.to_path_buf(), source })?;
         let c_path = CString::new(path.as_os_str().as_encoded_bytes())
             .map_err(|_| Error::Nul { what: "model path", value: path.display().to_string() })?;
-        self.inner.bind()?;
+        self.inner.check_and_bind()?;
         let id = self.inner.api().load_from_file(&c_path).map_err(|source| Error::LoadModel { path: path.to_path_buf(), source })?;
         self.finish_load(id, path.display().to_string())
     }
 
     /// `aclmdlLoadFromMem`; `label` names the model in errors.
     pub fn load_model_from_memory(&self, bytes: &[u8], label: &str) -> Result<Model> {
-        self.inner.bind()?;
+        self.inner.check_and_bind()?;
         let id = self.inner.api().load_from_mem(bytes).map_err(|source| Error::LoadModel { path: PathBuf::from(label), source })?;
         self.finish_load(id, label.to_string())
     }
@@ -279,7 +321,7 @@ unsafe impl Send for Stream {}
 
 impl Stream {
     pub fn synchronize(&self) -> Result<()> {
-        self.ctx.bind()?;
+        self.ctx.check_and_bind()?;
         // SAFETY: `raw` is live until drop.
         Ok(unsafe { self.ctx.api().synchronize_stream(self.raw) }?)
     }
@@ -291,8 +333,9 @@ impl Stream {
 
 impl Drop for Stream {
     fn drop(&mut self) {
-        let _ = self.ctx.bind();
-        let _ = unsafe { self.ctx.api().destroy_stream(self.raw) };
+        self.ctx.record(self.ctx.bind());
+        // SAFETY: `raw` came from aclrtCreateStream and is not used afterwards.
+        self.ctx.record(unsafe { self.ctx.api().destroy_stream(self.raw) });
     }
 }
 
@@ -326,7 +369,7 @@ impl DeviceBuffer {
         if data.len() > self.len {
             return Err(Error::BufferTooSmall { len: self.len, given: data.len() });
         }
-        self.ctx.bind()?;
+        self.ctx.check_and_bind()?;
         match self.ctx.run_mode {
             // SAFETY: the buffer holds `len` ≥ data.len() bytes of CPU-visible memory.
             RunMode::Device => unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.ptr.cast::<u8>(), data.len()) },
@@ -342,7 +385,7 @@ impl DeviceBuffer {
         if out.len() > self.len {
             return Err(Error::BufferTooSmall { len: self.len, given: out.len() });
         }
-        self.ctx.bind()?;
+        self.ctx.check_and_bind()?;
         match self.ctx.run_mode {
             // SAFETY: as in copy_from_host.
             RunMode::Device => unsafe { std::ptr::copy_nonoverlapping(self.ptr.cast::<u8>(), out.as_mut_ptr(), out.len()) },
@@ -362,7 +405,7 @@ impl DeviceBuffer {
 
     /// `aclrtMemset` of the whole buffer.
     pub fn fill(&mut self, value: u8) -> Result<()> {
-        self.ctx.bind()?;
+        self.ctx.check_and_bind()?;
         // SAFETY: the buffer holds `len` bytes.
         Ok(unsafe { self.ctx.api().memset(self.ptr, self.len, i32::from(value), self.len) }?)
     }
@@ -370,9 +413,9 @@ impl DeviceBuffer {
 
 impl Drop for DeviceBuffer {
     fn drop(&mut self) {
-        let _ = self.ctx.bind();
+        self.ctx.record(self.ctx.bind());
         // SAFETY: `ptr` came from aclrtMalloc; datasets referring to it own it and drop first.
-        let _ = unsafe { self.ctx.api().free(self.ptr) };
+        self.ctx.record(unsafe { self.ctx.api().free(self.ptr) });
     }
 }
 
@@ -391,12 +434,12 @@ unsafe impl Send for Dataset {}
 impl Dataset {
     /// Appends `buffer` (`aclCreateDataBuffer` + `aclmdlAddDatasetBuffer`); the dataset owns it.
     pub fn push(&mut self, buffer: DeviceBuffer) -> Result<()> {
-        self.ctx.bind()?;
+        self.ctx.check_and_bind()?;
         let api = self.ctx.api();
         // SAFETY: the device memory lives as long as the dataset (it owns the buffer).
         let data = unsafe { api.create_data_buffer(buffer.ptr, buffer.len) }?;
         if let Err(e) = unsafe { api.add_dataset_buffer(self.raw, data) } {
-            let _ = unsafe { api.destroy_data_buffer(data) };
+            self.ctx.record(unsafe { api.destroy_data_buffer(data) });
             return Err(e.into());
         }
         self.data_buffers.push(data);
@@ -429,13 +472,14 @@ impl Dataset {
 
 impl Drop for Dataset {
     fn drop(&mut self) {
-        let _ = self.ctx.bind();
+        self.ctx.record(self.ctx.bind());
         let api = self.ctx.api();
         // aclmdlDestroyDataset does not destroy the data buffers; device memory goes after.
+        // SAFETY: all came from this dataset's push / create and are not used afterwards.
         for &data in &self.data_buffers {
-            let _ = unsafe { api.destroy_data_buffer(data) };
+            self.ctx.record(unsafe { api.destroy_data_buffer(data) });
         }
-        let _ = unsafe { api.destroy_dataset(self.raw) };
+        self.ctx.record(unsafe { api.destroy_dataset(self.raw) });
     }
 }
 
@@ -623,8 +667,9 @@ impl ModelDesc {
 
 impl Drop for ModelDesc {
     fn drop(&mut self) {
-        let _ = self.ctx.bind();
-        let _ = unsafe { self.ctx.api().destroy_desc(self.raw) };
+        self.ctx.record(self.ctx.bind());
+        // SAFETY: `raw` came from aclmdlCreateDesc and is not used afterwards.
+        self.ctx.record(unsafe { self.ctx.api().destroy_desc(self.raw) });
     }
 }
 
@@ -636,8 +681,8 @@ struct LoadedModel {
 
 impl Drop for LoadedModel {
     fn drop(&mut self) {
-        let _ = self.ctx.bind();
-        let _ = self.ctx.api().unload(self.id);
+        self.ctx.record(self.ctx.bind());
+        self.ctx.record(self.ctx.api().unload(self.id));
     }
 }
 
@@ -670,7 +715,7 @@ impl Model {
 
     /// Synchronous `aclmdlExecute` on caller-made datasets.
     pub fn execute(&self, input: &Dataset, output: &mut Dataset) -> Result<()> {
-        self.loaded.ctx.bind()?;
+        self.loaded.ctx.check_and_bind()?;
         // SAFETY: both datasets and their device buffers are live for the call.
         Ok(unsafe { self.loaded.ctx.api().execute(self.loaded.id, input.raw, output.raw) }?)
     }
@@ -678,6 +723,7 @@ impl Model {
     /// Runs the model once: checks every input against the description (count and exact byte
     /// size), copies the inputs in, executes, and returns each output's bytes in model order.
     pub fn run(&mut self, inputs: &[&[u8]]) -> Result<Vec<Vec<u8>>> {
+        self.loaded.ctx.check_teardown()?;
         let expected = &self.desc.inputs;
         if inputs.len() != expected.len() {
             let names = expected.iter().map(|io| io.name.as_str()).collect::<Vec<_>>().join(", ");
