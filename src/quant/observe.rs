@@ -190,7 +190,7 @@ impl ActivationCalibrator {
                     failure = Some(e);
                 }
             })
-            .map_err(|e| QuantError::param("calibration run", e.to_string()))?;
+            .map_err(|source| QuantError::Engine { context: "calibration run".into(), source })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(outputs),
@@ -235,6 +235,12 @@ mod tests {
     use ndarray::{ArrayD, IxDyn};
 
     use super::*;
+    use crate::engine::EngineError;
+    use crate::onnx::DataType;
+    use crate::onnx::proto::tensor_shape_proto::{Dimension, dimension};
+    use crate::onnx::proto::{
+        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto, type_proto,
+    };
     use crate::quant::hfmg::{HfmgObserver, HfmgParams};
     use crate::quant::ifmr::{IfmrParams, ifmr_direct};
 
@@ -331,5 +337,63 @@ mod tests {
         let ints = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[1]), vec![1]).unwrap());
         let e = cal.observe("a", &ints, Pass::Statistics).unwrap_err();
         assert!(matches!(&e, QuantError::Observer { tensor, .. } if tensor == "a"), "{e}");
+    }
+
+    fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
+        let dim = dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect();
+        ValueInfoProto {
+            name: Some(name.into()),
+            r#type: Some(TypeProto {
+                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
+                    elem_type: Some(DataType::Float as i32),
+                    shape: Some(TensorShapeProto { dim }),
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// x [4] → Relu → y
+    fn relu_model() -> ModelProto {
+        let relu = NodeProto {
+            name: Some("relu".into()),
+            op_type: Some("Relu".into()),
+            input: vec!["x".into()],
+            output: vec!["y".into()],
+            ..Default::default()
+        };
+        ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: vec![relu],
+                input: vec![float_value("x", &[4])],
+                output: vec![float_value("y", &[4])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn runs_feed_the_observers_and_keep_the_engine_error_kind() {
+        let session = Session::new(&relu_model(), &HashMap::from([("x".to_string(), vec![4])])).unwrap();
+        let hfmg = HfmgParams { num_of_bins: 1024, asymmetric: true };
+        let mut cal = ActivationCalibrator::new(vec![("y".into(), ActSpec::new(hfmg))], 1).unwrap();
+        let outputs =
+            cal.run_batch(&session, HashMap::from([("x".to_string(), tensor(vec![-1.0, 0.5, 2.0, 3.0]))]), Pass::Statistics).unwrap();
+        assert_eq!(outputs[0].1.to_f64_vec(), vec![0.0, 0.5, 2.0, 3.0]);
+        let mut direct = HfmgObserver::new("y", hfmg).unwrap();
+        direct.observe(&[0.0, 0.5, 2.0, 3.0]).unwrap();
+        let want = direct.result().unwrap();
+        assert_eq!(cal.results().unwrap()[0], ActResult { quant: want.quant, clip_min: want.clip_min, clip_max: want.clip_max });
+
+        let e = cal.run_batch(&session, HashMap::new(), Pass::Statistics).unwrap_err();
+        assert!(matches!(&e, QuantError::Engine { source: EngineError::Input { name, .. }, .. } if name == "x"), "{e:?}");
+        // The message is the one of the flattened error this variant replaced.
+        assert_eq!(e.to_string(), "calibration run: input 'x': is required but was not given");
+        assert!(std::error::Error::source(&e).is_some());
     }
 }
