@@ -4,15 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use super::config::{ActAlgo, CalibrationConfig, ConfigError, DstType, WeightAlgo};
+use super::act_algos::act_spec;
+use super::config::{CalibrationConfig, ConfigError, DstType, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
 use super::eval::{OutputAgreement, evaluate};
 use super::fake::build_fake_quant;
 use super::fold::fold_batch_norms;
-use super::hfmg::HfmgParams;
-use super::ifmr::IfmrParams;
-use super::observe::{ActResult, ActSpec, ActivationCalibrator, Pass};
+use super::observe::{ActResult, ActSpec, ActivationCalibrator};
 use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
 use super::{arq, consts, equalize, record};
@@ -61,6 +60,18 @@ pub enum CalibrateError {
     Onnx(#[from] OnnxError),
     #[error("{context}: {source}")]
     Engine { context: String, source: EngineError },
+}
+
+impl CalibrateError {
+    /// The engine's error behind this one, wherever the engine failed: building or running
+    /// a session here ([`CalibrateError::Engine`]) or a calibration batch in the quantization
+    /// core ([`QuantError::Engine`]).
+    pub fn engine_error(&self) -> Option<&EngineError> {
+        match self {
+            CalibrateError::Engine { source, .. } | CalibrateError::Quant(QuantError::Engine { source, .. }) => Some(source),
+            _ => None,
+        }
+    }
 }
 
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
@@ -189,7 +200,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let spec_of: Vec<usize> = plans
         .iter()
         .map(|p: &LayerPlan| {
-            let key = (p.data_input.clone(), p.act_spec);
+            let key = (p.data_input.clone(), p.act_spec.clone());
             specs.iter().position(|s| *s == key).unwrap_or_else(|| {
                 specs.push(key);
                 specs.len() - 1
@@ -205,19 +216,14 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         Vec::new()
     } else {
         for pass in calibrator.passes() {
-            let pass_name = match pass {
-                Pass::Statistics => "statistics",
-                Pass::ClipSearch => "clip search",
-            };
+            let pass_name = pass.name();
             for i in 0..batch_num {
                 let batch = data.batch(i)?;
                 data.check_finite(&batch)?;
                 calibrator.run_batch(&session, batch.into_map(), pass)?;
                 progress(Progress::Batch { pass: pass_name, done: i + 1, total: batch_num });
             }
-            if pass == Pass::Statistics {
-                calibrator.finish_statistics()?;
-            }
+            calibrator.finish_pass(pass)?;
             phases.end(pass_name);
         }
         calibrator.results()?
@@ -392,10 +398,10 @@ fn check_unsupported(config: &CalibrationConfig, warnings: &mut Vec<String>) -> 
         if a.dmq_balancer.is_some() {
             return unsupported("dmq_balancer");
         }
-        match &a.activations {
-            Some(ActAlgo::Ifmr(i)) if i.dst_type != DstType::Int8 => return unsupported("ifmr_quantize.dst_type INT16"),
-            Some(ActAlgo::Hfmg(h)) if h.dst_type != DstType::Int8 => return unsupported("hfmg_quantize.dst_type INT16"),
-            _ => {}
+        if let Some(act) = &a.activations
+            && act.dst_type() != DstType::Int8
+        {
+            return unsupported(&format!("{}.dst_type INT16", act.field_name()));
         }
     }
     Ok(())
@@ -521,17 +527,7 @@ fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &Calibr
     let n = &graph.node[c.node];
     let name = node_label(n, c.node);
     let algo = config.layer_algo(&name, &c.op_type);
-    let act_spec = match &algo.activations {
-        ActAlgo::Ifmr(i) => ActSpec::Ifmr(IfmrParams {
-            max_percentile: i.max_percentile,
-            min_percentile: i.min_percentile,
-            search_start: i.search_range_start,
-            search_end: i.search_range_end,
-            search_step: i.search_step,
-            asymmetric: algo.asymmetric,
-        }),
-        ActAlgo::Hfmg(h) => ActSpec::Hfmg(HfmgParams { num_of_bins: h.num_of_bins as usize, asymmetric: algo.asymmetric }),
-    };
+    let act_spec = act_spec(&algo);
     let channel_wise = match &algo.weights {
         WeightAlgo::Arq(a) => a.channel_wise.unwrap_or(q.channel_wise),
         WeightAlgo::Ada(_) => unreachable!("refused by check_unsupported"),

@@ -172,6 +172,31 @@ pub enum ActAlgo {
     Hfmg(HfmgQuantize),
 }
 
+impl ActAlgo {
+    /// The message's field name in the config file.
+    pub fn field_name(&self) -> &'static str {
+        match self {
+            ActAlgo::Ifmr(_) => "ifmr_quantize",
+            ActAlgo::Hfmg(_) => "hfmg_quantize",
+        }
+    }
+
+    /// Its `asymmetric` field (unset: the global `activation_offset`).
+    pub fn asymmetric(&self) -> Option<bool> {
+        match self {
+            ActAlgo::Ifmr(i) => i.asymmetric,
+            ActAlgo::Hfmg(h) => h.asymmetric,
+        }
+    }
+
+    pub fn dst_type(&self) -> DstType {
+        match self {
+            ActAlgo::Ifmr(i) => i.dst_type,
+            ActAlgo::Hfmg(h) => h.dst_type,
+        }
+    }
+}
+
 /// The proto's `CalibrationConfig` message (`common_config`, and the `calibration_config` of
 /// each override): every part optional.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -274,11 +299,7 @@ impl CalibrationConfig {
         let weights = levels.iter().find_map(|c| c.weights.clone()).unwrap_or(WeightAlgo::Arq(ArqQuantize::default()));
         let activations = levels.iter().find_map(|c| c.activations.clone()).unwrap_or(ActAlgo::Ifmr(IfmrQuantize::default()));
         let dmq_balancer = levels.iter().find_map(|c| c.dmq_balancer.clone());
-        let asymmetric = match &activations {
-            ActAlgo::Ifmr(i) => i.asymmetric,
-            ActAlgo::Hfmg(h) => h.asymmetric,
-        }
-        .unwrap_or(self.activation_offset);
+        let asymmetric = activations.asymmetric().unwrap_or(self.activation_offset);
         LayerAlgo { weights, activations, dmq_balancer, asymmetric }
     }
 }

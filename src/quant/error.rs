@@ -1,6 +1,7 @@
 //! Errors of the quantization core. Messages name the layer or tensor and say what was
 //! expected versus found.
 
+use crate::engine::EngineError;
 use crate::onnx::OnnxError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +19,10 @@ pub enum QuantError {
     Param { param: String, detail: String },
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    /// The engine failed while running the model for the quantization (e.g. a calibration
+    /// batch); the engine's error is kept so callers can tell its kind.
+    #[error("{context}: {source}")]
+    Engine { context: String, source: EngineError },
 }
 
 pub type Result<T, E = QuantError> = std::result::Result<T, E>;

@@ -26,7 +26,9 @@
 
 use rayon::prelude::*;
 
+use super::config::HfmgQuantize;
 use super::error::{QuantError, Result};
+use super::observe::{ActAlgorithm, ActObserver, ActResult, Pass};
 use super::scale::{ActQuant, FLT_EPSILON};
 
 /// Destination bins of the re-quantization (8-bit).
@@ -50,6 +52,11 @@ impl Default for HfmgParams {
 }
 
 impl HfmgParams {
+    /// The settings of an `hfmg_quantize` config, with the layer's resolved activation_offset.
+    pub fn from_config(c: &HfmgQuantize, asymmetric: bool) -> Self {
+        HfmgParams { num_of_bins: c.num_of_bins as usize, asymmetric }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if ![1024, 2048, 4096, 8192].contains(&self.num_of_bins) {
             return Err(QuantError::param(
@@ -138,6 +145,40 @@ impl HfmgObserver {
         let clip_min = (lo as f64 + left as f64 * width) as f32;
         let clip_max = (lo as f64 + (right + 1) as f64 * width) as f32;
         Ok(HfmgResult { quant: ActQuant::from_clip_range(clip_min, clip_max, asym), clip_min, clip_max, window: (left, right) })
+    }
+}
+
+/// HFMG as a calibration algorithm: one pass (the statistics pass builds the histogram).
+impl ActAlgorithm for HfmgParams {
+    fn name(&self) -> &'static str {
+        "hfmg"
+    }
+
+    fn passes(&self) -> &'static [Pass] {
+        &[Pass::Statistics]
+    }
+
+    fn validate(&self) -> Result<()> {
+        HfmgParams::validate(self)
+    }
+
+    fn observer(&self, tensor: &str, _total: usize) -> Result<Box<dyn ActObserver>> {
+        Ok(Box::new(HfmgObserver::new(tensor, *self)?))
+    }
+}
+
+impl ActObserver for HfmgObserver {
+    fn observe(&mut self, _pass: Pass, values: &[f32]) -> Result<()> {
+        HfmgObserver::observe(self, values)
+    }
+
+    fn finish_pass(&mut self, _pass: Pass) -> Result<()> {
+        Ok(())
+    }
+
+    fn result(&self) -> Result<ActResult> {
+        let r = HfmgObserver::result(self)?;
+        Ok(ActResult { quant: r.quant, clip_min: r.clip_min, clip_max: r.clip_max })
     }
 }
 

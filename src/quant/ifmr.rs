@@ -34,7 +34,9 @@ use std::collections::BinaryHeap;
 
 use rayon::prelude::*;
 
+use super::config::IfmrQuantize;
 use super::error::{QuantError, Result};
+use super::observe::{ActAlgorithm, ActObserver, ActResult, Pass};
 use super::scale::{ActQuant, FLT_EPSILON};
 
 /// Independent partial sums per candidate; element i goes to lane i mod LANES.
@@ -66,6 +68,18 @@ impl Default for IfmrParams {
 }
 
 impl IfmrParams {
+    /// The settings of an `ifmr_quantize` config, with the layer's resolved activation_offset.
+    pub fn from_config(c: &IfmrQuantize, asymmetric: bool) -> Self {
+        IfmrParams {
+            max_percentile: c.max_percentile,
+            min_percentile: c.min_percentile,
+            search_start: c.search_range_start,
+            search_end: c.search_range_end,
+            search_step: c.search_step,
+            asymmetric,
+        }
+    }
+
     /// Range checks: percentiles in (0.5, 1] (the range AMCT's config documentation gives;
     /// not in formats §4.1's sources, so UNCONFIRMED), 0 < start < end, at most 100000 candidates.
     pub fn validate(&self) -> Result<()> {
@@ -393,6 +407,44 @@ impl IfmrObserver {
             return Err(QuantError::observer(&self.tensor, format!("{pass} received {} values, expected {}", self.seen, self.total)));
         }
         Ok(())
+    }
+}
+
+/// IFMR as a calibration algorithm: two passes, the observer created with the total count.
+impl ActAlgorithm for IfmrParams {
+    fn name(&self) -> &'static str {
+        "ifmr"
+    }
+
+    fn passes(&self) -> &'static [Pass] {
+        &[Pass::Statistics, Pass::ClipSearch]
+    }
+
+    fn validate(&self) -> Result<()> {
+        IfmrParams::validate(self)
+    }
+
+    fn observer(&self, tensor: &str, total: usize) -> Result<Box<dyn ActObserver>> {
+        Ok(Box::new(IfmrObserver::new(tensor, *self, total)?))
+    }
+}
+
+impl ActObserver for IfmrObserver {
+    /// Both passes feed the same values; the observer's phase tells them apart.
+    fn observe(&mut self, _pass: Pass, values: &[f32]) -> Result<()> {
+        IfmrObserver::observe(self, values)
+    }
+
+    fn finish_pass(&mut self, pass: Pass) -> Result<()> {
+        match pass {
+            Pass::Statistics => self.finish_pass1(),
+            Pass::ClipSearch => Ok(()),
+        }
+    }
+
+    fn result(&self) -> Result<ActResult> {
+        let r = IfmrObserver::result(self)?;
+        Ok(ActResult { quant: r.quant, clip_min: r.clip_min, clip_max: r.clip_max })
     }
 }
 

@@ -11,12 +11,15 @@
 //!    their weight/bias tensors and data input, and a reason for each layer left in float;
 //! 3. [`arq::quantize_weights`] on each weight ([`consts::constant_f32`] reads it, wherever it
 //!    is stored);
-//! 4. one [`ifmr::IfmrObserver`] (or [`hfmg::HfmgObserver`]) per distinct data input, fed
-//!    through `Session::run_observed`: IFMR needs the element count up front (shape ×
-//!    batch_num) and the batches twice (pass 1, `finish_pass1`, pass 2), HFMG once;
+//! 4. one activation observer per distinct (data input, algorithm) — [`ifmr::IfmrObserver`] or
+//!    [`hfmg::HfmgObserver`], chosen by [`act_algos::act_spec`] and driven by
+//!    [`observe::ActivationCalibrator`] through `Session::run_observed`: IFMR needs the element
+//!    count up front (shape × batch_num) and the batches twice (pass 1, `finish_pass1`, pass 2),
+//!    HFMG once;
 //! 5. [`arq::quantize_bias`] with scale_d, then the deploy parameters of [`scale`]
 //!    (`quant_attr_scale`/`quant_attr_offset`, `dequant_params`).
 
+pub mod act_algos;
 pub mod arq;
 pub mod calibrate;
 pub mod config;
