@@ -280,11 +280,14 @@ enum aptq_status aptq_calibrate(const char *options_json,
 enum aptq_status aptq_compare(const char *options_json, char **report_json);
 
 /**
- * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` or the
- * file's only one; a partial last batch is dropped; an unreadable image is an error).
+ * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` /
+ * `detPreParams` or the file's only one; a partial last batch is dropped; an unreadable image
+ * is an error).
  *
- * `out_dir` may be NULL for the default `data/calibration`. On success `*manifest_json`
- * receives the content of `OUT_DIR/imgs_batch{B}/manifest.json` plus `"dir"` (that folder)
+ * `out_dir` may be NULL for the reference script's folder (`<calibrationDataRoot>/batch<B>`,
+ * or `data/calibration/<img_root name>_batch<B>` for `det_pre_params`). On success
+ * `*manifest_json` receives the content of `OUT_DIR/imgs_batch{B}/manifest.json` (or of that
+ * default folder's) plus `"dir"` (that folder)
  * and `"warnings"` (unknown keys, dropped images, ...); free it with `aptq_string_free`.
  *
  * # Safety

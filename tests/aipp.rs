@@ -48,7 +48,9 @@ fn yolo_rgb_config() {
         "src_image_size_w: 320",
         "src_image_size_h: 256",
         "csc_switch: false",
-        "rbuv_swap_switch: false",
+        // Issue 14: frames in OpenCV's B,G,R order, swapped for this RGB model (was false
+        // when frames were taken as R,G,B).
+        "rbuv_swap_switch: true",
         "mean_chn_0: 0",
         "mean_chn_2: 0",
         "min_chn_1: 0.0",
@@ -59,6 +61,7 @@ fn yolo_rgb_config() {
         assert!(has_line(block, line), "missing '{line}' in\n{cfg}");
     }
     assert!(!cfg.contains("matrix_r0c0") && !cfg.contains("crop:"), "{cfg}");
+    assert!(cfg.contains("# Frames in OpenCV's B,G,R byte order"), "the cfg says which frame order it expects:\n{cfg}");
 }
 
 #[test]
@@ -67,9 +70,10 @@ fn imagenet_bgr_and_yuv_configs() {
     let params = write_params(tmp.path(), Path::new("imgs"), 0, [123.675, 116.0, 103.53], [58.395, 57.12, 57.375], 1);
     let (ok, cfg, stderr) = aipp_text(&params, &[]);
     assert!(ok, "{stderr}");
-    // RGB frames into a BGR model: swap; non-integer means go to min_chn, integer ones to mean_chn.
+    // B,G,R frames into a BGR model: no swap (issue 14; was a swap of R,G,B frames);
+    // non-integer means go to min_chn, integer ones to mean_chn.
     for line in [
-        "rbuv_swap_switch: true",
+        "rbuv_swap_switch: false",
         "mean_chn_0: 0",
         "min_chn_0: 123.675",
         "mean_chn_1: 116",
@@ -127,6 +131,10 @@ fn aipp_formula_on_host_frames_matches_preprocess() {
         [(1u8, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], 1u8), (0, [0.0; 3], [255.0; 3], 0), (0, [127.5; 3], [127.5; 3], 1)];
     for (bgr2rgb, means, stds, fixed_scale) in cases {
         let params = write_params(tmp.path(), &root, bgr2rgb, means, stds, fixed_scale);
+        // The host resizes 8-bit frames: exact to fp16 against the bins of the 8-bit resize
+        // (issue 14 made the float resize the default; see float_bins_are_within_a_level_of_the_npu).
+        let text = std::fs::read_to_string(&params).unwrap().replace("\"batch_size\"", "\"resize_input\": \"uint8\", \"batch_size\"");
+        std::fs::write(&params, text).unwrap();
         let out_dir = tmp.path().join("calib");
         let out = common::cli().arg("preprocess").arg(&params).arg("--out").arg(&out_dir).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -134,9 +142,10 @@ fn aipp_formula_on_host_frames_matches_preprocess() {
 
         let loaded = load_params(&params, None).unwrap();
         let cfg = AippConfig::from_params(&loaded.params, &AippOptions { input_format: InputFormat::Rgb888U8, src_size: None }).unwrap();
-        // What the host feeds: the resized frame in R,G,B order, whatever the model wants.
+        // What the host feeds: the resized frame in OpenCV's B,G,R order, whatever the model
+        // wants (issue 14; was R,G,B).
         let mut host = loaded.params.clone();
-        host.is_bgr2rgb = true;
+        host.is_bgr2rgb = false;
         for file in manifest["files"].as_array().unwrap() {
             let name = file["images"][0].as_str().unwrap();
             let frame = prepare_image(&root.join(name), &host).unwrap();
@@ -160,5 +169,75 @@ fn aipp_formula_on_host_frames_matches_preprocess() {
             }
             eprintln!("{name} is_BGR2RGB={bgr2rgb} means={means:?}: max |AIPP − preprocess| = {worst:.5}");
         }
+    }
+}
+
+/// The reference repository's `models/model_aipp.cfg` (static, RGB888_U8, B,G,R frames with
+/// `rbuv_swap_switch: true`, 1/255) is what we write for its `yolov6_params.json`.
+#[test]
+fn reference_json_gives_the_reference_aipp_cfg() {
+    let seed = common::repo_root().join("../shared/seed/models");
+    let theirs =
+        AippConfig::from_text(&std::fs::read_to_string(seed.join("model_aipp.cfg")).unwrap(), Path::new("model_aipp.cfg")).unwrap();
+    let (ok, text, stderr) = aipp_text(&seed.join("yolov6_params.json"), &[]);
+    assert!(ok, "{stderr}");
+    let ours = AippConfig::from_text(&text, Path::new("ours.cfg")).unwrap();
+    assert_eq!(
+        (ours.input_format, ours.src_width, ours.src_height, ours.csc_switch, ours.rbuv_swap_switch, ours.crop),
+        (theirs.input_format, theirs.src_width, theirs.src_height, theirs.csc_switch, theirs.rbuv_swap_switch, theirs.crop)
+    );
+    assert!(ours.rbuv_swap_switch, "isBGR2RGB with B,G,R frames");
+    assert_eq!((&ours.mean_chn, &ours.min_chn), (&theirs.mean_chn, &theirs.min_chn));
+    for (a, b) in ours.var_reci_chn.iter().zip(&theirs.var_reci_chn) {
+        // scales 0.00392157 (the JSON) vs 1/255 (the cfg).
+        assert!((a - b).abs() <= 1e-8, "var_reci {a} vs {b}");
+    }
+}
+
+/// With the default float resize the bins are not 8-bit levels, so the NPU (8-bit frames)
+/// can match them only to the interpolation's rounding: within one level, padding equal.
+/// `compare` builds those frames in B,G,R order.
+#[test]
+fn float_bins_are_within_a_level_of_the_npu_and_compare_frames_are_bgr() {
+    use ascend_ptq::compare::{CompareInputs, IoDType, IoDesc};
+    let (Some(chelsea), Some(rocket)) = (common::asset("images/chelsea.png"), common::asset("images/rocket.jpg")) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("imgs");
+    std::fs::create_dir(&root).unwrap();
+    std::fs::copy(&chelsea, root.join("chelsea.png")).unwrap();
+    std::fs::copy(&rocket, root.join("rocket.jpg")).unwrap();
+    let params = write_params(tmp.path(), &root, 1, [123.675, 116.28, 103.53], [58.395, 57.12, 57.375], 1);
+    let out_dir = tmp.path().join("calib");
+    let out = common::cli().arg("preprocess").arg(&params).arg("--out").arg(&out_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let loaded = load_params(&params, None).unwrap();
+    let cfg = AippConfig::from_params(&loaded.params, &AippOptions { input_format: InputFormat::Rgb888U8, src_size: None }).unwrap();
+    assert!(cfg.rbuv_swap_switch);
+    let (w, h) = (320, 256);
+    let desc =
+        IoDesc { name: "images".into(), dtype: IoDType::U8, dims: vec![1, h, w, 3], size_bytes: (w * h * 3) as usize, static_aipp: true };
+    let inputs = CompareInputs::from_images(&[desc], &root, &loaded.params, &Default::default()).unwrap();
+    let mut bgr = loaded.params.clone();
+    bgr.is_bgr2rgb = false;
+    for (i, name) in ["chelsea.png", "rocket.jpg"].iter().enumerate() {
+        let set = inputs.get(i).unwrap();
+        assert_eq!(set.label, *name);
+        assert_eq!(set.feeds[0], prepare_image(&root.join(name), &bgr).unwrap().data, "{name}: compare's frame is the B,G,R host frame");
+        let npu = apply_aipp(&cfg, &set.feeds[0]);
+        let bin: Vec<f32> = std::fs::read(out_dir.join(format!("imgs_batch1/batch{:04}.bin", i + 1)))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let plane = (w * h) as usize;
+        let mut worst_levels = 0f32;
+        for (k, (a, b)) in npu.iter().zip(&bin).enumerate() {
+            let c = k / plane;
+            let var = cfg.var_reci_chn[c];
+            let levels = ((a - b).abs() - tolerance(*b, cfg.min_chn[c] + cfg.mean_chn[c] as f32, var)).max(0.0) / var;
+            assert!(levels <= 1.0, "{name}: value {k} channel {c}: AIPP {a} vs preprocess {b}: {levels} levels apart");
+            worst_levels = worst_levels.max(levels);
+        }
+        eprintln!("{name}: AIPP of the 8-bit frame vs the float bins: at most {worst_levels:.3} levels beyond fp16 rounding");
     }
 }

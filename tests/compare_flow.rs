@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use ascend_ptq::compare::report::Aggregate;
 use ascend_ptq::compare::{CompareError, CompareInputs, CompareReport, IoDType, IoDesc, Metrics, OmRunner, compare, compare_with_progress};
-use ascend_ptq::data::params::{PadMode, PreprocessParams};
+use ascend_ptq::data::params::{PadMode, PreprocessParams, ResizeInput};
 use ascend_ptq::data::preprocess::{normalize_chw, prepare_image};
 use ascend_ptq::device::aipp::{AippConfig, AippOptions, InputFormat, apply_aipp};
 use ascend_ptq::engine::{Session, Tensor};
@@ -37,6 +37,8 @@ fn params(is_bgr2rgb: bool, means: [f64; 3], stds: [f64; 3]) -> PreprocessParams
         stds: stds.to_vec(),
         pad_value: 114,
         pad_mode: PadMode::Center,
+        // The 8-bit pipeline these tests were written for (issue 14 added the field).
+        resize_input: ResizeInput::Uint8,
     }
 }
 

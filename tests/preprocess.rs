@@ -22,9 +22,13 @@ fn write_params(dir: &Path, section: &Value) -> PathBuf {
 
 fn section(img_root: &Path, fixed_scale: u8, batch: usize, channels: usize, w: usize, h: usize, bgr2rgb: u8) -> Value {
     let (means, stds) = if channels == 3 { (IMAGENET_MEANS.to_vec(), IMAGENET_STDS.to_vec()) } else { (vec![127.5], vec![127.5]) };
+    // The OpenCV oracle here is the 8-bit pipeline with YOLO's pad 114 (the behaviour before
+    // issue 14), selected by its documented keys; tests/preprocess_reference.rs checks the
+    // defaults against preprocess_data.py.
     json!({
         "img_root": img_root, "fixed_scale": fixed_scale, "batch_size": batch, "des_channels": channels,
         "des_height": h, "des_width": w, "is_BGR2RGB": bgr2rgb, "means": means, "stds": stds,
+        "resize_input": "uint8", "pad_value": 114,
     })
 }
 

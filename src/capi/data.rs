@@ -1,9 +1,9 @@
 use std::ffi::c_char;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::error::{CapiError, aptq_status, guard, opt_str_arg, str_arg, write_string_out};
 use crate::data::params::{ParamsError, load_params};
-use crate::data::preprocess::{PreprocessError, PreprocessOptions, preprocess};
+use crate::data::preprocess::{PreprocessError, PreprocessOptions, bins_dir, preprocess};
 use crate::device::aipp::{AippConfig, AippError, AippOptions, InputFormat};
 
 fn params_error(e: ParamsError) -> CapiError {
@@ -27,11 +27,14 @@ fn internal(e: impl std::fmt::Display) -> CapiError {
     CapiError { status: aptq_status::APTQ_PANIC, message: e.to_string() }
 }
 
-/// Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` or the
-/// file's only one; a partial last batch is dropped; an unreadable image is an error).
+/// Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` /
+/// `detPreParams` or the file's only one; a partial last batch is dropped; an unreadable image
+/// is an error).
 ///
-/// `out_dir` may be NULL for the default `data/calibration`. On success `*manifest_json`
-/// receives the content of `OUT_DIR/imgs_batch{B}/manifest.json` plus `"dir"` (that folder)
+/// `out_dir` may be NULL for the reference script's folder (`<calibrationDataRoot>/batch<B>`,
+/// or `data/calibration/<img_root name>_batch<B>` for `det_pre_params`). On success
+/// `*manifest_json` receives the content of `OUT_DIR/imgs_batch{B}/manifest.json` (or of that
+/// default folder's) plus `"dir"` (that folder)
 /// and `"warnings"` (unknown keys, dropped images, ...); free it with `aptq_string_free`.
 ///
 /// # Safety
@@ -45,9 +48,10 @@ pub unsafe extern "C" fn aptq_preprocess(
 ) -> aptq_status {
     guard(|| {
         let params_path = unsafe { str_arg(params_path, "params_path") }?;
-        let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?.unwrap_or("data/calibration");
+        let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
         let loaded = load_params(Path::new(params_path), None).map_err(params_error)?;
-        let opts = PreprocessOptions { out_dir: PathBuf::from(out_dir), keep_partial: false, skip_bad: false };
+        let dir = bins_dir(&loaded, out_dir.map(Path::new));
+        let opts = PreprocessOptions { dir, keep_partial: false, skip_bad: false };
         let report = preprocess(&loaded.params, &opts, None).map_err(preprocess_error)?;
         let mut value = serde_json::to_value(&report.manifest).map_err(internal)?;
         let warnings: Vec<String> = loaded.warnings.into_iter().chain(report.warnings).collect();

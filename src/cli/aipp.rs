@@ -6,7 +6,8 @@ use ascend_ptq::device::aipp::{AippConfig, AippOptions, InputFormat, parse_src_s
 
 /// Writes a static AIPP block (ATC --insert_op_conf) that applies the PARAMS.json channel
 /// order and normalisation on the NPU. AIPP does NOT letterbox or resize: the host must feed
-/// frames already resized (letterboxed for fixed_scale: 1) to the model input size.
+/// frames already resized (letterboxed for fixed_scale: 1) to the model input size. Reads both
+/// dialects (det_pre_params, detPreParams).
 #[derive(clap::Args)]
 pub struct AippArgs {
     /// The parameter JSON used for `preprocess`.
@@ -14,7 +15,7 @@ pub struct AippArgs {
     /// The config file to write.
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
-    /// Frame format the application feeds: RGB888_U8 (packed RGB), YUV420SP_U8 (NV12,
+    /// Frame format the application feeds: RGB888_U8 (packed, in OpenCV's B,G,R order), YUV420SP_U8 (NV12,
     /// full-range BT.601), YUV400_U8 (grey, for des_channels 1).
     #[arg(long = "input_format", alias = "input-format", default_value = "RGB888_U8")]
     input_format: String,

@@ -3,21 +3,25 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ascend_ptq::data::params::load_params;
-use ascend_ptq::data::preprocess::{PreprocessOptions, preprocess};
+use ascend_ptq::data::preprocess::{PreprocessOptions, bins_dir, preprocess};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Decodes every image under the section's img_root (jpg, jpeg, png, bmp, tif, tiff, webp;
-/// sorted by name) as OpenCV's imread does, letterboxes (fixed_scale: 1, pad 114) or stretches
-/// with INTER_LINEAR, normalises (p - means[c]) / stds[c] and writes float32 NCHW files
-/// DIR/imgs_batch{B}/batch0001.bin, ... plus manifest.json. `img_root` is relative to the
-/// PARAMS file's folder (or the current directory when only there).
+/// sorted by name) as OpenCV's imread does and makes the float32 NCHW bins of the reference
+/// preprocess_data.py (float32 INTER_LINEAR resize, letterbox with pad 0 for fixed_scale: 1,
+/// (p - means[c]) / stds[c]): files batch0001.bin, ... plus manifest.json. Reads the guide's
+/// det_pre_params (snake_case, stds) and the repository's detPreParams (camelCase, scales).
+/// `img_root` is relative to the PARAMS file's folder (or the current directory when only
+/// there).
 #[derive(clap::Args)]
 pub struct PreprocessArgs {
     /// The parameter JSON (comments and trailing commas allowed).
     params: PathBuf,
-    /// Output folder; files go to DIR/imgs_batch{batch_size}/.
-    #[arg(long, value_name = "DIR", default_value = "data/calibration")]
-    out: PathBuf,
+    /// Output folder; files go to DIR/imgs_batch{batch_size}/. Default: where the reference
+    /// puts them, <calibrationDataRoot>/batch<batchSize>/ (detPreParams) or
+    /// data/calibration/<img_root name>_batch<batch_size>/ (det_pre_params).
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
     /// Which `*_pre_params` section to use (default: det_pre_params, or the only one).
     #[arg(long)]
     section: Option<String>,
@@ -34,7 +38,8 @@ pub fn run(args: PreprocessArgs) -> Result<()> {
     for w in &loaded.warnings {
         eprintln!("warning: {w}");
     }
-    let opts = PreprocessOptions { out_dir: args.out, keep_partial: args.keep_partial, skip_bad: args.skip_bad };
+    let dir = bins_dir(&loaded, args.out.as_deref());
+    let opts = PreprocessOptions { dir, keep_partial: args.keep_partial, skip_bad: args.skip_bad };
     // Hidden automatically when stderr is not a terminal.
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} images {elapsed}").expect("valid template"));

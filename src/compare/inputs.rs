@@ -3,9 +3,10 @@
 //! - from a calibration set (`--data_dir --data_types --batch_num`, read by
 //!   [`CalibrationSet`]): batch `i` of every input, converted to the input's element type;
 //! - from images (`--images DIR --params PARAMS.json`): per batch of `N` images, for a
-//!   static-AIPP input the uint8 HWC frame AIPP expects (decode + resize/letterbox exactly as
-//!   `preprocess`, no normalisation; AIPP normalises on the device), for a plain float input
-//!   `preprocess`'s normalised CHW tensor.
+//!   static-AIPP input the uint8 HWC frame AIPP expects (decode + 8-bit resize/letterbox as a
+//!   host does, in OpenCV's B,G,R order for `RGB888_U8` as `ascend-ptq aipp` configures it;
+//!   no normalisation, AIPP normalises on the device), for a plain float input exactly the
+//!   tensor `preprocess` writes to its bins.
 //!
 //! Sets are built one at a time ([`CompareInputs::get`]) so memory does not grow with the
 //! number of batches.
@@ -19,7 +20,7 @@ use super::error::CompareError;
 use super::runner::{IoDType, IoDesc};
 use crate::data::calib_set::CalibrationSet;
 use crate::data::params::PreprocessParams;
-use crate::data::preprocess::{U8Image, list_images, normalize_chw, prepare_image};
+use crate::data::preprocess::{U8Image, image_tensor, list_images, prepare_image};
 use crate::device::aipp::{AippConfig, AippOptions, Crop, InputFormat, apply_aipp};
 use crate::engine::Tensor;
 
@@ -146,8 +147,9 @@ fn aipp_config(desc: &IoDesc, given: Option<&AippConfig>, params: &PreprocessPar
 }
 
 /// The frame AIPP expects for one image: the preprocessed image (model channel order)
-/// swapped back when the config swaps R/B, placed at the crop window of a frame of the
-/// source size (the rest padded with `pad_value`).
+/// swapped back when the config swaps R/B (so B,G,R frames for the configs `ascend-ptq aipp`
+/// writes), placed at the crop window of a frame of the source size (the rest padded with
+/// `pad_value`).
 fn build_frame(img: &U8Image, cfg: &AippConfig, pad: u8) -> Vec<u8> {
     let c = img.channels;
     let mut px = img.data.clone();
@@ -368,15 +370,16 @@ impl CompareInputs {
     ) -> Result<InputSet, CompareError> {
         let desc = &self.descs[0];
         let label = paths.iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ");
-        let images = paths.iter().map(|p| prepare_image(p, params)).collect::<Result<Vec<_>, _>>()?;
         let (feed, float) = match frame {
             Some(plan) => {
+                let images = paths.iter().map(|p| prepare_image(p, params)).collect::<Result<Vec<_>, _>>()?;
                 let bytes: Vec<u8> = images.iter().flat_map(|img| build_frame(img, &plan.cfg, params.pad_value)).collect();
                 let float = aipp_reference(&plan.cfg, &bytes, plan.batch);
                 (bytes, float)
             }
             None => {
-                let values: Vec<f32> = images.iter().flat_map(|img| normalize_chw(img, params)).collect();
+                let tensors = paths.iter().map(|p| image_tensor(p, params)).collect::<Result<Vec<_>, _>>()?;
+                let values: Vec<f32> = tensors.concat();
                 let shape = vec![batch, params.des_channels, params.des_height, params.des_width];
                 (desc.dtype.from_f32(&values), f32_tensor(shape, values))
             }

@@ -2,10 +2,11 @@
 
 frames IMAGES_DIR W H AIPP_CFG OUT_DIR
     For every image (sorted by name): the uint8 frame a camera pipeline feeds a static-AIPP
-    model (OpenCV imread + INTER_LINEAR resize to W×H + BGR→RGB, packed HWC) into
+    model (OpenCV imread + INTER_LINEAR resize to W×H, packed HWC in OpenCV's B,G,R order) into
     OUT_DIR/frames/batchNNNN.bin, and what the AIPP unit makes of it into
-    OUT_DIR/aipp_in/batchNNNN.bin (float32 CHW): (px − mean_chn − min_chn) · var_reci_chn with
-    the parameters read from AIPP_CFG, every step rounded to fp16 as the unit outputs fp16.
+    OUT_DIR/aipp_in/batchNNNN.bin (float32 CHW): the R/B swap when rbuv_swap_switch is true,
+    then (px − mean_chn − min_chn) · var_reci_chn with the parameters read from AIPP_CFG,
+    every step rounded to fp16 as the unit outputs fp16.
 
 metrics REPORT_JSON OUTPUTS_DIR
     OUTPUTS_DIR/int8/<k>/ and OUTPUTS_DIR/fp16/<k>/ hold `ascend-ptq run` results of input k
@@ -28,25 +29,26 @@ EPS = np.finfo(float).eps
 def aipp_params(cfg_text):
     fields = dict(re.findall(r"^\s*(\w+)\s*:\s*([^\s#]+)", cfg_text, re.M))
     assert fields.get("input_format") == "RGB888_U8", fields
-    assert fields.get("csc_switch", "false") == "false" and fields.get("rbuv_swap_switch", "false") == "false", fields
+    assert fields.get("csc_switch", "false") == "false", fields
+    swap = fields.get("rbuv_swap_switch", "false") == "true"
     f16 = np.float16
     mean = [f16(float(fields.get(f"mean_chn_{c}", 0))) for c in range(3)]
     mini = [f16(float(fields.get(f"min_chn_{c}", 0))) for c in range(3)]
     var = [f16(float(fields.get(f"var_reci_chn_{c}", 1))) for c in range(3)]
-    return mean, mini, var
+    return mean, mini, var, swap
 
 
 def frames(images, w, h, cfg, out):
-    mean, mini, var = aipp_params(pathlib.Path(cfg).read_text())
+    mean, mini, var, swap = aipp_params(pathlib.Path(cfg).read_text())
     out = pathlib.Path(out)
     (out / "frames").mkdir(parents=True, exist_ok=True)
     (out / "aipp_in").mkdir(parents=True, exist_ok=True)
     paths = sorted(p for p in pathlib.Path(images).iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp"))
     for i, p in enumerate(paths, 1):
         bgr = cv2.imread(str(p), cv2.IMREAD_COLOR)
-        rgb = cv2.cvtColor(cv2.resize(bgr, (w, h), interpolation=cv2.INTER_LINEAR), cv2.COLOR_BGR2RGB)
-        rgb.astype(np.uint8).tofile(out / "frames" / f"batch{i:04d}.bin")
-        px = rgb.astype(np.float32)
+        frame = cv2.resize(bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+        frame.astype(np.uint8).tofile(out / "frames" / f"batch{i:04d}.bin")
+        px = (frame[:, :, ::-1] if swap else frame).astype(np.float32)
         chw = np.empty((3, h, w), np.float32)
         for c in range(3):
             v = (px[:, :, c] - np.float32(mean[c])).astype(np.float16)

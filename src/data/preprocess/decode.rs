@@ -11,21 +11,7 @@ use std::path::Path;
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
-/// An 8-bit image, rows of interleaved channels (HWC).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct U8Image {
-    pub width: usize,
-    pub height: usize,
-    pub channels: usize,
-    pub data: Vec<u8>,
-}
-
-impl U8Image {
-    pub fn new(width: usize, height: usize, channels: usize, data: Vec<u8>) -> Self {
-        assert_eq!(data.len(), width * height * channels, "U8Image buffer size");
-        U8Image { width, height, channels, data }
-    }
-}
+pub use super::pixels::U8Image;
 
 /// Why a file could not be decoded (the caller adds the file name).
 pub type DecodeError = String;

@@ -1,13 +1,23 @@
-//! `preprocess`: a folder of images → calibration bins for the quantizer.
+//! `preprocess`: a folder of images → calibration bins for the quantizer, equal float for
+//! float to the reference `preprocess_data.py` by default.
 //!
-//! Per image (the order of the usual OpenCV calibration scripts): `cv2.imread` (BGR) →
-//! letterbox (`fixed_scale: 1`) or stretch, bilinear `INTER_LINEAR` → BGR→grey for
-//! `des_channels: 1`, else BGR→RGB when `is_BGR2RGB: 1` → `(p − means[c]) / stds[c]` →
-//! float32 CHW. `batch_size` images make one file `imgs_batch{B}/batch{i:04}.bin`,
-//! numbered from 0001 so byte-wise file order is numeric order; `manifest.json` beside them
-//! lists each file's images, shape, dtype and the parameter hash.
+//! Per image, as the script does it: `cv2.imread` (BGR) → `astype(np.float32)` → letterbox
+//! (`fixed_scale: 1`, pad `pad_value`, default 0) or stretch with `cv2.resize(...,
+//! INTER_LINEAR)` on the float image ([`float_resize`]) → BGR→RGB when `is_BGR2RGB: 1` →
+//! `(p − means[c]) / stds[c]` in float32 → CHW. With `resize_input: "uint8"` the 8-bit image
+//! is resized instead (OpenCV's fixed point, [`resize`]) and normalised in f64, as before
+//! issue 14. Grey (`des_channels: 1`, which the script cannot do: its `imread` returns three
+//! channels) is defined here as `cv2.cvtColor(imread(...), COLOR_BGR2GRAY)` → float32 → the
+//! same resize, letterbox and normalisation (uint8 mode keeps resize-then-grey).
+//!
+//! `batch_size` images make one file `batch{i:04}.bin`, numbered from 0001 so byte-wise file
+//! order is numeric order; `manifest.json` beside them lists each file's images, shape, dtype
+//! and the parameter hash. Images are taken in file-name order (the script takes
+//! `os.listdir` order, which depends on the file system). Where the files go: [`bins_dir`].
 
 pub mod decode;
+pub mod float_resize;
+pub mod pixels;
 pub mod resize;
 
 use std::path::{Path, PathBuf};
@@ -15,9 +25,10 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 use serde::Serialize;
 
-pub use decode::{U8Image, decode_bgr};
+pub use decode::decode_bgr;
+pub use pixels::{F32Image, Image, U8Image};
 
-use crate::data::params::PreprocessParams;
+use crate::data::params::{Dialect, LoadedParams, PreprocessParams, ResizeInput};
 
 /// Extensions `preprocess` picks up (compared case-insensitively).
 pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
@@ -42,8 +53,8 @@ pub enum PreprocessError {
 /// How to run [`preprocess`].
 #[derive(Debug, Clone)]
 pub struct PreprocessOptions {
-    /// Files go to `out_dir/imgs_batch{batch_size}/`.
-    pub out_dir: PathBuf,
+    /// The folder the batch files and `manifest.json` are written to (see [`bins_dir`]).
+    pub dir: PathBuf,
     /// Fill a final partial batch by repeating its last image instead of dropping it.
     pub keep_partial: bool,
     /// Unreadable images become warnings instead of errors.
@@ -105,11 +116,39 @@ pub fn list_images(root: &Path) -> Result<Vec<PathBuf>, PreprocessError> {
     Ok(images)
 }
 
-/// Decode + resize/letterbox + channel conversion: the uint8 HWC image in the model's channel
-/// order, just before normalisation (what a host would feed to AIPP).
+/// Where `preprocess` writes. With `--out DIR`: `DIR/imgs_batch{batch_size}/`. Without it,
+/// where the reference puts them: for the repository's dialect
+/// `<calibrationDataRoot>/batch<batchSize>/` (as `preprocess_data.py` does), for the guide's
+/// `data/calibration/<img_root name>_batch<batch_size>/` (as the guide shows); both relative
+/// to the current directory, as for the script. A repository file without
+/// `calibrationDataRoot` falls back to the guide's folder.
+pub fn bins_dir(loaded: &LoadedParams, out: Option<&Path>) -> PathBuf {
+    let batch = loaded.params.batch_size;
+    if let Some(out) = out {
+        return out.join(format!("imgs_batch{batch}"));
+    }
+    match (loaded.dialect, &loaded.calibration_data_root) {
+        (Dialect::Repository, Some(root)) => root.join(format!("batch{batch}")),
+        _ => Path::new("data/calibration").join(format!("{}_batch{batch}", img_root_name(&loaded.params.img_root))),
+    }
+}
+
+/// The last component of `img_root` (`./imgs` → `imgs`); `.` or `..` by the folder's real name.
+fn img_root_name(root: &Path) -> String {
+    let named = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+    named(root).or_else(|| root.canonicalize().ok().as_deref().and_then(named)).unwrap_or_else(|| "imgs".into())
+}
+
+/// Decode + resize/letterbox + channel conversion in 8 bits: the uint8 HWC image in the
+/// model's channel order, as a host resizing 8-bit frames feeds it to AIPP. With
+/// `resize_input: "uint8"` the bins are exactly its normalisation ([`normalize_chw`]); with the
+/// default float32 resize they differ from it by the rounding of the interpolation (< 1 level).
 pub fn prepare_image(path: &Path, p: &PreprocessParams) -> Result<U8Image, PreprocessError> {
-    let bgr = decode_bgr(path).map_err(|reason| PreprocessError::BadImage { path: path.to_path_buf(), reason })?;
-    Ok(prepare_decoded(&bgr, p))
+    Ok(prepare_decoded(&decode(path)?, p))
+}
+
+fn decode(path: &Path) -> Result<U8Image, PreprocessError> {
+    decode_bgr(path).map_err(|reason| PreprocessError::BadImage { path: path.to_path_buf(), reason })
 }
 
 /// [`prepare_image`] on an already decoded BGR image.
@@ -129,8 +168,36 @@ pub fn prepare_decoded(bgr: &U8Image, p: &PreprocessParams) -> U8Image {
     out
 }
 
+/// The float32 path of `preprocess_data.py`: the image converted to float32, then resized /
+/// letterboxed (pad `pad_value`) and put in model channel order; grey is converted first.
+pub fn prepare_decoded_f32(bgr: &U8Image, p: &PreprocessParams) -> F32Image {
+    let src = if p.des_channels == 1 { resize::bgr_to_gray(bgr).to_f32() } else { bgr.to_f32() };
+    let mut sized = if p.fixed_scale {
+        resize::letterbox_f32(&src, p.des_width, p.des_height, f32::from(p.pad_value), p.pad_mode)
+    } else {
+        float_resize::resize_linear_f32(&src, p.des_width, p.des_height)
+    };
+    if p.des_channels == 3 && p.is_bgr2rgb {
+        resize::swap_red_blue(&mut sized);
+    }
+    sized
+}
+
+/// What one image contributes to a batch file: the normalised float32 CHW tensor.
+pub fn image_tensor(path: &Path, p: &PreprocessParams) -> Result<Vec<f32>, PreprocessError> {
+    Ok(tensor_from_decoded(&decode(path)?, p))
+}
+
+/// [`image_tensor`] on an already decoded BGR image.
+pub fn tensor_from_decoded(bgr: &U8Image, p: &PreprocessParams) -> Vec<f32> {
+    match p.resize_input {
+        ResizeInput::Float32 => normalize_chw_f32(&prepare_decoded_f32(bgr, p), p),
+        ResizeInput::Uint8 => normalize_chw(&prepare_decoded(bgr, p), p),
+    }
+}
+
 /// `(p − means[c]) / stds[c]` into CHW float32 (computed in f64, as numpy does with Python
-/// float means, then rounded once).
+/// float means on a float64 image, then rounded once): the `resize_input: "uint8"` path.
 pub fn normalize_chw(img: &U8Image, p: &PreprocessParams) -> Vec<f32> {
     let (hw, c) = (img.width * img.height, img.channels);
     let mut out = vec![0f32; hw * c];
@@ -139,6 +206,21 @@ pub fn normalize_chw(img: &U8Image, p: &PreprocessParams) -> Vec<f32> {
         let plane = &mut out[ch * hw..(ch + 1) * hw];
         for (o, px) in plane.iter_mut().zip(img.data.iter().skip(ch).step_by(c)) {
             *o = ((*px as f64 - mean) / std) as f32;
+        }
+    }
+    out
+}
+
+/// `(im[:, :, c] − means[c]) / stds[c]` on a float32 image into CHW, in float32 as numpy
+/// computes it (the Python float mean and std are cast to float32 first).
+pub fn normalize_chw_f32(img: &F32Image, p: &PreprocessParams) -> Vec<f32> {
+    let (hw, c) = (img.width * img.height, img.channels);
+    let mut out = vec![0f32; hw * c];
+    for ch in 0..c {
+        let (mean, std) = (p.means[ch] as f32, p.stds[ch] as f32);
+        let plane = &mut out[ch * hw..(ch + 1) * hw];
+        for (o, px) in plane.iter_mut().zip(img.data.iter().skip(ch).step_by(c)) {
+            *o = (*px - mean) / std;
         }
     }
     out
@@ -154,7 +236,7 @@ pub fn preprocess(
     progress: Option<&(dyn Fn(usize, usize) + Sync)>,
 ) -> Result<PreprocessReport, PreprocessError> {
     let images = list_images(&p.img_root)?;
-    let dir = opts.out_dir.join(format!("imgs_batch{}", p.batch_size));
+    let dir = opts.dir.clone();
     std::fs::create_dir_all(&dir).map_err(|error| PreprocessError::Io { path: dir.clone(), error })?;
     // A run that fails half way must not leave the previous manifest describing new files.
     let manifest_path = dir.join("manifest.json");
@@ -170,7 +252,7 @@ pub fn preprocess(
     let mut pending: Vec<(String, Vec<f32>)> = Vec::new();
     let mut done = 0;
     for round in images.chunks(ROUND) {
-        let results: Vec<_> = round.par_iter().map(|path| prepare_image(path, p).map(|img| normalize_chw(&img, p))).collect();
+        let results: Vec<_> = round.par_iter().map(|path| image_tensor(path, p)).collect();
         for (path, result) in round.iter().zip(results) {
             match result {
                 Ok(tensor) => pending.push((name_of(path), tensor)),
@@ -257,20 +339,70 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<(), PreprocessError> {
     })
 }
 
-/// A previous run with more images left `batchNNNN.bin` files past the new last one; a
-/// calibration run would read them as data. Remove them and say so.
+/// A previous run with more images left `batchNNNN.bin` files past the new last one, and the
+/// reference script writes `batch0.bin`, `batch1.bin`, ... into the same folder: a
+/// calibration run would read them as data. Remove every `batch<digits>.bin` this run did not
+/// write, and say so.
 fn remove_stale_batches(dir: &Path, count: usize) -> Result<Vec<String>, PreprocessError> {
     let io = |error| PreprocessError::Io { path: dir.to_path_buf(), error };
+    let written: Vec<String> = (1..=count).map(batch_file_name).collect();
     let mut notes = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io)? {
         let path = entry.map_err(io)?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let index = name.strip_prefix("batch").and_then(|r| r.strip_suffix(".bin")).and_then(|d| d.parse::<usize>().ok());
-        if index.is_some_and(|i| i == 0 || i > count) {
+        let digits = name.strip_prefix("batch").and_then(|r| r.strip_suffix(".bin"));
+        let is_batch = digits.is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()));
+        if is_batch && !written.contains(&name) {
             std::fs::remove_file(&path).map_err(|error| PreprocessError::Io { path: path.clone(), error })?;
             notes.push(format!("removed {} left by an earlier run", path.display()));
         }
     }
     notes.sort();
     Ok(notes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::params::parse_params;
+
+    fn loaded(text: &str) -> LoadedParams {
+        parse_params(text, Path::new("p.json"), None).unwrap()
+    }
+
+    #[test]
+    fn bins_go_where_the_reference_puts_them() {
+        let guide = loaded(
+            r#"{"det_pre_params": {"img_root": "./photos/", "fixed_scale": 1, "batch_size": 4, "des_channels": 3,
+            "des_height": 8, "des_width": 8, "is_BGR2RGB": 1, "means": [0, 0, 0], "stds": [255, 255, 255]}}"#,
+        );
+        assert_eq!(bins_dir(&guide, None), Path::new("data/calibration/photos_batch4"));
+        assert_eq!(bins_dir(&guide, Some(Path::new("out"))), Path::new("out/imgs_batch4"));
+        let repo_text = r#"{"detPreParams": {"imgRoot": "./imgs", "calibrationDataRoot": "./calibration_data", "isFixResize": 1,
+            "batchSize": 12, "netInputChannels": 3, "netInputHeight": 8, "netInputWidth": 8, "isBGR2RGB": 1,
+            "means": [0, 0, 0], "scales": [0.00392157, 0.00392157, 0.00392157]}}"#;
+        assert_eq!(bins_dir(&loaded(repo_text), None), Path::new("./calibration_data/batch12"));
+        let without_root = loaded(&repo_text.replace("\"calibrationDataRoot\": \"./calibration_data\",", ""));
+        assert_eq!(bins_dir(&without_root, None), Path::new("data/calibration/imgs_batch12"));
+    }
+
+    #[test]
+    fn float_path_pads_with_the_pad_value_and_normalises_in_f32() {
+        let p = loaded(
+            r#"{"det_pre_params": {"img_root": "i", "fixed_scale": 1, "batch_size": 1, "des_channels": 3,
+            "des_height": 4, "des_width": 4, "is_BGR2RGB": 1, "means": [0, 0, 0], "stds": [255, 255, 255]}}"#,
+        )
+        .params;
+        // 4×2 of one BGR colour → 4×4 with a row of black above and below.
+        let bgr = U8Image::new(4, 2, 3, [10u8, 20, 30].repeat(8));
+        let t = tensor_from_decoded(&bgr, &p);
+        let plane = |c: usize| &t[c * 16..(c + 1) * 16];
+        assert!(plane(0)[..4].iter().chain(&plane(0)[12..]).all(|&v| v == 0.0), "{:?}", plane(0));
+        // Channel 0 after BGR→RGB is red (30): 30f32 / 255f32.
+        assert!(plane(0)[4..12].iter().all(|&v| v == 30.0f32 / 255.0f32));
+        assert!(plane(2)[4..12].iter().all(|&v| v == 10.0f32 / 255.0f32));
+        let mut old = p.clone();
+        (old.pad_value, old.resize_input) = (114, ResizeInput::Uint8);
+        assert_eq!(tensor_from_decoded(&bgr, &old)[0], (114.0f64 / 255.0) as f32);
+    }
 }

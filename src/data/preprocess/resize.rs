@@ -1,7 +1,9 @@
-//! Geometry on 8-bit images with OpenCV's arithmetic, so the calibration tensors match what
-//! `cv2.resize(..., interpolation=cv2.INTER_LINEAR)` + YOLO letterbox produce.
+//! Geometry with OpenCV's arithmetic: the 8-bit `cv2.resize(..., interpolation=cv2.INTER_LINEAR)`
+//! (fixed point), the YOLO letterbox shared by 8-bit and float32 images (the float resize is in
+//! `float_resize.rs`), grey and channel-order conversions.
 
-use super::decode::U8Image;
+use super::float_resize::resize_linear_f32;
+use super::pixels::{F32Image, Image, U8Image};
 use crate::data::params::PadMode;
 
 /// OpenCV's `INTER_RESIZE_COEF_BITS`: uint8 bilinear weights are 11-bit fixed point.
@@ -133,18 +135,30 @@ pub fn letterbox_geometry(src_w: usize, src_h: usize, dst_w: usize, dst_h: usize
     LetterboxGeometry { resized_width: rw, resized_height: rh, left, top }
 }
 
-/// Resizes keeping the aspect ratio and pads with `pad` to exactly `width × height`.
+/// Resizes keeping the aspect ratio and pads with `pad` to exactly `width × height`
+/// (8-bit: OpenCV's fixed-point resize).
 pub fn letterbox(img: &U8Image, width: usize, height: usize, pad: u8, mode: PadMode) -> U8Image {
     let g = letterbox_geometry(img.width, img.height, width, height, mode);
-    let resized = resize_linear(img, g.resized_width, g.resized_height);
-    let c = img.channels;
+    place(&resize_linear(img, g.resized_width, g.resized_height), g, width, height, pad)
+}
+
+/// [`letterbox`] of a float32 image (the reference script's `letterbox` after `astype(np.float32)`).
+pub fn letterbox_f32(img: &F32Image, width: usize, height: usize, pad: f32, mode: PadMode) -> F32Image {
+    let g = letterbox_geometry(img.width, img.height, width, height, mode);
+    place(&resize_linear_f32(img, g.resized_width, g.resized_height), g, width, height, pad)
+}
+
+/// `cv2.copyMakeBorder(..., BORDER_CONSTANT, value=pad)`: the resized image at its place in a
+/// `width × height` canvas of `pad`.
+fn place<T: Copy>(resized: &Image<T>, g: LetterboxGeometry, width: usize, height: usize, pad: T) -> Image<T> {
+    let c = resized.channels;
     let mut out = vec![pad; width * height * c];
     for y in 0..g.resized_height {
         let src = &resized.data[y * g.resized_width * c..(y + 1) * g.resized_width * c];
         let start = ((g.top + y) * width + g.left) * c;
         out[start..start + src.len()].copy_from_slice(src);
     }
-    U8Image::new(width, height, c, out)
+    Image::new(width, height, c, out)
 }
 
 /// `cv2.cvtColor(img, cv2.COLOR_BGR2GRAY)` for uint8: OpenCV 4's 15-bit fixed-point BT.601
@@ -160,8 +174,8 @@ pub fn bgr_to_gray(img: &U8Image) -> U8Image {
     U8Image::new(img.width, img.height, 1, data)
 }
 
-/// BGR ↔ RGB in place.
-pub fn swap_red_blue(img: &mut U8Image) {
+/// BGR ↔ RGB in place (`cv2.COLOR_BGR2RGB`, for 8-bit and float images alike).
+pub fn swap_red_blue<T>(img: &mut Image<T>) {
     assert_eq!(img.channels, 3);
     img.data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
 }

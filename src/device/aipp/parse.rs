@@ -591,7 +591,7 @@ fn enum_value(word: &str, names: &[&'static str]) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::params::{PadMode, PreprocessParams};
+    use crate::data::params::{PadMode, PreprocessParams, ResizeInput};
     use crate::device::aipp::AippOptions;
 
     fn params(channels: usize, is_bgr2rgb: bool, means: &[f64], stds: &[f64]) -> PreprocessParams {
@@ -607,6 +607,7 @@ mod tests {
             stds: stds.to_vec(),
             pad_value: 114,
             pad_mode: PadMode::Center,
+            resize_input: ResizeInput::Uint8,
         }
     }
 
@@ -630,7 +631,9 @@ mod tests {
         round_trip(&yolo, InputFormat::Rgb888U8, None);
         round_trip(&imagenet, InputFormat::Rgb888U8, None);
         let bgr = round_trip(&bgr_int_means, InputFormat::Rgb888U8, None);
-        assert!(bgr.rbuv_swap_switch && bgr.mean_chn == [104, 117, 123]);
+        // B,G,R frames into a BGR model: no swap (issue 14: frames are in OpenCV's order).
+        assert!(!bgr.rbuv_swap_switch && bgr.mean_chn == [104, 117, 123]);
+        assert!(round_trip(&imagenet, InputFormat::Rgb888U8, None).rbuv_swap_switch, "B,G,R frames into an RGB model");
         let yuv = round_trip(&yolo, InputFormat::Yuv420SpU8, None);
         assert!(yuv.csc_switch && yuv.matrix.is_some());
         round_trip(&bgr_int_means, InputFormat::Yuv420SpU8, Some((1280, 720)));
