@@ -233,40 +233,64 @@ const char *aptq_outputs_name(const struct aptq_outputs *outputs, size_t i);
 void aptq_outputs_free(struct aptq_outputs *outputs);
 
 /**
+ * The message of the last failed `aptq_*` call on this thread, or NULL if none failed.
+ * The pointer stays valid until the next failing call on the same thread.
+ */
+const char *aptq_last_error(void);
+
+/**
+ * Frees a string returned by an `aptq_*` call. NULL is ignored.
+ *
+ * # Safety
+ * `s` must be NULL or a string returned by this library and not yet freed.
+ */
+void aptq_string_free(char *s);
+
+/**
+ * The library version ("MAJOR.MINOR.PATCH"), a static string: do not free it.
+ */
+const char *aptq_version(void);
+
+/**
  * Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
  * writes PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt and
  * PREFIX_quant.json for `save_path` "DIR/PREFIX".
  *
- * `options_json` is an object whose keys mirror the command-line flags: "model",
- * "save_path", "input_shape", "data_dir", "data_types" (strings, required), "batch_num"
- * (integer, optional), "calibration_config" (path of the .cfg file, optional; not
- * together with "batch_num") and "eval_batches" (integer, optional, default 4: how many
- * batches the fake-quant model is compared with float on; 0 skips it). An unknown key or a value of the wrong type is
- * `APTQ_INVALID_ARGUMENT` naming the key. On success `*summary_json` receives the summary:
- * "outputs" (the four paths), "quantized", "left_float" (layers kept in float, with the
- * reason), "output_agreement" (fake-quant vs float on the first "eval_batches" calibration
- * batches), "warnings", "phase_seconds", "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
+ * `options_json` is an object with the options of `ascend-ptq calibration --help`, each key
+ * spelled as its flag without the dashes: "model", "save_path", "input_shape", "data_dir",
+ * "data_types" (strings, required); "batch_num", "eval_batches" (non-negative integers),
+ * "calibration_config" (a path) and "equalize" (true or false, default true; the flag
+ * `--no_equalize` is `"equalize": false`), optional. The meanings are documented once, on
+ * `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
+ * value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.
+ *
+ * On success `*summary_json` receives the summary: "outputs" (the four paths), "quantized",
+ * "left_float" (layers kept in float, with the reason), "output_agreement" (fake-quant vs
+ * float on the first "eval_batches" calibration batches), "warnings", "phase_seconds",
+ * "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the four
  * files (the save_path folder may have been created).
  *
  * # Safety
  * `options_json` must be NULL or a NUL-terminated string; `summary_json` must be NULL or
  * writable.
  */
-enum aptq_status aptq_calibrate(const char *options_json,
-                                char **summary_json);
+enum aptq_status aptq_calibrate(const char *options_json, char **summary_json);
 
 /**
  * Runs `ascend-ptq compare`: the int8 and the fp16 OM on the same inputs through AscendCL
  * (or the ascend-ptq simulator), msaccucmp's ten metrics per input and output, and a verdict
  * against the cosine threshold.
  *
- * `options_json` is an object whose keys mirror the command-line flags: "int8", "fp16" (OM
- * paths, required); the inputs, either "data_dir", "data_types" (strings) and "batch_num"
- * (integer ≥ 1), or "images" and "params" (paths) with an optional "section"; optional
- * "reference" (the fp32 ONNX model: our CPU engine becomes a third column), "device"
- * (integer, default 0), "acl_lib" (libascendcl.so or the simulator; default: discovery),
- * "threshold" (number, default 0.99) and "report" (writes REPORT.json and REPORT.html).
- * An unknown key or a value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key.
+ * `options_json` is an object with the options of `ascend-ptq compare --help`, each key
+ * spelled as its flag without the dashes: "int8", "fp16" (OM paths, required); the inputs,
+ * either "data_dir", "data_types" (strings) and "batch_num" (integer ≥ 1), or "images" and
+ * "params" (paths) with an optional "section"; optional "reference" (the fp32 ONNX model),
+ * "device" (integer, default 0), "acl_lib" (path; default: discovery), "threshold" (number,
+ * default 0.99) and "report" (writes REPORT.json and REPORT.html; unlike the CLI, no report
+ * file is written without it). The meanings are documented once, on
+ * `ascend_ptq::compare::options::CompareArgs`. An unknown key, a missing required key, a
+ * value of the wrong type or inputs given both ways or incompletely is
+ * `APTQ_INVALID_ARGUMENT` with a message naming the key; null counts as absent.
  *
  * On success `*report_json` receives the report (the same document as REPORT.json; its
  * "pass" field is the verdict: a failing verdict is still `APTQ_OK`); free it with
@@ -302,7 +326,12 @@ enum aptq_status aptq_preprocess(const char *params_path,
  * The static AIPP config text (`ascend-ptq aipp`) for a parameter file. AIPP does not
  * letterbox: the application must feed frames already resized to the model input.
  *
- * `options_json` may be NULL (RGB888_U8 frames of the model input size). On success
+ * `options_json` may be NULL (RGB888_U8 frames of the model input size), or an object with
+ * the options of `ascend-ptq aipp --help`, each key spelled as its flag without the dashes,
+ * all optional: "input_format" ("RGB888_U8", "YUV420SP_U8" or "YUV400_U8"), "src_size"
+ * ([W, H], or "W,H" as on the command line) and "section" (e.g. "det_pre_params"). The
+ * meanings are documented once, on `ascend_ptq::device::aipp::options::AippArgs`. An unknown
+ * key or a value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key. On success
  * `*cfg_text` receives the config; free it with `aptq_string_free`.
  *
  * # Safety
@@ -310,25 +339,6 @@ enum aptq_status aptq_preprocess(const char *params_path,
  * be NULL or writable.
  */
 enum aptq_status aptq_aipp(const char *params_path, const char *options_json, char **cfg_text);
-
-/**
- * The message of the last failed `aptq_*` call on this thread, or NULL if none failed.
- * The pointer stays valid until the next failing call on the same thread.
- */
-const char *aptq_last_error(void);
-
-/**
- * Frees a string returned by an `aptq_*` call. NULL is ignored.
- *
- * # Safety
- * `s` must be NULL or a string returned by this library and not yet freed.
- */
-void aptq_string_free(char *s);
-
-/**
- * The library version ("MAJOR.MINOR.PATCH"), a static string: do not free it.
- */
-const char *aptq_version(void);
 
 /**
  * Summarizes an ONNX model as JSON (the same document as `ascend-ptq inspect --json`).

@@ -11,8 +11,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::error::{CapiError, aptq_status, guard, opt_str_arg, str_arg, write_string_out};
-use crate::device::acl::{Acl, AippType, Context, DataType, Device, Error as AclLayerError, Format, IoDesc, Model};
+use super::boundary::{guard, guard_or, opt_str_arg, str_arg, write_string_out};
+use super::error::{CapiError, aptq_status};
+use crate::device::acl::{Acl, AippType, Context, DataType, Device, Format, IoDesc, Model};
 
 /// An opened AscendCL library with one device set and a context on it.
 pub struct aptq_acl {
@@ -30,22 +31,6 @@ pub struct aptq_model {
 /// The outputs of one `aptq_model_run`, in model order.
 pub struct aptq_outputs {
     items: Vec<(CString, Vec<u8>)>,
-}
-
-impl From<AclLayerError> for CapiError {
-    fn from(e: AclLayerError) -> Self {
-        use aptq_status::*;
-        let status = match &e {
-            AclLayerError::LibraryNotFound { .. } | AclLayerError::MissingSymbols { .. } => APTQ_ACL_LIBRARY_ERROR,
-            AclLayerError::Call(_) | AclLayerError::LoadModel { .. } => APTQ_ACL_ERROR,
-            AclLayerError::ModelFile { .. } => APTQ_IO_ERROR,
-            AclLayerError::InputCount { .. }
-            | AclLayerError::InputSize { .. }
-            | AclLayerError::BufferTooSmall { .. }
-            | AclLayerError::Nul { .. } => APTQ_INVALID_ARGUMENT,
-        };
-        CapiError { status, message: e.to_string() }
-    }
 }
 
 /// Writes a new handle through an out-pointer, checked before any work is done.
@@ -86,13 +71,12 @@ pub unsafe extern "C" fn aptq_acl_open(lib_path: *const c_char, device: c_int, o
 /// `acl` must be NULL or a handle from `aptq_acl_open` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_acl_free(acl: *mut aptq_acl) {
-    if !acl.is_null() {
-        // SAFETY: per the contract, `acl` came from Box::into_raw in aptq_acl_open.
-        guard(|| {
+    guard_or((), || {
+        if !acl.is_null() {
+            // SAFETY: per the contract, `acl` came from Box::into_raw in aptq_acl_open.
             drop(unsafe { Box::from_raw(acl) });
-            Ok(())
-        });
-    }
+        }
+    })
 }
 
 /// The SoC name (`aclrtGetSocName`), e.g. "Ascend310P3"; the simulator adds "-sim". A library
@@ -121,7 +105,7 @@ pub unsafe extern "C" fn aptq_acl_soc_name(acl: *const aptq_acl, out: *mut *mut 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_acl_is_simulator(acl: *const aptq_acl) -> c_int {
     // SAFETY: NULL or live per the contract.
-    unsafe { acl.as_ref() }.map_or(0, |a| c_int::from(a.acl.simulator_identity().is_some()))
+    guard_or(0, || unsafe { acl.as_ref() }.map_or(0, |a| c_int::from(a.acl.simulator_identity().is_some())))
 }
 
 /// Loads an OM file on the handle's context (`aclmdlLoadFromFile`) and allocates its input
@@ -151,13 +135,12 @@ pub unsafe extern "C" fn aptq_model_load(acl: *mut aptq_acl, om_path: *const c_c
 /// `model` must be NULL or a handle from `aptq_model_load` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_model_free(model: *mut aptq_model) {
-    if !model.is_null() {
-        guard(|| {
+    guard_or((), || {
+        if !model.is_null() {
             // SAFETY: per the contract, `model` came from Box::into_raw in aptq_model_load.
             drop(unsafe { Box::from_raw(model) });
-            Ok(())
-        });
-    }
+        }
+    })
 }
 
 /// Number of model inputs (0 for NULL).
@@ -166,7 +149,7 @@ pub unsafe extern "C" fn aptq_model_free(model: *mut aptq_model) {
 /// `model` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_model_num_inputs(model: *const aptq_model) -> usize {
-    unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().inputs().len())
+    guard_or(0, || unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().inputs().len()))
 }
 
 /// Number of model outputs (0 for NULL).
@@ -175,7 +158,7 @@ pub unsafe extern "C" fn aptq_model_num_inputs(model: *const aptq_model) -> usiz
 /// `model` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_model_num_outputs(model: *const aptq_model) -> usize {
-    unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().outputs().len())
+    guard_or(0, || unsafe { model.as_ref() }.map_or(0, |m| m.model.desc().outputs().len()))
 }
 
 /// Bytes input `i` takes (what `aptq_model_run` expects in `sizes[i]`); 0 when out of range.
@@ -184,7 +167,7 @@ pub unsafe extern "C" fn aptq_model_num_outputs(model: *const aptq_model) -> usi
 /// `model` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_model_input_size(model: *const aptq_model, i: usize) -> usize {
-    unsafe { model.as_ref() }.and_then(|m| m.model.desc().inputs().get(i)).map_or(0, |io| io.size)
+    guard_or(0, || unsafe { model.as_ref() }.and_then(|m| m.model.desc().inputs().get(i)).map_or(0, |io| io.size))
 }
 
 /// Bytes output `i` holds; 0 when out of range.
@@ -193,7 +176,7 @@ pub unsafe extern "C" fn aptq_model_input_size(model: *const aptq_model, i: usiz
 /// `model` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_model_output_size(model: *const aptq_model, i: usize) -> usize {
-    unsafe { model.as_ref() }.and_then(|m| m.model.desc().outputs().get(i)).map_or(0, |io| io.size)
+    guard_or(0, || unsafe { model.as_ref() }.and_then(|m| m.model.desc().outputs().get(i)).map_or(0, |io| io.size))
 }
 
 /// Describes input `i` as JSON: {"name", "dims" (array), "dtype" ("float32", "float16",
@@ -274,7 +257,7 @@ pub unsafe extern "C" fn aptq_model_run(
 /// `outputs` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_outputs_count(outputs: *const aptq_outputs) -> usize {
-    unsafe { outputs.as_ref() }.map_or(0, |o| o.items.len())
+    guard_or(0, || unsafe { outputs.as_ref() }.map_or(0, |o| o.items.len()))
 }
 
 /// The bytes of output `i` (little-endian, the output's dtype), borrowed until
@@ -285,12 +268,14 @@ pub unsafe extern "C" fn aptq_outputs_count(outputs: *const aptq_outputs) -> usi
 /// `outputs` must be NULL or a live handle; `size_out` NULL or writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_outputs_data(outputs: *const aptq_outputs, i: usize, size_out: *mut usize) -> *const c_void {
-    let item = unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i));
-    if !size_out.is_null() {
-        // SAFETY: checked non-null; writable per the contract.
-        unsafe { *size_out = item.map_or(0, |(_, data)| data.len()) };
-    }
-    item.map_or(std::ptr::null(), |(_, data)| data.as_ptr().cast())
+    guard_or(std::ptr::null(), || {
+        let item = unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i));
+        if !size_out.is_null() {
+            // SAFETY: checked non-null; writable per the contract.
+            unsafe { *size_out = item.map_or(0, |(_, data)| data.len()) };
+        }
+        item.map_or(std::ptr::null(), |(_, data)| data.as_ptr().cast())
+    })
 }
 
 /// The name of output `i`, borrowed until `aptq_outputs_free`; NULL when out of range.
@@ -299,7 +284,9 @@ pub unsafe extern "C" fn aptq_outputs_data(outputs: *const aptq_outputs, i: usiz
 /// `outputs` must be NULL or a live handle.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_outputs_name(outputs: *const aptq_outputs, i: usize) -> *const c_char {
-    unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i)).map_or(std::ptr::null(), |(name, _)| name.as_ptr())
+    guard_or(std::ptr::null(), || {
+        unsafe { outputs.as_ref() }.and_then(|o| o.items.get(i)).map_or(std::ptr::null(), |(name, _)| name.as_ptr())
+    })
 }
 
 /// Frees the outputs of `aptq_model_run`. NULL is ignored.
@@ -308,13 +295,12 @@ pub unsafe extern "C" fn aptq_outputs_name(outputs: *const aptq_outputs, i: usiz
 /// `outputs` must be NULL or a handle from `aptq_model_run` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_outputs_free(outputs: *mut aptq_outputs) {
-    if !outputs.is_null() {
-        guard(|| {
+    guard_or((), || {
+        if !outputs.is_null() {
             // SAFETY: per the contract, `outputs` came from Box::into_raw in aptq_model_run.
             drop(unsafe { Box::from_raw(outputs) });
-            Ok(())
-        });
-    }
+        }
+    })
 }
 
 /// Borrows a handle argument; NULL is an error naming the parameter.

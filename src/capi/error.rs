@@ -1,9 +1,19 @@
-use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
-use std::panic::{AssertUnwindSafe, catch_unwind};
+//! The C status codes and every mapping of a library error to one: a `From<…> for CapiError`
+//! per library error type, all in this file, so a new error variant needs one decision here.
 
+use super::options::OptionsError;
+use crate::compare::{CompareArgsError, CompareError};
+use crate::data::calib_set::CalibError;
+use crate::data::params::ParamsError;
+use crate::data::preprocess::PreprocessError;
+use crate::device::acl::Error as AclLayerError;
+use crate::device::aipp::AippError;
+use crate::device::om::OmError;
+use crate::engine::EngineError;
 use crate::onnx::OnnxError;
 use crate::onnx::input_shape::InputShapeError;
+use crate::quant::QuantError;
+use crate::quant::calibrate::CalibrateError;
 
 /// Result of every fallible `aptq_*` call.
 #[allow(non_camel_case_types)]
@@ -30,6 +40,8 @@ pub enum aptq_status {
     APTQ_PANIC = 99,
 }
 
+use aptq_status::*;
+
 /// An error on its way to C: a status and the message for `aptq_last_error`.
 pub(crate) struct CapiError {
     pub status: aptq_status,
@@ -37,125 +49,151 @@ pub(crate) struct CapiError {
 }
 
 impl CapiError {
+    fn new(status: aptq_status, e: impl std::fmt::Display) -> Self {
+        CapiError { status, message: e.to_string() }
+    }
+
     pub fn invalid_argument(message: impl Into<String>) -> Self {
-        CapiError { status: aptq_status::APTQ_INVALID_ARGUMENT, message: message.into() }
+        CapiError { status: APTQ_INVALID_ARGUMENT, message: message.into() }
+    }
+
+    /// A failure that cannot happen with correct code (e.g. serializing our own summary).
+    pub fn internal(e: impl std::fmt::Display) -> Self {
+        CapiError::new(APTQ_PANIC, e)
     }
 }
 
 /// The status of a model I/O error (also when it is wrapped in another error).
-pub(crate) fn onnx_status(e: &OnnxError) -> aptq_status {
+fn onnx_status(e: &OnnxError) -> aptq_status {
     match e {
-        OnnxError::Io { .. } => aptq_status::APTQ_IO_ERROR,
-        OnnxError::Argument { .. } => aptq_status::APTQ_INVALID_ARGUMENT,
-        _ => aptq_status::APTQ_INVALID_MODEL,
+        OnnxError::Io { .. } => APTQ_IO_ERROR,
+        OnnxError::Argument { .. } => APTQ_INVALID_ARGUMENT,
+        _ => APTQ_INVALID_MODEL,
+    }
+}
+
+fn calib_set_status(e: &CalibError) -> aptq_status {
+    match e {
+        CalibError::Io { .. } | CalibError::Dir { .. } => APTQ_IO_ERROR,
+        _ => APTQ_INVALID_ARGUMENT,
+    }
+}
+
+fn quant_status(e: &QuantError) -> aptq_status {
+    match e {
+        QuantError::Onnx(o) => onnx_status(o),
+        QuantError::NoGraph | QuantError::UnsupportedOpset { .. } => APTQ_INVALID_MODEL,
+        // Weights or data the quantization cannot represent (skip_layers in the config fixes
+        // it), or a bad algorithm parameter.
+        _ => APTQ_INVALID_ARGUMENT,
+    }
+}
+
+fn acl_status(e: &AclLayerError) -> aptq_status {
+    match e {
+        AclLayerError::LibraryNotFound { .. } | AclLayerError::MissingSymbols { .. } => APTQ_ACL_LIBRARY_ERROR,
+        AclLayerError::Call(_) | AclLayerError::LoadModel { .. } => APTQ_ACL_ERROR,
+        AclLayerError::ModelFile { .. } => APTQ_IO_ERROR,
+        AclLayerError::InputCount { .. }
+        | AclLayerError::InputSize { .. }
+        | AclLayerError::BufferTooSmall { .. }
+        | AclLayerError::Nul { .. } => APTQ_INVALID_ARGUMENT,
     }
 }
 
 impl From<OnnxError> for CapiError {
     fn from(e: OnnxError) -> Self {
-        CapiError { status: onnx_status(&e), message: e.to_string() }
+        CapiError::new(onnx_status(&e), e)
     }
 }
 
 impl From<InputShapeError> for CapiError {
     fn from(e: InputShapeError) -> Self {
-        CapiError::invalid_argument(e.to_string())
+        CapiError::new(APTQ_INVALID_ARGUMENT, e)
     }
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<Option<CString>> = const { RefCell::new(None) };
-}
-
-fn set_last_error(message: &str) {
-    // Interior NULs would truncate the C string; replace them so nothing is lost silently.
-    let c = CString::new(message.replace('\0', "\\0")).expect("NULs replaced");
-    LAST_ERROR.with(|e| *e.borrow_mut() = Some(c));
-}
-
-/// Runs `f` behind the panic boundary and turns its outcome into a status.
-pub(crate) fn guard(f: impl FnOnce() -> Result<(), CapiError>) -> aptq_status {
-    match catch_unwind(AssertUnwindSafe(f)) {
-        Ok(Ok(())) => aptq_status::APTQ_OK,
-        Ok(Err(e)) => {
-            set_last_error(&e.message);
-            e.status
-        }
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic payload".into());
-            set_last_error(&format!("internal error (panic): {what}"));
-            aptq_status::APTQ_PANIC
-        }
+impl From<OptionsError> for CapiError {
+    fn from(e: OptionsError) -> Self {
+        CapiError::new(APTQ_INVALID_ARGUMENT, e)
     }
 }
 
-/// Borrows a C string argument; null or non-UTF-8 is an error naming the parameter.
-///
-/// # Safety
-/// `ptr` must be null or point to a NUL-terminated string valid for `'a`.
-pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, param: &str) -> Result<&'a str, CapiError> {
-    if ptr.is_null() {
-        return Err(CapiError::invalid_argument(format!("{param} is NULL")));
+impl From<CalibrateError> for CapiError {
+    fn from(e: CalibrateError) -> Self {
+        let status = match &e {
+            CalibrateError::Argument { .. } => APTQ_INVALID_ARGUMENT,
+            CalibrateError::SavePath { .. } => APTQ_IO_ERROR,
+            // No position: the config file could not be read at all.
+            CalibrateError::Config(c) if c.pos.is_none() => APTQ_IO_ERROR,
+            CalibrateError::Config(_) => APTQ_INVALID_ARGUMENT,
+            CalibrateError::Data(d) => calib_set_status(d),
+            CalibrateError::Quant(q) => quant_status(q),
+            CalibrateError::Onnx(o) => onnx_status(o),
+            CalibrateError::Engine { source: EngineError::UnsupportedOp { .. }, .. } => APTQ_UNSUPPORTED,
+            CalibrateError::Engine { source: EngineError::Input { .. }, .. } => APTQ_INVALID_ARGUMENT,
+            CalibrateError::Engine { source: EngineError::Onnx(o), .. } => onnx_status(o),
+            CalibrateError::Engine { .. } => APTQ_INVALID_MODEL,
+        };
+        CapiError::new(status, e)
     }
-    // SAFETY: non-null and NUL-terminated per the caller's contract.
-    unsafe { CStr::from_ptr(ptr) }.to_str().map_err(|_| CapiError::invalid_argument(format!("{param} is not valid UTF-8")))
 }
 
-/// Like [`str_arg`], but NULL means "not given".
-///
-/// # Safety
-/// As for [`str_arg`].
-pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, param: &str) -> Result<Option<&'a str>, CapiError> {
-    if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, param) }.map(Some) }
-}
-
-/// Hands a Rust string to C through an out-pointer; C frees it with `aptq_string_free`.
-///
-/// # Safety
-/// `out` must be null (checked) or valid for a pointer write.
-pub(crate) unsafe fn write_string_out(out: *mut *mut c_char, param: &str, value: String) -> Result<(), CapiError> {
-    if out.is_null() {
-        return Err(CapiError::invalid_argument(format!("{param} is NULL")));
+impl From<CompareArgsError> for CapiError {
+    fn from(e: CompareArgsError) -> Self {
+        CapiError::new(APTQ_INVALID_ARGUMENT, e)
     }
-    let c = CString::new(value).map_err(|_| CapiError::invalid_argument(format!("{param}: result contains NUL")))?;
-    // SAFETY: checked non-null; the caller provides a writable pointer slot.
-    unsafe { *out = c.into_raw() };
-    Ok(())
 }
 
-/// The message of the last failed `aptq_*` call on this thread, or NULL if none failed.
-/// The pointer stays valid until the next failing call on the same thread.
-#[unsafe(no_mangle)]
-pub extern "C" fn aptq_last_error() -> *const c_char {
-    catch_unwind(|| LAST_ERROR.with(|e| e.borrow().as_ref().map_or(std::ptr::null(), |c| c.as_ptr()))).unwrap_or(std::ptr::null())
-}
-
-/// Frees a string returned by an `aptq_*` call. NULL is ignored.
-///
-/// # Safety
-/// `s` must be NULL or a string returned by this library and not yet freed.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn aptq_string_free(s: *mut c_char) {
-    if s.is_null() {
-        return;
+impl From<CompareError> for CapiError {
+    fn from(e: CompareError) -> Self {
+        let status = match &e {
+            CompareError::Acl(acl) => acl_status(acl),
+            CompareError::Io { .. } => APTQ_IO_ERROR,
+            CompareError::Calib(c) => calib_set_status(c),
+            // From the ACL runner only for an element type compare cannot read (ACL failures are `Acl`).
+            CompareError::Run { .. } => APTQ_UNSUPPORTED,
+            CompareError::ModelMismatch(_) | CompareError::OutputSize { .. } => APTQ_INVALID_MODEL,
+            CompareError::Engine(EngineError::UnsupportedOp { .. }) => APTQ_UNSUPPORTED,
+            CompareError::Engine(_)
+            | CompareError::Input { .. }
+            | CompareError::Preprocess(_)
+            | CompareError::Aipp { .. }
+            | CompareError::Reference(_) => APTQ_INVALID_ARGUMENT,
+        };
+        CapiError::new(status, e)
     }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: per the contract, `s` came from CString::into_raw in this library.
-        drop(unsafe { CString::from_raw(s) });
-    }));
 }
 
-static VERSION_C: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-    Ok(v) => v,
-    Err(_) => panic!("version contains NUL"),
-};
+impl From<AclLayerError> for CapiError {
+    fn from(e: AclLayerError) -> Self {
+        CapiError::new(acl_status(&e), e)
+    }
+}
 
-/// The library version ("MAJOR.MINOR.PATCH"), a static string: do not free it.
-#[unsafe(no_mangle)]
-pub extern "C" fn aptq_version() -> *const c_char {
-    VERSION_C.as_ptr()
+impl From<OmError> for CapiError {
+    fn from(e: OmError) -> Self {
+        let status = if matches!(e, OmError::Io { .. }) { APTQ_IO_ERROR } else { APTQ_INVALID_MODEL };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<ParamsError> for CapiError {
+    fn from(e: ParamsError) -> Self {
+        let status = if matches!(e, ParamsError::Io { .. }) { APTQ_IO_ERROR } else { APTQ_INVALID_ARGUMENT };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<PreprocessError> for CapiError {
+    fn from(e: PreprocessError) -> Self {
+        let status = if matches!(e, PreprocessError::NoFullBatch { .. }) { APTQ_INVALID_ARGUMENT } else { APTQ_IO_ERROR };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<AippError> for CapiError {
+    fn from(e: AippError) -> Self {
+        CapiError::new(APTQ_INVALID_ARGUMENT, e)
+    }
 }

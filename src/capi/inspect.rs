@@ -1,7 +1,8 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use super::error::{CapiError, aptq_status, guard, opt_str_arg, str_arg, write_string_out};
+use super::boundary::{guard, opt_str_arg, str_arg, to_json, write_string_out};
+use super::error::aptq_status;
 use crate::onnx::input_shape::parse_input_shapes;
 use crate::onnx::inspect::inspect_file;
 
@@ -23,8 +24,6 @@ pub unsafe extern "C" fn aptq_inspect(model_path: *const c_char, input_shape: *c
             None => Vec::new(),
         };
         let summary = inspect_file(Path::new(path), &shapes)?;
-        let json =
-            serde_json::to_string_pretty(&summary).map_err(|e| CapiError { status: aptq_status::APTQ_PANIC, message: e.to_string() })?;
-        unsafe { write_string_out(json_out, "json_out", json) }
+        unsafe { write_string_out(json_out, "json_out", to_json(&summary)?) }
     })
 }

@@ -1,15 +1,9 @@
 use std::ffi::c_char;
 use std::path::Path;
 
-use super::error::{CapiError, aptq_status, guard, str_arg, write_string_out};
-use crate::device::om::{OmError, om_info_file};
-
-impl From<OmError> for CapiError {
-    fn from(e: OmError) -> Self {
-        let status = if matches!(e, OmError::Io { .. }) { aptq_status::APTQ_IO_ERROR } else { aptq_status::APTQ_INVALID_MODEL };
-        CapiError { status, message: e.to_string() }
-    }
-}
+use super::boundary::{guard, str_arg, to_json, write_string_out};
+use super::error::aptq_status;
+use crate::device::om::om_info_file;
 
 /// Summarizes an Ascend OM model without CANN, as JSON (the same document as
 /// `ascend-ptq om-info --json`): header, partitions, and per model its inputs, outputs,
@@ -26,8 +20,6 @@ pub unsafe extern "C" fn aptq_om_info(path: *const c_char, json_out: *mut *mut c
     guard(|| {
         let path = unsafe { str_arg(path, "path") }?;
         let info = om_info_file(Path::new(path))?;
-        let json =
-            serde_json::to_string_pretty(&info).map_err(|e| CapiError { status: aptq_status::APTQ_PANIC, message: e.to_string() })?;
-        unsafe { write_string_out(json_out, "json_out", json) }
+        unsafe { write_string_out(json_out, "json_out", to_json(&info)?) }
     })
 }

@@ -1,60 +1,14 @@
-use std::path::PathBuf;
+//! `ascend-ptq calibration`: the options are [`CalibrationArgs`] (shared with
+//! `aptq_calibrate`); this module only shows progress and prints the summary.
 
 use anyhow::Result;
 use ascend_ptq::engine::bench::peak_rss_mib;
-use ascend_ptq::quant::calibrate::{CalibrationOptions, Progress, calibrate};
+use ascend_ptq::quant::calibrate::{Progress, calibrate};
+pub use ascend_ptq::quant::options::CalibrationArgs;
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Post-training INT8 quantization, a drop-in for `amct_onnx calibration`: writes
-/// PREFIX_deploy_model.onnx (AscendQuant / int8 weights / AscendDequant, for ATC),
-/// PREFIX_fake_quant_model.onnx (standard ONNX ops, runs in ONNX Runtime), PREFIX_record.txt
-/// and PREFIX_quant.json.
-#[derive(clap::Args)]
-pub struct CalibrationArgs {
-    /// The float32 ONNX model.
-    #[arg(long)]
-    model: PathBuf,
-    /// Output directory plus file-name prefix (DIR/prefix); ending in '/' means no prefix.
-    #[arg(long = "save_path", value_name = "DIR/PREFIX")]
-    save_path: String,
-    /// "name:n,c,h,w;name2:…" — one entry per model input; -1 is resolved from the data.
-    #[arg(long = "input_shape")]
-    input_shape: String,
-    /// "dir1;dir2" — one folder of .bin batches per input, in --input_shape order.
-    #[arg(long = "data_dir")]
-    data_dir: String,
-    /// "float32;…" — the element type of each input's .bin files.
-    #[arg(long = "data_types")]
-    data_types: String,
-    /// Number of calibration batches (default 1; or batch_num in --calibration_config).
-    #[arg(long = "batch_num")]
-    batch_num: Option<usize>,
-    /// The simple config file (protobuf text): algorithms, skip_layers, overrides, fusion.
-    #[arg(long = "calibration_config", value_name = "FILE.cfg")]
-    calibration_config: Option<PathBuf>,
-    /// Evaluate the fake-quant model against float on the first N calibration batches
-    /// (per-layer and output cosine in quant.json); 0 skips it. [default: 4]
-    #[arg(long = "eval_batches", value_name = "N")]
-    eval_batches: Option<usize>,
-    /// Do not equalize the channel ranges of depthwise-conv inputs (an exact float rewrite
-    /// that amct_onnx does not do; on by default because it makes depthwise-heavy models such
-    /// as PP-OCR quantize far better).
-    #[arg(long = "no_equalize")]
-    no_equalize: bool,
-}
-
 pub fn run(args: CalibrationArgs) -> Result<()> {
-    let opts = CalibrationOptions {
-        model: args.model,
-        save_path: args.save_path,
-        input_shape: args.input_shape,
-        data_dir: args.data_dir,
-        data_types: args.data_types,
-        batch_num: args.batch_num,
-        calibration_config: args.calibration_config,
-        eval_batches: args.eval_batches,
-        equalize: !args.no_equalize,
-    };
+    let opts = args.into_options();
     // Hidden automatically when stderr is not a terminal.
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("{msg:>12} {bar:40} {pos}/{len} batches {elapsed}").expect("valid template"));

@@ -34,7 +34,7 @@ enum Command {
     /// INT8 post-training quantization (amct_onnx calibration): deploy, fake-quant, record, quant.json.
     Calibration(calibration::CalibrationArgs),
     /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
-    Aipp(aipp::AippArgs),
+    Aipp(aipp::AippCommandArgs),
     /// Summarize an Ascend OM model without CANN: inputs/outputs, SoC, ATC command, AIPP, INT8 evidence.
     #[command(name = "om-info")]
     OmInfo(om_info::OmInfoArgs),

@@ -6,6 +6,7 @@ pub mod error;
 pub mod flow;
 pub mod inputs;
 pub mod metrics;
+pub mod options;
 pub mod report;
 pub mod runner;
 
@@ -14,5 +15,6 @@ pub use error::CompareError;
 pub use flow::{DEFAULT_THRESHOLD, compare, compare_with_progress};
 pub use inputs::{CompareInputs, InputSet};
 pub use metrics::Metrics;
+pub use options::{CompareArgs, CompareArgsError};
 pub use report::CompareReport;
 pub use runner::{IoDType, IoDesc, OmRunner};

@@ -16,6 +16,7 @@ use half::f16;
 
 use crate::data::params::PreprocessParams;
 
+pub mod options;
 mod parse;
 pub use parse::{AippBlock, AippField, AippValue, GE_DEFAULT_YUV_INPUT_BIAS, GE_DEFAULT_YUV_TO_BGR, parse_aipp_blocks, read_aipp_file};
 

@@ -341,7 +341,7 @@ fn equalize_depthwise_inputs(
     shapes: &std::collections::HashMap<String, Vec<i64>>,
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Vec<equalize::Equalized>> {
-    let graph = model.graph.as_ref().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let graph = model.graph.as_ref().ok_or(QuantError::NoGraph)?;
     let candidates = equalize::find_candidates(graph);
     if candidates.is_empty() {
         return Ok(Vec::new());
@@ -425,7 +425,7 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
 /// Every model input must be given in `--input_shape` (and nothing else); the graph inputs get
 /// the fixed dims, which the deploy model carries to ATC.
 fn fix_input_shapes(model: &mut ModelProto, data: &CalibrationSet, path: &Path) -> Result<()> {
-    let graph = model.graph.as_mut().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let graph = model.graph.as_mut().ok_or(QuantError::NoGraph)?;
     let initializers: std::collections::HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).collect();
     let model_inputs: Vec<String> = graph.input.iter().map(|i| i.name().to_string()).filter(|n| !initializers.contains(n)).collect();
     let shapes = data.shapes();

@@ -59,15 +59,14 @@ impl QuantizedLayer {
 pub fn check_opset(model: &ModelProto) -> Result<i64> {
     let opset = default_opset(model).unwrap_or(1);
     if !ATC_OPSETS.contains(&opset) {
-        return Err(QuantError::param(
-            "--model",
-            format!(
+        return Err(QuantError::UnsupportedOpset {
+            detail: format!(
                 "the model imports ai.onnx opset {opset}; ATC reads AscendQuant/AscendDequant only in opsets {}–{}. \
                  Re-export the model with an opset in that range",
                 ATC_OPSETS.start(),
                 ATC_OPSETS.end()
             ),
-        ));
+        });
     }
     Ok(opset)
 }
@@ -77,7 +76,7 @@ pub fn check_opset(model: &ModelProto) -> Result<i64> {
 pub fn build_deploy(float_model: &ModelProto, layers: &[QuantizedLayer]) -> Result<(ModelProto, HashMap<String, String>)> {
     check_opset(float_model)?;
     let mut model = float_model.clone();
-    let graph = model.graph.as_mut().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let graph = model.graph.as_mut().ok_or(QuantError::NoGraph)?;
     let mut before: HashMap<usize, Vec<NodeProto>> = HashMap::new();
     let mut after: HashMap<usize, Vec<NodeProto>> = HashMap::new();
     // (data tensor, scale bits, offset) → (quant node name, its output)

@@ -17,6 +17,12 @@ pub enum QuantError {
     Observer { tensor: String, detail: String },
     #[error("{param}: {detail}")]
     Param { param: String, detail: String },
+    /// The float model has no graph to quantize.
+    #[error("--model: the model has no graph")]
+    NoGraph,
+    /// The model imports an opset the deploy model (ATC) or the fake-quant model cannot use.
+    #[error("--model: {detail}")]
+    UnsupportedOpset { detail: String },
     #[error(transparent)]
     Onnx(#[from] OnnxError),
     /// The engine failed while running the model for the quantization (e.g. a calibration

@@ -34,13 +34,12 @@ const INTEGER_LAYERS: [&str; 5] = ["Conv", "ConvTranspose", "Gemm", "MatMul", "A
 pub fn build_fake_quant(deploy: &ModelProto) -> Result<ModelProto> {
     let opset = default_opset(deploy).unwrap_or(1);
     if opset < 11 {
-        return Err(QuantError::param(
-            "--model",
-            format!("the fake-quant model needs ONNX Round (opset 11 or later); the model imports opset {opset}"),
-        ));
+        return Err(QuantError::UnsupportedOpset {
+            detail: format!("the fake-quant model needs ONNX Round (opset 11 or later); the model imports opset {opset}"),
+        });
     }
     let mut model = deploy.clone();
-    let graph = model.graph.as_mut().ok_or_else(|| QuantError::param("--model", "the model has no graph"))?;
+    let graph = model.graph.as_mut().ok_or(QuantError::NoGraph)?;
     widen_integer_constants(graph)?;
     let mut nodes = Vec::with_capacity(graph.node.len());
     for n in std::mem::take(&mut graph.node) {

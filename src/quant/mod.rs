@@ -33,6 +33,7 @@ pub mod fold;
 pub mod hfmg;
 pub mod ifmr;
 pub mod observe;
+pub mod options;
 pub mod pbtext;
 pub mod record;
 pub mod report;

@@ -1,0 +1,79 @@
+//! The options of `ascend-ptq calibration`, defined once: the command line (clap) and the C
+//! function `aptq_calibrate` (its options JSON, serde) both build [`CalibrationArgs`], so a
+//! flag and its JSON key are the same field, spelled the same (`--save_path` ↔
+//! `"save_path"`). The field docs below are the `--help` text and the JSON key reference.
+//!
+//! One exception to "flag = key": the CLI turns equalization off with `--no_equalize`; the
+//! JSON key is the positive `"equalize"` (boolean, default true). Both set [`equalize`].
+//!
+//! [`equalize`]: CalibrationArgs::equalize
+
+use std::path::PathBuf;
+
+use super::calibrate::CalibrationOptions;
+
+/// Post-training INT8 quantization, a drop-in for `amct_onnx calibration`: writes
+/// PREFIX_deploy_model.onnx (AscendQuant / int8 weights / AscendDequant, for ATC),
+/// PREFIX_fake_quant_model.onnx (standard ONNX ops, runs in ONNX Runtime), PREFIX_record.txt
+/// and PREFIX_quant.json.
+#[derive(Debug, Clone, PartialEq, clap::Args, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalibrationArgs {
+    /// The float32 ONNX model.
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output directory plus file-name prefix (DIR/prefix); ending in '/' means no prefix.
+    #[arg(long = "save_path", value_name = "DIR/PREFIX")]
+    pub save_path: String,
+    /// "name:n,c,h,w;name2:…" — one entry per model input; -1 is resolved from the data.
+    #[arg(long = "input_shape")]
+    pub input_shape: String,
+    /// "dir1;dir2" — one folder of .bin batches per input, in --input_shape order.
+    #[arg(long = "data_dir")]
+    pub data_dir: String,
+    /// "float32;…" — the element type of each input's .bin files.
+    #[arg(long = "data_types")]
+    pub data_types: String,
+    /// Number of calibration batches (default 1; or batch_num in --calibration_config).
+    #[arg(long = "batch_num")]
+    #[serde(default)]
+    pub batch_num: Option<usize>,
+    /// The simple config file (protobuf text): algorithms, skip_layers, overrides, fusion.
+    #[arg(long = "calibration_config", value_name = "FILE.cfg")]
+    #[serde(default)]
+    pub calibration_config: Option<PathBuf>,
+    /// Evaluate the fake-quant model against float on the first N calibration batches
+    /// (per-layer and output cosine in quant.json); 0 skips it. [default: 4]
+    #[arg(long = "eval_batches", value_name = "N")]
+    #[serde(default)]
+    pub eval_batches: Option<usize>,
+    /// Do not equalize the channel ranges of depthwise-conv inputs (an exact float rewrite
+    /// that amct_onnx does not do; on by default because it makes depthwise-heavy models such
+    /// as PP-OCR quantize far better).
+    // The flag clears the field; in JSON it is `"equalize": false`.
+    #[arg(long = "no_equalize", action = clap::ArgAction::SetFalse)]
+    #[serde(default = "equalize_by_default")]
+    pub equalize: bool,
+}
+
+fn equalize_by_default() -> bool {
+    true
+}
+
+impl CalibrationArgs {
+    /// The library's options. Every check of the values (an empty save_path, batch_num with a
+    /// config file, ...) is done by [`super::calibrate::calibrate`], for both callers alike.
+    pub fn into_options(self) -> CalibrationOptions {
+        CalibrationOptions {
+            model: self.model,
+            save_path: self.save_path,
+            input_shape: self.input_shape,
+            data_dir: self.data_dir,
+            data_types: self.data_types,
+            batch_num: self.batch_num,
+            calibration_config: self.calibration_config,
+            eval_batches: self.eval_batches,
+            equalize: self.equalize,
+        }
+    }
+}
