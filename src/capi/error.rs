@@ -83,9 +83,21 @@ fn quant_status(e: &QuantError) -> aptq_status {
     match e {
         QuantError::Onnx(o) => onnx_status(o),
         QuantError::NoGraph | QuantError::UnsupportedOpset { .. } => APTQ_INVALID_MODEL,
+        // The engine failed while running a calibration batch: the engine's own kind decides.
+        QuantError::Engine { source, .. } => engine_status(source),
         // Weights or data the quantization cannot represent (skip_layers in the config fixes
         // it), or a bad algorithm parameter.
         _ => APTQ_INVALID_ARGUMENT,
+    }
+}
+
+/// The status of an engine error met while building or running a model for calibration.
+fn engine_status(e: &EngineError) -> aptq_status {
+    match e {
+        EngineError::UnsupportedOp { .. } => APTQ_UNSUPPORTED,
+        EngineError::Input { .. } => APTQ_INVALID_ARGUMENT,
+        EngineError::Onnx(o) => onnx_status(o),
+        _ => APTQ_INVALID_MODEL,
     }
 }
 
@@ -130,10 +142,7 @@ impl From<CalibrateError> for CapiError {
             CalibrateError::Data(d) => calib_set_status(d),
             CalibrateError::Quant(q) => quant_status(q),
             CalibrateError::Onnx(o) => onnx_status(o),
-            CalibrateError::Engine { source: EngineError::UnsupportedOp { .. }, .. } => APTQ_UNSUPPORTED,
-            CalibrateError::Engine { source: EngineError::Input { .. }, .. } => APTQ_INVALID_ARGUMENT,
-            CalibrateError::Engine { source: EngineError::Onnx(o), .. } => onnx_status(o),
-            CalibrateError::Engine { .. } => APTQ_INVALID_MODEL,
+            CalibrateError::Engine { source, .. } => engine_status(source),
         };
         CapiError::new(status, e)
     }
