@@ -35,6 +35,7 @@ use super::graph::Graph;
 use super::proto::tensor_shape_proto::dimension;
 use super::proto::{ModelProto, NodeProto, TensorProto, ValueInfoProto, type_proto};
 use super::tensor::{DataType, Tensor, TensorData};
+use super::window::WindowError;
 
 mod activation;
 mod binary;
@@ -396,6 +397,12 @@ struct Unresolved(String);
 impl From<OnnxError> for Unresolved {
     fn from(e: OnnxError) -> Self {
         Unresolved(e.to_string())
+    }
+}
+
+impl From<WindowError> for Unresolved {
+    fn from(e: WindowError) -> Self {
+        Unresolved(e.0)
     }
 }
 
