@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::common::contiguous;
 use crate::engine::error::OpResult;
 use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_transpose_weights};
 use crate::engine::registry::{BuildContext, Op, Registry, input};
@@ -173,14 +174,6 @@ fn check_bias(bias: Option<&Tensor>, c_out: usize) -> OpResult<Option<&[f32]>> {
 fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> OpResult<&'a ArrayD<f32>> {
     let t = input(inputs, i)?;
     t.as_f32().ok_or_else(|| op_err!("input {i} ({what}) is {}, expected float", t.dtype_name()))
-}
-
-/// Contiguous data of a float array (copied only when it is not in standard layout).
-fn contiguous(a: &ArrayD<f32>) -> std::borrow::Cow<'_, [f32]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -8,7 +8,8 @@
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
-use super::reduce::{Kind, Num, PAR_THRESHOLD, reduce_array};
+use super::common::{Num, PAR_THRESHOLD};
+use super::reduce::{Kind, reduce_array};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
