@@ -11,6 +11,7 @@ pub mod inspect;
 pub mod io;
 pub mod shapes;
 pub mod tensor;
+pub mod window;
 
 /// Types generated from `proto/onnx.proto` (package `onnx`).
 #[allow(clippy::all, missing_docs)]

@@ -10,7 +10,8 @@
 use half::f16;
 use ndarray::ArrayD;
 
-use super::binary::{Num, f16_to_f32, f32_to_f16, map_array, numeric_one};
+use super::binary::{f16_to_f32, f32_to_f16, map_array, numeric_one};
+use super::common::Num;
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;

@@ -6,10 +6,12 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 
+use super::common::contiguous;
 use crate::engine::error::OpResult;
 use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_transpose_weights};
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
+use crate::onnx::window::{AxisWindow, TransposeOutput, Window, WindowAttrs};
 use crate::op_err;
 
 pub fn register(r: &mut Registry) {
@@ -17,107 +19,29 @@ pub fn register(r: &mut Registry) {
     r.register("ConvTranspose", build_conv_transpose);
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum AutoPad {
-    NotSet,
-    SameUpper,
-    SameLower,
-    Valid,
-}
-
-/// Attributes shared by Conv and ConvTranspose, validated in the builder. Per-axis lists are
-/// checked against the spatial rank when the op runs (it comes from the input).
+/// Conv / ConvTranspose attributes, validated in the builder: the window attributes
+/// ([`crate::onnx::window`]) and `group`. The per-axis lists are checked against the spatial
+/// rank once the weight's shape is known.
 #[derive(Debug, Clone)]
 struct ConvAttrs {
-    auto_pad: AutoPad,
+    window: WindowAttrs,
     group: usize,
-    kernel_shape: Option<Vec<usize>>,
-    dilations: Option<Vec<usize>>,
-    strides: Option<Vec<usize>>,
-    pads: Option<Vec<usize>>,
-}
-
-/// An optional INTS attribute whose values must all be at least `min`.
-fn list_at_least(ctx: &BuildContext, name: &str, min: i64) -> OpResult<Option<Vec<usize>>> {
-    match ctx.opt_attr_ints(name)? {
-        None => Ok(None),
-        Some(v) => {
-            if let Some(bad) = v.iter().find(|&&x| x < min) {
-                return Err(op_err!("attribute '{name}' = {v:?}: every value must be >= {min} (found {bad})"));
-            }
-            Ok(Some(v.into_iter().map(|x| x as usize).collect()))
-        }
-    }
-}
-
-fn positive_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
-    list_at_least(ctx, name, 1)
-}
-
-fn non_negative_list(ctx: &BuildContext, name: &str) -> OpResult<Option<Vec<usize>>> {
-    list_at_least(ctx, name, 0)
 }
 
 impl ConvAttrs {
     fn parse(ctx: &BuildContext) -> OpResult<Self> {
-        let auto_pad = match ctx.attr_s("auto_pad", "NOTSET")?.as_str() {
-            "NOTSET" | "" => AutoPad::NotSet,
-            "SAME_UPPER" => AutoPad::SameUpper,
-            "SAME_LOWER" => AutoPad::SameLower,
-            "VALID" => AutoPad::Valid,
-            other => {
-                return Err(op_err!("attribute 'auto_pad' = '{other}': expected NOTSET, SAME_UPPER, SAME_LOWER or VALID"));
-            }
-        };
+        let window = WindowAttrs::read(ctx.node)?;
         let group = ctx.attr_i("group", 1)?;
         if group < 1 {
             return Err(op_err!("attribute 'group' = {group}: must be >= 1"));
         }
-        let pads = non_negative_list(ctx, "pads")?;
-        if let Some(p) = &pads {
-            if p.len() % 2 != 0 {
-                return Err(op_err!("attribute 'pads' = {p:?}: expected 2 values per spatial axis (begins, then ends)"));
-            }
-            if auto_pad != AutoPad::NotSet && p.iter().any(|&x| x != 0) {
-                return Err(op_err!("attribute 'pads' = {p:?} cannot be combined with auto_pad"));
-            }
-        }
-        Ok(ConvAttrs {
-            auto_pad,
-            group: group as usize,
-            kernel_shape: positive_list(ctx, "kernel_shape")?,
-            dilations: positive_list(ctx, "dilations")?,
-            strides: positive_list(ctx, "strides")?,
-            pads,
-        })
+        Ok(ConvAttrs { window, group: group as usize })
     }
 
-    /// A per-axis list (defaulting to 1s) with its length checked against the spatial rank.
-    fn per_axis(&self, name: &str, v: &Option<Vec<usize>>, r: usize) -> OpResult<Vec<usize>> {
-        match v {
-            None => Ok(vec![1; r]),
-            Some(v) if v.len() == r => Ok(v.clone()),
-            Some(v) => Err(op_err!("attribute '{name}' = {v:?} has {} values, expected {r} (one per spatial axis)", v.len())),
-        }
-    }
-
-    fn pads(&self, r: usize) -> OpResult<(Vec<usize>, Vec<usize>)> {
-        match &self.pads {
-            None => Ok((vec![0; r], vec![0; r])),
-            Some(p) if p.len() == 2 * r => Ok((p[..r].to_vec(), p[r..].to_vec())),
-            Some(p) => Err(op_err!("attribute 'pads' = {p:?} has {} values, expected {} (2 per spatial axis)", p.len(), 2 * r)),
-        }
-    }
-
-    /// The kernel's spatial shape: from the weights, checked against `kernel_shape`.
-    fn kernel(&self, w_shape: &[usize]) -> OpResult<Vec<usize>> {
-        let k = w_shape[2..].to_vec();
-        if let Some(ks) = &self.kernel_shape
-            && *ks != k
-        {
-            return Err(op_err!("attribute 'kernel_shape' = {ks:?} disagrees with the weight's spatial shape {k:?}"));
-        }
-        Ok(k)
+    /// The window for a weight of shape `C × C/group × kernel...` (its spatial dims are the
+    /// kernel, which `kernel_shape` must equal).
+    fn window(&self, w_shape: &[usize]) -> OpResult<Window> {
+        Ok(self.window.window(w_shape.len() - 2, Some(&w_shape[2..]))?)
     }
 }
 
@@ -175,14 +99,6 @@ fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> OpResul
     t.as_f32().ok_or_else(|| op_err!("input {i} ({what}) is {}, expected float", t.dtype_name()))
 }
 
-/// Contiguous data of a float array (copied only when it is not in standard layout).
-fn contiguous(a: &ArrayD<f32>) -> std::borrow::Cow<'_, [f32]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().copied().collect()),
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Conv
 
@@ -206,47 +122,12 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         if shape.len() < 3 {
             return Err(op_err!("input 1 (weights) has shape {shape:?}, expected C_out x C_in/group x k1 [x k2 [x k3]]"));
         }
-        attrs.kernel(shape)?;
+        attrs.window(shape)?;
         if shape[0] % attrs.group != 0 {
             return Err(op_err!("input 1 (weights) has {} output channels, not divisible by group {}", shape[0], attrs.group));
         }
     }
     Ok(Box::new(Conv { attrs, weights }))
-}
-
-/// Output extents and begin pads of a Conv.
-fn conv_output(attrs: &ConvAttrs, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> OpResult<(Vec<usize>, Vec<usize>)> {
-    let r = input.len();
-    let (pb, pe) = attrs.pads(r)?;
-    let mut out = Vec::with_capacity(r);
-    let mut begin = Vec::with_capacity(r);
-    for i in 0..r {
-        let ext = (k[i] - 1) * d[i] + 1;
-        let (o, b) = match attrs.auto_pad {
-            AutoPad::NotSet => {
-                let padded = input[i] + pb[i] + pe[i];
-                if padded < ext {
-                    return Err(op_err!("spatial axis {i}: padded input size {padded} is smaller than the dilated kernel size {ext}"));
-                }
-                ((padded - ext) / s[i] + 1, pb[i])
-            }
-            AutoPad::Valid => {
-                if input[i] < ext {
-                    return Err(op_err!("spatial axis {i}: input size {} is smaller than the dilated kernel size {ext}", input[i]));
-                }
-                ((input[i] - ext) / s[i] + 1, 0)
-            }
-            AutoPad::SameUpper | AutoPad::SameLower => {
-                let o = input[i].div_ceil(s[i]);
-                let total = ((o.max(1) - 1) * s[i] + ext).saturating_sub(input[i]);
-                let b = if attrs.auto_pad == AutoPad::SameUpper { total / 2 } else { total - total / 2 };
-                (o, b)
-            }
-        };
-        out.push(o);
-        begin.push(b);
-    }
-    Ok((out, begin))
 }
 
 impl Op for Conv {
@@ -279,13 +160,13 @@ impl Op for Conv {
                 c_in / a.group
             ));
         }
-        let k = a.kernel(w_shape)?;
-        let s = a.per_axis("strides", &a.strides, r)?;
-        let d = a.per_axis("dilations", &a.dilations, r)?;
+        let win = a.window(w_shape)?;
         let in_sp = &x.shape()[2..];
-        let (out_sp, begin) = conv_output(a, in_sp, &k, &s, &d)?;
+        let axes: Vec<AxisWindow> = (0..r).map(|i| win.axis(i, in_sp[i], false)).collect::<Result<_, _>>()?;
+        let out_sp: Vec<usize> = axes.iter().map(|a| a.out).collect();
+        let begin: Vec<isize> = axes.iter().map(|a| a.pad_begin as isize).collect();
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
-        let g = geometry(in_sp, &out_sp, &k, &s, &d, &begin.iter().map(|&p| p as isize).collect::<Vec<_>>());
+        let g = geometry(in_sp, &out_sp, &win.kernel, &win.strides, &win.dilations, &begin);
         let xs = contiguous(x);
         run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out))
     }
@@ -298,8 +179,7 @@ impl Op for Conv {
 #[derive(Debug, Clone)]
 pub(super) struct TransposeAttrs {
     attrs: ConvAttrs,
-    output_padding: Option<Vec<usize>>,
-    output_shape: Option<Vec<usize>>,
+    output: TransposeOutput,
 }
 
 /// Geometry of one ConvTranspose call, resolved from the attributes and the actual shapes.
@@ -315,11 +195,7 @@ pub(super) struct TransposePlan {
 
 impl TransposeAttrs {
     pub(super) fn parse(ctx: &BuildContext) -> OpResult<Self> {
-        Ok(TransposeAttrs {
-            attrs: ConvAttrs::parse(ctx)?,
-            output_padding: non_negative_list(ctx, "output_padding")?,
-            output_shape: non_negative_list(ctx, "output_shape")?,
-        })
+        Ok(TransposeAttrs { attrs: ConvAttrs::parse(ctx)?, output: TransposeOutput::read(ctx.node)? })
     }
 
     pub(super) fn group(&self) -> usize {
@@ -334,76 +210,25 @@ impl TransposeAttrs {
         if !shape[0].is_multiple_of(self.attrs.group) {
             return Err(op_err!("input 1 (weights) has {} input channels, not divisible by group {}", shape[0], self.attrs.group));
         }
-        self.attrs.kernel(shape).map(|_| ())
+        self.attrs.window(shape).map(|_| ())
     }
 
     /// Checks input 0's shape against the weight's and resolves the output geometry.
     pub(super) fn plan(&self, x_shape: &[usize], w_shape: &[usize]) -> OpResult<TransposePlan> {
-        let r = check_ranks(x_shape, w_shape, "ConvTranspose")?;
+        check_ranks(x_shape, w_shape, "ConvTranspose")?;
         let c_in = x_shape[1];
         if w_shape[0] != c_in {
             return Err(op_err!("input 1 (weights) has shape {w_shape:?}: dimension 0 should equal input 0's channels {c_in}"));
         }
-        let a = &self.attrs;
-        let kernel = a.kernel(w_shape)?;
-        let strides = a.per_axis("strides", &a.strides, r)?;
-        let dilations = a.per_axis("dilations", &a.dilations, r)?;
-        let (out, pad_begin) = self.output(&x_shape[2..], &kernel, &strides, &dilations)?;
-        Ok(TransposePlan { out, pad_begin, kernel, strides, dilations })
-    }
-
-    /// Output extents and (possibly negative) begin pads, per the ONNX ConvTranspose rules.
-    fn output(&self, input: &[usize], k: &[usize], s: &[usize], d: &[usize]) -> OpResult<(Vec<usize>, Vec<isize>)> {
-        let r = input.len();
-        let a = &self.attrs;
-        let op = match &self.output_padding {
-            None => vec![0; r],
-            Some(v) if v.len() == r => v.clone(),
-            Some(v) => return Err(op_err!("attribute 'output_padding' = {v:?} has {} values, expected {r}", v.len())),
-        };
-        let out_shape = match &self.output_shape {
-            None => None,
-            Some(v) if v.len() == r => Some(v.clone()),
-            Some(v) if v.len() == r + 2 => Some(v[2..].to_vec()),
-            Some(v) => return Err(op_err!("attribute 'output_shape' = {v:?} has {} values, expected {r}", v.len())),
-        };
-        let (pb, pe) = a.pads(r)?;
-        let mut out = Vec::with_capacity(r);
-        let mut begin = Vec::with_capacity(r);
-        for i in 0..r {
-            if op[i] >= s[i] && op[i] >= d[i] {
-                return Err(op_err!(
-                    "attribute 'output_padding' = {op:?}: value {} on axis {i} must be smaller than the stride {} or the dilation {}",
-                    op[i],
-                    s[i],
-                    d[i]
-                ));
-            }
-            // Size before removing pads.
-            let full = (s[i] * input[i].saturating_sub(1) + op[i] + (k[i] - 1) * d[i] + 1) as isize;
-            let target = match (&out_shape, a.auto_pad) {
-                (Some(o), _) => Some(o[i] as isize),
-                (None, AutoPad::SameUpper | AutoPad::SameLower) => Some((input[i] * s[i]) as isize),
-                _ => None,
-            };
-            match target {
-                Some(t) => {
-                    let total = full - t;
-                    let b = if a.auto_pad == AutoPad::SameUpper { total.div_euclid(2) } else { total - total.div_euclid(2) };
-                    out.push(t as usize);
-                    begin.push(b);
-                }
-                None => {
-                    let o = full - (pb[i] + pe[i]) as isize;
-                    if o < 0 {
-                        return Err(op_err!("spatial axis {i}: pads {} + {} exceed the output size {full}", pb[i], pe[i]));
-                    }
-                    out.push(o as usize);
-                    begin.push(pb[i] as isize);
-                }
-            }
-        }
-        Ok((out, begin))
+        let win = self.attrs.window(w_shape)?;
+        let axes = self.output.output(&win, &x_shape[2..])?;
+        Ok(TransposePlan {
+            out: axes.iter().map(|a| a.out).collect(),
+            pad_begin: axes.iter().map(|a| a.pad_begin).collect(),
+            kernel: win.kernel,
+            strides: win.strides,
+            dilations: win.dilations,
+        })
     }
 }
 

@@ -10,12 +10,13 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::conv::TransposeAttrs;
-use super::pool::{AutoPad, Pool, PoolKind};
+use super::pool::{Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
 use crate::engine::int8::{self, ConvGeometry, TransposeGeometry};
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
+use crate::onnx::window::{AutoPad, Window, WindowAttrs};
 use crate::op_err;
 
 /// Whether the node is an integer layer of a deploy model (int8 constant weight).
@@ -72,11 +73,8 @@ struct Int8Conv {
     weight: Vec<i8>,
     w_shape: [usize; 4],
     bias: Vec<i32>,
-    strides: [usize; 2],
-    dilations: [usize; 2],
-    /// Explicit pads, or None for SAME_UPPER / SAME_LOWER resolved per input size.
-    pads: Option<[usize; 4]>,
-    same_lower: bool,
+    /// The 2-D window; SAME_* pads are resolved per input size.
+    window: Window,
     group: usize,
 }
 
@@ -86,32 +84,7 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     };
     let [m, cg, kh, kw]: [usize; 4] =
         w.shape().try_into().map_err(|_| op_err!("int8 Conv supports 2-D kernels only; weight has shape {:?}", w.shape()))?;
-    let pair = |name: &str| -> OpResult<[usize; 2]> {
-        let v = ctx.attr_ints(name, &[1, 1])?;
-        match v.as_slice() {
-            &[a, b] if a >= 1 && b >= 1 => Ok([a as usize, b as usize]),
-            _ => Err(op_err!("attribute '{name}' is {v:?}, expected two positive values")),
-        }
-    };
-    let (strides, dilations) = (pair("strides")?, pair("dilations")?);
-    if let Some(k) = ctx.opt_attr_ints("kernel_shape")?
-        && k != [kh as i64, kw as i64]
-    {
-        return Err(op_err!("attribute 'kernel_shape' is {k:?}, but the weight has a {kh}×{kw} kernel"));
-    }
-    let auto_pad = ctx.attr_s("auto_pad", "NOTSET")?;
-    let pads = match auto_pad.as_str() {
-        "NOTSET" => {
-            let p = ctx.attr_ints("pads", &[0; 4])?;
-            match p.as_slice() {
-                &[a, b, c, d] if p.iter().all(|&v| v >= 0) => Some([a as usize, b as usize, c as usize, d as usize]),
-                _ => return Err(op_err!("attribute 'pads' is {p:?}, expected four non-negative values")),
-            }
-        }
-        "VALID" => Some([0; 4]),
-        "SAME_UPPER" | "SAME_LOWER" => None,
-        other => return Err(op_err!("attribute 'auto_pad' is {other:?}, expected NOTSET, VALID, SAME_UPPER or SAME_LOWER")),
-    };
+    let window = WindowAttrs::read(ctx.node)?.window(2, Some(&[kh, kw]))?;
     let group = ctx.attr_i("group", 1)?;
     if group < 1 || m % group as usize != 0 {
         return Err(op_err!("attribute 'group' is {group}, which does not divide the {m} output channels"));
@@ -121,10 +94,7 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         weight: w.iter().copied().collect(),
         w_shape: [m, cg, kh, kw],
         bias: int32_bias(ctx, m)?,
-        strides,
-        dilations,
-        pads,
-        same_lower: auto_pad == "SAME_LOWER",
+        window,
         group: group as usize,
     }))
 }
@@ -139,17 +109,7 @@ impl Op for Int8Conv {
         if c != cg * self.group {
             return Err(op_err!("input 0 has {c} channels, the weight expects {} ({cg} × group {})", cg * self.group, self.group));
         }
-        let pads = self.pads.unwrap_or_else(|| {
-            // SAME_*: output = ceil(in / stride); the odd padding goes to the end (UPPER) or start.
-            let total = |size: usize, k: usize, s: usize, d: usize| {
-                let out = size.div_ceil(s);
-                ((out - 1) * s + d * (k - 1) + 1).saturating_sub(size)
-            };
-            let (th, tw) = (total(h, kh, self.strides[0], self.dilations[0]), total(w, kw, self.strides[1], self.dilations[1]));
-            let split = |t: usize| if self.same_lower { (t.div_ceil(2), t / 2) } else { (t / 2, t.div_ceil(2)) };
-            let ((top, bottom), (left, right)) = (split(th), split(tw));
-            [top, left, bottom, right]
-        });
+        let (rows, cols) = (self.window.axis(0, h, false)?, self.window.axis(1, w, false)?);
         let geometry = ConvGeometry {
             batch: n,
             in_channels: c,
@@ -157,12 +117,13 @@ impl Op for Int8Conv {
             in_w: w,
             out_channels: m,
             kernel: [kh, kw],
-            strides: self.strides,
-            dilations: self.dilations,
-            pads,
+            strides: [self.window.strides[0], self.window.strides[1]],
+            dilations: [self.window.dilations[0], self.window.dilations[1]],
+            pads: [rows.pad_begin, cols.pad_begin, rows.pad_end, cols.pad_end],
             group: self.group,
         };
         let [oh, ow] = geometry.out_hw();
+        debug_assert_eq!([oh, ow], [rows.out, cols.out], "the int8 kernel sizes its output like the window rules");
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
         Ok(vec![output(&[n, m, oh, ow], acc)?])
@@ -234,15 +195,15 @@ struct Int8AvgPool {
 
 pub(super) fn build_avg_pool(ctx: &BuildContext, pool: Pool) -> OpResult<Box<dyn Op>> {
     let what = "an int8 AveragePool (input 0 from an AscendQuant)";
-    if pool.kernel.len() != 2 {
-        return Err(op_err!("{what} supports 2-D pooling only; attribute 'kernel_shape' is {:?}", pool.kernel));
+    if pool.window.rank() != 2 {
+        return Err(op_err!("{what} supports 2-D pooling only; attribute 'kernel_shape' is {:?}", pool.window.kernel));
     }
     let include_pad = matches!(pool.kind, PoolKind::Avg { count_include_pad: true });
-    if !include_pad && pool.auto_pad == AutoPad::NotSet && pool.pads.iter().any(|&p| p != 0) {
+    if !include_pad && pool.window.auto_pad == AutoPad::NotSet && pool.window.pads.iter().any(|&p| p != 0) {
         return Err(op_err!(
             "{what} with attribute 'count_include_pad' = 0 and 'pads' = {:?}: border windows average fewer values, so the int32 \
              window sums have no single divisor for the AscendDequant; expected count_include_pad = 1 or zero pads",
-            pool.pads
+            pool.window.pads
         ));
     }
     let op = Int8AvgPool { pool, x_offset: input_zero_point(ctx)? };
@@ -263,7 +224,7 @@ impl Int8AvgPool {
         let mut axes = Vec::with_capacity(2);
         for (i, n) in [h, w].into_iter().enumerate() {
             let (_, taps) = self.pool.axis_taps(i, n)?;
-            let k = self.pool.kernel[i];
+            let k = self.pool.window.kernel[i];
             for (o, t) in taps.taps.iter().enumerate() {
                 let divisor = if include_pad { taps.padded_count[o] } else { t.len() };
                 if divisor != k {
@@ -272,8 +233,8 @@ impl Int8AvgPool {
                          positions (attributes 'ceil_mode' = {}, 'pads' = {:?}, 'auto_pad' = {}, 'count_include_pad' = {}); the int32 \
                          window sums need the full kernel area as the divisor of every window",
                         self.pool.ceil_mode as i32,
-                        self.pool.pads,
-                        self.pool.auto_pad.onnx_name(),
+                        self.pool.window.pads,
+                        self.pool.window.auto_pad.onnx_name(),
                         include_pad as i32
                     ));
                 }

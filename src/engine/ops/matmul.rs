@@ -6,6 +6,7 @@ use half::f16;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
+use super::common::contiguous;
 use crate::engine::error::OpResult;
 use crate::engine::kernels::gemm::{GemmElem, MatRef, gemm};
 use crate::engine::registry::{BuildContext, Op, Registry, input};
@@ -15,14 +16,6 @@ use crate::op_err;
 pub fn register(r: &mut Registry) {
     r.register("MatMul", build_matmul);
     r.register("Gemm", build_gemm);
-}
-
-/// Contiguous elements of an array (copied only when it is not in standard layout).
-fn contiguous<T: Clone>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
-    match a.as_slice() {
-        Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(a.iter().cloned().collect()),
-    }
 }
 
 fn to_f32(a: &ArrayD<f16>) -> ArrayD<f32> {

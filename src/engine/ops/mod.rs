@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod binary;
+pub(crate) mod common;
 pub mod conv;
 pub mod int8;
 pub mod matmul;

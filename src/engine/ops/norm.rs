@@ -9,7 +9,8 @@ use ndarray::ArrayD;
 use rayon::prelude::*;
 
 use super::activation::Real;
-use super::binary::{PAR_MIN, contiguous, f16_to_f32, f32_to_f16, from_vec};
+use super::binary::{f16_to_f32, f32_to_f16, from_vec};
+use super::common::{PAR_MIN, contiguous};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;

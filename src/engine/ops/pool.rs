@@ -8,10 +8,12 @@
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
-use super::reduce::{Kind, Num, PAR_THRESHOLD, reduce_array};
+use super::common::{Num, PAR_THRESHOLD};
+use super::reduce::{Kind, reduce_array};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
+use crate::onnx::window::{AxisWindow, Window, WindowAttrs};
 use crate::op_err;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -21,34 +23,11 @@ pub(super) enum PoolKind {
     Lp { p: f64 },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(super) enum AutoPad {
-    NotSet,
-    SameUpper,
-    SameLower,
-    Valid,
-}
-
-impl AutoPad {
-    pub(super) fn onnx_name(self) -> &'static str {
-        match self {
-            AutoPad::NotSet => "NOTSET",
-            AutoPad::SameUpper => "SAME_UPPER",
-            AutoPad::SameLower => "SAME_LOWER",
-            AutoPad::Valid => "VALID",
-        }
-    }
-}
-
 #[derive(Debug)]
 pub(super) struct Pool {
     pub(super) kind: PoolKind,
-    pub(super) kernel: Vec<usize>,
-    strides: Vec<usize>,
-    dilations: Vec<usize>,
-    /// [begin..., end...] as in the attribute.
-    pub(super) pads: Vec<usize>,
-    pub(super) auto_pad: AutoPad,
+    /// kernel_shape, strides, dilations, pads and auto_pad ([`crate::onnx::window`]).
+    pub(super) window: Window,
     pub(super) ceil_mode: bool,
     storage_order: i64,
     /// MaxPool with its optional second output (Indices) connected.
@@ -63,39 +42,10 @@ pub(super) struct AxisTaps {
 }
 
 impl Pool {
-    /// Output size and (begin, end) pads of spatial axis `i` for input extent `n`.
-    fn axis_geometry(&self, i: usize, n: usize) -> OpResult<(usize, usize, usize)> {
-        let (k, s, d) = (self.kernel[i], self.strides[i], self.dilations[i]);
-        let dk = (k - 1) * d + 1;
-        let rank = self.kernel.len();
-        let (n_i, dk_i, s_i) = (n as i64, dk as i64, s as i64);
-        match self.auto_pad {
-            AutoPad::SameUpper | AutoPad::SameLower => {
-                let out = (n_i + s_i - 1) / s_i;
-                let total = ((out - 1) * s_i + dk_i - n_i).max(0);
-                let small = total / 2;
-                let (pb, pe) = if self.auto_pad == AutoPad::SameUpper { (small, total - small) } else { (total - small, small) };
-                Ok((out as usize, pb as usize, pe as usize))
-            }
-            AutoPad::Valid | AutoPad::NotSet => {
-                let (pb, pe) = if self.auto_pad == AutoPad::Valid { (0, 0) } else { (self.pads[i] as i64, self.pads[i + rank] as i64) };
-                let span = n_i + pb + pe - dk_i;
-                if span < 0 {
-                    return Err(op_err!("spatial axis {i}: input size {n} plus pads ({pb}, {pe}) is smaller than the dilated kernel {dk}"));
-                }
-                let mut out = if self.ceil_mode { (span + s_i - 1) / s_i + 1 } else { span / s_i + 1 };
-                // The last window must start inside the input or the left padding.
-                if self.ceil_mode && (out - 1) * s_i >= n_i + pb {
-                    out -= 1;
-                }
-                Ok((out as usize, pb as usize, pe as usize))
-            }
-        }
-    }
-
     pub(super) fn axis_taps(&self, i: usize, n: usize) -> OpResult<(usize, AxisTaps)> {
-        let (out, pb, pe) = self.axis_geometry(i, n)?;
-        let (k, s, d) = (self.kernel[i], self.strides[i], self.dilations[i]);
+        let AxisWindow { out, pad_begin: pb, pad_end: pe } = self.window.axis(i, n, self.ceil_mode)?;
+        let w = &self.window;
+        let (k, s, d) = (w.kernel[i], w.strides[i], w.dilations[i]);
         let mut taps = Vec::with_capacity(out);
         let mut padded_count = Vec::with_capacity(out);
         for o in 0..out {
@@ -119,12 +69,12 @@ impl Pool {
 
     fn run_typed<T: Num>(&self, x: &ArrayD<T>, want_indices: bool) -> OpResult<(ArrayD<T>, Option<ArrayD<i64>>)> {
         let shape = x.shape().to_vec();
-        let sp = self.kernel.len();
+        let sp = self.window.rank();
         if shape.len() != sp + 2 {
             return Err(op_err!(
                 "input 0 has shape {shape:?}, expected rank {} ([N, C] + {sp} spatial axes for kernel_shape {:?})",
                 sp + 2,
-                self.kernel
+                self.window.kernel
             ));
         }
         // Pad to 3 spatial axes.
@@ -285,43 +235,24 @@ fn build_average_pool(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
 }
 
 fn parse_pool(ctx: &BuildContext, kind: PoolKind) -> OpResult<Pool> {
-    let kernel_i = ctx.opt_attr_ints("kernel_shape")?.ok_or_else(|| op_err!("attribute kernel_shape is required"))?;
-    let sp = kernel_i.len();
+    let attrs = WindowAttrs::read(ctx.node)?;
+    let kernel = attrs.kernel_shape.as_ref().ok_or_else(|| op_err!("attribute kernel_shape is required"))?;
+    let sp = kernel.len();
     if !(1..=3).contains(&sp) {
-        return Err(op_err!("attribute kernel_shape {kernel_i:?} has {sp} axes, expected 1 to 3"));
+        return Err(op_err!("attribute kernel_shape {kernel:?} has {sp} axes, expected 1 to 3"));
     }
     if let Some(s) = ctx.input_shapes.first().and_then(|s| s.as_ref())
         && s.len() != sp + 2
     {
-        return Err(op_err!("input 0 has shape {s:?}, expected rank {} for kernel_shape {kernel_i:?}", sp + 2));
+        return Err(op_err!("input 0 has shape {s:?}, expected rank {} for kernel_shape {kernel:?}", sp + 2));
     }
-    let positive = |name: &str, v: Vec<i64>| -> OpResult<Vec<usize>> {
-        if v.len() != sp || v.iter().any(|&x| x < 1) {
-            return Err(op_err!("attribute {name} {v:?} must have {sp} values >= 1 (one per axis of kernel_shape)"));
-        }
-        Ok(v.into_iter().map(|x| x as usize).collect())
-    };
-    let kernel = positive("kernel_shape", kernel_i)?;
-    let strides = positive("strides", ctx.attr_ints("strides", &vec![1; sp])?)?;
-    let dilations = positive("dilations", ctx.attr_ints("dilations", &vec![1; sp])?)?;
-    let pads_i = ctx.attr_ints("pads", &vec![0; 2 * sp])?;
-    if pads_i.len() != 2 * sp || pads_i.iter().any(|&p| p < 0) {
-        return Err(op_err!("attribute pads {pads_i:?} must have {} values >= 0", 2 * sp));
-    }
-    let pads = pads_i.into_iter().map(|x| x as usize).collect();
-    let auto_pad = match ctx.attr_s("auto_pad", "NOTSET")?.as_str() {
-        "NOTSET" | "" => AutoPad::NotSet,
-        "SAME_UPPER" => AutoPad::SameUpper,
-        "SAME_LOWER" => AutoPad::SameLower,
-        "VALID" => AutoPad::Valid,
-        other => return Err(op_err!("attribute auto_pad '{other}' is not one of NOTSET, SAME_UPPER, SAME_LOWER, VALID")),
-    };
+    let window = attrs.window(sp, None)?;
     let storage_order = ctx.attr_i("storage_order", 0)?;
     if !(0..=1).contains(&storage_order) {
         return Err(op_err!("attribute storage_order {storage_order} must be 0 (row major) or 1 (column major)"));
     }
     let indices = kind == PoolKind::Max && ctx.node.output.get(1).is_some_and(|o| !o.is_empty());
-    Ok(Pool { kind, kernel, strides, dilations, pads, auto_pad, ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0, storage_order, indices })
+    Ok(Pool { kind, window, ceil_mode: ctx.attr_i("ceil_mode", 0)? != 0, storage_order, indices })
 }
 
 #[derive(Debug)]
@@ -375,19 +306,12 @@ pub fn register(r: &mut Registry) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::window::AutoPad;
 
     fn pool(kind: PoolKind, k: &[usize], s: &[usize], pads: &[usize], ceil: bool) -> Pool {
-        Pool {
-            kind,
-            kernel: k.to_vec(),
-            strides: s.to_vec(),
-            dilations: vec![1; k.len()],
-            pads: pads.to_vec(),
-            auto_pad: AutoPad::NotSet,
-            ceil_mode: ceil,
-            storage_order: 0,
-            indices: true,
-        }
+        let window =
+            Window { kernel: k.to_vec(), strides: s.to_vec(), dilations: vec![1; k.len()], pads: pads.to_vec(), auto_pad: AutoPad::NotSet };
+        Pool { kind, window, ceil_mode: ceil, storage_order: 0, indices: true }
     }
     fn x44() -> Tensor {
         Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[1, 1, 4, 4]), (1..=16).map(|v| v as f32).collect()).unwrap())
@@ -444,6 +368,7 @@ mod tests {
 #[cfg(test)]
 mod bench {
     use super::*;
+    use crate::onnx::window::AutoPad;
     use std::time::Instant;
 
     #[test]
@@ -453,17 +378,9 @@ mod bench {
             [("resnet 3x3s2", [1, 64, 112, 112], 3, 2, 1), ("sppf 5x5s1", [1, 256, 20, 20], 5, 1, 2)];
         for (name, shape, k, s, p) in cases {
             let x = Tensor::F32(ArrayD::from_shape_fn(IxDyn(&shape), |i| ((i[1] * 7 + i[2] * 3 + i[3]) % 17) as f32));
-            let op = Pool {
-                kind: PoolKind::Max,
-                kernel: vec![k, k],
-                strides: vec![s, s],
-                dilations: vec![1, 1],
-                pads: vec![p; 4],
-                auto_pad: AutoPad::NotSet,
-                ceil_mode: false,
-                storage_order: 0,
-                indices: false,
-            };
+            let window =
+                Window { kernel: vec![k, k], strides: vec![s, s], dilations: vec![1, 1], pads: vec![p; 4], auto_pad: AutoPad::NotSet };
+            let op = Pool { kind: PoolKind::Max, window, ceil_mode: false, storage_order: 0, indices: false };
             let t = Instant::now();
             for _ in 0..5 {
                 op.run(&[Some(&x)]).unwrap();

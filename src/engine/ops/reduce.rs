@@ -7,69 +7,14 @@
 
 use std::borrow::Cow;
 
-use half::f16;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
+use super::common::{Num, PAR_THRESHOLD};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::op_err;
-
-/// Element count above which loops are split over threads.
-pub(crate) const PAR_THRESHOLD: usize = 1 << 15;
-
-/// Numeric element types the ops of this family compute with (through f64).
-pub(crate) trait Num: Copy + Send + Sync + 'static {
-    fn to_f64(self) -> f64;
-    fn from_f64(v: f64) -> Self;
-    /// Smallest / largest representable value (infinities for floats).
-    const LOWEST: f64;
-    const HIGHEST: f64;
-}
-
-macro_rules! impl_num_int {
-    ($($t:ty),*) => {$(
-        impl Num for $t {
-            fn to_f64(self) -> f64 { self as f64 }
-            fn from_f64(v: f64) -> Self { v as $t }
-            const LOWEST: f64 = <$t>::MIN as f64;
-            const HIGHEST: f64 = <$t>::MAX as f64;
-        }
-    )*};
-}
-impl_num_int!(i8, u8, i16, u16, i32, u32, i64, u64);
-
-impl Num for f32 {
-    fn to_f64(self) -> f64 {
-        self as f64
-    }
-    fn from_f64(v: f64) -> Self {
-        v as f32
-    }
-    const LOWEST: f64 = f64::NEG_INFINITY;
-    const HIGHEST: f64 = f64::INFINITY;
-}
-impl Num for f64 {
-    fn to_f64(self) -> f64 {
-        self
-    }
-    fn from_f64(v: f64) -> Self {
-        v
-    }
-    const LOWEST: f64 = f64::NEG_INFINITY;
-    const HIGHEST: f64 = f64::INFINITY;
-}
-impl Num for f16 {
-    fn to_f64(self) -> f64 {
-        f16::to_f64(self)
-    }
-    fn from_f64(v: f64) -> Self {
-        f16::from_f64(v)
-    }
-    const LOWEST: f64 = f64::NEG_INFINITY;
-    const HIGHEST: f64 = f64::INFINITY;
-}
 
 /// Applies a generic body to every numeric variant (not Bool), re-wrapping the resulting
 /// array in the same variant. `$bool` is the expression used for Bool tensors.

@@ -11,7 +11,7 @@ use half::f16;
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
-use super::reduce::{Num, PAR_THRESHOLD};
+use super::common::{Num, PAR_THRESHOLD};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;

@@ -4,7 +4,8 @@
 use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use rayon::prelude::*;
 
-use super::{AxisMap, contiguous, int_input, ints_of, make, norm_axes, norm_axis, opt_int_input, remap};
+use super::super::common::contiguous;
+use super::{AxisMap, int_input, ints_of, make, norm_axes, norm_axis, opt_int_input, remap};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;

@@ -2,7 +2,8 @@
 
 use ndarray::ArrayD;
 
-use super::{contiguous, ints_of, make, norm_axis};
+use super::super::common::contiguous;
+use super::{ints_of, make, norm_axis};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;

@@ -11,10 +11,9 @@ mod copy;
 mod gather;
 mod scatter;
 
-use std::borrow::Cow;
-
 use ndarray::{ArrayD, IxDyn};
 
+use super::common::contiguous;
 use crate::engine::error::{OpError, OpResult};
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
@@ -40,14 +39,6 @@ pub fn register(r: &mut Registry) {
 // ---------------------------------------------------------------------------------------
 // Shared helpers
 // ---------------------------------------------------------------------------------------
-
-/// The elements in row-major order, borrowed when the array is already standard-layout.
-pub(crate) fn contiguous<T: Clone>(a: &ArrayD<T>) -> Cow<'_, [T]> {
-    match a.as_slice() {
-        Some(s) => Cow::Borrowed(s),
-        None => Cow::Owned(a.iter().cloned().collect()),
-    }
-}
 
 /// Builds an array from row-major data (the element count is checked).
 pub(crate) fn make<T>(shape: &[usize], data: Vec<T>) -> OpResult<ArrayD<T>> {

@@ -1,7 +1,8 @@
 //! ScatterElements (and its deprecated alias Scatter) and ScatterND, with the opset 16/18
 //! `reduction` attribute (none, add, mul, max, min).
 
-use super::{contiguous, ints_of, make, norm_axis};
+use super::super::common::contiguous;
+use super::{ints_of, make, norm_axis};
 use crate::engine::error::OpResult;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
