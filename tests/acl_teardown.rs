@@ -170,7 +170,7 @@ fn next_call_case() {
     assert_eq!(buffer.to_vec().unwrap(), vec![3; 16]);
     drop(buffer);
     assert!(other.device_count().is_ok(), "another Acl::open has its own log");
-    let err = acl.device_count().err().expect("any handle of the same Acl reports it");
+    let err = acl.device_count().expect_err("any handle of the same Acl reports it");
     assert_eq!(err.acl().map(|e| (e.call, e.code)), Some(("aclrtFree", 500001)));
     assert_eq!(acl.device_count().unwrap(), 1);
 

@@ -167,7 +167,7 @@ fn int8_user(case: &Case) -> Option<Result<Option<Vec<usize>>, String>> {
         };
         let bias = case.input_shape(2).map(|_| Tensor::I32(ArrayD::zeros(IxDyn(&[c_out]))));
         let constants = vec![None, Some(w.clone()), bias.clone()];
-        let inputs = vec![Some(q), Some(w), bias];
+        let inputs = [Some(q), Some(w), bias];
         return Some(run_engine(case, constants, vec![], &inputs[..case.node().input.len()]).map(Some));
     }
     if op != "AveragePool" {
@@ -187,8 +187,11 @@ fn int8_user(case: &Case) -> Option<Result<Option<Vec<usize>>, String>> {
     }
 }
 
+/// A user of the window module and the output shape it gives (None: the op does not apply).
+type UserShape = (&'static str, Result<Option<Vec<usize>>, String>);
+
 /// Every user's output shape for `case`, named.
-fn all_users(case: &Case) -> Vec<(&'static str, Result<Option<Vec<usize>>, String>)> {
+fn all_users(case: &Case) -> Vec<UserShape> {
     let mut users = vec![("shape inference", inferred(case).map(Some))];
     users.extend(fp32_users(case).into_iter().map(|(n, r)| (n, r.map(Some))));
     if let Some(r) = int8_user(case) {
