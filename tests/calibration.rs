@@ -113,8 +113,11 @@ fn cls_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
 fn det_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
     // int8 Conv (incl. depthwise) and ConvTranspose layers; letterboxed 640×640 ImageNet input.
     calibrate_and_check(&Case {
+        // PP-OCR det letterboxed with the reference script's 0 padding (-2.1 after ImageNet
+        // normalisation) calibrates to cosine 0.88 on held-out images; keep the 114 padding and
+        // 8-bit resize this accuracy floor was set with (issue 14 changed the defaults).
         model: common::DET,
-        params: "\"des_height\": 640, \"des_width\": 640, \"fixed_scale\": 1, \"means\": [123.675, 116.28, 103.53], \"stds\": [58.395, 57.12, 57.375]",
+        params: "\"des_height\": 640, \"des_width\": 640, \"fixed_scale\": 1, \"pad_value\": 114, \"resize_input\": \"uint8\", \"means\": [123.675, 116.28, 103.53], \"stds\": [58.395, 57.12, 57.375]",
         input_shape: "x:1,3,640,640",
         min_cosine: 0.95,
     });
