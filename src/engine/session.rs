@@ -344,8 +344,8 @@ mod tests {
     use super::*;
     use crate::engine::error::OpResult;
     use crate::engine::registry::input_f32;
-    use crate::onnx::proto::tensor_shape_proto::{Dimension, dimension};
-    use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto};
+    use crate::onnx::build::float_value_info as value;
+    use crate::onnx::proto::{GraphProto, NodeProto, OperatorSetIdProto};
     use ndarray::{ArrayD, IxDyn};
 
     /// Test op: y = 2x.
@@ -371,27 +371,6 @@ mod tests {
         r.register("Double", |_| Ok(Box::new(Double)));
         r.register("Third", |_| Ok(Box::new(Third)));
         r
-    }
-
-    fn value(name: &str, dims: &[i64]) -> ValueInfoProto {
-        let dim = dims
-            .iter()
-            .map(|&d| Dimension {
-                value: Some(if d > 0 { dimension::Value::DimValue(d) } else { dimension::Value::DimParam("N".into()) }),
-                ..Default::default()
-            })
-            .collect();
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: Some(DataType::Float as i32),
-                    shape: Some(TensorShapeProto { dim }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
     }
 
     fn node(name: &str, op: &str, input: &str, output: &str) -> NodeProto {

@@ -1,7 +1,9 @@
 //! Constructors for the nodes and attributes that graph rewriting inserts.
 
 use super::proto::attribute_proto::AttributeType;
-use super::proto::{AttributeProto, NodeProto};
+use super::proto::tensor_proto::DataType;
+use super::proto::tensor_shape_proto::{Dimension, dimension};
+use super::proto::{AttributeProto, NodeProto, TensorShapeProto, TypeProto, ValueInfoProto, type_proto};
 use super::tensor::Tensor;
 
 /// A default-domain node.
@@ -33,12 +35,37 @@ pub fn attr_int(name: &str, v: i64) -> AttributeProto {
     AttributeProto { i: Some(v), ..attr(name, AttributeType::Int) }
 }
 
+pub fn attr_ints(name: &str, v: &[i64]) -> AttributeProto {
+    AttributeProto { ints: v.to_vec(), ..attr(name, AttributeType::Ints) }
+}
+
+pub fn attr_floats(name: &str, v: &[f32]) -> AttributeProto {
+    AttributeProto { floats: v.to_vec(), ..attr(name, AttributeType::Floats) }
+}
+
 pub fn attr_string(name: &str, v: &str) -> AttributeProto {
     AttributeProto { s: Some(v.as_bytes().to_vec()), ..attr(name, AttributeType::String) }
 }
 
 pub fn attr_tensor(name: &str, v: &Tensor) -> AttributeProto {
     AttributeProto { t: Some(v.to_proto("")), ..attr(name, AttributeType::Tensor) }
+}
+
+/// A FLOAT tensor value info; a negative dim is symbolic ("N").
+pub fn float_value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|&d| Dimension {
+            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
+            ..Default::default()
+        })
+        .collect();
+    let tensor = type_proto::Tensor { elem_type: Some(DataType::Float as i32), shape: Some(TensorShapeProto { dim }) };
+    ValueInfoProto {
+        name: Some(name.to_string()),
+        r#type: Some(TypeProto { value: Some(type_proto::Value::TensorType(tensor)), ..Default::default() }),
+        ..Default::default()
+    }
 }
 
 /// Sets (or replaces) attribute `a` on `node`.

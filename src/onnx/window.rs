@@ -345,24 +345,11 @@ impl TransposeOutput {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::onnx::build::{attr_ints as ints, attr_string as string};
     use crate::onnx::proto::AttributeProto;
-    use crate::onnx::proto::attribute_proto::AttributeType;
 
     fn node(attrs: Vec<AttributeProto>) -> NodeProto {
         NodeProto { name: Some("n".into()), op_type: Some("Conv".into()), attribute: attrs, ..Default::default() }
-    }
-
-    fn ints(name: &str, v: &[i64]) -> AttributeProto {
-        AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Ints as i32), ints: v.to_vec(), ..Default::default() }
-    }
-
-    fn string(name: &str, v: &str) -> AttributeProto {
-        AttributeProto {
-            name: Some(name.into()),
-            r#type: Some(AttributeType::String as i32),
-            s: Some(v.as_bytes().to_vec()),
-            ..Default::default()
-        }
     }
 
     #[test]

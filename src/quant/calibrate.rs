@@ -62,18 +62,6 @@ pub enum CalibrateError {
     Engine { context: String, source: EngineError },
 }
 
-impl CalibrateError {
-    /// The engine's error behind this one, wherever the engine failed: building or running
-    /// a session here ([`CalibrateError::Engine`]) or a calibration batch in the quantization
-    /// core ([`QuantError::Engine`]).
-    pub fn engine_error(&self) -> Option<&EngineError> {
-        match self {
-            CalibrateError::Engine { source, .. } | CalibrateError::Quant(QuantError::Engine { source, .. }) => Some(source),
-            _ => None,
-        }
-    }
-}
-
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
 
 /// The four files written.

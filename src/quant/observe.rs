@@ -236,11 +236,8 @@ mod tests {
 
     use super::*;
     use crate::engine::EngineError;
-    use crate::onnx::DataType;
-    use crate::onnx::proto::tensor_shape_proto::{Dimension, dimension};
-    use crate::onnx::proto::{
-        GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorShapeProto, TypeProto, ValueInfoProto, type_proto,
-    };
+    use crate::onnx::build::float_value_info as float_value;
+    use crate::onnx::proto::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto};
     use crate::quant::hfmg::{HfmgObserver, HfmgParams};
     use crate::quant::ifmr::{IfmrParams, ifmr_direct};
 
@@ -337,21 +334,6 @@ mod tests {
         let ints = Tensor::I32(ArrayD::from_shape_vec(IxDyn(&[1]), vec![1]).unwrap());
         let e = cal.observe("a", &ints, Pass::Statistics).unwrap_err();
         assert!(matches!(&e, QuantError::Observer { tensor, .. } if tensor == "a"), "{e}");
-    }
-
-    fn float_value(name: &str, dims: &[i64]) -> ValueInfoProto {
-        let dim = dims.iter().map(|&d| Dimension { value: Some(dimension::Value::DimValue(d)), ..Default::default() }).collect();
-        ValueInfoProto {
-            name: Some(name.into()),
-            r#type: Some(TypeProto {
-                value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                    elem_type: Some(DataType::Float as i32),
-                    shape: Some(TensorShapeProto { dim }),
-                })),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
     }
 
     /// x [4] → Relu → y

@@ -1,7 +1,7 @@
 use super::*;
+use crate::onnx::build::{attr_floats as floats, attr_int as int, attr_ints as ints, attr_string as string, float_value_info as vi};
 use crate::onnx::proto::attribute_proto::AttributeType;
-use crate::onnx::proto::tensor_shape_proto::Dimension;
-use crate::onnx::proto::{AttributeProto, GraphProto, OperatorSetIdProto, TensorShapeProto, TypeProto};
+use crate::onnx::proto::{AttributeProto, GraphProto, OperatorSetIdProto};
 
 // ---- builders --------------------------------------------------------------------
 
@@ -16,27 +16,6 @@ fn node(op: &str, inputs: &[&str], outputs: &[&str], attrs: Vec<AttributeProto>)
     }
 }
 
-fn int(name: &str, v: i64) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Int as i32), i: Some(v), ..Default::default() }
-}
-
-fn ints(name: &str, v: &[i64]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Ints as i32), ints: v.to_vec(), ..Default::default() }
-}
-
-fn string(name: &str, v: &str) -> AttributeProto {
-    AttributeProto {
-        name: Some(name.into()),
-        r#type: Some(AttributeType::String as i32),
-        s: Some(v.as_bytes().to_vec()),
-        ..Default::default()
-    }
-}
-
-fn floats(name: &str, v: &[f32]) -> AttributeProto {
-    AttributeProto { name: Some(name.into()), r#type: Some(AttributeType::Floats as i32), floats: v.to_vec(), ..Default::default() }
-}
-
 fn i64_init(name: &str, dims: &[i64], v: &[i64]) -> TensorProto {
     Tensor::new(dims.to_vec(), TensorData::I64(v.to_vec())).to_proto(name)
 }
@@ -49,28 +28,6 @@ fn f32_init(name: &str, dims: &[i64], v: &[f32]) -> TensorProto {
 fn weight(name: &str, dims: &[i64]) -> TensorProto {
     let n = dims.iter().product::<i64>() as usize;
     f32_init(name, dims, &vec![0.0; n])
-}
-
-/// A FLOAT value info; a negative dim is symbolic ("N").
-fn vi(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let dim = dims
-        .iter()
-        .map(|&d| Dimension {
-            value: Some(if d < 0 { dimension::Value::DimParam("N".into()) } else { dimension::Value::DimValue(d) }),
-            ..Default::default()
-        })
-        .collect();
-    ValueInfoProto {
-        name: Some(name.into()),
-        r#type: Some(TypeProto {
-            value: Some(type_proto::Value::TensorType(type_proto::Tensor {
-                elem_type: Some(FLOAT),
-                shape: Some(TensorShapeProto { dim }),
-            })),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
 }
 
 fn model(opset: i64, inputs: Vec<ValueInfoProto>, inits: Vec<TensorProto>, nodes: Vec<NodeProto>) -> ModelProto {
