@@ -257,10 +257,12 @@ const char *aptq_version(void);
  * PREFIX_quant.json for `save_path` "DIR/PREFIX".
  *
  * `options_json` is an object with the options of `ascend-ptq calibration --help`, each key
- * spelled as its flag without the dashes: "model", "save_path", "input_shape", "data_dir",
- * "data_types" (strings, required); "batch_num", "eval_batches" (non-negative integers),
- * "calibration_config" (a path) and "equalize" (true or false, default true; the flag
- * `--no_equalize` is `"equalize": false`), optional. The meanings are documented once, on
+ * spelled as its flag without the dashes: "model", "save_path", "data_dir" (strings,
+ * required); "input_shape" (default: the model's own shapes when all are static),
+ * "data_types" (default: float32 for every input), "batch_num", "eval_batches" (non-negative
+ * integers), "calibration_config" (a path) and "equalize" (true or false, default true; the
+ * flag `--no_equalize` is `"equalize": false`), optional; "evaluator" is refused as on the
+ * command line. The meanings are documented once, on
  * `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
  * value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.
  *

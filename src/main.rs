@@ -4,12 +4,19 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
 
 fn main() -> ExitCode {
     keep_tensor_buffers_on_the_heap();
     exit_quietly_on_closed_stdout();
-    let args = cli::Cli::parse();
+    let args = match cli::abbrev::expand(std::env::args_os().collect(), cli::Cli::command()) {
+        Ok(args) => cli::Cli::parse_from(args),
+        Err(message) => {
+            // A usage error, reported and numbered as clap reports its own.
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
     match cli::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

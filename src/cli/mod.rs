@@ -1,6 +1,8 @@
-//! Sub-commands. Option names follow amct_onnx / ATC spelling (`--input_shape`), and both
-//! `--key=value` and `--key value` forms are accepted.
+//! Sub-commands. Option names follow amct_onnx / ATC spelling (`--input_shape`), both
+//! `--key=value` and `--key value` forms are accepted, and so are unique prefixes of long
+//! options, as argparse accepts them ([`abbrev`]).
 
+pub mod abbrev;
 mod aipp;
 mod bench;
 mod build;

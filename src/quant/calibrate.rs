@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::act_algos::act_spec;
+use super::cmdline::{refuse_evaluator, resolve_data_args};
 use super::config::{CalibrationConfig, ConfigError, DstType, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
@@ -26,9 +27,12 @@ pub struct CalibrationOptions {
     pub model: PathBuf,
     /// Directory plus file-name prefix; ending in `/` means an empty prefix.
     pub save_path: String,
-    pub input_shape: String,
-    pub data_dir: String,
-    pub data_types: String,
+    /// `None`: the model's own static input shapes ([`super::cmdline`]).
+    pub input_shape: Option<String>,
+    /// Required; an `Option` so that its absence gets amct_onnx's own explanation.
+    pub data_dir: Option<String>,
+    /// `None`: float32 for every input.
+    pub data_types: Option<String>,
     /// `--batch_num`; not allowed together with `calibration_config` (put it in the file).
     pub batch_num: Option<usize>,
     pub calibration_config: Option<PathBuf>,
@@ -38,6 +42,8 @@ pub struct CalibrationOptions {
     /// Equalize the channel ranges of depthwise-conv inputs before calibrating
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
+    /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
+    pub evaluator: Option<PathBuf>,
 }
 
 /// The evaluation costs about three forward passes per batch; a few batches give stable
@@ -142,6 +148,7 @@ pub struct Summary {
 ///    model against the float one (per layer and per output) on the calibration data;
 /// 6. write the four files atomically.
 pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) -> Result<Summary> {
+    refuse_evaluator(opts)?;
     let start = Instant::now();
     let mut phases = Phases { list: Vec::new(), last: start };
     let mut warnings = Vec::new();
@@ -161,9 +168,9 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
     check_writable(&outputs)?;
-    let data = CalibrationSet::open(&opts.input_shape, &opts.data_dir, &opts.data_types, batch_num)?;
-
     let mut model = load_model(&opts.model)?;
+    let args = resolve_data_args(opts, &model)?;
+    let data = CalibrationSet::open(&args.input_shape, &args.data_dir, &args.data_types, batch_num)?;
     check_opset(&model)?;
     fix_input_shapes(&mut model, &data, &opts.model)?;
     let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
@@ -269,8 +276,15 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         .collect();
     let evaluation_ran = evaluation.is_some();
     let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
+    // The report shows the data options as used, defaults filled in.
+    let resolved = CalibrationOptions {
+        input_shape: Some(args.input_shape.clone()),
+        data_dir: Some(args.data_dir.clone()),
+        data_types: Some(args.data_types.clone()),
+        ..opts.clone()
+    };
     let report = QuantReport::new(
-        opts,
+        &resolved,
         batch_num,
         if evaluation_ran { eval_batches } else { 0 },
         &config,

@@ -22,6 +22,7 @@
 pub mod act_algos;
 pub mod arq;
 pub mod calibrate;
+pub mod cmdline;
 pub mod config;
 pub mod consts;
 pub mod deploy;

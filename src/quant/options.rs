@@ -26,14 +26,20 @@ pub struct CalibrationArgs {
     #[arg(long = "save_path", value_name = "DIR/PREFIX")]
     pub save_path: String,
     /// "name:n,c,h,w;name2:…" — one entry per model input; -1 is resolved from the data.
+    /// [default: the model's own input shapes, when they are all static]
     #[arg(long = "input_shape")]
-    pub input_shape: String,
-    /// "dir1;dir2" — one folder of .bin batches per input, in --input_shape order.
+    #[serde(default)]
+    pub input_shape: Option<String>,
+    /// "dir1;dir2" — one folder of .bin batches per input, in --input_shape order (required;
+    /// `ascend-ptq preprocess PARAMS.json` writes them).
     #[arg(long = "data_dir")]
-    pub data_dir: String,
-    /// "float32;…" — the element type of each input's .bin files.
+    #[serde(default)]
+    pub data_dir: Option<String>,
+    /// "float32;…" — the element type of each input's .bin files. [default: float32 for
+    /// every input]
     #[arg(long = "data_types")]
-    pub data_types: String,
+    #[serde(default)]
+    pub data_types: Option<String>,
     /// Number of calibration batches (default 1; or batch_num in --calibration_config).
     #[arg(long = "batch_num")]
     #[serde(default)]
@@ -54,6 +60,11 @@ pub struct CalibrationArgs {
     #[arg(long = "no_equalize", action = clap::ArgAction::SetFalse)]
     #[serde(default = "equalize_by_default")]
     pub equalize: bool,
+    /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
+    /// option is accepted only to explain what to give instead.
+    #[arg(long = "evaluator", value_name = "FILE.py")]
+    #[serde(default)]
+    pub evaluator: Option<PathBuf>,
 }
 
 fn equalize_by_default() -> bool {
@@ -74,6 +85,7 @@ impl CalibrationArgs {
             calibration_config: self.calibration_config,
             eval_batches: self.eval_batches,
             equalize: self.equalize,
+            evaluator: self.evaluator,
         }
     }
 }
