@@ -1,14 +1,11 @@
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use ascend_ptq::device::atc::report::BuildStatus;
 use ascend_ptq::device::atc::{
-    AtcInvocation, BuildEntry, BuildReport, BuildRequest, Precheck, Precision, RunOptions, find_atc, install_interrupt_handler, om_summary,
-    plan_builds, precheck, run_atc, verify_om,
+    AtcError, AtcInvocation, BuildEntry, BuildReport, BuildRequest, Precheck, Precision, RunOptions, build_simulated as write_simulated,
+    build_with_atc as build_with_atc_once, find_atc, install_interrupt_handler, om_summary, plan_builds, precheck,
 };
-use ascend_ptq::device::om::{SimPrecision, SimulatedBuild, write_simulated_om};
 use ascend_ptq::onnx::input_shape::parse_input_shapes;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -112,52 +109,24 @@ fn build_with_atc(args: &BuildArgs, req: &BuildRequest, plans: &[AtcInvocation],
     for (i, inv) in plans.iter().enumerate() {
         eprintln!("ATC ({}): {} -> {}", inv.precision.name(), inv.source_model.display(), inv.om_path.display());
         let status = status_line(&inv.name);
-        let outcome = run_atc(&atc.path, inv, &opts, &mut |line| status.set_message(line.to_string()));
+        let built = build_with_atc_once(&atc.path, inv, &opts, &mut report.builds[i], &mut |line| status.set_message(line.to_string()));
         status.finish_and_clear();
-        let entry = &mut report.builds[i];
-        let outcome = match outcome {
-            Ok(o) => o,
-            Err(e) => {
-                entry.status = BuildStatus::Failed;
-                entry.error = Some(e.to_string());
-                report.write(&build_json)?;
-                return Err(e.into());
-            }
-        };
-        entry.set_outcome(&outcome);
-        let failure = match entry.status {
-            BuildStatus::Success => match verify_om(inv) {
-                Ok(info) => {
-                    let summary = om_summary(&info);
-                    println!("{summary} ({:.1} s)", outcome.duration.as_secs_f64());
-                    entry.om = Some(inv.om_path.to_string_lossy().into_owned());
-                    entry.summary = Some(summary);
-                    None
-                }
-                Err(e) => {
-                    entry.status = BuildStatus::Failed;
-                    Some(e.to_string())
-                }
-            },
-            BuildStatus::TimedOut => Some(format!(
-                "ATC ({}) did not finish within --timeout {} s; its process group was killed ({})",
-                inv.name, args.timeout, outcome.exit
-            )),
-            BuildStatus::Interrupted => Some(format!("interrupted: ATC ({}) and its process group were killed", inv.name)),
-            BuildStatus::Failed | BuildStatus::NotRun => Some(format!("ATC failed building {} ({})", inv.om_path.display(), outcome.exit)),
-        };
-        entry.error = failure.clone();
-        let log = entry.log.clone();
-        let command = entry.command.clone();
         report.write(&build_json)?;
-        if let Some(message) = failure {
-            if !outcome.tail.is_empty() {
-                eprintln!("last {} lines of {log}:", outcome.tail.len());
-                for line in &outcome.tail {
-                    eprintln!("  | {line}");
-                }
+        match built {
+            Ok(_) => {
+                let entry = &report.builds[i];
+                println!("{} ({:.1} s)", entry.summary.as_deref().unwrap_or_default(), entry.duration_s.unwrap_or_default());
             }
-            bail!("{message}\nfull log: {log}\nto rerun by hand: {command}");
+            Err(AtcError::Failed(failure)) => {
+                if !failure.tail.is_empty() {
+                    eprintln!("last {} lines of {}:", failure.tail.len(), failure.log);
+                    for line in &failure.tail {
+                        eprintln!("  | {line}");
+                    }
+                }
+                return Err(AtcError::Failed(failure).into());
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     eprintln!("wrote {}", build_json.display());
@@ -166,24 +135,9 @@ fn build_with_atc(args: &BuildArgs, req: &BuildRequest, plans: &[AtcInvocation],
 
 /// `--simulate`: the same plans and prechecks, OMs from the simulated-OM writer.
 fn build_simulated(req: &BuildRequest, plans: &[AtcInvocation], checks: &Precheck) -> Result<()> {
-    let shapes: HashMap<String, Vec<i64>> = req.input_shapes.iter().map(|s| (s.name.clone(), s.dims.clone())).collect();
     let cmdline = std::env::args().map(|a| ascend_ptq::device::atc::plan::shell_quote(&a)).collect::<Vec<_>>().join(" ");
     for inv in plans {
-        let precision = match inv.precision {
-            Precision::Int8 => SimPrecision::Int8,
-            Precision::Fp16 => SimPrecision::Fp16,
-        };
-        let build = SimulatedBuild {
-            onnx_path: &inv.source_model,
-            precision,
-            input_shapes: &shapes,
-            soc_version: &req.soc_version,
-            aipp: checks.aipp.as_ref(),
-            output_type_fp16: req.output_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("FP16")),
-            cmdline: cmdline.clone(),
-        };
-        write_simulated_om(&inv.om_path, &build)?;
-        let info = verify_om(inv)?;
+        let info = write_simulated(inv, req, checks, &cmdline)?;
         println!("{}", om_summary(&info));
     }
     Ok(())

@@ -28,12 +28,25 @@ pub enum AtcError {
     },
     #[error("{}: {detail}", om.display())]
     BadOutput { om: PathBuf, detail: String },
+    /// ATC ran but the build failed (exit status, timeout, interrupt or no valid OM).
+    #[error("{}\nfull log: {}\nto rerun by hand: {}", .0.message, .0.log, .0.command)]
+    Failed(Box<AtcFailure>),
     #[error(transparent)]
     Onnx(#[from] OnnxError),
     #[error(transparent)]
     Aipp(#[from] AippError),
     #[error(transparent)]
     Om(#[from] OmError),
+}
+
+/// What a failed ATC build leaves for the user: why, ATC's last output lines, its log and the
+/// shell line to rerun it.
+#[derive(Debug, Clone)]
+pub struct AtcFailure {
+    pub message: String,
+    pub tail: Vec<String>,
+    pub log: String,
+    pub command: String,
 }
 
 impl AtcError {

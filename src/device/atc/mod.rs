@@ -3,6 +3,7 @@
 //! deploy model, the fp16 OM from the float model), check the inputs before a long ATC run,
 //! run ATC in its own process group with a timeout, and record what ran in `build.json`.
 
+pub mod build;
 pub mod discover;
 pub mod error;
 pub mod plan;
@@ -10,8 +11,9 @@ pub mod precheck;
 pub mod report;
 pub mod run;
 
+pub use build::{build_simulated, build_with_atc};
 pub use discover::{AtcLocation, find_atc};
-pub use error::AtcError;
+pub use error::{AtcError, AtcFailure};
 pub use plan::{AtcInvocation, BuildRequest, Precision, plan_builds, shell_command};
 pub use precheck::{Precheck, precheck};
 pub use report::{BuildEntry, BuildReport, BuildStatus, om_summary, verify_om};
