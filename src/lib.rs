@@ -8,6 +8,7 @@ pub mod compare;
 pub mod data;
 pub mod device;
 pub mod engine;
+pub mod flow;
 pub mod onnx;
 pub mod quant;
 

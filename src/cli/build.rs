@@ -71,6 +71,7 @@ pub fn run(args: BuildArgs) -> Result<()> {
         out_dir: args.out_dir.clone(),
         only: args.only.as_deref().map(str::parse::<Precision>).transpose()?,
         extra_args: args.extra.clone(),
+        om_names: ascend_ptq::device::atc::plan::OmNames::Short,
     };
     if args.timeout == 0 {
         bail!("--timeout: must be at least 1 second");

@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod calibration;
 mod compare;
+mod flow;
 mod inspect;
 mod om_info;
 mod om_run;
@@ -47,6 +48,9 @@ enum Command {
     Compare(compare::CompareArgs),
     /// Build the int8 and fp16 OM models with CANN's ATC (needs the toolkit); writes build.json.
     Build(build::BuildArgs),
+    /// The guide's whole flow from one JSON (quant_all_script.py): preprocess, calibration, ATC
+    /// int8 + fp16, compare; flow.json, and reruns skip finished steps.
+    Flow(flow::FlowArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -61,5 +65,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::OmRun(args) => om_run::run(args),
         Command::Compare(args) => compare::run(args),
         Command::Build(args) => build::run(args),
+        Command::Flow(args) => flow::run(args),
     }
 }

@@ -68,7 +68,8 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    fn of_section(name: &str) -> Option<Dialect> {
+    /// The dialect a section name is spelled in (`*_pre_params`, `*PreParams`), if either.
+    pub fn of_section(name: &str) -> Option<Dialect> {
         if name.ends_with("_pre_params") {
             Some(Dialect::Guide)
         } else if name.ends_with("PreParams") {
@@ -229,16 +230,18 @@ pub struct LoadedParams {
 pub fn load_params(path: &Path, section: Option<&str>) -> Result<LoadedParams, ParamsError> {
     let text = std::fs::read_to_string(path).map_err(|error| ParamsError::Io { path: path.into(), error })?;
     let mut loaded = parse_params(&text, path, section)?;
-    loaded.params.img_root = resolve_img_root(&loaded.params.img_root, path);
+    loaded.params.img_root = resolve_beside_params(&loaded.params.img_root, path);
     Ok(loaded)
 }
 
-fn resolve_img_root(root: &Path, params_path: &Path) -> PathBuf {
+/// A relative path of a parameter file, resolved as `img_root` is: against the file's
+/// folder, or against the current directory when only there it exists.
+pub fn resolve_beside_params(root: &Path, params_path: &Path) -> PathBuf {
     if root.is_absolute() {
         return root.to_path_buf();
     }
     let beside = without_dot_components(&params_path.parent().unwrap_or(Path::new("")).join(root));
-    if beside.is_dir() || !root.is_dir() { beside } else { without_dot_components(root) }
+    if beside.exists() || !root.exists() { beside } else { without_dot_components(root) }
 }
 
 /// `dir/./imgs` → `dir/imgs`, for readable messages (`..` is kept: symlinks make it meaningful).

@@ -14,7 +14,7 @@ pub mod run;
 pub use build::{build_simulated, build_with_atc};
 pub use discover::{AtcLocation, find_atc};
 pub use error::{AtcError, AtcFailure};
-pub use plan::{AtcInvocation, BuildRequest, Precision, plan_builds, shell_command};
+pub use plan::{AtcInvocation, BuildRequest, OmNames, Precision, plan_builds, shell_command};
 pub use precheck::{Precheck, precheck};
 pub use report::{BuildEntry, BuildReport, BuildStatus, om_summary, verify_om};
 pub use run::{AtcOutcome, ExitStatusInfo, InterruptGuard, RunOptions, install_interrupt_handler, run_atc};

@@ -63,6 +63,19 @@ pub struct BuildRequest {
     pub only: Option<Precision>,
     /// Passed to ATC after our options, unchanged.
     pub extra_args: Vec<String>,
+    /// How the OM files are named.
+    pub om_names: OmNames,
+}
+
+/// The file names of the two OMs, from the base name (the float model's stem).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OmNames {
+    /// `<base>_int8.om`, `<base>_fp16.om` (`ascend-ptq build`).
+    #[default]
+    Short,
+    /// `<base>_int8_deploy_model_inc_pre.om`, `<base>_fp16_deploy_model_inc_pre.om`, as the
+    /// guide's repository scripts name them (`amct_onnx_act.sh`, `act.sh`).
+    ReferenceScripts,
 }
 
 /// One planned ATC run.
@@ -158,7 +171,10 @@ pub fn plan_builds(req: &BuildRequest) -> Result<Vec<AtcInvocation>, AtcError> {
         };
         let source = source.as_deref().ok_or_else(|| AtcError::arg(flag, format!("missing: {why}")))?;
         let (source_model, source_str) = utf8_abs(flag, source)?;
-        let name = format!("{base}_{}", precision.name());
+        let name = match req.om_names {
+            OmNames::Short => format!("{base}_{}", precision.name()),
+            OmNames::ReferenceScripts => format!("{base}_{}_deploy_model_inc_pre", precision.name()),
+        };
         let output = out_dir.join(&name);
         let mut args = vec![
             format!("--model={source_str}"),
@@ -221,6 +237,7 @@ mod tests {
             out_dir: "/out".into(),
             only: None,
             extra_args: vec!["--log=info".into()],
+            om_names: OmNames::Short,
         }
     }
 
