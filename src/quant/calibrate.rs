@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::act_algos::act_spec;
-use super::config::{CalibrationConfig, ConfigError, DstType, WeightAlgo};
+use super::config::{CalibrationConfig, ConfigError, DstType, Origin, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
 use super::eval::{OutputAgreement, evaluate};
@@ -176,11 +176,15 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     // Weights and the activation algorithm of every layer.
     let mut plans = Vec::new();
     let mut left_float: Vec<FloatLayer> = Vec::new();
+    let mut per_tensor = Vec::new();
     for c in &selection.candidates {
         match &c.decision {
             Decision::Float(reason) => left_float.push(FloatLayer::new(c, reason)),
-            Decision::Quantize(q) => plans.push(plan_layer(&model, c, q, &config)?),
+            Decision::Quantize(q) => plans.push(plan_layer(&model, c, q, &config, &mut per_tensor)?),
         }
+    }
+    if let Some(w) = per_tensor_warning(&per_tensor) {
+        warnings.push(w);
     }
 
     // Activations.
@@ -509,23 +513,68 @@ impl LayerPlan {
     }
 }
 
-/// Quantizes the weights of a selected layer and picks its activation algorithm.
-fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &CalibrationConfig) -> Result<LayerPlan> {
+/// The one warning for the layers a `common_config` channel_wise: true was applied per tensor
+/// to: "N layers (Gemm: fc, MatMul: mm1, mm2)".
+fn per_tensor_warning(layers: &[(String, String)]) -> Option<String> {
+    if layers.is_empty() {
+        return None;
+    }
+    let mut types: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, op_type) in layers {
+        match types.iter_mut().find(|(t, _)| t == op_type) {
+            Some((_, names)) => names.push(name),
+            None => types.push((op_type, vec![name])),
+        }
+    }
+    let list = types.iter().map(|(t, names)| format!("{t}: {}", names.join(", "))).collect::<Vec<_>>().join("; ");
+    Some(format!(
+        "common_config.arq_quantize.channel_wise: true was applied per tensor to {} layer(s) whose op type has one weight \
+         scale only ({list}); the other layers are quantized per channel",
+        layers.len()
+    ))
+}
+
+/// Quantizes the weights of a selected layer and picks its activation algorithm. A
+/// `common_config` channel_wise: true on an op that is per tensor only is applied per tensor
+/// (the layer is added to `per_tensor`); asked by an override naming the layer or its type, it
+/// is an error.
+fn plan_layer(
+    model: &ModelProto,
+    c: &Candidate,
+    q: &QuantLayer,
+    config: &CalibrationConfig,
+    per_tensor: &mut Vec<(String, String)>,
+) -> Result<LayerPlan> {
     let graph = model.graph.as_ref().expect("checked");
     let n = &graph.node[c.node];
     let name = node_label(n, c.node);
     let algo = config.layer_algo(&name, &c.op_type);
     let act_spec = act_spec(&algo);
-    let channel_wise = match &algo.weights {
+    let mut channel_wise = match &algo.weights {
         WeightAlgo::Arq(a) => a.channel_wise.unwrap_or(q.channel_wise),
         WeightAlgo::Ada(_) => unreachable!("refused by check_unsupported"),
     };
     if channel_wise && !q.channel_wise {
-        return Err(QuantError::layer(
-            &name,
-            format!("arq_quantize.channel_wise: true is not allowed for {} (per tensor only)", c.op_type),
-        )
-        .into());
+        let by = match algo.weights_origin {
+            Origin::Common | Origin::Default => {
+                per_tensor.push((name.clone(), c.op_type.clone()));
+                channel_wise = false;
+                None
+            }
+            Origin::LayerType => Some(format!("override_layer_types \"{}\"", c.op_type)),
+            Origin::LayerName => Some(format!("override_layer_configs \"{name}\"")),
+        };
+        if let Some(by) = by {
+            return Err(QuantError::layer(
+                &name,
+                format!(
+                    "arq_quantize.channel_wise: true (set by {by} in --calibration_config) is not possible for {}: its weights have one \
+                     scale (per tensor only); set channel_wise: false there or remove it",
+                    c.op_type
+                ),
+            )
+            .into());
+        }
     }
     let mut plan = LayerPlan {
         node: c.node,
