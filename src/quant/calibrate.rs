@@ -1,6 +1,7 @@
 //! `ascend-ptq calibration`: the whole post-training quantization job, amct_onnx-compatible
 //! (docs/ascend-formats.md §1–§8). See [`calibrate`] for the steps.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use super::error::QuantError;
 use super::eval::{OutputAgreement, evaluate};
 use super::fake::build_fake_quant;
 use super::fold::fold_batch_norms;
+use super::fusion_rule::{self, FloatOps};
 use super::observe::{ActResult, ActSpec, ActivationCalibrator};
 use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
@@ -18,6 +20,7 @@ use super::{arq, consts, equalize, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
 use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
+use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
 
 /// The command-line options (same names and meanings as amct_onnx, §1.1).
@@ -33,7 +36,7 @@ pub struct CalibrationOptions {
     pub batch_num: Option<usize>,
     pub calibration_config: Option<PathBuf>,
     /// How many calibration batches (from the first) the fake-quant model is evaluated on
-    /// against float for quant.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
+    /// against float for quant_report.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
     pub eval_batches: Option<usize>,
     /// Equalize the channel ranges of depthwise-conv inputs before calibrating
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
@@ -64,13 +67,16 @@ pub enum CalibrateError {
 
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
 
-/// The four files written.
+/// The files written: amct_onnx's four and our per-layer report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OutputPaths {
     pub deploy_model: PathBuf,
     pub fake_quant_model: PathBuf,
     pub record: PathBuf,
+    /// The quant fusion rule for msaccucmp `-q` ([`super::fusion_rule`]).
     pub quant_json: PathBuf,
+    /// `<prefix>_quant_report.json`: per-layer scales, algorithms, cosines ([`super::report`]).
+    pub quant_report: PathBuf,
 }
 
 impl OutputPaths {
@@ -92,6 +98,7 @@ impl OutputPaths {
             fake_quant_model: file("fake_quant_model.onnx"),
             record: file("record.txt"),
             quant_json: file("quant.json"),
+            quant_report: file("quant_report.json"),
         })
     }
 
@@ -164,6 +171,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let data = CalibrationSet::open(&opts.input_shape, &opts.data_dir, &opts.data_types, batch_num)?;
 
     let mut model = load_model(&opts.model)?;
+    let float_ops = FloatOps::new(&model);
     check_opset(&model)?;
     fix_input_shapes(&mut model, &data, &opts.model)?;
     let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
@@ -271,6 +279,23 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             cosine: evaluation.as_ref().map(|e| e.layer_cosine[i]),
         })
         .collect();
+    let rule = {
+        let mut origins: HashMap<String, Vec<String>> = HashMap::new();
+        for ((plan, layer), report) in plans.iter().zip(&layers).zip(&layer_reports) {
+            origins.insert(layer.name.clone(), report.original_nodes.clone());
+            // A shared AscendQuant stands for the layer it is named after (formats §7.3).
+            if quant_nodes[&layer.name] == layer.quant_name() {
+                origins.insert(layer.quant_name(), report.original_nodes.clone());
+            }
+            let mut dequant = report.original_nodes.clone();
+            if let Some(add) = plan.bias_add {
+                dequant.push(node_label(&model.graph.as_ref().expect("checked").node[add], add));
+            }
+            origins.insert(layer.dequant_name(), dequant);
+        }
+        let deploy_shapes = infer_shapes(&deploy, &shapes)?;
+        fusion_rule::build(&deploy, &float_ops, &origins, &deploy_shapes)
+    };
     let evaluation_ran = evaluation.is_some();
     let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
     let report = QuantReport::new(
@@ -282,20 +307,27 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         left_float.clone(),
         Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized },
     );
+    // A layer without weights (AveragePool) records no scale_w, as AMCT's record files
+    // (formats §7.1); its 1/area lives in the dequant parameter only.
     let records: Vec<record::RecordEntry> = layers
         .iter()
-        .map(|l| record::RecordEntry {
-            layer: l.name.clone(),
-            scale_d: l.act.scale,
-            offset_d: l.act.offset,
-            scale_w: l.scale_w.clone(),
-            offset_w: vec![0; l.scale_w.len()],
+        .zip(&plans)
+        .map(|(l, p)| {
+            let scale_w = if p.op_type == "AveragePool" { Vec::new() } else { l.scale_w.clone() };
+            record::RecordEntry {
+                layer: l.name.clone(),
+                scale_d: l.act.scale,
+                offset_d: l.act.offset,
+                offset_w: vec![0; scale_w.len()],
+                scale_w,
+            }
         })
         .collect();
     save_model(&deploy, &outputs.deploy_model, &SaveOptions::default())?;
     save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
-    crate::onnx::io::write_atomically(&outputs.quant_json, report.to_json().as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.quant_json, fusion_rule::to_json(&rule).as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.quant_report, report.to_json().as_bytes())?;
     phases.end("writing");
     Ok(Summary {
         outputs,
@@ -405,7 +437,7 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // A directory in the way of an output would fail its write after the others were written.
-    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json] {
+    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json, &outputs.quant_report] {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let detail = format!("{} is a directory", path.display());
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
