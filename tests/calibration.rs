@@ -59,7 +59,8 @@ fn calibrate_and_check(case: &Case) {
     for suffix in ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json"] {
         assert!(Path::new(&format!("{}_{suffix}", prefix.display())).exists(), "missing {suffix}");
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{}_quant_report.json", prefix.display())).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}_quant_report.json", prefix.display())).unwrap()).unwrap();
     let layers = report["quantized_layers"].as_array().unwrap();
     assert!(!layers.is_empty(), "no layer quantized: {report}");
     for l in layers {

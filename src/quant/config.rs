@@ -643,11 +643,9 @@ const FOREIGN_TYPES: [(&str, &str, &str); 8] = [
 
 fn foreign_type(pos: Pos, path: &str, layer_type: &str) -> Result<()> {
     match FOREIGN_TYPES.iter().find(|(name, _, _)| *name == layer_type) {
-        Some((_, framework, onnx)) => err(
-            pos,
-            path,
-            format!("\"{layer_type}\" is a {framework} layer type; no ONNX node has it. Write the ONNX op type: {onnx}"),
-        ),
+        Some((_, framework, onnx)) => {
+            err(pos, path, format!("\"{layer_type}\" is a {framework} layer type; no ONNX node has it. Write the ONNX op type: {onnx}"))
+        }
         None => Ok(()),
     }
 }

@@ -164,7 +164,11 @@ pub fn build(deploy: &ModelProto, float: &FloatOps, origins: &HashMap<String, Ve
     for (i, n) in graph.node.iter().enumerate() {
         let name = node_label(n, i);
         let originals = origins.get(&name).cloned().unwrap_or_else(|| vec![name.clone()]);
-        let inputs: Vec<String> = n.input.iter().map(|t| if t.is_empty() { String::new() } else { edge.get(t.as_str()).cloned().unwrap_or_else(|| format!("{t}:0")) }).collect();
+        let inputs: Vec<String> = n
+            .input
+            .iter()
+            .map(|t| if t.is_empty() { String::new() } else { edge.get(t.as_str()).cloned().unwrap_or_else(|| format!("{t}:0")) })
+            .collect();
         let mut op = serde_json::Map::new();
         op.insert("name".into(), json!(name));
         op.insert("type".into(), json!(n.op_type()));
