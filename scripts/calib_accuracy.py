@@ -267,7 +267,7 @@ def run_ours(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, out: Path
     start = time.perf_counter()
     run_checked(cmd, "ascend-ptq calibration")
     seconds = time.perf_counter() - start
-    files = {kind: Path(f"{prefix}_{kind}") for kind in ("deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json")}
+    files = {kind: Path(f"{prefix}_{kind}") for kind in ("deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json")}
     missing = [str(p) for p in files.values() if not p.is_file()]
     if missing:
         raise StepError(f"ascend-ptq calibration did not write {', '.join(missing)}:\n  $ {' '.join(cmd)}")

@@ -35,7 +35,7 @@ echo
 cat "$work/det_out/outputs.json"; echo
 "$bin" bench --model "$models/ch_PP-OCRv4_det_infer.onnx" --input_shape "x:1,3,640,640" --threads 2 --runs 5
 echo
-# INT8 calibration of PP-OCRv4 det (deploy + fake-quant models, record, quant.json) on a fixed
+# INT8 calibration of PP-OCRv4 det (deploy + fake-quant models, record, quant.json, quant_report.json) on a fixed
 # 13-photo split, then fp32 vs our fake-quant model in ONNX Runtime on the 7 held-out photos.
 scripts/calib-accuracy.sh --quick --bin "$bin" --out "$work/calib-accuracy"
 echo

@@ -73,7 +73,7 @@ fn assert_ok(out: &Output) {
     assert!(out.status.success(), "{:?}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), stderr(out));
 }
 
-const OUTPUTS: [&str; 4] = ["_deploy_model.onnx", "_fake_quant_model.onnx", "_record.txt", "_quant.json"];
+const OUTPUTS: [&str; 5] = ["_deploy_model.onnx", "_fake_quant_model.onnx", "_record.txt", "_quant.json", "_quant_report.json"];
 
 fn assert_outputs(prefix: &Path) {
     for suffix in OUTPUTS {
@@ -119,10 +119,9 @@ fn only_model_save_path_and_data_dir_are_needed_for_a_static_model() {
     assert!(!root.join("out2/m_deploy_model.onnx").exists());
 }
 
-/// The per-layer report: `<prefix>_quant_report.json` when it exists, else quant.json.
+/// The per-layer report (quant.json is the msaccucmp fusion rule).
 fn report_file(root: &Path, prefix: &str) -> PathBuf {
-    let report = root.join(format!("{prefix}_quant_report.json"));
-    if report.exists() { report } else { root.join(format!("{prefix}_quant.json")) }
+    root.join(format!("{prefix}_quant_report.json"))
 }
 
 #[test]

@@ -172,6 +172,7 @@ fn c_calibrate_example_on_real_photos() {
         ("fake_quant_model", "cls_fake_quant_model.onnx"),
         ("record", "cls_record.txt"),
         ("quant_json", "cls_quant.json"),
+        ("quant_report", "cls_quant_report.json"),
     ] {
         let path = out_dir.join(file);
         assert_eq!(summary["outputs"][key].as_str(), path.to_str(), "{summary}");

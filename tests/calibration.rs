@@ -2,7 +2,7 @@
 //! calibration → our engine runs the int8 deploy model → tests/oracle/calib_check.py checks,
 //! independently of our code, that the fake-quant model is standard ONNX that ONNX Runtime runs
 //! and that it equals the deploy execution, that it stays close to float, and that the deploy
-//! model, record and quant.json follow docs/ascend-formats.md (§2, §6, §7.1; ARQ recomputed in numpy).
+//! model, record and quant_report.json follow docs/ascend-formats.md (§2, §6, §7.1; ARQ recomputed in numpy).
 
 mod common;
 
@@ -56,10 +56,11 @@ fn calibrate_and_check(case: &Case) {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "calibration failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains(&format!("{CALIB} batch(es)")) && stdout.contains("cosine"), "{stdout}");
-    for suffix in ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json"] {
+    for suffix in ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json"] {
         assert!(Path::new(&format!("{}_{suffix}", prefix.display())).exists(), "missing {suffix}");
     }
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{}_quant.json", prefix.display())).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(format!("{}_quant_report.json", prefix.display())).unwrap()).unwrap();
     let layers = report["quantized_layers"].as_array().unwrap();
     assert!(!layers.is_empty(), "no layer quantized: {report}");
     for l in layers {
@@ -172,8 +173,8 @@ fn small_model_and_bins(dir: &Path) -> (ascend_ptq::onnx::ModelProto, std::path:
     (m, model_path, bins, batches)
 }
 
-fn quant_json(prefix: &Path) -> serde_json::Value {
-    serde_json::from_slice(&std::fs::read(format!("{}_quant.json", prefix.display())).unwrap()).unwrap()
+fn quant_report(prefix: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(format!("{}_quant_report.json", prefix.display())).unwrap()).unwrap()
 }
 
 /// The command's streamed two-pass IFMR gives the scales of IFMR run directly on all the
@@ -196,7 +197,7 @@ fn streamed_calibration_equals_ifmr_on_all_activations_at_once() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report = quant_json(&prefix);
+    let report = quant_report(&prefix);
 
     // All activations of every layer's data input, over all batches, kept in memory.
     let session = Session::new(&m, &HashMap::from([("x".to_string(), vec![1, 3, 12, 12])])).unwrap();
@@ -252,7 +253,7 @@ fn calibration_config_selects_algorithms_per_layer() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("4 batch(es)"));
     // save_path ending in '/' means no prefix.
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant_report.json")).unwrap()).unwrap();
     let layers = report["quantized_layers"].as_array().unwrap();
     let algo =
         |name: &str| layers.iter().find(|l| l["name"] == name).map(|l| (l["act_algo"].clone(), l["offset_d"].as_i64().unwrap())).unwrap();
@@ -265,7 +266,7 @@ fn calibration_config_selects_algorithms_per_layer() {
     std::fs::write(&cfg, "batch_num: 2\nskip_layers: [\"conv_a\"]\n").unwrap();
     let out = run(&[]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant.json")).unwrap()).unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(tmp.path().join("out/quant_report.json")).unwrap()).unwrap();
     assert_eq!(report["quantized_layers"].as_array().unwrap().len(), 1);
     assert_eq!(report["float_layers"][0]["name"], "conv_a");
     assert!(report["float_layers"][0]["reason"].as_str().unwrap().contains("skip_layers"), "{report}");

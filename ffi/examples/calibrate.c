@@ -3,8 +3,9 @@
  *   calibrate MODEL SAVE_PATH INPUT_SHAPE DATA_DIR DATA_TYPES [BATCH_NUM]
  *
  * The arguments are those of `ascend-ptq calibration` (--model, --save_path, ...). Writes
- * SAVE_PATH_deploy_model.onnx, SAVE_PATH_fake_quant_model.onnx, SAVE_PATH_record.txt and
- * SAVE_PATH_quant.json, and prints the JSON summary.
+ * SAVE_PATH_deploy_model.onnx, SAVE_PATH_fake_quant_model.onnx, SAVE_PATH_record.txt,
+ * SAVE_PATH_quant.json (msaccucmp fusion rule) and SAVE_PATH_quant_report.json, and prints
+ * the JSON summary.
  * Exit status: 0 on success, 1 on a library error (status and message on stderr),
  * 2 on a usage error. */
 #include <stdio.h>

@@ -1,17 +1,19 @@
 //! `ascend-ptq calibration`: the whole post-training quantization job, amct_onnx-compatible
 //! (docs/ascend-formats.md §1–§8). See [`calibrate`] for the steps.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use super::act_algos::act_spec;
 use super::cmdline::{refuse_evaluator, resolve_data_args};
-use super::config::{CalibrationConfig, ConfigError, DstType, WeightAlgo};
+use super::config::{CalibrationConfig, ConfigError, DstType, Origin, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
 use super::eval::{OutputAgreement, evaluate};
 use super::fake::build_fake_quant;
 use super::fold::fold_batch_norms;
+use super::fusion_rule::{self, FloatOps};
 use super::observe::{ActResult, ActSpec, ActivationCalibrator};
 use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
@@ -19,6 +21,7 @@ use super::{arq, consts, equalize, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
 use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
+use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
 
 /// The command-line options (same names and meanings as amct_onnx, §1.1).
@@ -37,7 +40,7 @@ pub struct CalibrationOptions {
     pub batch_num: Option<usize>,
     pub calibration_config: Option<PathBuf>,
     /// How many calibration batches (from the first) the fake-quant model is evaluated on
-    /// against float for quant.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
+    /// against float for quant_report.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
     pub eval_batches: Option<usize>,
     /// Equalize the channel ranges of depthwise-conv inputs before calibrating
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
@@ -70,13 +73,16 @@ pub enum CalibrateError {
 
 pub type Result<T, E = CalibrateError> = std::result::Result<T, E>;
 
-/// The four files written.
+/// The files written: amct_onnx's four and our per-layer report.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct OutputPaths {
     pub deploy_model: PathBuf,
     pub fake_quant_model: PathBuf,
     pub record: PathBuf,
+    /// The quant fusion rule for msaccucmp `-q` ([`super::fusion_rule`]).
     pub quant_json: PathBuf,
+    /// `<prefix>_quant_report.json`: per-layer scales, algorithms, cosines ([`super::report`]).
+    pub quant_report: PathBuf,
 }
 
 impl OutputPaths {
@@ -98,6 +104,7 @@ impl OutputPaths {
             fake_quant_model: file("fake_quant_model.onnx"),
             record: file("record.txt"),
             quant_json: file("quant.json"),
+            quant_report: file("quant_report.json"),
         })
     }
 
@@ -171,6 +178,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let mut model = load_model(&opts.model)?;
     let args = resolve_data_args(opts, &model)?;
     let data = CalibrationSet::open(&args.input_shape, &args.data_dir, &args.data_types, batch_num)?;
+    let float_ops = FloatOps::new(&model);
     check_opset(&model)?;
     fix_input_shapes(&mut model, &data, &opts.model)?;
     let fold = if config.do_fusion { fold_batch_norms(&mut model, &config.skip_fusion_layers)? } else { Default::default() };
@@ -183,11 +191,15 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     // Weights and the activation algorithm of every layer.
     let mut plans = Vec::new();
     let mut left_float: Vec<FloatLayer> = Vec::new();
+    let mut per_tensor = Vec::new();
     for c in &selection.candidates {
         match &c.decision {
             Decision::Float(reason) => left_float.push(FloatLayer::new(c, reason)),
-            Decision::Quantize(q) => plans.push(plan_layer(&model, c, q, &config)?),
+            Decision::Quantize(q) => plans.push(plan_layer(&model, c, q, &config, &mut per_tensor)?),
         }
+    }
+    if let Some(w) = per_tensor_warning(&per_tensor) {
+        warnings.push(w);
     }
 
     // Activations.
@@ -274,6 +286,23 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             cosine: evaluation.as_ref().map(|e| e.layer_cosine[i]),
         })
         .collect();
+    let rule = {
+        let mut origins: HashMap<String, Vec<String>> = HashMap::new();
+        for ((plan, layer), report) in plans.iter().zip(&layers).zip(&layer_reports) {
+            origins.insert(layer.name.clone(), report.original_nodes.clone());
+            // A shared AscendQuant stands for the layer it is named after (formats §7.3).
+            if quant_nodes[&layer.name] == layer.quant_name() {
+                origins.insert(layer.quant_name(), report.original_nodes.clone());
+            }
+            let mut dequant = report.original_nodes.clone();
+            if let Some(add) = plan.bias_add {
+                dequant.push(node_label(&model.graph.as_ref().expect("checked").node[add], add));
+            }
+            origins.insert(layer.dequant_name(), dequant);
+        }
+        let deploy_shapes = infer_shapes(&deploy, &shapes)?;
+        fusion_rule::build(&deploy, &float_ops, &origins, &deploy_shapes)
+    };
     let evaluation_ran = evaluation.is_some();
     let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
     // The report shows the data options as used, defaults filled in.
@@ -292,20 +321,27 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         left_float.clone(),
         Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized },
     );
+    // A layer without weights (AveragePool) records no scale_w, as AMCT's record files
+    // (formats §7.1); its 1/area lives in the dequant parameter only.
     let records: Vec<record::RecordEntry> = layers
         .iter()
-        .map(|l| record::RecordEntry {
-            layer: l.name.clone(),
-            scale_d: l.act.scale,
-            offset_d: l.act.offset,
-            scale_w: l.scale_w.clone(),
-            offset_w: vec![0; l.scale_w.len()],
+        .zip(&plans)
+        .map(|(l, p)| {
+            let scale_w = if p.op_type == "AveragePool" { Vec::new() } else { l.scale_w.clone() };
+            record::RecordEntry {
+                layer: l.name.clone(),
+                scale_d: l.act.scale,
+                offset_d: l.act.offset,
+                offset_w: vec![0; scale_w.len()],
+                scale_w,
+            }
         })
         .collect();
     save_model(&deploy, &outputs.deploy_model, &SaveOptions::default())?;
     save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
-    crate::onnx::io::write_atomically(&outputs.quant_json, report.to_json().as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.quant_json, fusion_rule::to_json(&rule).as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.quant_report, report.to_json().as_bytes())?;
     phases.end("writing");
     Ok(Summary {
         outputs,
@@ -415,7 +451,7 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // A directory in the way of an output would fail its write after the others were written.
-    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json] {
+    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json, &outputs.quant_report] {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let detail = format!("{} is a directory", path.display());
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
@@ -523,23 +559,68 @@ impl LayerPlan {
     }
 }
 
-/// Quantizes the weights of a selected layer and picks its activation algorithm.
-fn plan_layer(model: &ModelProto, c: &Candidate, q: &QuantLayer, config: &CalibrationConfig) -> Result<LayerPlan> {
+/// The one warning for the layers a `common_config` channel_wise: true was applied per tensor
+/// to: "N layers (Gemm: fc, MatMul: mm1, mm2)".
+fn per_tensor_warning(layers: &[(String, String)]) -> Option<String> {
+    if layers.is_empty() {
+        return None;
+    }
+    let mut types: Vec<(&str, Vec<&str>)> = Vec::new();
+    for (name, op_type) in layers {
+        match types.iter_mut().find(|(t, _)| t == op_type) {
+            Some((_, names)) => names.push(name),
+            None => types.push((op_type, vec![name])),
+        }
+    }
+    let list = types.iter().map(|(t, names)| format!("{t}: {}", names.join(", "))).collect::<Vec<_>>().join("; ");
+    Some(format!(
+        "common_config.arq_quantize.channel_wise: true was applied per tensor to {} layer(s) whose op type has one weight \
+         scale only ({list}); the other layers are quantized per channel",
+        layers.len()
+    ))
+}
+
+/// Quantizes the weights of a selected layer and picks its activation algorithm. A
+/// `common_config` channel_wise: true on an op that is per tensor only is applied per tensor
+/// (the layer is added to `per_tensor`); asked by an override naming the layer or its type, it
+/// is an error.
+fn plan_layer(
+    model: &ModelProto,
+    c: &Candidate,
+    q: &QuantLayer,
+    config: &CalibrationConfig,
+    per_tensor: &mut Vec<(String, String)>,
+) -> Result<LayerPlan> {
     let graph = model.graph.as_ref().expect("checked");
     let n = &graph.node[c.node];
     let name = node_label(n, c.node);
     let algo = config.layer_algo(&name, &c.op_type);
     let act_spec = act_spec(&algo);
-    let channel_wise = match &algo.weights {
+    let mut channel_wise = match &algo.weights {
         WeightAlgo::Arq(a) => a.channel_wise.unwrap_or(q.channel_wise),
         WeightAlgo::Ada(_) => unreachable!("refused by check_unsupported"),
     };
     if channel_wise && !q.channel_wise {
-        return Err(QuantError::layer(
-            &name,
-            format!("arq_quantize.channel_wise: true is not allowed for {} (per tensor only)", c.op_type),
-        )
-        .into());
+        let by = match algo.weights_origin {
+            Origin::Common | Origin::Default => {
+                per_tensor.push((name.clone(), c.op_type.clone()));
+                channel_wise = false;
+                None
+            }
+            Origin::LayerType => Some(format!("override_layer_types \"{}\"", c.op_type)),
+            Origin::LayerName => Some(format!("override_layer_configs \"{name}\"")),
+        };
+        if let Some(by) = by {
+            return Err(QuantError::layer(
+                &name,
+                format!(
+                    "arq_quantize.channel_wise: true (set by {by} in --calibration_config) is not possible for {}: its weights have one \
+                     scale (per tensor only); set channel_wise: false there or remove it",
+                    c.op_type
+                ),
+            )
+            .into());
+        }
     }
     let mut plan = LayerPlan {
         node: c.node,

@@ -252,10 +252,26 @@ impl Default for CalibrationConfig {
     }
 }
 
+/// Which level of the file a setting of [`LayerAlgo`] comes from (§8.1 priority).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Not in the file: the defaults.
+    Default,
+    /// `common_config`: meant for every layer, so it may be adapted where an op cannot take it.
+    Common,
+    /// `override_layer_types` naming the layer's op type.
+    LayerType,
+    /// `override_layer_configs` naming the layer.
+    LayerName,
+}
+
 /// The algorithms that apply to one layer after the priority rules.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerAlgo {
     pub weights: WeightAlgo,
+    /// Where `weights` comes from: a per-tensor op asked for channel_wise by `common_config`
+    /// is quantized per tensor with a warning, by an override it is an error.
+    pub weights_origin: Origin,
     pub activations: ActAlgo,
     pub dmq_balancer: Option<DmqBalancer>,
     /// `asymmetric` of the activation algorithm, else the global `activation_offset`.
@@ -291,16 +307,19 @@ impl CalibrationConfig {
     /// sets only `ifmr_quantize` keeps the weight settings of the level below.
     pub fn layer_algo(&self, layer_name: &str, op_type: &str) -> LayerAlgo {
         let levels = [
-            self.override_layer_configs.iter().find(|o| o.layer_name == layer_name).map(|o| &o.config),
-            self.override_layer_types.iter().find(|o| o.layer_type == op_type).map(|o| &o.config),
-            Some(&self.common_config),
+            (Origin::LayerName, self.override_layer_configs.iter().find(|o| o.layer_name == layer_name).map(|o| &o.config)),
+            (Origin::LayerType, self.override_layer_types.iter().find(|o| o.layer_type == op_type).map(|o| &o.config)),
+            (Origin::Common, Some(&self.common_config)),
         ];
-        let levels = levels.into_iter().flatten().collect::<Vec<_>>();
-        let weights = levels.iter().find_map(|c| c.weights.clone()).unwrap_or(WeightAlgo::Arq(ArqQuantize::default()));
-        let activations = levels.iter().find_map(|c| c.activations.clone()).unwrap_or(ActAlgo::Ifmr(IfmrQuantize::default()));
-        let dmq_balancer = levels.iter().find_map(|c| c.dmq_balancer.clone());
+        let levels = levels.into_iter().filter_map(|(origin, c)| c.map(|c| (origin, c))).collect::<Vec<_>>();
+        let (weights_origin, weights) = levels
+            .iter()
+            .find_map(|(origin, c)| c.weights.clone().map(|w| (*origin, w)))
+            .unwrap_or((Origin::Default, WeightAlgo::Arq(ArqQuantize::default())));
+        let activations = levels.iter().find_map(|(_, c)| c.activations.clone()).unwrap_or(ActAlgo::Ifmr(IfmrQuantize::default()));
+        let dmq_balancer = levels.iter().find_map(|(_, c)| c.dmq_balancer.clone());
         let asymmetric = activations.asymmetric().unwrap_or(self.activation_offset);
-        LayerAlgo { weights, activations, dmq_balancer, asymmetric }
+        LayerAlgo { weights, weights_origin, activations, dmq_balancer, asymmetric }
     }
 }
 
@@ -512,7 +531,14 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                 cfg.activation_offset = boolean(f, &path)?;
             }
             "skip_layers" => strings(f, &path, &mut cfg.skip_layers)?,
-            "skip_layer_types" => strings(f, &path, &mut cfg.skip_layer_types)?,
+            "skip_layer_types" => {
+                let mut types = Vec::new();
+                strings(f, &path, &mut types)?;
+                for t in &types {
+                    foreign_type(f.pos, &path, t)?;
+                }
+                cfg.skip_layer_types.extend(types);
+            }
             "skip_fusion_layers" => strings(f, &path, &mut cfg.skip_fusion_layers)?,
             "joint_quant" => {
                 seen.once(f)?;
@@ -540,6 +566,7 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                         // UNCONFIRMED (§8.1 does not say which entry wins): ambiguous, so an error.
                         return err(pos, &p, format!("layer_type \"{layer_type}\" is overridden twice"));
                     }
+                    foreign_type(pos, &format!("{p}.layer_type"), &layer_type)?;
                     if PER_TENSOR_TYPES.contains(&layer_type.as_str()) {
                         check_per_tensor(pos, &config, &p, &layer_type)?;
                     }
@@ -562,7 +589,9 @@ fn read_amct_config(fields: &[Field]) -> Result<CalibrationConfig> {
                 return err(
                     f.pos,
                     &path,
-                    "non-uniform quantization (NUQ) is not supported: it gives no speed-up on current CANN (docs/ascend-formats.md §4.4)",
+                    "non-uniform quantization (NUQ, nuq_config) is not supported: it gives no speed-up on current CANN \
+                     (docs/ascend-formats.md §4.4). Remove the nuq_config block: every layer is then quantized uniformly, \
+                     with IFMR activations and ARQ weights (or the algorithms common_config names)",
                 );
             }
             "tensor_quantize" => {
@@ -594,6 +623,30 @@ fn read_override(fields: &[Field], pos: Pos, path: &str, key: &str) -> Result<(S
         (Some(n), Some(c)) => Ok((n, c)),
         (None, _) => err(pos, path, format!("required field '{key}' is missing")),
         (_, None) => err(pos, path, "required field 'calibration_config' is missing"),
+    }
+}
+
+/// Layer type names of AMCT's Caffe and TensorFlow editions, which real config files carry
+/// (the Caffe ResNet-50 sample overrides "Pooling", docs/ascend-formats.md §8.3), with their
+/// ONNX equivalents. No ONNX node has these types, so such an override would silently apply to
+/// nothing: an error that names the ONNX type to write instead.
+const FOREIGN_TYPES: [(&str, &str, &str); 8] = [
+    ("Pooling", "Caffe", "\"AveragePool\" (or \"MaxPool\", which is never quantized)"),
+    ("Convolution", "Caffe", "\"Conv\""),
+    ("Deconvolution", "Caffe", "\"ConvTranspose\""),
+    ("InnerProduct", "Caffe", "\"Gemm\" or \"MatMul\""),
+    ("Conv2D", "TensorFlow", "\"Conv\""),
+    ("DepthwiseConv2dNative", "TensorFlow", "\"Conv\""),
+    ("Conv2DBackpropInput", "TensorFlow", "\"ConvTranspose\""),
+    ("AvgPool", "TensorFlow", "\"AveragePool\""),
+];
+
+fn foreign_type(pos: Pos, path: &str, layer_type: &str) -> Result<()> {
+    match FOREIGN_TYPES.iter().find(|(name, _, _)| *name == layer_type) {
+        Some((_, framework, onnx)) => {
+            err(pos, path, format!("\"{layer_type}\" is a {framework} layer type; no ONNX node has it. Write the ONNX op type: {onnx}"))
+        }
+        None => Ok(()),
     }
 }
 
@@ -962,6 +1015,24 @@ mod tests {
         assert_eq!(conv3.weights, WeightAlgo::Arq(ArqQuantize { channel_wise: Some(true), quant_bits: None }));
         assert!(matches!(conv3.activations, ActAlgo::Hfmg(_)));
         assert_eq!(conv3.dmq_balancer, Some(DmqBalancer { migration_strength: 0.5 }));
+        // Where the weights came from: the calibration adapts only common settings.
+        assert_eq!((plain.weights_origin, conv.weights_origin, conv3.weights_origin), (Origin::Common, Origin::Common, Origin::LayerName));
+        let typed = parse(r#"override_layer_types { layer_type: "Conv" calibration_config { arq_quantize {} } }"#);
+        assert_eq!(typed.layer_algo("c", "Conv").weights_origin, Origin::LayerType);
+        assert_eq!(typed.layer_algo("g", "Gemm").weights_origin, Origin::Default);
+    }
+
+    #[test]
+    fn caffe_and_tensorflow_type_names_are_errors_naming_the_onnx_type() {
+        let e = error("override_layer_types {\n layer_type: \"Pooling\"\n calibration_config { arq_quantize { channel_wise: false } } }");
+        assert!(e.starts_with("1:22: override_layer_types[0].layer_type: \"Pooling\" is a Caffe layer type"), "{e}");
+        assert!(e.contains("\"AveragePool\"") && e.contains("\"MaxPool\""), "{e}");
+        let e = error("skip_layer_types: [\"Conv\", \"InnerProduct\"]");
+        assert!(e.contains("skip_layer_types: \"InnerProduct\" is a Caffe layer type") && e.contains("\"Gemm\" or \"MatMul\""), "{e}");
+        let e = error("skip_layer_types: \"DepthwiseConv2dNative\"");
+        assert!(e.contains("TensorFlow layer type") && e.contains("\"Conv\""), "{e}");
+        // ONNX names pass.
+        assert_eq!(parse("skip_layer_types: [\"AveragePool\", \"MaxPool\"]").skip_layer_types, ["AveragePool", "MaxPool"]);
     }
 
     #[test]
@@ -1001,7 +1072,7 @@ mod tests {
                 "override_layer_types[0]: channel_wise: true is not possible for Gemm: its weights are quantized per tensor",
             ),
             ("override_layer_types { layer_type: \"Conv\" bogus: 1 }", "override_layer_types[0].bogus: unknown field"),
-            ("nuq_config { mapping_file: \"a.json\" }", "1:1: nuq_config: non-uniform quantization (NUQ) is not supported"),
+            ("nuq_config { mapping_file: \"a.json\" }", "1:1: nuq_config: non-uniform quantization (NUQ, nuq_config) is not supported"),
             ("tensor_quantize {}", "1:1: tensor_quantize: tensor_quantize is not supported"),
             ("common_config {\n arq_quantize {\n", "2:15: '{' is not closed: missing '}' before the end of the file (at 3:1)"),
         ] {

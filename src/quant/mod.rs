@@ -31,6 +31,7 @@ pub mod error;
 pub mod eval;
 pub mod fake;
 pub mod fold;
+pub mod fusion_rule;
 pub mod hfmg;
 pub mod ifmr;
 pub mod observe;

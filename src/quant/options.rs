@@ -14,8 +14,8 @@ use super::calibrate::CalibrationOptions;
 
 /// Post-training INT8 quantization, a drop-in for `amct_onnx calibration`: writes
 /// PREFIX_deploy_model.onnx (AscendQuant / int8 weights / AscendDequant, for ATC),
-/// PREFIX_fake_quant_model.onnx (standard ONNX ops, runs in ONNX Runtime), PREFIX_record.txt
-/// and PREFIX_quant.json.
+/// PREFIX_fake_quant_model.onnx (standard ONNX ops, runs in ONNX Runtime), PREFIX_record.txt,
+/// PREFIX_quant.json (msaccucmp fusion rule) and PREFIX_quant_report.json (per-layer report).
 #[derive(Debug, Clone, PartialEq, clap::Args, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalibrationArgs {
@@ -49,7 +49,7 @@ pub struct CalibrationArgs {
     #[serde(default)]
     pub calibration_config: Option<PathBuf>,
     /// Evaluate the fake-quant model against float on the first N calibration batches
-    /// (per-layer and output cosine in quant.json); 0 skips it. [default: 4]
+    /// (per-layer and output cosine in quant_report.json); 0 skips it. [default: 4]
     #[arg(long = "eval_batches", value_name = "N")]
     #[serde(default)]
     pub eval_batches: Option<usize>,

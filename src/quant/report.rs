@@ -1,5 +1,6 @@
-//! `<prefix>_quant.json`: our documented per-layer account of a calibration (the exact schema
-//! of amct_onnx's file is UNCONFIRMED, docs/ascend-formats.md §7.3). Schema, version 1:
+//! `<prefix>_quant_report.json`: our documented per-layer account of a calibration (amct_onnx
+//! writes no such file; `<prefix>_quant.json` is the msaccucmp fusion rule of
+//! [`super::fusion_rule`], docs/ascend-formats.md §7.3). Schema, version 1:
 //!
 //! ```text
 //! { "version": 1, "tool": "ascend-ptq <version>", "model", "input_shape", "data_dir",

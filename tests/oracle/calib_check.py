@@ -6,11 +6,11 @@ usage: calib_check.py FLOAT.onnx SAVE_PREFIX INPUT_NAME INPUT.bin ENGINE_DEPLOY_
 - its output on INPUT.bin equals our engine's int8 execution of the deploy model
   (ENGINE_DEPLOY_OUT.bin): cosine >= 0.99999 and max abs error <= 1e-4 * max|output|;
 - fake-quant vs float (ORT) cosine >= MIN_COSINE;
-- the deploy model follows §2 for every layer of quant.json: AscendQuant attributes, int8
+- the deploy model follows §2 for every layer of quant_report.json: AscendQuant attributes, int8
   weights equal to ARQ recomputed here from the float weights (Conv+BN folded here when the
-  layer absorbed a BatchNormalization, and the equalization gains of quant.json applied),
+  layer absorbed a BatchNormalization, and the equalization gains of quant_report.json applied),
   int32 bias, UINT64 dequant param bit layout;
-- the record file carries the same numbers as quant.json.
+- the record file carries the same numbers as quant_report.json.
 Prints a JSON line of measured values.
 """
 import json
@@ -27,7 +27,7 @@ min_cos = float(min_cos)
 deploy = onnx.load(prefix + "_deploy_model.onnx")
 fake_path = prefix + "_fake_quant_model.onnx"
 fake = onnx.load(fake_path)
-quant = json.load(open(prefix + "_quant.json"))
+quant = json.load(open(prefix + "_quant_report.json"))
 record = open(prefix + "_record.txt").read()
 float_model = onnx.load(float_path)
 
@@ -111,7 +111,7 @@ def fold_bn(w, b, bn):
     return (w * k.reshape(-1, *[1] * (w.ndim - 1))).astype(np.float32), ((b - mean) * k + beta).astype(np.float32)
 
 
-# Equalization (quant.json "equalized"): the producer conv's output channel c was multiplied by
+# Equalization (quant_report.json "equalized"): the producer conv's output channel c was multiplied by
 # gains[c] and the depthwise weights' channel c divided by it, after BN folding.
 producer_gain = {}
 consumer_gain = {}
@@ -188,16 +188,18 @@ for layer in quant["quantized_layers"]:
 if off_by_one > max(1, total_weights // 1000):
     fail(f"{off_by_one} of {total_weights} weights differ by one")
 
-# 3. the record file carries quant.json's numbers.
+# 3. the record file carries quant_report.json's numbers.
 entries = re.findall(r'record \{\s*key: "([^"]*)"\s*value \{(.*?)\}\s*\}', record, re.S)
 if len(entries) != len(quant["quantized_layers"]):
-    fail(f"record has {len(entries)} entries, quant.json {len(quant['quantized_layers'])} layers")
+    fail(f"record has {len(entries)} entries, quant_report.json {len(quant['quantized_layers'])} layers")
 for (key, body), layer in zip(entries, quant["quantized_layers"]):
     sd = float(re.search(r"scale_d: (\S+)", body).group(1))
     od = int(re.search(r"offset_d: (\S+)", body).group(1))
     sw = [float(v) for v in re.findall(r"scale_w: (\S+)", body)]
-    if key != layer["name"] or np.float32(sd) != np.float32(layer["scale_d"]) or od != layer["offset_d"] or not np.array_equal(np.float32(sw), np.float32(layer["scale_w"])):
-        fail(f"record entry {key} differs from quant.json")
+    # AveragePool has no weights: no scale_w in the record (formats §7.1), 1/area in the report.
+    want_sw = [] if layer["op_type"] == "AveragePool" else layer["scale_w"]
+    if key != layer["name"] or np.float32(sd) != np.float32(layer["scale_d"]) or od != layer["offset_d"] or not np.array_equal(np.float32(sw), np.float32(want_sw)):
+        fail(f"record entry {key} differs from quant_report.json")
 
 print(json.dumps({
     "layers": len(quant["quantized_layers"]),
