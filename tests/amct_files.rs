@@ -82,13 +82,14 @@ impl Run {
         CalibrationOptions {
             model: self.model.clone(),
             save_path: format!("{}/out/m", self.tmp.path().display()),
-            input_shape: "x:1,3,8,8".into(),
-            data_dir: self.tmp.path().join("data").display().to_string(),
-            data_types: "float32".into(),
+            input_shape: Some("x:1,3,8,8".into()),
+            data_dir: Some(self.tmp.path().join("data").display().to_string()),
+            data_types: Some("float32".into()),
             batch_num: None,
             calibration_config: config.map(Path::to_path_buf),
             eval_batches: Some(1),
             equalize: true,
+            evaluator: None,
         }
     }
 
