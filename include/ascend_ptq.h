@@ -41,6 +41,11 @@ typedef enum aptq_status {
    */
   APTQ_ACL_ERROR = 6,
   /**
+   * A step of `aptq_flow` failed (ATC, calibration, ...). The message names the step and
+   * its log; the flow's flow.json records it and the steps before it.
+   */
+  APTQ_STEP_FAILED = 7,
+  /**
    * A bug: the library panicked. The message says where.
    */
   APTQ_PANIC = 99,
@@ -343,6 +348,33 @@ enum aptq_status aptq_preprocess(const char *params_path,
  * be NULL or writable.
  */
 enum aptq_status aptq_aipp(const char *params_path, const char *options_json, char **cfg_text);
+
+/**
+ * Runs `ascend-ptq flow PARAMS.json`: the guide's whole flow from one JSON (preprocess,
+ * calibration, ATC int8 and fp16, compare), files named as the reference scripts name them
+ * under the file's outputRootDir / output_root_dir, and `flow.json` there. Steps whose
+ * inputs did not change since the last run are not redone. Relative paths in the file are
+ * resolved as the command resolves them (the file's folder, else the current directory).
+ *
+ * `params_json_path` is the flow JSON (either dialect). `options_json` is NULL or an object
+ * with the options of `ascend-ptq flow --help`, each key spelled as its flag without the
+ * dashes: "simulate" (boolean), "soc_version" (string), "atc", "acl_lib" (paths), "timeout"
+ * (seconds, default 1800) and "force" (boolean), all optional; documented once, on
+ * `ascend_ptq::flow::FlowArgs`. An unknown key or a value of the wrong type is
+ * `APTQ_INVALID_ARGUMENT` naming the key.
+ *
+ * On success `*summary_json` receives flow.json's content ("steps": name, status, command,
+ * duration_s, outputs, note, details; "verdict_pass" when compare ran; a failing verdict is
+ * still `APTQ_OK`); free it with `aptq_string_free`. A failed step is `APTQ_STEP_FAILED` with
+ * a message naming the step and its log (flow.json records it too).
+ *
+ * # Safety
+ * `params_json_path` and `options_json` must be NULL or NUL-terminated strings;
+ * `summary_json` must be NULL or writable.
+ */
+enum aptq_status aptq_flow(const char *params_json_path,
+                           const char *options_json,
+                           char **summary_json);
 
 /**
  * Summarizes an ONNX model as JSON (the same document as `ascend-ptq inspect --json`).

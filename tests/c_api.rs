@@ -263,3 +263,32 @@ fn c_om_info_example() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("status 3") && stderr.contains("model.onnx") && stderr.contains("not an Ascend OM model"), "{stderr}");
 }
+
+/// ffi/examples/flow.c: `aptq_flow` on the repository's flow JSON (absolute paths, so the C
+/// program's folder does not matter) with the simulator; then the summary, the files and a
+/// bad option reach C.
+#[test]
+fn flow_example_runs_the_whole_flow() {
+    let tmp = common::flow_files::user_folder();
+    let params = common::flow_files::absolute_repo_json(tmp.path());
+    let sim = common::acl_sim_lib();
+    let exe = build_c("ffi/examples/flow.c");
+    let options = serde_json::json!({ "simulate": true, "acl_lib": sim }).to_string();
+    let out = run(&exe, &[params.to_str().unwrap(), &options]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "flow.c failed: {}{stdout}", String::from_utf8_lossy(&out.stderr));
+    let summary: serde_json::Value = serde_json::from_str(&stdout).expect("JSON summary");
+    let names: Vec<&str> = summary["steps"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["preprocess", "calibration", "atc_int8", "atc_fp16", "compare"], "{summary}");
+    assert!(summary["steps"].as_array().unwrap().iter().all(|s| s["status"] == "done"), "{summary}");
+    assert!(tmp.path().join("quant_test/yolov6n_fp16_deploy_model_inc_pre.om").is_file());
+    assert_eq!(
+        summary,
+        serde_json::from_slice::<serde_json::Value>(&std::fs::read(tmp.path().join("quant_test/flow.json")).unwrap()).unwrap()
+    );
+
+    let out = run(&exe, &[params.to_str().unwrap(), r#"{"simulat": true}"#]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("status 1") && stderr.contains("simulat"), "{stderr}");
+}

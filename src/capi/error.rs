@@ -10,6 +10,7 @@ use crate::device::acl::Error as AclLayerError;
 use crate::device::aipp::AippError;
 use crate::device::om::OmError;
 use crate::engine::EngineError;
+use crate::flow::FlowError;
 use crate::onnx::OnnxError;
 use crate::onnx::input_shape::InputShapeError;
 use crate::quant::QuantError;
@@ -36,6 +37,9 @@ pub enum aptq_status {
     /// An AscendCL call failed. The message names the call, ACL's numeric code and its name
     /// (e.g. `aclmdlLoadFromFile failed: 100003 ACL_ERROR_INVALID_FILE`).
     APTQ_ACL_ERROR = 6,
+    /// A step of `aptq_flow` failed (ATC, calibration, ...). The message names the step and
+    /// its log; the flow's flow.json records it and the steps before it.
+    APTQ_STEP_FAILED = 7,
     /// A bug: the library panicked. The message says where.
     APTQ_PANIC = 99,
 }
@@ -197,6 +201,17 @@ impl From<ParamsError> for CapiError {
 impl From<PreprocessError> for CapiError {
     fn from(e: PreprocessError) -> Self {
         let status = if matches!(e, PreprocessError::NoFullBatch { .. }) { APTQ_INVALID_ARGUMENT } else { APTQ_IO_ERROR };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<FlowError> for CapiError {
+    fn from(e: FlowError) -> Self {
+        let status = match &e {
+            FlowError::Params { .. } | FlowError::Argument { .. } => APTQ_INVALID_ARGUMENT,
+            FlowError::Io { .. } => APTQ_IO_ERROR,
+            FlowError::Step { .. } => APTQ_STEP_FAILED,
+        };
         CapiError::new(status, e)
     }
 }

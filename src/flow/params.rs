@@ -201,7 +201,7 @@ impl Reader<'_> {
         if q.contains_key(other) {
             return Err(FlowError::params(self.path, format!("'{section}': '{other}' is the other spelling of '{own}'; write '{own}'")));
         }
-        for k in q.keys().filter(|k| *k != own) {
+        if let Some(k) = q.keys().find(|k| *k != own) {
             return Err(FlowError::params(self.path, format!("'{section}': unknown key '{k}' (expected '{own}')")));
         }
         match q.get(own) {

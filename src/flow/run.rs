@@ -451,7 +451,7 @@ impl Ctx<'_> {
         // Every path of the summary's outputs, whatever files calibration writes.
         let outputs: Vec<PathBuf> =
             details["outputs"].as_object().into_iter().flatten().filter_map(|(_, v)| v.as_str().map(PathBuf::from)).collect();
-        let cos = summary.output_agreement.iter().map(|o| o.cosine).fold(f64::INFINITY, |a, c| a.min(c as f64));
+        let cos = summary.output_agreement.iter().map(|o| o.cosine).fold(f64::INFINITY, f64::min);
         let note = format!(
             "{} layer(s) quantized, {} left in float; fake-quant vs float cosine on the calibration batches ≥ {cos:.4}",
             summary.quantized,
