@@ -41,9 +41,14 @@ pub fn run(args: FlowArgs) -> Result<()> {
         eprintln!("warning: {w}");
     }
     println!("outputs in {}:", report.output_root_dir);
+    // A few files per step: preprocess alone may write hundreds of bins.
+    const SHOWN: usize = 5;
     for step in &report.steps {
-        for o in &step.outputs {
+        for o in step.outputs.iter().take(SHOWN) {
             println!("  {:<12} {}", step.name, o.path);
+        }
+        if step.outputs.len() > SHOWN {
+            println!("  {:<12} … and {} more (flow.json lists them)", step.name, step.outputs.len() - SHOWN);
         }
     }
     if report.simulated {

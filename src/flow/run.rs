@@ -451,7 +451,7 @@ impl Ctx<'_> {
         // Every path of the summary's outputs, whatever files calibration writes.
         let outputs: Vec<PathBuf> =
             details["outputs"].as_object().into_iter().flatten().filter_map(|(_, v)| v.as_str().map(PathBuf::from)).collect();
-        let cos = summary.output_agreement.iter().map(|o| o.cosine).fold(f64::INFINITY, f64::min);
+        let cos = worst(summary.output_agreement.iter().map(|o| o.cosine));
         let note = format!(
             "{} layer(s) quantized, {} left in float; fake-quant vs float cosine on the calibration batches ≥ {cos:.4}",
             summary.quantized,
@@ -531,7 +531,7 @@ impl Ctx<'_> {
         };
         let report = compare_oms(&opts, &mut |done, total| on_event(FlowEvent::Progress { done, total }))?;
         let (json_path, html_path) = report.write(&self.names.compare)?;
-        let worst = report.outputs.iter().map(|o| o.int8_vs_fp16.cosine_similarity.worst).fold(f64::INFINITY, f64::min);
+        let worst = worst(report.outputs.iter().map(|o| o.int8_vs_fp16.cosine_similarity.worst));
         let simulated = if self.opts.simulate { " (ACL SIMULATOR, not an NPU)" } else { "" };
         Ok(Ran {
             outputs: vec![json_path, html_path],
@@ -541,6 +541,12 @@ impl Ctx<'_> {
             ..Ran::default()
         })
     }
+}
+
+/// The smallest cosine, NaN when any is NaN (a NaN cosine fails a verdict; `f64::min` would
+/// skip it).
+fn worst(cosines: impl Iterator<Item = f64>) -> f64 {
+    cosines.fold(f64::INFINITY, |w, c| if w.is_nan() || c.is_nan() { f64::NAN } else { w.min(c) })
 }
 
 fn step_of(precision: Precision) -> Step {
