@@ -88,6 +88,7 @@ impl Run {
             batch_num: None,
             calibration_config: config.map(Path::to_path_buf),
             eval_batches: Some(1),
+            eval_data_dir: None,
             equalize: true,
             evaluator: None,
         }

@@ -45,17 +45,23 @@ fn calibrate_and_check(case: &Case) {
     assert!(out.status.success(), "preprocess: {}", String::from_utf8_lossy(&out.stderr));
     let bins = data.join("imgs_batch1");
 
+    // The held-out photo alone in its own folder: --eval_data_dir.
+    let held_dir = tmp.path().join("held_out");
+    std::fs::create_dir(&held_dir).unwrap();
+    let held_out = held_dir.join("batch0001.bin");
+    std::fs::copy(bins.join(format!("batch{:04}.bin", CALIB + 1)), &held_out).unwrap();
     let prefix = tmp.path().join("out/model");
     let out = common::cli()
         .arg("calibration")
         .arg(format!("--model={}", model.display()))
         .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", case.input_shape])
         .args(["--data_dir", bins.to_str().unwrap(), "--data_types=float32", "--batch_num", &CALIB.to_string()])
+        .arg(format!("--eval_data_dir={}", held_dir.display()))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "calibration failed: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains(&format!("{CALIB} batch(es)")) && stdout.contains("cosine"), "{stdout}");
+    assert!(stdout.contains(&format!("{CALIB} batch(es)")) && stdout.contains("on 1 held-out batch(es): cosine"), "{stdout}");
     for suffix in ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json"] {
         assert!(Path::new(&format!("{}_{suffix}", prefix.display())).exists(), "missing {suffix}");
     }
@@ -68,8 +74,9 @@ fn calibrate_and_check(case: &Case) {
         assert!(c > 0.95 && c <= 1.0 + 1e-9, "layer {} has per-layer cosine {c}", l["name"]);
     }
 
+    assert_eq!((report["eval_batches"].as_u64(), report["eval_data_dir"].as_str()), (Some(1), held_dir.to_str()), "{report}");
+
     // Our engine runs the int8 deploy model on the held-out photo.
-    let held_out = bins.join(format!("batch{:04}.bin", CALIB + 1));
     let run_dir = tmp.path().join("run");
     let input_name = case.input_shape.split(':').next().unwrap();
     let out = common::cli()
@@ -98,6 +105,10 @@ fn calibrate_and_check(case: &Case) {
     );
     assert_eq!(code, 0, "{stdout}{stderr}");
     eprintln!("{}: {stdout}", case.model);
+    // The held-out agreement calibration reports (our engine) is ONNX Runtime's on the same bin.
+    let oracle: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let (ours, ort) = (report["outputs"][0]["cosine"].as_f64().unwrap(), oracle["fake_vs_float_cosine"].as_f64().unwrap());
+    assert!((ours - ort).abs() < 1e-4, "held-out cosine: calibration reports {ours}, ONNX Runtime gives {ort}");
 }
 
 #[test]

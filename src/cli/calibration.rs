@@ -40,8 +40,13 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
     }
     for o in &summary.output_agreement {
         println!(
-            "  output {}: fake-quant vs float on {} calibration batch(es): cosine {:.6}, SQNR {:.2} dB, max abs error {:.4e}",
-            o.output, summary.eval_batches, o.cosine, o.sqnr_db, o.max_abs_error
+            "  output {}: fake-quant vs float on {} {} batch(es): cosine {:.6}, SQNR {:.2} dB, max abs error {:.4e}",
+            o.output,
+            summary.eval_batches,
+            if summary.eval_held_out { "held-out" } else { "calibration" },
+            o.cosine,
+            o.sqnr_db,
+            o.max_abs_error
         );
     }
     let o = &summary.outputs;

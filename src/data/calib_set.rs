@@ -323,6 +323,24 @@ impl CalibrationSet {
         Ok(CalibrationSet { inputs, batch_num })
     }
 
+    /// As [`Self::open`] with as many batches as the directories hold, at most `limit`: a
+    /// held-out evaluation set (`--eval_data_dir`) is read whole unless capped.
+    pub fn open_up_to(input_shape: &str, data_dirs: &str, data_types: &str, limit: Option<usize>) -> Result<Self> {
+        let shapes = parse_input_shapes(input_shape).map_err(|e| CalibError::Argument { flag: "--input_shape", detail: e.0 })?;
+        let (first, dir) = match (shapes.first(), split_list(data_dirs).first()) {
+            (Some(s), Some(d)) => (s.name.clone(), PathBuf::from(d)),
+            _ => return Self::open(input_shape, data_dirs, data_types, 1),
+        };
+        let available = list_files(&first, &dir)?.len();
+        if available == 0 {
+            return Err(CalibError::Argument {
+                flag: "--data_dir",
+                detail: format!("directory {} of input '{first}' holds no file", dir.display()),
+            });
+        }
+        Self::open(input_shape, data_dirs, data_types, limit.map_or(available, |l| l.min(available)).max(1))
+    }
+
     pub fn inputs(&self) -> &[CalibInput] {
         &self.inputs
     }

@@ -42,6 +42,9 @@ pub struct CalibrationOptions {
     /// How many calibration batches (from the first) the fake-quant model is evaluated on
     /// against float for quant_report.json; 0 skips the evaluation. `None`: [`DEFAULT_EVAL_BATCHES`].
     pub eval_batches: Option<usize>,
+    /// Held-out batches for that evaluation (`--eval_data_dir`); `None`: the first
+    /// calibration batches, with a warning that they are not held out.
+    pub eval_data_dir: Option<String>,
     /// Equalize the channel ranges of depthwise-conv inputs before calibrating
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
@@ -137,8 +140,10 @@ pub struct Summary {
     pub equalized: Vec<equalize::Equalized>,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
-    /// The number of calibration batches the agreement was measured on.
+    /// The number of batches the agreement was measured on.
     pub eval_batches: usize,
+    /// Whether those batches are the held-out `--eval_data_dir` (else calibration batches).
+    pub eval_held_out: bool,
     pub warnings: Vec<String>,
     /// Wall time of each phase (preparation, each calibration pass, evaluation, writing).
     pub phase_seconds: Vec<(String, f64)>,
@@ -243,7 +248,23 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     }
     let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
     let fake = build_fake_quant(&deploy)?;
-    let eval_batches = opts.eval_batches.unwrap_or(DEFAULT_EVAL_BATCHES).min(batch_num);
+    let held_out = match &opts.eval_data_dir {
+        Some(dirs) => Some(CalibrationSet::open_up_to(&args.input_shape, dirs, &args.data_types, opts.eval_batches).map_err(|e| {
+            // The set's own messages name --data_dir; here it is the evaluation folder.
+            CalibrateError::Argument { flag: "--eval_data_dir", detail: e.to_string().replacen("--data_dir: ", "", 1) }
+        })?),
+        None => None,
+    };
+    let (eval_set, eval_batches) = match &held_out {
+        Some(set) => (set, if opts.eval_batches == Some(0) { 0 } else { set.batch_num() }),
+        None => (&data, opts.eval_batches.unwrap_or(DEFAULT_EVAL_BATCHES).min(batch_num)),
+    };
+    if held_out.is_none() && eval_batches > 0 && !layers.is_empty() {
+        warnings.push(format!(
+            "the fake-quant vs float agreement is measured on {eval_batches} calibration batch(es), which are not held out; \
+             give --eval_data_dir with other bins for held-out numbers"
+        ));
+    }
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
         None
@@ -255,7 +276,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             &fake,
             &layers,
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
-            &data,
+            eval_set,
             eval_batches,
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
         )?)
@@ -352,6 +373,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         equalized,
         output_agreement,
         eval_batches: if evaluation_ran { eval_batches } else { 0 },
+        eval_held_out: held_out.is_some(),
         warnings,
         phase_seconds: phases.list,
         wall_seconds: start.elapsed().as_secs_f64(),

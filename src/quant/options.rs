@@ -53,6 +53,12 @@ pub struct CalibrationArgs {
     #[arg(long = "eval_batches", value_name = "N")]
     #[serde(default)]
     pub eval_batches: Option<usize>,
+    /// "dir1;dir2" — held-out .bin batches (same --input_shape and --data_types as the
+    /// calibration data) to measure the fake-quant model against float on instead of the
+    /// calibration batches; all its files are used, at most --eval_batches when given.
+    #[arg(long = "eval_data_dir", value_name = "DIRS")]
+    #[serde(default)]
+    pub eval_data_dir: Option<String>,
     /// Do not equalize the channel ranges of depthwise-conv inputs (an exact float rewrite
     /// that amct_onnx does not do; on by default because it makes depthwise-heavy models such
     /// as PP-OCR quantize far better).
@@ -84,6 +90,7 @@ impl CalibrationArgs {
             batch_num: self.batch_num,
             calibration_config: self.calibration_config,
             eval_batches: self.eval_batches,
+            eval_data_dir: self.eval_data_dir,
             equalize: self.equalize,
             evaluator: self.evaluator,
         }

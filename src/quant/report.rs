@@ -4,7 +4,8 @@
 //!
 //! ```text
 //! { "version": 1, "tool": "ascend-ptq <version>", "model", "input_shape", "data_dir",
-//!   "data_types", "batch_num", "eval_batches" (the first batches the cosines are measured on),
+//!   "data_types", "batch_num", "eval_batches" (how many batches the cosines are measured on),
+//!   "eval_data_dir" (those batches' held-out folder, or null: the first calibration batches),
 //!   "activation_offset", "do_fusion",
 //!   "fused_batch_norms": [{"conv", "batch_norm"}], "kept_batch_norms": [{"batch_norm", "reason"}],
 //!   "quantized_layers": [{
@@ -92,6 +93,9 @@ pub struct QuantReport {
     data_types: String,
     batch_num: usize,
     eval_batches: usize,
+    /// Where the evaluation batches come from: the held-out `--eval_data_dir`, or (None) the
+    /// first calibration batches.
+    eval_data_dir: Option<String>,
     activation_offset: bool,
     do_fusion: bool,
     fused_batch_norms: Vec<FusedBn>,
@@ -122,6 +126,7 @@ impl QuantReport {
             data_types: opts.data_types.clone().unwrap_or_default(),
             batch_num,
             eval_batches,
+            eval_data_dir: opts.eval_data_dir.clone(),
             activation_offset: config.activation_offset,
             do_fusion: config.do_fusion,
             fused_batch_norms: fold.folded.iter().map(|(c, b)| FusedBn { conv: c.clone(), batch_norm: b.clone() }).collect(),
