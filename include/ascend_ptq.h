@@ -297,7 +297,7 @@ enum aptq_status aptq_calibrate(const char *options_json,
  * "params" (paths) with an optional "section"; optional "reference" (the fp32 ONNX model),
  * "device" (integer, default 0), "acl_lib" (path; default: discovery), "threshold" (number,
  * default 0.99) and "report" (writes REPORT.json and REPORT.html; unlike the CLI, no report
- * file is written without it). The meanings are documented once, on
+ * file is written without it) with "csv" (true: also REPORT.csv, msaccucmp's metric names). The meanings are documented once, on
  * `ascend_ptq::compare::options::CompareArgs`. An unknown key, a missing required key, a
  * value of the wrong type or inputs given both ways or incompletely is
  * `APTQ_INVALID_ARGUMENT` with a message naming the key; null counts as absent.
@@ -311,7 +311,8 @@ enum aptq_status aptq_calibrate(const char *options_json,
  * `options_json` must be NULL or a NUL-terminated string; `report_json` must be NULL or
  * writable.
  */
-enum aptq_status aptq_compare(const char *options_json, char **report_json);
+enum aptq_status aptq_compare(const char *options_json,
+                              char **report_json);
 
 /**
  * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` /

@@ -151,6 +151,26 @@ fn the_guide_json_with_simulate_compares_through_the_simulator() {
     let cos = compare["outputs"][0]["int8_vs_fp16"]["cosine_similarity"]["mean"].as_f64().unwrap();
     assert!(cos > 0.9, "int8 vs fp16 cosine {cos}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("SIMULATED"), "{}", text(&out));
+    // compare --csv: msaccucmp's metric names, a row per input, output and pair, the JSON's values.
+    let csv = std::fs::read_to_string(out_dir.join("yolov6n_compare.csv")).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "Index,Input,Output,Pair,CosineSimilarity,MaxAbsoluteError,AccumulatedRelativeError,RelativeEuclideanDistance,\
+             KullbackLeiblerDivergence,StandardDeviation,MeanAbsoluteError,RootMeanSquareError,MaxRelativeError,MeanRelativeError"
+        )
+    );
+    let rows: Vec<Vec<String>> = lines.map(csv_fields).collect();
+    let inputs = compare["inputs"].as_array().unwrap();
+    assert_eq!(rows.len(), inputs.len() * 3, "{csv}");
+    for (i, input) in inputs.iter().enumerate() {
+        let row = &rows[i * 3];
+        assert_eq!((row[0].as_str(), row[3].as_str()), (input["index"].to_string().as_str(), "int8_vs_fp16"), "{csv}");
+        assert_eq!(row.len(), 14, "{row:?}");
+        let want = input["outputs"][0]["int8_vs_fp16"]["cosine_similarity"].as_f64().unwrap();
+        assert!((row[4].parse::<f64>().unwrap() - want).abs() <= 5e-7, "{csv}");
+    }
 }
 
 #[test]
@@ -180,4 +200,22 @@ fn a_failed_atc_step_stops_the_flow_with_its_log() {
     let out = flow(root, &["models/yolov6_params.json", "--atc", "/nonexistent/atc"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: --atc: "), "{}", text(&out));
+}
+
+/// The fields of one CSV line (RFC 4180 quoting).
+fn csv_fields(line: &str) -> Vec<String> {
+    let (mut fields, mut cur, mut quoted, mut chars) = (Vec::new(), String::new(), false, line.chars().peekable());
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => fields.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    fields.push(cur);
+    fields
 }

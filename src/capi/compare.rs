@@ -15,7 +15,7 @@ use crate::compare::{CompareArgs, compare_oms};
 /// "params" (paths) with an optional "section"; optional "reference" (the fp32 ONNX model),
 /// "device" (integer, default 0), "acl_lib" (path; default: discovery), "threshold" (number,
 /// default 0.99) and "report" (writes REPORT.json and REPORT.html; unlike the CLI, no report
-/// file is written without it). The meanings are documented once, on
+/// file is written without it) with "csv" (true: also REPORT.csv, msaccucmp's metric names). The meanings are documented once, on
 /// `ascend_ptq::compare::options::CompareArgs`. An unknown key, a missing required key, a
 /// value of the wrong type or inputs given both ways or incompletely is
 /// `APTQ_INVALID_ARGUMENT` with a message naming the key; null counts as absent.
@@ -37,9 +37,13 @@ pub unsafe extern "C" fn aptq_compare(options_json: *const c_char, report_json: 
         }
         let args: CompareArgs = from_json(text)?;
         let report_path = args.report.clone();
+        let csv = args.csv;
         let report = compare_oms(&args.into_options()?, &mut |_, _| {})?;
         if let Some(path) = report_path {
             report.write(&path)?;
+            if csv {
+                report.write_csv(&path)?;
+            }
         }
         unsafe { write_string_out(report_json, "report_json", report.to_json()) }
     })

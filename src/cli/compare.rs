@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub fn run(args: CompareArgs) -> Result<()> {
     // clap fills in DEFAULT_REPORT; the fallback only covers a caller that built the args by hand.
     let report_path = args.report.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_REPORT));
+    let csv = args.csv;
     let opts = args.into_options()?;
     let bar = ProgressBar::new(0);
     bar.set_style(ProgressStyle::with_template("comparing {bar:30} {pos}/{len} input sets {elapsed}").expect("valid template"));
@@ -29,6 +30,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
         println!("note: {note}");
     }
     println!("{}", report.verdict);
+    if csv {
+        println!("wrote {}", report.write_csv(&report_path)?.display());
+    }
     println!("wrote {} and {}", json.display(), html.display());
     if !report.pass {
         std::process::exit(3);

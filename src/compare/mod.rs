@@ -1,6 +1,7 @@
 //! Comparing the int8 and fp16 OMs: the msaccucmp metrics, the runner interface the models
 //! run through, the input sets, the comparison flow and its JSON/HTML report.
 
+pub mod csv;
 pub mod device;
 pub mod error;
 pub mod flow;

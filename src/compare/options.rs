@@ -70,6 +70,11 @@ pub struct CompareArgs {
     #[arg(long, default_value = DEFAULT_REPORT, value_name = "OUT")]
     #[serde(default)]
     pub report: Option<PathBuf>,
+    /// Also write OUT.csv: one row per input, output and pair, the ten metrics under
+    /// msaccucmp's column names (CosineSimilarity, MaxAbsoluteError, ...).
+    #[arg(long)]
+    #[serde(default)]
+    pub csv: bool,
 }
 
 fn default_threshold() -> f64 {
@@ -146,6 +151,7 @@ mod tests {
             acl_lib: None,
             threshold: DEFAULT_THRESHOLD,
             report: None,
+            csv: false,
         }
     }
 

@@ -175,6 +175,14 @@ impl CompareReport {
         Ok((json, html))
     }
 
+    /// Writes OUT.csv (the metrics in msaccucmp's names, [`super::csv`]) beside the report.
+    pub fn write_csv(&self, out: &Path) -> Result<PathBuf, CompareError> {
+        let csv = report_paths(out).0.with_extension("csv");
+        crate::onnx::io::write_atomically(&csv, super::csv::to_csv(self).as_bytes())
+            .map_err(|e| CompareError::Io { path: csv.clone(), detail: e.to_string() })?;
+        Ok(csv)
+    }
+
     /// The self-contained HTML page.
     pub fn to_html(&self) -> String {
         let mut h = String::new();
@@ -391,30 +399,31 @@ impl CompareReport {
 }
 
 const PALETTE: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
+// msaccucmp's metric names (docs/ascend-formats.md §13), so a user of its CSV reads the same words.
 const AGG_COLUMNS: [&str; 11] = [
-    "cosine mean",
-    "cosine min",
-    "max abs error (mean / max)",
-    "mean abs error",
-    "RMSE",
-    "rel. Euclidean dist.",
-    "accum. rel. error",
-    "max rel. error",
-    "mean rel. error",
-    "KL divergence",
-    "(mean;std) x, y",
+    "CosineSimilarity mean",
+    "CosineSimilarity min",
+    "MaxAbsoluteError (mean / max)",
+    "MeanAbsoluteError",
+    "RootMeanSquareError",
+    "RelativeEuclideanDistance",
+    "AccumulatedRelativeError",
+    "MaxRelativeError",
+    "MeanRelativeError",
+    "KullbackLeiblerDivergence",
+    "StandardDeviation (mean;std) x, y",
 ];
 const ROW_COLUMNS: [&str; 10] = [
-    "cosine",
-    "max abs error",
-    "mean abs error",
-    "RMSE",
-    "rel. Euclidean dist.",
-    "accum. rel. error",
-    "max rel. error",
-    "mean rel. error",
-    "KL divergence",
-    "(mean;std) x, y",
+    "CosineSimilarity",
+    "MaxAbsoluteError",
+    "MeanAbsoluteError",
+    "RootMeanSquareError",
+    "RelativeEuclideanDistance",
+    "AccumulatedRelativeError",
+    "MaxRelativeError",
+    "MeanRelativeError",
+    "KullbackLeiblerDivergence",
+    "StandardDeviation (mean;std) x, y",
 ];
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}table{border-collapse:collapse;margin:.5em 0}\
 td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}th{background:#eee}\

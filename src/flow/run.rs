@@ -380,7 +380,7 @@ impl Ctx<'_> {
                     Acl::Discovered | Acl::Missing(_) => String::new(),
                 };
                 let command = format!(
-                    "ascend-ptq compare --int8 {} --fp16 {} --images {} --params {} --reference {} --report {}{lib}",
+                    "ascend-ptq compare --int8 {} --fp16 {} --images {} --params {} --reference {} --report {} --csv{lib}",
                     q(&n.int8_om),
                     q(&n.fp16_om),
                     q(&self.img_root()),
@@ -531,10 +531,11 @@ impl Ctx<'_> {
         };
         let report = compare_oms(&opts, &mut |done, total| on_event(FlowEvent::Progress { done, total }))?;
         let (json_path, html_path) = report.write(&self.names.compare)?;
+        let csv_path = report.write_csv(&self.names.compare)?;
         let worst = worst(report.outputs.iter().map(|o| o.int8_vs_fp16.cosine_similarity.worst));
         let simulated = if self.opts.simulate { " (ACL SIMULATOR, not an NPU)" } else { "" };
         Ok(Ran {
-            outputs: vec![json_path, html_path],
+            outputs: vec![json_path, html_path, csv_path],
             note: Some(format!("{}; worst int8-vs-fp16 cosine {worst:.4}{simulated}", report.verdict)),
             details: Some(json!({ "pass": report.pass, "verdict": report.verdict, "device": report.int8_device, "notes": report.notes })),
             verdict_pass: Some(report.pass),
