@@ -11,6 +11,7 @@ pub mod engine;
 pub mod flow;
 pub mod onnx;
 pub mod quant;
+pub mod tasks;
 
 /// The crate version, as reported by `ascend-ptq --version` and `aptq_version()`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,168 @@
+//! Task decoders and task-level agreement metrics: what a model's output *means* (text boxes,
+//! detections, class scores, recognised sequences) and how far two such decodings agree, the
+//! reference side (fp32 or fp16) taken as pseudo ground truth.
+//!
+//! Knows nothing of calibration, comparison or the device: `compare` and `calibration` call
+//! it with plain `f32` slices and their dims. One file per decoder family; `geometry.rs` is
+//! shared.
+
+pub mod db;
+pub mod geometry;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+pub use db::DbParams;
+
+/// A task and its post-processing parameters.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Task {
+    /// No decoding: only tensor metrics apply.
+    Raw,
+    /// DB text detection (PaddleOCR's `DBPostProcess`).
+    Db(DbParams),
+}
+
+/// The names [`Task::from_str`] accepts.
+pub const TASK_NAMES: &[&str] = &["raw", "db"];
+
+impl FromStr for Task {
+    type Err = TaskError;
+
+    /// A task name with its default parameters.
+    fn from_str(s: &str) -> Result<Task, TaskError> {
+        Ok(match s {
+            "raw" => Task::Raw,
+            "db" => Task::Db(DbParams::default()),
+            _ => return Err(TaskError::UnknownTask(s.to_string())),
+        })
+    }
+}
+
+impl Task {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Raw => "raw",
+            Task::Db(_) => "db",
+        }
+    }
+}
+
+/// A text box: four corners in input pixels (top-left, top-right, bottom-right, bottom-left,
+/// PaddleOCR's order) and its mean map probability.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct TextBox {
+    pub points: [[f32; 2]; 4],
+    pub score: f32,
+}
+
+/// What [`decode`] makes of one output tensor.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decoded {
+    TextBoxes(Vec<TextBox>),
+    Raw,
+}
+
+impl Decoded {
+    fn kind(&self) -> &'static str {
+        match self {
+            Decoded::TextBoxes(_) => "text boxes",
+            Decoded::Raw => "raw",
+        }
+    }
+}
+
+/// Errors naming the task and what was expected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum TaskError {
+    #[error("unknown task {0:?}: expected one of {names}", names = TASK_NAMES.join(", "))]
+    UnknownTask(String),
+    #[error("task {task}: output dims {found:?}, expected {expected}")]
+    Dims { task: &'static str, expected: String, found: Vec<usize> },
+    #[error("task {task}: output has {found} values, its dims {dims:?} need {expected}")]
+    Length { task: &'static str, dims: Vec<usize>, expected: usize, found: usize },
+    #[error("cannot compare {candidate} with {reference}: both sides must be decoded by the same task")]
+    Mismatch { candidate: &'static str, reference: &'static str },
+    #[error("{what}: candidate has {candidate} batch items, reference {reference}")]
+    Batch { what: &'static str, candidate: usize, reference: usize },
+}
+
+impl TaskError {
+    pub(crate) fn dims(task: &'static str, expected: &str, found: &[usize]) -> TaskError {
+        TaskError::Dims { task, expected: expected.to_string(), found: found.to_vec() }
+    }
+}
+
+/// Decodes one output tensor of `dims` (row-major `output`) for `task`. `input_hw` is the
+/// model input's (height, width): boxes come back in input pixels. Detection tasks decode
+/// batch item 0.
+pub fn decode(task: &Task, output: &[f32], dims: &[usize], input_hw: (usize, usize)) -> Result<Decoded, TaskError> {
+    check_len(task.name(), output, dims)?;
+    Ok(match task {
+        Task::Raw => Decoded::Raw,
+        Task::Db(p) => Decoded::TextBoxes(db::decode(p, output, dims, input_hw)?),
+    })
+}
+
+/// The output must hold exactly the values its dims describe.
+pub(crate) fn check_len(task: &'static str, output: &[f32], dims: &[usize]) -> Result<(), TaskError> {
+    let expected: usize = dims.iter().product();
+    if expected != output.len() {
+        return Err(TaskError::Length { task, dims: dims.to_vec(), expected, found: output.len() });
+    }
+    Ok(())
+}
+
+/// Task-level agreement of `candidate` with `reference` (the pseudo ground truth). Fields
+/// that do not apply to the task are `None` (left out of the JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct TaskMetrics {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recall: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub f1: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count_candidate: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count_reference: Option<usize>,
+}
+
+/// Compares two decodings of the same task; an error when they are of different kinds.
+pub fn agreement(candidate: &Decoded, reference: &Decoded) -> Result<TaskMetrics, TaskError> {
+    match (candidate, reference) {
+        (Decoded::Raw, Decoded::Raw) => Ok(TaskMetrics::default()),
+        (Decoded::TextBoxes(c), Decoded::TextBoxes(r)) => Ok(db::agreement(c, r)),
+        (c, r) => Err(TaskError::Mismatch { candidate: c.kind(), reference: r.kind() }),
+    }
+}
+
+impl fmt::Display for Task {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_names_parse_and_unknown_lists_them() {
+        assert_eq!("db".parse::<Task>().unwrap(), Task::Db(DbParams::default()));
+        let e = "dbnet".parse::<Task>().unwrap_err().to_string();
+        assert!(e.contains("\"dbnet\"") && e.contains(&TASK_NAMES.join(", ")), "{e}");
+    }
+
+    #[test]
+    fn decode_checks_the_length_against_the_dims() {
+        let e = decode(&Task::Db(DbParams::default()), &[0.0; 5], &[1, 1, 2, 3], (2, 3)).unwrap_err();
+        assert_eq!(e, TaskError::Length { task: "db", dims: vec![1, 1, 2, 3], expected: 6, found: 5 });
+        assert!(agreement(&Decoded::Raw, &Decoded::TextBoxes(vec![])).is_err());
+    }
+}

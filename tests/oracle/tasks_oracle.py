@@ -1,0 +1,151 @@
+"""Independent reference for src/tasks/: task decoders and agreement metrics in numpy + OpenCV.
+
+PaddleOCR's DBPostProcess, the Ultralytics YOLOv5/v8 and YOLOX post-processing, PP-OCR's CTC
+greedy decoding and classification top-k, re-expressed from their published descriptions
+(not copied), with OpenCV's own findContours / minAreaRect / boxPoints / fillPoly where
+PaddleOCR uses them. Tensors are raw little-endian float32 files; dims are comma lists.
+
+  tasks_oracle.py db MAP.bin DIMS H,W                 -> {"boxes": [...]}
+  tasks_oracle.py db-metrics CAND.bin REF.bin DIMS H,W -> metrics of CAND against REF
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+
+import cv2
+import numpy as np
+
+
+def load(path: str, dims: str) -> np.ndarray:
+    shape = [int(d) for d in dims.split(",")]
+    return np.fromfile(path, dtype="<f4").reshape(shape)
+
+
+def hw(s: str) -> tuple[int, int]:
+    h, w = (int(v) for v in s.split(","))
+    return h, w
+
+
+# ---------------------------------------------------------------- db (PaddleOCR DBPostProcess)
+DB = dict(thresh=0.3, box_thresh=0.6, unclip_ratio=1.5, max_candidates=1000, min_size=3)
+
+
+def mini_box(points):
+    """get_mini_boxes: minAreaRect, corners sorted by x, left pair / right pair by y."""
+    rect = cv2.minAreaRect(points)
+    p = sorted(list(cv2.boxPoints(rect)), key=lambda q: q[0])
+    a, d = (0, 1) if p[1][1] > p[0][1] else (1, 0)
+    b, c = (2, 3) if p[3][1] > p[2][1] else (3, 2)
+    return np.array([p[a], p[b], p[c], p[d]], dtype=np.float32), min(rect[1])
+
+
+def box_score_fast(pred, box):
+    h, w = pred.shape
+    box = box.copy()
+    xmin = int(np.clip(np.floor(box[:, 0].min()), 0, w - 1))
+    xmax = int(np.clip(np.ceil(box[:, 0].max()), 0, w - 1))
+    ymin = int(np.clip(np.floor(box[:, 1].min()), 0, h - 1))
+    ymax = int(np.clip(np.ceil(box[:, 1].max()), 0, h - 1))
+    mask = np.zeros((ymax - ymin + 1, xmax - xmin + 1), dtype=np.uint8)
+    box[:, 0] -= xmin
+    box[:, 1] -= ymin
+    cv2.fillPoly(mask, box.reshape(1, -1, 2).astype(np.int32), 1)
+    return cv2.mean(pred[ymin : ymax + 1, xmin : xmax + 1], mask)[0]
+
+
+def unclip(box, ratio):
+    """Round-join offset by area*ratio/perimeter: the Minkowski sum of the box with a disk,
+    as the hull of densely sampled circles around the corners (samples aligned with the
+    box's own edge directions, so its extreme points in those directions are exact)."""
+    poly = box.astype(np.float64)
+    dist = cv2.contourArea(box) * ratio / cv2.arcLength(box, True)
+    edge = poly[1] - poly[0]
+    base = math.atan2(edge[1], edge[0])
+    angles = base + np.arange(720) * (2 * math.pi / 720)
+    ring = np.stack([np.cos(angles), np.sin(angles)], 1) * dist
+    pts = (poly[:, None, :] + ring[None, :, :]).reshape(-1, 2)
+    return pts.astype(np.float32)
+
+
+def db_decode(pred, dest_hw, p=DB):
+    h, w = pred.shape
+    bitmap = (pred > p["thresh"]).astype(np.uint8) * 255
+    contours, _ = cv2.findContours(bitmap, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    out = []
+    for contour in contours[: p["max_candidates"]]:
+        box, sside = mini_box(contour)
+        if sside < p["min_size"]:
+            continue
+        score = box_score_fast(pred, box)
+        if p["box_thresh"] > score:
+            continue
+        box, sside = mini_box(unclip(box, p["unclip_ratio"]))
+        if sside < p["min_size"] + 2:
+            continue
+        box = box.astype(np.float64)
+        box[:, 0] = np.clip(np.round(box[:, 0] / w * dest_hw[1]), 0, dest_hw[1])
+        box[:, 1] = np.clip(np.round(box[:, 1] / h * dest_hw[0]), 0, dest_hw[0])
+        out.append({"points": box.tolist(), "score": float(score)})
+    return out
+
+
+def db_map(t):
+    if t.ndim == 4:
+        return t[0, 0]
+    if t.ndim == 3:
+        return t[0]
+    return t
+
+
+def poly_iou(a, b):
+    a = np.array(a, dtype=np.float32)
+    b = np.array(b, dtype=np.float32)
+    inter, _ = cv2.intersectConvexConvex(a, b)
+    union = abs(cv2.contourArea(a)) + abs(cv2.contourArea(b)) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def greedy(nc, nr, thresh, iou):
+    pairs = [(iou(c, r), c, r) for c in range(nc) for r in range(nr)]
+    pairs = sorted([q for q in pairs if q[0] >= thresh], key=lambda q: (-q[0], q[1], q[2]))
+    used_c, used_r, n = set(), set(), 0
+    for _, c, r in pairs:
+        if c not in used_c and r not in used_r:
+            used_c.add(c)
+            used_r.add(r)
+            n += 1
+    return n
+
+
+def prf(m, nc, nr):
+    p = m / nc if nc else (1.0 if nr == 0 else 0.0)
+    r = m / nr if nr else (1.0 if nc == 0 else 0.0)
+    f = 2 * p * r / (p + r) if p + r > 0 else 0.0
+    return p, r, f
+
+
+def db_metrics(cand, ref):
+    m = greedy(len(cand), len(ref), 0.5, lambda c, r: poly_iou(cand[c]["points"], ref[r]["points"]))
+    p, r, f = prf(m, len(cand), len(ref))
+    return {"precision": p, "recall": r, "f1": f, "count_candidate": len(cand), "count_reference": len(ref)}
+
+
+def main(argv):
+    cmd = argv[0]
+    if cmd == "db":
+        print(json.dumps({"boxes": db_decode(db_map(load(argv[1], argv[2])), hw(argv[3]))}))
+    elif cmd == "db-metrics":
+        cand = db_decode(db_map(load(argv[1], argv[3])), hw(argv[4]))
+        ref = db_decode(db_map(load(argv[2], argv[3])), hw(argv[4]))
+        print(json.dumps(db_metrics(cand, ref)))
+    else:
+        print(f"tasks_oracle: unknown command {cmd!r}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

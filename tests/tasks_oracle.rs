@@ -1,0 +1,145 @@
+//! `ascend_ptq::tasks` decoders and metrics against tests/oracle/tasks_oracle.py (numpy +
+//! OpenCV re-expressions of PaddleOCR / Ultralytics / YOLOX post-processing): db on real
+//! PP-OCRv4 det maps of real photos, ctc and cls on the real rec / cls models' outputs, the
+//! YOLO families on synthetic but realistic output tensors.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use ascend_ptq::data::params::{PreprocessParams, load_params};
+use ascend_ptq::data::preprocess::image_tensor;
+use ascend_ptq::engine::{Session, Tensor};
+use ascend_ptq::onnx::{DataType, load_model};
+use ascend_ptq::tasks::geometry::polygon_iou;
+use ascend_ptq::tasks::{Decoded, Task, TaskMetrics, TextBox, agreement, decode};
+
+fn dims_arg(dims: &[usize]) -> String {
+    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")
+}
+
+fn write_bin(dir: &Path, name: &str, values: &[f32]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()).unwrap();
+    path
+}
+
+fn oracle(py: &Path, args: &[&str]) -> serde_json::Value {
+    let (code, stdout, stderr) = common::run_oracle(py, "tasks_oracle.py", args);
+    assert_eq!(code, 0, "tasks_oracle.py {args:?}: {stderr}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("oracle output {stdout}: {e}"))
+}
+
+/// Runs `model` on each input (batch 1), returning the first output's values and dims.
+fn run_model(model: &Path, shape: [usize; 4], inputs: &[Vec<f32>]) -> Vec<(Vec<f32>, Vec<usize>)> {
+    let model = load_model(model).unwrap();
+    let name = model.graph.as_ref().unwrap().input[0].name.clone().unwrap();
+    let session = Session::new(&model, &HashMap::from([(name.clone(), shape.iter().map(|&d| d as i64).collect())])).unwrap();
+    inputs
+        .iter()
+        .map(|x| {
+            let bytes: Vec<u8> = x.iter().flat_map(|v| v.to_le_bytes()).collect();
+            let t = Tensor::from_le_bytes(DataType::Float, &shape, &bytes, &name).unwrap();
+            let out = session.run(HashMap::from([(name.clone(), t)])).unwrap();
+            let t = &out[0].1;
+            (t.as_f32().unwrap().iter().copied().collect(), t.shape().to_vec())
+        })
+        .collect()
+}
+
+fn metric(m: &TaskMetrics, key: &str) -> f64 {
+    let v = serde_json::to_value(m).unwrap();
+    v[key].as_f64().unwrap_or_else(|| panic!("metric {key} missing in {v}"))
+}
+
+fn assert_metrics_equal(ours: &TaskMetrics, want: &serde_json::Value, keys: &[&str]) -> f64 {
+    let mut worst = 0f64;
+    for k in keys {
+        let (a, b) = (metric(ours, k), want[k].as_f64().unwrap_or_else(|| panic!("oracle lacks {k}: {want}")));
+        assert!((a - b).abs() <= 1e-6, "{k}: ours {a}, oracle {b}");
+        worst = worst.max((a - b).abs());
+    }
+    worst
+}
+
+// ------------------------------------------------------------------------------------- db
+
+fn det_params() -> PreprocessParams {
+    load_params(&common::repo_root().join("scripts/demo-params.json"), Some("det_pre_params")).unwrap().params
+}
+
+fn text_boxes(d: Decoded) -> Vec<TextBox> {
+    match d {
+        Decoded::TextBoxes(b) => b,
+        other => panic!("expected text boxes, got {other:?}"),
+    }
+}
+
+#[test]
+fn db_boxes_and_metrics_match_the_oracle_on_real_det_maps() {
+    let Some(py) = common::oracle_python() else { return };
+    let Some(model) = common::asset(common::DET) else { return };
+    let photos = ["page.png", "coffee.png", "astronaut.png", "clock_motion.png", "text.png"];
+    let mut inputs = Vec::new();
+    for p in photos {
+        let Some(path) = common::asset(&format!("images/{p}")) else { return };
+        inputs.push(image_tensor(&path, &det_params()).unwrap());
+    }
+    let maps = run_model(&model, [1, 3, 640, 640], &inputs);
+    let tmp = tempfile::tempdir().unwrap();
+    let task: Task = "db".parse().unwrap();
+    let mut total = 0;
+    for (k, (map, dims)) in maps.iter().enumerate() {
+        let bin = write_bin(tmp.path(), &format!("map{k}.bin"), map);
+        let ours = text_boxes(decode(&task, map, dims, (640, 640)).unwrap());
+        let want = oracle(&py, &["db", bin.to_str().unwrap(), &dims_arg(dims), "640,640"]);
+        let want = want["boxes"].as_array().unwrap();
+        assert_eq!(ours.len(), want.len(), "{}: box count ours {} oracle {}", photos[k], ours.len(), want.len());
+        let mut min_iou = 1f64;
+        let mut max_score = 0f64;
+        let mut used = vec![false; want.len()];
+        for b in &ours {
+            let poly = b.points.map(|p| [f64::from(p[0]), f64::from(p[1])]);
+            let (j, iou) = want
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| !used[*j])
+                .map(|(j, w)| {
+                    let wp: Vec<[f64; 2]> =
+                        w["points"].as_array().unwrap().iter().map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()]).collect();
+                    (j, polygon_iou(&poly, &wp))
+                })
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .unwrap_or_else(|| panic!("{}: box {b:?} has no oracle box left", photos[k]));
+            used[j] = true;
+            assert!(iou >= 0.99, "{}: box {b:?} best oracle IoU {iou}: {}", photos[k], want[j]);
+            let ds = (f64::from(b.score) - want[j]["score"].as_f64().unwrap()).abs();
+            assert!(ds <= 1e-4, "{}: box {b:?} score differs by {ds}: {}", photos[k], want[j]);
+            min_iou = min_iou.min(iou);
+            max_score = max_score.max(ds);
+        }
+        eprintln!("db {}: {} boxes, min IoU vs oracle {min_iou:.6}, max score diff {max_score:.2e}", photos[k], ours.len());
+        total += ours.len();
+    }
+    assert!(total >= 8, "only {total} text boxes on the photos");
+
+    // Metrics of a perturbed map against the original: shifted right by 3 pixels and with
+    // its left third dimmed below box_thresh, so some boxes move, some vanish.
+    let (map, dims) = &maps[0];
+    let (h, w) = (dims[2], dims[3]);
+    let mut moved = vec![0f32; map.len()];
+    for y in 0..h {
+        for x in 3..w {
+            moved[y * w + x] = map[y * w + x - 3] * if x < w / 3 { 0.5 } else { 1.0 };
+        }
+    }
+    let a = write_bin(tmp.path(), "moved.bin", &moved);
+    let b = write_bin(tmp.path(), "orig.bin", map);
+    let ours = agreement(&decode(&task, &moved, dims, (640, 640)).unwrap(), &decode(&task, map, dims, (640, 640)).unwrap()).unwrap();
+    let want = oracle(&py, &["db-metrics", a.to_str().unwrap(), b.to_str().unwrap(), &dims_arg(dims), "640,640"]);
+    let worst = assert_metrics_equal(&ours, &want, &["precision", "recall", "f1", "count_candidate", "count_reference"]);
+    let f1 = metric(&ours, "f1");
+    assert!(f1 > 0.0 && f1 < 1.0, "the perturbation should change some boxes: {ours:?}");
+    eprintln!("db metrics perturbed page.png: {ours:?}, max delta vs oracle {worst:.1e}");
+}
