@@ -38,7 +38,8 @@ pub struct CompareOptions {
     pub device: i32,
     /// `libascendcl.so` (or the simulator); None = discovery (see `acl::LibrarySearch`).
     pub acl_lib: Option<PathBuf>,
-    pub threshold: f64,
+    /// The task and the verdict's threshold (a bare cosine converts: `0.99.into()`).
+    pub criteria: super::task::Criteria,
 }
 
 /// One OM loaded on a device, run through the compare flow.
@@ -185,7 +186,7 @@ fn compare_on_device(
         }
         None => None,
     };
-    let mut report = compare_with_progress(&mut int8, &mut fp16, &inputs, session.as_ref(), opts.threshold, progress)?;
+    let mut report = compare_with_progress(&mut int8, &mut fp16, &inputs, session.as_ref(), opts.criteria.clone(), progress)?;
     report.sources = Sources {
         int8_model: Some(opts.int8_om.display().to_string()),
         fp16_model: Some(opts.fp16_om.display().to_string()),

@@ -11,6 +11,8 @@ use super::inputs::{CompareInputs, InputSet};
 use super::metrics::Metrics;
 use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, OutputSummary, Sources};
 use super::runner::{IoDesc, OmRunner};
+use super::task::{Criteria, TaskRow, TaskSummary, Threshold, metric as task_metric, summarize, task_row};
+use crate::tasks::Task;
 use crate::engine::{Session, Tensor};
 
 /// The Ascend compare advisor's cosine threshold (docs/ascend-formats.md §13, `ACCURACY_THRESHOLD = 0.99`).
@@ -164,9 +166,9 @@ pub fn compare(
     fp16: &mut dyn OmRunner,
     inputs: &CompareInputs,
     reference: Option<&Session>,
-    threshold: f64,
+    criteria: impl Into<Criteria>,
 ) -> Result<CompareReport, CompareError> {
-    compare_with_progress(int8, fp16, inputs, reference, threshold, &mut |_, _| {})
+    compare_with_progress(int8, fp16, inputs, reference, criteria, &mut |_, _| {})
 }
 
 /// [`compare`], calling `progress(done, total)` after each input set.
@@ -175,13 +177,25 @@ pub fn compare_with_progress(
     fp16: &mut dyn OmRunner,
     inputs: &CompareInputs,
     reference: Option<&Session>,
-    threshold: f64,
+    criteria: impl Into<Criteria>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<CompareReport, CompareError> {
+    let Criteria { task, threshold: criterion } = criteria.into();
+    // The cosine the tables mark as low: the verdict's, or the advisor's default.
+    let threshold = match &criterion {
+        Threshold::Cosine(t) => *t,
+        Threshold::Task { .. } => DEFAULT_THRESHOLD,
+    };
     if !(-1.0..=1.0).contains(&threshold) {
         return Err(CompareError::Input {
             input: "--threshold".into(),
             detail: format!("{threshold} is not a cosine similarity in [-1, 1]"),
+        });
+    }
+    if let (Threshold::Task { metric, .. }, Task::Raw) = (&criterion, &task) {
+        return Err(CompareError::Input {
+            input: "--threshold".into(),
+            detail: format!("{metric} is a task metric: give --task (db, cls, ctc, ...) to decode the outputs"),
         });
     }
     check_interfaces(int8, fp16)?;
@@ -210,7 +224,13 @@ pub fn compare_with_progress(
                 fp16_vs_fp32: golden.as_ref().map(|g| Metrics::compute(&y[k], &g[k])),
             })
             .collect();
-        rows.push(InputRow { index, label: set.label, outputs });
+        let task_row = match (&task, outs.first()) {
+            (Task::Raw, _) | (_, None) => None,
+            (t, Some(out)) => {
+                Some(task_row(t, &int8.inputs()[0], out, &x[0], &y[0], golden.as_ref().map(|g| g[0].as_slice()))?)
+            }
+        };
+        rows.push(InputRow { index, label: set.label, outputs, task: task_row });
         progress(index + 1, inputs.len());
     }
 
@@ -247,6 +267,13 @@ pub fn compare_with_progress(
         })
         .collect();
     let pairs = rows.len() * outs.len();
+    let task_summary = outs.first().filter(|_| task != Task::Raw).map(|o| {
+        let task_rows: Vec<&TaskRow> = rows.iter().filter_map(|r| r.task.as_ref()).collect();
+        summarize(&task, &o.name, &task_rows)
+    });
+    if let Threshold::Task { metric: name, min } = &criterion {
+        return task_verdict(TaskVerdict { name, min: *min, rows: &rows, int8, fp16, threshold, inputs, summaries, task_summary });
+    }
     let pass = failures.is_empty();
     let verdict = if pass {
         format!("PASS: all {pairs} int8-vs-fp16 cosine similarities (inputs × outputs) are ≥ {threshold}")
@@ -263,6 +290,7 @@ pub fn compare_with_progress(
         fp16_device: fp16.device_label(),
         sources: Sources::default(),
         threshold,
+        criterion: criterion.describe(),
         pass,
         verdict,
         failures,
@@ -271,5 +299,60 @@ pub fn compare_with_progress(
         notes: inputs.notes().to_vec(),
         // Filled by the device runner once its handles are released (`compare_oms`).
         teardown_errors: Vec::new(),
+        task: task_summary,
+    })
+}
+
+struct TaskVerdict<'a> {
+    name: &'a str,
+    min: f64,
+    rows: &'a [InputRow],
+    int8: &'a dyn OmRunner,
+    fp16: &'a dyn OmRunner,
+    threshold: f64,
+    inputs: &'a CompareInputs,
+    summaries: Vec<OutputSummary>,
+    task_summary: Option<TaskSummary>,
+}
+
+/// The verdict on a task metric: every input's int8-vs-fp16 value reaches `min` (a missing
+/// or NaN value fails). `failures` then lists those inputs, with their cosine for reference.
+fn task_verdict(v: TaskVerdict) -> Result<CompareReport, CompareError> {
+    let mut failures = Vec::new();
+    let mut worst = f64::INFINITY;
+    for r in v.rows {
+        let value = r.task.as_ref().and_then(|t| task_metric(&t.int8_vs_fp16, v.name)).unwrap_or(f64::NAN);
+        worst = if value.is_nan() || worst.is_nan() { f64::NAN } else { worst.min(value) };
+        if value.is_nan() || value < v.min {
+            let o = &r.outputs[0];
+            failures.push(Failure {
+                input: r.index,
+                label: r.label.clone(),
+                output: o.output.clone(),
+                cosine_similarity: o.int8_vs_fp16.cosine_similarity,
+            });
+        }
+    }
+    let pass = failures.is_empty();
+    let verdict = if pass {
+        format!("PASS: all {} input sets reach int8-vs-fp16 {}>={} (worst {worst})", v.rows.len(), v.name, v.min)
+    } else {
+        format!("FAIL: {} of {} input sets are below int8-vs-fp16 {}>={} (worst {worst})", failures.len(), v.rows.len(), v.name, v.min)
+    };
+    Ok(CompareReport {
+        tool: format!("ascend-ptq {}", crate::VERSION),
+        int8_device: v.int8.device_label(),
+        fp16_device: v.fp16.device_label(),
+        sources: Sources::default(),
+        threshold: v.threshold,
+        criterion: format!("{}>={}", v.name, v.min),
+        pass,
+        verdict,
+        failures,
+        outputs: v.summaries,
+        inputs: v.rows.to_vec(),
+        notes: v.inputs.notes().to_vec(),
+        teardown_errors: Vec::new(),
+        task: v.task_summary,
     })
 }

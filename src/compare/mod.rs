@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod options;
 pub mod report;
 pub mod runner;
+pub mod task;
 
 pub use device::{AclRunner, CompareOptions, InputSource, compare_oms};
 pub use error::CompareError;
@@ -19,3 +20,4 @@ pub use metrics::Metrics;
 pub use options::{CompareArgs, CompareArgsError};
 pub use report::CompareReport;
 pub use runner::{IoDType, IoDesc, OmRunner};
+pub use task::{Criteria, Threshold};

@@ -7,7 +7,11 @@
 use std::path::PathBuf;
 
 use super::device::{CompareOptions, InputSource};
+use serde::Deserialize;
+
 use super::flow::DEFAULT_THRESHOLD;
+use super::task::{Criteria, Threshold};
+use crate::tasks::Task;
 
 /// Where the CLI writes its report when `--report` is not given (the C function writes none).
 pub const DEFAULT_REPORT: &str = "compare_report";
@@ -61,10 +65,18 @@ pub struct CompareArgs {
     #[arg(long = "acl-lib", alias = "acl_lib", value_name = "PATH")]
     #[serde(default)]
     pub acl_lib: Option<PathBuf>,
-    /// The int8-vs-fp16 cosine every input and output must reach (Ascend's advisor uses 0.99).
-    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
-    #[serde(default = "default_threshold")]
-    pub threshold: f64,
+    /// What the verdict needs: the int8-vs-fp16 cosine every input and output must reach
+    /// (a number or "cosine>=0.99"; Ascend's advisor uses 0.99), or with --task a task metric
+    /// every input must reach ("f1>=0.95", "top1>=0.99", "char_accuracy>=0.99", ...).
+    #[arg(long, default_value = "0.99", value_name = "THRESHOLD")]
+    #[serde(default = "default_threshold", deserialize_with = "number_or_string")]
+    pub threshold: String,
+    /// Decode the first output and compare in the task's terms too: raw (none, the
+    /// default), db (PP-OCR text boxes: F1 at IoU 0.5), cls (top-1 / top-5), ctc (PP-OCR
+    /// recognition: exact string, character accuracy).
+    #[arg(long, value_name = "TASK")]
+    #[serde(default)]
+    pub task: Option<String>,
     /// Report path: writes OUT.json and OUT.html.
     // The CLI always writes one (DEFAULT_REPORT); the C function only when "report" is given.
     #[arg(long, default_value = DEFAULT_REPORT, value_name = "OUT")]
@@ -77,8 +89,17 @@ pub struct CompareArgs {
     pub csv: bool,
 }
 
-fn default_threshold() -> f64 {
-    DEFAULT_THRESHOLD
+fn default_threshold() -> String {
+    DEFAULT_THRESHOLD.to_string()
+}
+
+/// "threshold" in the C options JSON: a number (the cosine) or a string as on the command line.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => Ok(n.to_string()),
+        serde_json::Value::String(s) => Ok(s),
+        other => Err(serde::de::Error::custom(format!("expected a number or a string such as \"f1>=0.95\", found {other}"))),
+    }
 }
 
 /// Compare options that do not fit together; the messages use the flag spellings, as the
@@ -97,6 +118,18 @@ pub enum CompareArgsError {
     ZeroBatchNum,
     #[error("--images needs --params (the preprocessing parameter file)")]
     ImagesWithoutParams,
+    #[error("{0}")]
+    Criteria(String),
+}
+
+/// `--task` and `--threshold` as the comparison takes them.
+pub fn criteria(task: Option<&str>, threshold: &str) -> Result<Criteria, CompareArgsError> {
+    let task = match task {
+        None => Task::Raw,
+        Some(t) => t.parse::<Task>().map_err(|e| CompareArgsError::Criteria(format!("--task: {e}")))?,
+    };
+    let threshold = threshold.parse::<Threshold>().map_err(|e| CompareArgsError::Criteria(e.to_string()))?;
+    Ok(Criteria { task, threshold })
 }
 
 impl CompareArgs {
@@ -127,7 +160,7 @@ impl CompareArgs {
             reference: self.reference,
             device: self.device,
             acl_lib: self.acl_lib,
-            threshold: self.threshold,
+            criteria: criteria(self.task.as_deref(), &self.threshold)?,
         })
     }
 }
@@ -149,7 +182,8 @@ mod tests {
             reference: None,
             device: 0,
             acl_lib: None,
-            threshold: DEFAULT_THRESHOLD,
+            threshold: DEFAULT_THRESHOLD.to_string(),
+            task: None,
             report: None,
             csv: false,
         }

@@ -109,6 +109,9 @@ pub struct InputRow {
     pub index: usize,
     pub label: String,
     pub outputs: Vec<OutputMetrics>,
+    /// `--task`: the first output decoded on each side and compared in the task's terms.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::task::TaskRow>,
 }
 
 /// An (input set, output) whose int8-vs-fp16 cosine is below the threshold or NaN.
@@ -140,6 +143,8 @@ pub struct CompareReport {
     pub sources: Sources,
     /// The int8-vs-fp16 cosine similarity every (input, output) must reach.
     pub threshold: f64,
+    /// What the verdict is judged on: `cosine>=T` or a task metric (`f1>=0.95`).
+    pub criterion: String,
     pub pass: bool,
     /// One sentence: the verdict and why.
     pub verdict: String,
@@ -151,6 +156,9 @@ pub struct CompareReport {
     /// tore down, as "aclrtFree failed: 500001 ACL_ERROR_FAILURE (...)". Not part of the
     /// verdict (the outputs were read before), but shown: the device may be left unclean.
     pub teardown_errors: Vec<String>,
+    /// `--task`: mean and worst task metrics over the input sets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub task: Option<super::task::TaskSummary>,
 }
 
 /// `OUT` → (`OUT.json`, `OUT.html`); an `OUT` ending in `.json` or `.html` loses that suffix.

@@ -527,7 +527,7 @@ impl Ctx<'_> {
             reference: Some(self.params.onnx_path.clone()),
             device: 0,
             acl_lib,
-            threshold: DEFAULT_THRESHOLD,
+            criteria: DEFAULT_THRESHOLD.into(),
         };
         let report = compare_oms(&opts, &mut |done, total| on_event(FlowEvent::Progress { done, total }))?;
         let (json_path, html_path) = report.write(&self.names.compare)?;
