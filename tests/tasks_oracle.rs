@@ -143,3 +143,99 @@ fn db_boxes_and_metrics_match_the_oracle_on_real_det_maps() {
     assert!(f1 > 0.0 && f1 < 1.0, "the perturbation should change some boxes: {ours:?}");
     eprintln!("db metrics perturbed page.png: {ours:?}, max delta vs oracle {worst:.1e}");
 }
+
+// ------------------------------------------------------------------------------ ctc, cls
+
+/// Deterministic inputs of `h` × `w`: three strips of page.png and the whole of text.png.
+fn text_inputs(h: usize, w: usize) -> Option<Vec<Vec<f32>>> {
+    use ascend_ptq::data::preprocess::{Image, decode_bgr, tensor_from_decoded};
+    let mut p = det_params();
+    (p.fixed_scale, p.des_height, p.des_width, p.means, p.stds) = (false, h, w, vec![127.5; 3], vec![127.5; 3]);
+    let crop = |img: &Image<u8>, y0: usize, y1: usize| {
+        let row = img.width * img.channels;
+        Image::new(img.width, y1 - y0, img.channels, img.data[y0 * row..y1 * row].to_vec())
+    };
+    let text = decode_bgr(&common::asset("images/text.png")?).unwrap();
+    let page = decode_bgr(&common::asset("images/page.png")?).unwrap();
+    let ph = page.height;
+    let pieces = [crop(&page, 0, ph / 6), crop(&page, ph / 6, ph / 3), crop(&page, ph / 3, ph / 2), crop(&text, 0, text.height)];
+    Some(pieces.iter().map(|img| tensor_from_decoded(img, &p)).collect())
+}
+
+/// The per-item outputs stacked into one `[N, ...]` tensor.
+fn stack(outputs: Vec<(Vec<f32>, Vec<usize>)>) -> (Vec<f32>, Vec<usize>) {
+    let mut dims = outputs[0].1.clone();
+    dims[0] = outputs.len();
+    (outputs.into_iter().flat_map(|(v, _)| v).collect(), dims)
+}
+
+#[test]
+fn ctc_sequences_and_metrics_match_the_oracle_on_real_rec_output() {
+    let Some(py) = common::oracle_python() else { return };
+    let Some(model) = common::asset(common::REC) else { return };
+    let Some(inputs) = text_inputs(48, 320) else { return };
+    let (out, dims) = stack(run_model(&model, [1, 3, 48, 320], &inputs));
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = write_bin(tmp.path(), "rec.bin", &out);
+    let Decoded::Sequences(ours) = decode(&Task::Ctc, &out, &dims, (48, 320)).unwrap() else { panic!("not sequences") };
+    let want: Vec<Vec<usize>> = serde_json::from_value(oracle(&py, &["ctc", bin.to_str().unwrap(), &dims_arg(&dims)])["sequences"].clone()).unwrap();
+    assert_eq!(ours, want);
+    let lens: Vec<usize> = ours.iter().map(Vec::len).collect();
+    assert!(lens.iter().filter(|&&l| l >= 3).count() >= 2, "too little text recognised: {ours:?}");
+
+    // Perturbed copy: on every 4th non-blank step the top class trades its score with class 1 + step.
+    let (t, c) = (dims[1], dims[2]);
+    let mut moved = out.clone();
+    for i in 0..dims[0] {
+        for s in (0..t).step_by(4) {
+            let row = &mut moved[(i * t + s) * c..(i * t + s + 1) * c];
+            let k = row.iter().enumerate().fold(0, |b, (j, &v)| if v > row[b] { j } else { b });
+            if k != 0 {
+                row.swap(k, (1 + s) % c);
+            }
+        }
+    }
+    let a = write_bin(tmp.path(), "moved.bin", &moved);
+    let ours = agreement(&decode(&Task::Ctc, &moved, &dims, (48, 320)).unwrap(), &decode(&Task::Ctc, &out, &dims, (48, 320)).unwrap()).unwrap();
+    let want = oracle(&py, &["ctc-metrics", a.to_str().unwrap(), bin.to_str().unwrap(), &dims_arg(&dims)]);
+    let worst = assert_metrics_equal(&ours, &want, &["exact", "char_accuracy", "count_candidate"]);
+    assert!(metric(&ours, "char_accuracy") < 1.0, "{ours:?}");
+    eprintln!("ctc: sequence lengths {lens:?}; perturbed {ours:?}, max delta vs oracle {worst:.1e}");
+}
+
+#[test]
+fn cls_top_k_and_metrics_match_the_oracle() {
+    let Some(py) = common::oracle_python() else { return };
+    let Some(model) = common::asset(common::CLS) else { return };
+    let Some(inputs) = text_inputs(48, 192) else { return };
+    let (real, real_dims) = stack(run_model(&model, [1, 3, 48, 192], &inputs));
+    // The real cls head has 2 classes; a synthetic 10-class head exercises top-5.
+    let synth: Vec<f32> = (0..6 * 10).map(|i| ((i * 37 % 23) as f32 * 0.13).sin()).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, out, dims) in [("real", real, real_dims), ("synthetic", synth, vec![6, 10])] {
+        let bin = write_bin(tmp.path(), &format!("{name}.bin"), &out);
+        let Decoded::Scores(rows) = decode(&Task::Cls, &out, &dims, (48, 192)).unwrap() else { panic!("not scores") };
+        let want: Vec<Vec<usize>> = serde_json::from_value(oracle(&py, &["cls", bin.to_str().unwrap(), &dims_arg(&dims)])["top"].clone()).unwrap();
+        let top: Vec<Vec<usize>> = rows.iter().map(|r| ascend_ptq::tasks::cls::top_k(r, 5)).collect();
+        assert_eq!(top, want, "{name}");
+        // Perturbed: each item's two best classes swap on every other item.
+        let c = dims[1];
+        let mut moved = out.clone();
+        for (i, row) in moved.chunks_mut(c).enumerate() {
+            if i % 2 == 0 {
+                let t = ascend_ptq::tasks::cls::top_k(row, 2);
+                row.swap(t[0], t[1]);
+            }
+            if c > 5 {
+                let t = ascend_ptq::tasks::cls::top_k(row, c);
+                row[t[c - 1]] = row[t[0]] + 1.0; // the worst class becomes the best
+            }
+        }
+        let a = write_bin(tmp.path(), &format!("{name}_moved.bin"), &moved);
+        let ours = agreement(&decode(&Task::Cls, &moved, &dims, (48, 192)).unwrap(), &decode(&Task::Cls, &out, &dims, (48, 192)).unwrap()).unwrap();
+        let want = oracle(&py, &["cls-metrics", a.to_str().unwrap(), bin.to_str().unwrap(), &dims_arg(&dims)]);
+        let worst = assert_metrics_equal(&ours, &want, &["top1", "top5_overlap", "count_candidate"]);
+        assert!(metric(&ours, "top1") < 1.0, "{name}: {ours:?}");
+        eprintln!("cls {name}: top-k {top:?}; perturbed {ours:?}, max delta vs oracle {worst:.1e}");
+    }
+}

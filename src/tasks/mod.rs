@@ -6,6 +6,8 @@
 //! it with plain `f32` slices and their dims. One file per decoder family; `geometry.rs` is
 //! shared.
 
+pub mod cls;
+pub mod ctc;
 pub mod db;
 pub mod geometry;
 
@@ -24,10 +26,14 @@ pub enum Task {
     Raw,
     /// DB text detection (PaddleOCR's `DBPostProcess`).
     Db(DbParams),
+    /// Classification: top-1 / top-5 over batch items.
+    Cls,
+    /// CTC greedy decoding of a recognition model.
+    Ctc,
 }
 
 /// The names [`Task::from_str`] accepts.
-pub const TASK_NAMES: &[&str] = &["raw", "db"];
+pub const TASK_NAMES: &[&str] = &["raw", "db", "cls", "ctc"];
 
 impl FromStr for Task {
     type Err = TaskError;
@@ -37,6 +43,8 @@ impl FromStr for Task {
         Ok(match s {
             "raw" => Task::Raw,
             "db" => Task::Db(DbParams::default()),
+            "cls" => Task::Cls,
+            "ctc" => Task::Ctc,
             _ => return Err(TaskError::UnknownTask(s.to_string())),
         })
     }
@@ -47,6 +55,8 @@ impl Task {
         match self {
             Task::Raw => "raw",
             Task::Db(_) => "db",
+            Task::Cls => "cls",
+            Task::Ctc => "ctc",
         }
     }
 }
@@ -64,6 +74,10 @@ pub struct TextBox {
 #[serde(rename_all = "snake_case")]
 pub enum Decoded {
     TextBoxes(Vec<TextBox>),
+    /// Per batch item, the class scores as the model gives them.
+    Scores(Vec<Vec<f32>>),
+    /// Per batch item, the CTC index sequence.
+    Sequences(Vec<Vec<usize>>),
     Raw,
 }
 
@@ -71,6 +85,8 @@ impl Decoded {
     fn kind(&self) -> &'static str {
         match self {
             Decoded::TextBoxes(_) => "text boxes",
+            Decoded::Scores(_) => "class scores",
+            Decoded::Sequences(_) => "sequences",
             Decoded::Raw => "raw",
         }
     }
@@ -99,12 +115,14 @@ impl TaskError {
 
 /// Decodes one output tensor of `dims` (row-major `output`) for `task`. `input_hw` is the
 /// model input's (height, width): boxes come back in input pixels. Detection tasks decode
-/// batch item 0.
+/// batch item 0; cls and ctc every batch item.
 pub fn decode(task: &Task, output: &[f32], dims: &[usize], input_hw: (usize, usize)) -> Result<Decoded, TaskError> {
     check_len(task.name(), output, dims)?;
     Ok(match task {
         Task::Raw => Decoded::Raw,
         Task::Db(p) => Decoded::TextBoxes(db::decode(p, output, dims, input_hw)?),
+        Task::Cls => Decoded::Scores(cls::decode(output, dims)?),
+        Task::Ctc => Decoded::Sequences(ctc::decode(output, dims)?),
     })
 }
 
@@ -127,6 +145,19 @@ pub struct TaskMetrics {
     pub recall: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f1: Option<f64>,
+    /// cls: share of batch items with the same top-1 class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top1: Option<f64>,
+    /// cls: mean |top-5 ∩ top-5| / 5 (k = min(5, classes)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top5_overlap: Option<f64>,
+    /// ctc: share of batch items with identical sequences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<f64>,
+    /// ctc: mean 1 − edit distance / reference length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub char_accuracy: Option<f64>,
+    /// Boxes (db, detection) or batch items (cls, ctc) on each side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_candidate: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -138,6 +169,8 @@ pub fn agreement(candidate: &Decoded, reference: &Decoded) -> Result<TaskMetrics
     match (candidate, reference) {
         (Decoded::Raw, Decoded::Raw) => Ok(TaskMetrics::default()),
         (Decoded::TextBoxes(c), Decoded::TextBoxes(r)) => Ok(db::agreement(c, r)),
+        (Decoded::Scores(c), Decoded::Scores(r)) => cls::agreement(c, r),
+        (Decoded::Sequences(c), Decoded::Sequences(r)) => ctc::agreement(c, r),
         (c, r) => Err(TaskError::Mismatch { candidate: c.kind(), reference: r.kind() }),
     }
 }

@@ -7,6 +7,8 @@ PaddleOCR uses them. Tensors are raw little-endian float32 files; dims are comma
 
   tasks_oracle.py db MAP.bin DIMS H,W                 -> {"boxes": [...]}
   tasks_oracle.py db-metrics CAND.bin REF.bin DIMS H,W -> metrics of CAND against REF
+  tasks_oracle.py ctc OUT.bin DIMS | ctc-metrics CAND.bin REF.bin DIMS
+  tasks_oracle.py cls OUT.bin DIMS | cls-metrics CAND.bin REF.bin DIMS
 """
 
 from __future__ import annotations
@@ -133,6 +135,51 @@ def db_metrics(cand, ref):
     return {"precision": p, "recall": r, "f1": f, "count_candidate": len(cand), "count_reference": len(ref)}
 
 
+# ------------------------------------------------------------- ctc (PaddleOCR CTCLabelDecode)
+def ctc_decode(t):
+    out = []
+    for item in t:
+        idx = item.argmax(axis=1)
+        keep = np.ones(len(idx), dtype=bool)
+        keep[1:] = idx[1:] != idx[:-1]
+        keep &= idx != 0
+        out.append([int(v) for v in idx[keep]])
+    return out
+
+
+def edit_distance(a, b):
+    d = np.zeros((len(a) + 1, len(b) + 1), dtype=np.int64)
+    d[:, 0] = np.arange(len(a) + 1)
+    d[0, :] = np.arange(len(b) + 1)
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (a[i - 1] != b[j - 1]))
+    return int(d[-1, -1])
+
+
+def ctc_metrics(cand, ref):
+    n = max(1, len(ref))
+    exact = sum(c == r for c, r in zip(cand, ref)) / n
+    acc = sum(1 - edit_distance(c, r) / max(1, len(r)) for c, r in zip(cand, ref)) / n
+    return {"exact": exact, "char_accuracy": acc, "count_candidate": len(cand), "count_reference": len(ref)}
+
+
+# ------------------------------------------------------------------------------ cls (top-k)
+def cls_top(t, k):
+    t = t.reshape(t.shape[0], -1)
+    # stable sort on the negated scores: ties keep the lower index first
+    return [[int(v) for v in np.argsort(-row, kind="stable")[:k]] for row in t]
+
+
+def cls_metrics(cand, ref):
+    k = min(5, cand.reshape(cand.shape[0], -1).shape[1])
+    tc, tr = cls_top(cand, k), cls_top(ref, k)
+    n = max(1, len(tr))
+    top1 = sum(a[0] == b[0] for a, b in zip(tc, tr)) / n
+    top5 = sum(len(set(a) & set(b)) / k for a, b in zip(tc, tr)) / n
+    return {"top1": top1, "top5_overlap": top5, "count_candidate": len(tc), "count_reference": len(tr)}
+
+
 def main(argv):
     cmd = argv[0]
     if cmd == "db":
@@ -141,6 +188,14 @@ def main(argv):
         cand = db_decode(db_map(load(argv[1], argv[3])), hw(argv[4]))
         ref = db_decode(db_map(load(argv[2], argv[3])), hw(argv[4]))
         print(json.dumps(db_metrics(cand, ref)))
+    elif cmd == "ctc":
+        print(json.dumps({"sequences": ctc_decode(load(argv[1], argv[2]))}))
+    elif cmd == "ctc-metrics":
+        print(json.dumps(ctc_metrics(ctc_decode(load(argv[1], argv[3])), ctc_decode(load(argv[2], argv[3])))))
+    elif cmd == "cls":
+        print(json.dumps({"top": cls_top(load(argv[1], argv[2]), 5)}))
+    elif cmd == "cls-metrics":
+        print(json.dumps(cls_metrics(load(argv[1], argv[3]), load(argv[2], argv[3]))))
     else:
         print(f"tasks_oracle: unknown command {cmd!r}", file=sys.stderr)
         return 2
