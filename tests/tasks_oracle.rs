@@ -178,7 +178,8 @@ fn ctc_sequences_and_metrics_match_the_oracle_on_real_rec_output() {
     let tmp = tempfile::tempdir().unwrap();
     let bin = write_bin(tmp.path(), "rec.bin", &out);
     let Decoded::Sequences(ours) = decode(&Task::Ctc, &out, &dims, (48, 320)).unwrap() else { panic!("not sequences") };
-    let want: Vec<Vec<usize>> = serde_json::from_value(oracle(&py, &["ctc", bin.to_str().unwrap(), &dims_arg(&dims)])["sequences"].clone()).unwrap();
+    let want: Vec<Vec<usize>> =
+        serde_json::from_value(oracle(&py, &["ctc", bin.to_str().unwrap(), &dims_arg(&dims)])["sequences"].clone()).unwrap();
     assert_eq!(ours, want);
     let lens: Vec<usize> = ours.iter().map(Vec::len).collect();
     assert!(lens.iter().filter(|&&l| l >= 3).count() >= 2, "too little text recognised: {ours:?}");
@@ -196,7 +197,8 @@ fn ctc_sequences_and_metrics_match_the_oracle_on_real_rec_output() {
         }
     }
     let a = write_bin(tmp.path(), "moved.bin", &moved);
-    let ours = agreement(&decode(&Task::Ctc, &moved, &dims, (48, 320)).unwrap(), &decode(&Task::Ctc, &out, &dims, (48, 320)).unwrap()).unwrap();
+    let ours =
+        agreement(&decode(&Task::Ctc, &moved, &dims, (48, 320)).unwrap(), &decode(&Task::Ctc, &out, &dims, (48, 320)).unwrap()).unwrap();
     let want = oracle(&py, &["ctc-metrics", a.to_str().unwrap(), bin.to_str().unwrap(), &dims_arg(&dims)]);
     let worst = assert_metrics_equal(&ours, &want, &["exact", "char_accuracy", "count_candidate"]);
     assert!(metric(&ours, "char_accuracy") < 1.0, "{ours:?}");
@@ -215,7 +217,8 @@ fn cls_top_k_and_metrics_match_the_oracle() {
     for (name, out, dims) in [("real", real, real_dims), ("synthetic", synth, vec![6, 10])] {
         let bin = write_bin(tmp.path(), &format!("{name}.bin"), &out);
         let Decoded::Scores(rows) = decode(&Task::Cls, &out, &dims, (48, 192)).unwrap() else { panic!("not scores") };
-        let want: Vec<Vec<usize>> = serde_json::from_value(oracle(&py, &["cls", bin.to_str().unwrap(), &dims_arg(&dims)])["top"].clone()).unwrap();
+        let want: Vec<Vec<usize>> =
+            serde_json::from_value(oracle(&py, &["cls", bin.to_str().unwrap(), &dims_arg(&dims)])["top"].clone()).unwrap();
         let top: Vec<Vec<usize>> = rows.iter().map(|r| ascend_ptq::tasks::cls::top_k(r, 5)).collect();
         assert_eq!(top, want, "{name}");
         // Perturbed: each item's two best classes swap on every other item.
@@ -232,10 +235,164 @@ fn cls_top_k_and_metrics_match_the_oracle() {
             }
         }
         let a = write_bin(tmp.path(), &format!("{name}_moved.bin"), &moved);
-        let ours = agreement(&decode(&Task::Cls, &moved, &dims, (48, 192)).unwrap(), &decode(&Task::Cls, &out, &dims, (48, 192)).unwrap()).unwrap();
+        let ours = agreement(&decode(&Task::Cls, &moved, &dims, (48, 192)).unwrap(), &decode(&Task::Cls, &out, &dims, (48, 192)).unwrap())
+            .unwrap();
         let want = oracle(&py, &["cls-metrics", a.to_str().unwrap(), bin.to_str().unwrap(), &dims_arg(&dims)]);
         let worst = assert_metrics_equal(&ours, &want, &["top1", "top5_overlap", "count_candidate"]);
         assert!(metric(&ours, "top1") < 1.0, "{name}: {ours:?}");
         eprintln!("cls {name}: top-k {top:?}; perturbed {ours:?}, max delta vs oracle {worst:.1e}");
+    }
+}
+
+// ----------------------------------------------------------------------------------- yolo
+
+/// A small deterministic generator (64-bit LCG), uniform in [0, 1).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> f32 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 40) as f32) / (1u64 << 24) as f32
+    }
+}
+
+const CLASSES: usize = 4;
+
+/// Realistic head rows (cx, cy, w, h, obj, class scores…) on a 128 × 128 input: five objects
+/// (two overlapping ones of different classes, two of the same class side by side), each
+/// seen by several rows with jittered boxes and scores, then low-confidence noise.
+fn synthetic_rows(n: usize, seed: u64) -> Vec<[f32; 5 + CLASSES]> {
+    let mut g = Lcg(seed);
+    let objects = [
+        (30.0, 30.0, 30.0, 20.0, 0),
+        (40.0, 36.0, 28.0, 24.0, 1),
+        (90.0, 40.0, 20.0, 40.0, 2),
+        (80.0, 100.0, 24.0, 16.0, 3),
+        (104.0, 100.0, 24.0, 16.0, 3),
+    ];
+    let mut rows = Vec::new();
+    for (k, &(cx, cy, w, h, class)) in objects.iter().enumerate() {
+        for _ in 0..5 + k % 3 {
+            let mut r = [0f32; 5 + CLASSES];
+            r[..4].copy_from_slice(&[
+                cx + 6.0 * (g.next() - 0.5),
+                cy + 6.0 * (g.next() - 0.5),
+                w * (0.8 + 0.4 * g.next()),
+                h * (0.8 + 0.4 * g.next()),
+            ]);
+            r[4] = 0.3 + 0.65 * g.next();
+            for c in 0..CLASSES {
+                r[5 + c] = if c == class { 0.4 + 0.6 * g.next() } else { 0.3 * g.next() };
+            }
+            rows.push(r);
+        }
+    }
+    while rows.len() < n {
+        let mut r = [0f32; 5 + CLASSES];
+        r[..4].copy_from_slice(&[128.0 * g.next(), 128.0 * g.next(), 4.0 + 30.0 * g.next(), 4.0 + 30.0 * g.next()]);
+        r[4] = 0.45 * g.next();
+        for c in 0..CLASSES {
+            r[5 + c] = 0.5 * g.next();
+        }
+        rows.push(r);
+    }
+    rows.truncate(n);
+    rows
+}
+
+/// The rows of [`synthetic_rows`] in `family`'s layout; for YOLOX each row is placed in the
+/// grid cell (of the stride nearest its size) containing its centre, in raw form.
+fn yolo_tensor(family: &str, seed: u64) -> (Vec<f32>, Vec<usize>) {
+    let attrs = 5 + CLASSES;
+    match family {
+        "yolov5" => (synthetic_rows(80, seed).concat(), vec![1, 80, attrs]),
+        "yolov8" => {
+            let rows = synthetic_rows(80, seed);
+            let mut t = vec![0f32; (4 + CLASSES) * 80];
+            for (i, r) in rows.iter().enumerate() {
+                for k in 0..4 {
+                    t[k * 80 + i] = r[k];
+                }
+                for c in 0..CLASSES {
+                    // v8 has no objectness: fold it into the class scores
+                    t[(4 + c) * 80 + i] = (r[5 + c] * r[4] * 1.3).min(1.0);
+                }
+            }
+            (t, vec![1, 4 + CLASSES, 80])
+        }
+        _ => {
+            let strides = [8usize, 16, 32];
+            let n: usize = strides.iter().map(|s| (128 / s) * (128 / s)).sum();
+            let mut t = vec![0f32; n * attrs];
+            let mut g = Lcg(seed ^ 0x5a5a);
+            for cell in t.chunks_mut(attrs) {
+                cell[..4].copy_from_slice(&[g.next(), g.next(), g.next() - 0.5, g.next() - 0.5]);
+                cell[4] = 0.2 * g.next();
+                for c in 0..CLASSES {
+                    cell[5 + c] = 0.6 * g.next();
+                }
+            }
+            let mut base = 0;
+            let mut starts = Vec::new();
+            for s in strides {
+                starts.push(base);
+                base += (128 / s) * (128 / s);
+            }
+            for r in synthetic_rows(80, seed).iter().filter(|r| r[4] >= 0.3) {
+                let k = if r[2].max(r[3]) < 24.0 { 0 } else { 1 };
+                let (s, ws) = (strides[k] as f32, 128 / strides[k]);
+                let (gx, gy) = ((r[0] / s).floor() as usize, (r[1] / s).floor() as usize);
+                let row = &mut t[(starts[k] + gy * ws + gx) * attrs..][..attrs];
+                row[..4].copy_from_slice(&[r[0] / s - gx as f32, r[1] / s - gy as f32, (r[2] / s).ln(), (r[3] / s).ln()]);
+                row[4..].copy_from_slice(&r[4..]);
+            }
+            (t, vec![1, n, attrs])
+        }
+    }
+}
+
+#[test]
+fn yolo_detections_and_map_match_the_oracle_on_synthetic_heads() {
+    let Some(py) = common::oracle_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    for family in ["yolov5", "yolov8", "yolox"] {
+        let task: Task = family.parse().unwrap();
+        let (reference, dims) = yolo_tensor(family, 7);
+        let (candidate, _) = yolo_tensor(family, 8);
+        let dets = |t: &[f32]| match decode(&task, t, &dims, (128, 128)).unwrap() {
+            Decoded::Detections(d) => d,
+            other => panic!("{family}: {other:?}"),
+        };
+        let rb = write_bin(tmp.path(), &format!("{family}_ref.bin"), &reference);
+        let cb = write_bin(tmp.path(), &format!("{family}_cand.bin"), &candidate);
+        let (ours, want) = (dets(&reference), oracle(&py, &["yolo", family, rb.to_str().unwrap(), &dims_arg(&dims), "128,128"]));
+        let want = want["detections"].as_array().unwrap();
+        assert_eq!(ours.len(), want.len(), "{family}: ours {ours:?}\noracle {want:?}");
+        let mut worst = 0f64;
+        for (d, w) in ours.iter().zip(want) {
+            assert_eq!(d.class as u64, w["class"].as_u64().unwrap(), "{family}");
+            worst = worst.max((f64::from(d.score) - w["score"].as_f64().unwrap()).abs());
+            for k in 0..4 {
+                worst = worst.max((f64::from(d.bbox[k]) - w["bbox"][k].as_f64().unwrap()).abs());
+            }
+        }
+        assert!(worst <= 1e-4, "{family}: max deviation {worst}");
+        let classes: std::collections::BTreeSet<usize> = ours.iter().map(|d| d.class).collect();
+        assert!(ours.len() >= 5 && classes.len() == CLASSES, "{family}: {ours:?}");
+
+        let m = agreement(&Decoded::Detections(dets(&candidate)), &Decoded::Detections(ours.clone())).unwrap();
+        let want = oracle(&py, &["yolo-metrics", family, cb.to_str().unwrap(), rb.to_str().unwrap(), &dims_arg(&dims), "128,128"]);
+        let delta =
+            assert_metrics_equal(&m, &want, &["precision", "recall", "f1", "map50", "map50_95", "count_candidate", "count_reference"]);
+        let map = metric(&m, "map50_95");
+        assert!(map > 0.0 && map < 1.0, "{family}: {m:?}");
+        eprintln!(
+            "{family}: {} detections (max deviation vs oracle {worst:.1e}); candidate vs reference P {:.3} R {:.3} mAP50 {:.4} mAP50-95 {:.4} (max delta {delta:.1e})",
+            ours.len(),
+            metric(&m, "precision"),
+            metric(&m, "recall"),
+            metric(&m, "map50"),
+            map
+        );
     }
 }

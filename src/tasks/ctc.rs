@@ -52,8 +52,7 @@ pub fn agreement(candidate: &[Vec<usize>], reference: &[Vec<usize>]) -> Result<T
     }
     let n = candidate.len().max(1) as f64;
     let exact = candidate.iter().zip(reference).filter(|(c, r)| c == r).count() as f64 / n;
-    let acc: f64 =
-        candidate.iter().zip(reference).map(|(c, r)| 1.0 - levenshtein(c, r) as f64 / r.len().max(1) as f64).sum::<f64>() / n;
+    let acc: f64 = candidate.iter().zip(reference).map(|(c, r)| 1.0 - levenshtein(c, r) as f64 / r.len().max(1) as f64).sum::<f64>() / n;
     Ok(TaskMetrics {
         exact: Some(exact),
         char_accuracy: Some(acc),

@@ -52,7 +52,13 @@ impl Family {
 }
 
 /// Detections of batch item 0 of `output` (`dims` as the family's layout), NMS applied.
-pub fn decode(family: Family, p: &YoloParams, output: &[f32], dims: &[usize], input_hw: (usize, usize)) -> Result<Vec<Detection>, TaskError> {
+pub fn decode(
+    family: Family,
+    p: &YoloParams,
+    output: &[f32],
+    dims: &[usize],
+    input_hw: (usize, usize),
+) -> Result<Vec<Detection>, TaskError> {
     let task = family.name();
     let [b, d1, d2] = *dims else {
         let want = if family == Family::V8 { "[B, 4+C, N]" } else { "[B, N, 5+C]" };
@@ -169,7 +175,10 @@ mod tests {
         let d = decode(Family::X, &p, &x, &[1, 21, 6], (32, 32)).unwrap();
         assert_eq!(d.len(), 1);
         let b = d[0].bbox;
-        assert!((b[0] - 16.0).abs() < 1e-5 && (b[1] - 4.0).abs() < 1e-5 && (b[2] - 24.0).abs() < 1e-5 && (b[3] - 20.0).abs() < 1e-5, "{b:?}");
+        assert!(
+            (b[0] - 16.0).abs() < 1e-5 && (b[1] - 4.0).abs() < 1e-5 && (b[2] - 24.0).abs() < 1e-5 && (b[3] - 20.0).abs() < 1e-5,
+            "{b:?}"
+        );
         let e = decode(Family::X, &p, &x[..20 * 6], &[1, 20, 6], (32, 32)).unwrap_err().to_string();
         assert!(e.contains("yolox") && e.contains("= 21"), "{e}");
         assert!(decode(Family::V8, &p, &v8, &[6, 2], (64, 64)).is_err());
