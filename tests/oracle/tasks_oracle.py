@@ -5,7 +5,7 @@ greedy decoding and classification top-k, re-expressed from their published desc
 (not copied), with OpenCV's own findContours / minAreaRect / boxPoints / fillPoly where
 PaddleOCR uses them. Tensors are raw little-endian float32 files; dims are comma lists.
 
-  tasks_oracle.py db MAP.bin DIMS H,W                 -> {"boxes": [...]}
+  tasks_oracle.py db MAP.bin DIMS H,W [BOX_THRESH]    -> {"boxes": [...]}
   tasks_oracle.py db-metrics CAND.bin REF.bin DIMS H,W -> metrics of CAND against REF
   tasks_oracle.py ctc OUT.bin DIMS | ctc-metrics CAND.bin REF.bin DIMS
   tasks_oracle.py cls OUT.bin DIMS | cls-metrics CAND.bin REF.bin DIMS
@@ -287,7 +287,8 @@ def yolo_metrics(cand, ref):
 def main(argv):
     cmd = argv[0]
     if cmd == "db":
-        print(json.dumps({"boxes": db_decode(db_map(load(argv[1], argv[2])), hw(argv[3]))}))
+        p = dict(DB, box_thresh=float(argv[4])) if len(argv) > 4 else DB
+        print(json.dumps({"boxes": db_decode(db_map(load(argv[1], argv[2])), hw(argv[3]), p)}))
     elif cmd == "db-metrics":
         cand = db_decode(db_map(load(argv[1], argv[3])), hw(argv[4]))
         ref = db_decode(db_map(load(argv[2], argv[3])), hw(argv[4]))
