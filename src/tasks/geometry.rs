@@ -52,7 +52,11 @@ impl RotatedRect {
         let (u, v) = (unit(self.corners[0], self.corners[1]), unit(self.corners[1], self.corners[2]));
         let (hw, hh) = (self.width / 2.0 + d, self.height / 2.0 + d);
         let at = |su: f64, sv: f64| [c[0] + su * hw * u[0] + sv * hh * v[0], c[1] + su * hw * u[1] + sv * hh * v[1]];
-        RotatedRect { corners: [at(-1.0, -1.0), at(1.0, -1.0), at(1.0, 1.0), at(-1.0, 1.0)], width: self.width + 2.0 * d, height: self.height + 2.0 * d }
+        RotatedRect {
+            corners: [at(-1.0, -1.0), at(1.0, -1.0), at(1.0, 1.0), at(-1.0, 1.0)],
+            width: self.width + 2.0 * d,
+            height: self.height + 2.0 * d,
+        }
     }
 
     pub fn center(&self) -> Pt {
@@ -214,7 +218,15 @@ pub fn greedy_match(n_cand: usize, n_ref: usize, thresh: f64, iou: impl Fn(usize
 /// Precision, recall, F1 of `matched` out of `n_cand` candidates and `n_ref` references.
 /// An empty side scores 1 when the other is empty too, else 0.
 pub fn prf(matched: usize, n_cand: usize, n_ref: usize) -> (f64, f64, f64) {
-    let ratio = |m: usize, n: usize, other: usize| if n > 0 { m as f64 / n as f64 } else if other == 0 { 1.0 } else { 0.0 };
+    let ratio = |m: usize, n: usize, other: usize| {
+        if n > 0 {
+            m as f64 / n as f64
+        } else if other == 0 {
+            1.0
+        } else {
+            0.0
+        }
+    };
     let (p, r) = (ratio(matched, n_cand, n_ref), ratio(matched, n_ref, n_cand));
     let f = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
     (p, r, f)

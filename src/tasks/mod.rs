@@ -6,8 +6,11 @@
 //! it with plain `f32` slices and their dims. One file per decoder family; `geometry.rs` is
 //! shared.
 
+pub mod cls;
+pub mod ctc;
 pub mod db;
 pub mod geometry;
+pub mod yolo;
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +18,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 pub use db::DbParams;
+pub use yolo::{ClassAgreement, YoloParams};
 
 /// A task and its post-processing parameters.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -24,10 +28,20 @@ pub enum Task {
     Raw,
     /// DB text detection (PaddleOCR's `DBPostProcess`).
     Db(DbParams),
+    /// Ultralytics YOLOv5 head `[B, N, 5+C]`.
+    Yolov5(YoloParams),
+    /// Ultralytics YOLOv8 head `[B, 4+C, N]`.
+    Yolov8(YoloParams),
+    /// YOLOX raw grid head `[B, N, 5+C]`.
+    Yolox(YoloParams),
+    /// Classification: top-1 / top-5 over batch items.
+    Cls,
+    /// CTC greedy decoding of a recognition model.
+    Ctc,
 }
 
 /// The names [`Task::from_str`] accepts.
-pub const TASK_NAMES: &[&str] = &["raw", "db"];
+pub const TASK_NAMES: &[&str] = &["raw", "db", "yolov5", "yolov8", "yolox", "cls", "ctc"];
 
 impl FromStr for Task {
     type Err = TaskError;
@@ -37,6 +51,11 @@ impl FromStr for Task {
         Ok(match s {
             "raw" => Task::Raw,
             "db" => Task::Db(DbParams::default()),
+            "yolov5" => Task::Yolov5(YoloParams::default()),
+            "yolov8" => Task::Yolov8(YoloParams::default()),
+            "yolox" => Task::Yolox(YoloParams::default()),
+            "cls" => Task::Cls,
+            "ctc" => Task::Ctc,
             _ => return Err(TaskError::UnknownTask(s.to_string())),
         })
     }
@@ -47,6 +66,11 @@ impl Task {
         match self {
             Task::Raw => "raw",
             Task::Db(_) => "db",
+            Task::Yolov5(_) => "yolov5",
+            Task::Yolov8(_) => "yolov8",
+            Task::Yolox(_) => "yolox",
+            Task::Cls => "cls",
+            Task::Ctc => "ctc",
         }
     }
 }
@@ -59,11 +83,24 @@ pub struct TextBox {
     pub score: f32,
 }
 
+/// An object: class index, score, `[x1, y1, x2, y2]` in input pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Detection {
+    pub class: usize,
+    pub score: f32,
+    pub bbox: [f32; 4],
+}
+
 /// What [`decode`] makes of one output tensor.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Decoded {
     TextBoxes(Vec<TextBox>),
+    Detections(Vec<Detection>),
+    /// Per batch item, the class scores as the model gives them.
+    Scores(Vec<Vec<f32>>),
+    /// Per batch item, the CTC index sequence.
+    Sequences(Vec<Vec<usize>>),
     Raw,
 }
 
@@ -71,6 +108,9 @@ impl Decoded {
     fn kind(&self) -> &'static str {
         match self {
             Decoded::TextBoxes(_) => "text boxes",
+            Decoded::Detections(_) => "detections",
+            Decoded::Scores(_) => "class scores",
+            Decoded::Sequences(_) => "sequences",
             Decoded::Raw => "raw",
         }
     }
@@ -99,12 +139,17 @@ impl TaskError {
 
 /// Decodes one output tensor of `dims` (row-major `output`) for `task`. `input_hw` is the
 /// model input's (height, width): boxes come back in input pixels. Detection tasks decode
-/// batch item 0.
+/// batch item 0; cls and ctc every batch item.
 pub fn decode(task: &Task, output: &[f32], dims: &[usize], input_hw: (usize, usize)) -> Result<Decoded, TaskError> {
     check_len(task.name(), output, dims)?;
     Ok(match task {
         Task::Raw => Decoded::Raw,
         Task::Db(p) => Decoded::TextBoxes(db::decode(p, output, dims, input_hw)?),
+        Task::Yolov5(p) => Decoded::Detections(yolo::decode(yolo::Family::V5, p, output, dims, input_hw)?),
+        Task::Yolov8(p) => Decoded::Detections(yolo::decode(yolo::Family::V8, p, output, dims, input_hw)?),
+        Task::Yolox(p) => Decoded::Detections(yolo::decode(yolo::Family::X, p, output, dims, input_hw)?),
+        Task::Cls => Decoded::Scores(cls::decode(output, dims)?),
+        Task::Ctc => Decoded::Sequences(ctc::decode(output, dims)?),
     })
 }
 
@@ -127,10 +172,32 @@ pub struct TaskMetrics {
     pub recall: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub f1: Option<f64>,
+    /// Detection: COCO mAP@0.5 over the reference's classes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map50: Option<f64>,
+    /// Detection: COCO mAP@0.5:0.95.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map50_95: Option<f64>,
+    /// cls: share of batch items with the same top-1 class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top1: Option<f64>,
+    /// cls: mean |top-5 ∩ top-5| / 5 (k = min(5, classes)).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top5_overlap: Option<f64>,
+    /// ctc: share of batch items with identical sequences.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exact: Option<f64>,
+    /// ctc: mean 1 − edit distance / reference length.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub char_accuracy: Option<f64>,
+    /// Boxes (db, detection) or batch items (cls, ctc) on each side.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_candidate: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub count_reference: Option<usize>,
+    /// Detection: the same per class.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_class: Option<Vec<ClassAgreement>>,
 }
 
 /// Compares two decodings of the same task; an error when they are of different kinds.
@@ -138,6 +205,9 @@ pub fn agreement(candidate: &Decoded, reference: &Decoded) -> Result<TaskMetrics
     match (candidate, reference) {
         (Decoded::Raw, Decoded::Raw) => Ok(TaskMetrics::default()),
         (Decoded::TextBoxes(c), Decoded::TextBoxes(r)) => Ok(db::agreement(c, r)),
+        (Decoded::Detections(c), Decoded::Detections(r)) => Ok(yolo::agreement(c, r)),
+        (Decoded::Scores(c), Decoded::Scores(r)) => cls::agreement(c, r),
+        (Decoded::Sequences(c), Decoded::Sequences(r)) => ctc::agreement(c, r),
         (c, r) => Err(TaskError::Mismatch { candidate: c.kind(), reference: r.kind() }),
     }
 }

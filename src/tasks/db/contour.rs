@@ -63,8 +63,7 @@ pub fn find_contours(bitmap: &[bool], width: usize, height: usize) -> Vec<Contou
     let mut hole_pts: Vec<Contour> = vec![Vec::new(); bg.count];
     // The enclosing component: the one above the hole's top-left pixel (an island inside
     // the hole lies strictly below the hole's top row).
-    let encloser: Vec<u32> =
-        hole_first.iter().map(|&i| if i == usize::MAX || i < width { NONE } else { fg.labels[i - width] }).collect();
+    let encloser: Vec<u32> = hole_first.iter().map(|&i| if i == usize::MAX || i < width { NONE } else { fg.labels[i - width] }).collect();
     for y in 0..height {
         for x in 0..width {
             let l = fg.labels[y * width + x];

@@ -4,9 +4,9 @@
 //! and fills the scanlines `y0 <= y < y1` of each non-horizontal edge between pairs of edge
 //! crossings in 16.16 fixed point, from the ceiling of the left one to the floor of the
 //! right one; an edge leaving the image takes its slope from the clipped line
-//! (`CollectPolyEdges` / `FillEdgeCollection`). Checked pixel for pixel against
-//! `cv2.fillPoly` (OpenCV 4.14) on 3000 random rotated boxes, a third of them cut by the
-//! border.
+//! (`CollectPolyEdges` / `FillEdgeCollection`). A Python port of this rule matched
+//! `cv2.fillPoly` (OpenCV 4.14) pixel for pixel on 3000 random rotated boxes, many cut by
+//! the border; this code is checked through the box scores in tests/tasks_oracle.rs.
 
 const SHIFT: u32 = 16;
 

@@ -165,12 +165,10 @@ mod tests {
         // 50 × 10 pixel centres → rect 49 × 9, grown by 49·9·1.5/116 = 5.70 → 60.4 × 20.4,
         // doubled and rounded.
         assert!((flat.score - 0.9).abs() < 1e-6, "{flat:?}");
-        let d = 49.0 * 9.0 * 1.5 / 116.0;
-        let want = [[(10.0 - d) * 2.0, (10.0 - d) * 2.0], [(59.0 + d) * 2.0, (10.0 - d) * 2.0]];
-        for k in 0..2 {
-            for a in 0..2 {
-                assert_eq!(flat.points[k][a], (want[k][a] as f64).round_ties_even() as f32, "{flat:?}");
-            }
+        let d: f64 = 49.0 * 9.0 * 1.5 / 116.0;
+        let want: [[f64; 2]; 2] = [[(10.0 - d) * 2.0, (10.0 - d) * 2.0], [(59.0 + d) * 2.0, (10.0 - d) * 2.0]];
+        for (got, want) in flat.points.iter().zip(&want) {
+            assert_eq!(*got, want.map(|v| v.round_ties_even() as f32), "{flat:?}");
         }
         let tilted = boxes.iter().find(|b| b.points[0][1] >= 40.0).unwrap();
         assert!(tilted.score > 0.6 && tilted.points[1][1] < tilted.points[2][1]);
