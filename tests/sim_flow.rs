@@ -120,4 +120,37 @@ fn det_int8_vs_fp16_through_the_simulator_matches_cpu_outputs() {
     assert!(printed.contains("simulator") && printed.contains("latency"), "{printed}");
     let name = "sigmoid_0.tmp_0.bin";
     assert_eq!(std::fs::read(om_out.join(name)).unwrap(), std::fs::read(oracle.join("int8/0").join(name)).unwrap());
+
+    // compare --task db on text photos: text boxes of each side, F1 per pair, a verdict on F1.
+    std::fs::create_dir(t.join("text")).unwrap();
+    for p in ["page.png", "coffee.png"] {
+        let Some(src) = common::asset(&format!("images/{p}")) else { return };
+        std::fs::copy(src, t.join("text").join(p)).unwrap();
+    }
+    let report = t.join("task_report");
+    let out = common::cli()
+        .args(["compare", "--int8", path(&int8_om), "--fp16", path(&fp16_om), "--images", path(&t.join("text"))])
+        .args(["--params", path(&params), "--reference", path(&model), "--acl-lib", path(&sim), "--report", path(&report)])
+        .args(["--task", "db", "--threshold", "f1>=0.5"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(matches!(out.status.code(), Some(0 | 3)), "compare --task: {}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(t.join("task_report.json")).unwrap()).unwrap();
+    assert_eq!(json["criterion"], "f1>=0.5");
+    assert_eq!(json["task"]["task"], "db");
+    for row in json["inputs"].as_array().unwrap() {
+        let task = &row["task"];
+        let boxes = |side: &str| task["decoded"][side]["text_boxes"].as_array().map(Vec::len);
+        assert!(boxes("int8").is_some() && boxes("fp16").is_some() && boxes("fp32").is_some(), "{task}");
+        // fp16 finds what fp32 finds on these photos (page.png has several lines of text).
+        assert_eq!(task["fp16_vs_fp32"]["count_candidate"], task["fp16_vs_fp32"]["count_reference"], "{task}");
+        assert!(task["int8_vs_fp16"]["f1"].as_f64().is_some(), "{task}");
+    }
+    let page = &json["inputs"].as_array().unwrap().iter().find(|r| r["label"] == "page.png").unwrap()["task"];
+    assert!(page["fp16_vs_fp32"]["count_reference"].as_u64().unwrap() >= 3, "{page}");
+    assert!(page["fp16_vs_fp32"]["f1"].as_f64().unwrap() >= 0.99, "{page}");
+    assert!(stdout.contains("(db) int8 vs fp16: f1 mean"), "{stdout}");
+    assert_eq!(json["pass"].as_bool().unwrap(), out.status.code() == Some(0));
+    eprintln!("compare --task db: {}", json["task"]);
 }

@@ -29,6 +29,15 @@ pub fn run(args: CompareArgs) -> Result<()> {
     for note in &report.notes {
         println!("note: {note}");
     }
+    if let Some(t) = &report.task {
+        for (pair, stats) in
+            [("int8 vs fp16", Some(&t.int8_vs_fp16)), ("int8 vs fp32", t.int8_vs_fp32.as_ref()), ("fp16 vs fp32", t.fp16_vs_fp32.as_ref())]
+        {
+            let Some(stats) = stats else { continue };
+            let parts: Vec<String> = stats.iter().map(|(k, (mean, worst))| format!("{k} mean {mean:.4} worst {worst:.4}")).collect();
+            println!("{} ({}) {pair}: {}", t.output, t.task, parts.join(", "));
+        }
+    }
     println!("{}", report.verdict);
     if csv {
         println!("wrote {}", report.write_csv(&report_path)?.display());

@@ -12,8 +12,8 @@ use super::metrics::Metrics;
 use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, OutputSummary, Sources};
 use super::runner::{IoDesc, OmRunner};
 use super::task::{Criteria, TaskRow, TaskSummary, Threshold, metric as task_metric, summarize, task_row};
-use crate::tasks::Task;
 use crate::engine::{Session, Tensor};
+use crate::tasks::Task;
 
 /// The Ascend compare advisor's cosine threshold (docs/ascend-formats.md §13, `ACCURACY_THRESHOLD = 0.99`).
 pub const DEFAULT_THRESHOLD: f64 = 0.99;
@@ -226,9 +226,7 @@ pub fn compare_with_progress(
             .collect();
         let task_row = match (&task, outs.first()) {
             (Task::Raw, _) | (_, None) => None,
-            (t, Some(out)) => {
-                Some(task_row(t, &int8.inputs()[0], out, &x[0], &y[0], golden.as_ref().map(|g| g[0].as_slice()))?)
-            }
+            (t, Some(out)) => Some(task_row(t, &int8.inputs()[0], out, &x[0], &y[0], golden.as_ref().map(|g| g[0].as_slice()))?),
         };
         rows.push(InputRow { index, label: set.label, outputs, task: task_row });
         progress(index + 1, inputs.len());
