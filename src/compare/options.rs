@@ -190,6 +190,20 @@ mod tests {
     }
 
     #[test]
+    fn the_json_threshold_is_a_number_or_a_criterion_string() {
+        let base = r#""int8": "a.om", "fp16": "b.om", "data_dir": "d", "data_types": "float32", "batch_num": 1"#;
+        let parse = |extra: &str| serde_json::from_str::<CompareArgs>(&format!("{{{base}{extra}}}"));
+        assert_eq!(parse("").unwrap().into_options().unwrap().criteria, DEFAULT_THRESHOLD.into());
+        assert_eq!(parse(r#", "threshold": 0.5"#).unwrap().into_options().unwrap().criteria, 0.5.into());
+        let task = parse(r#", "task": "db", "threshold": "f1>=0.9""#).unwrap().into_options().unwrap().criteria;
+        assert_eq!(task.threshold, Threshold::Task { metric: "f1".into(), min: 0.9 });
+        assert_eq!(task.task.name(), "db");
+        assert!(parse(r#", "threshold": true"#).unwrap_err().to_string().contains("a number or a string"));
+        let e = parse(r#", "task": "dbnet""#).unwrap().into_options().unwrap_err().to_string();
+        assert!(e.starts_with("--task: unknown task \"dbnet\""), "{e}");
+    }
+
+    #[test]
     fn inputs_are_checked_once_for_both_callers() {
         let opts = calib_args(Some(2)).into_options().unwrap();
         assert!(matches!(opts.inputs, InputSource::Calib { batch_num: 2, ref data_types, .. } if data_types == "float32"));
