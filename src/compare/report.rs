@@ -407,19 +407,20 @@ impl CompareReport {
 }
 
 const PALETTE: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
-// msaccucmp's metric names (docs/ascend-formats.md §13), so a user of its CSV reads the same words.
+// msaccucmp's metric names (docs/ascend-formats.md §13), so a user of its CSV reads the same
+// words. The aggregate table has the cosine's mean and min, then the others as the row table.
 const AGG_COLUMNS: [&str; 11] = [
     "CosineSimilarity mean",
     "CosineSimilarity min",
     "MaxAbsoluteError (mean / max)",
-    "MeanAbsoluteError",
-    "RootMeanSquareError",
-    "RelativeEuclideanDistance",
-    "AccumulatedRelativeError",
-    "MaxRelativeError",
-    "MeanRelativeError",
-    "KullbackLeiblerDivergence",
-    "StandardDeviation (mean;std) x, y",
+    ROW_COLUMNS[2],
+    ROW_COLUMNS[3],
+    ROW_COLUMNS[4],
+    ROW_COLUMNS[5],
+    ROW_COLUMNS[6],
+    ROW_COLUMNS[7],
+    ROW_COLUMNS[8],
+    ROW_COLUMNS[9],
 ];
 const ROW_COLUMNS: [&str; 10] = [
     "CosineSimilarity",

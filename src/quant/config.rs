@@ -397,19 +397,7 @@ fn uint32(f: &Field, path: &str) -> Result<(u32, Pos)> {
 /// A proto `float`: parsed as a double, then rounded to f32 as protobuf's text parsers do.
 fn float32(f: &Field, path: &str) -> Result<(f32, Pos)> {
     let (s, pos) = scalar(f, path)?;
-    let parsed = match s {
-        // Hex is for integers only; a float may end in `f`.
-        Scalar::Number(n) if !n.contains(['x', 'X']) => n.strip_suffix(['f', 'F']).unwrap_or(n).parse::<f64>().ok(),
-        Scalar::Number(_) => None,
-        Scalar::Ident(i) => match i.to_ascii_lowercase().as_str() {
-            "inf" | "infinity" => Some(f64::INFINITY),
-            "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-            "nan" | "-nan" => Some(f64::NAN),
-            _ => None,
-        },
-        Scalar::Str(_) => None,
-    };
-    match parsed {
+    match s.as_float() {
         Some(v) => Ok((v as f32, pos)),
         None => err(pos, path, format!("expected a number, found {}", s.describe())),
     }

@@ -34,6 +34,21 @@ pub enum Scalar {
 }
 
 impl Scalar {
+    /// The value as a protobuf-text float: a decimal number (optionally ending in `f`) or
+    /// `inf` / `infinity` / `nan` with an optional sign; hex is for integers only.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Scalar::Number(n) if !n.contains(['x', 'X']) => n.strip_suffix(['f', 'F']).unwrap_or(n).parse::<f64>().ok(),
+            Scalar::Number(_) | Scalar::Str(_) => None,
+            Scalar::Ident(i) => match i.to_ascii_lowercase().as_str() {
+                "inf" | "infinity" => Some(f64::INFINITY),
+                "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
+                "nan" | "-nan" => Some(f64::NAN),
+                _ => None,
+            },
+        }
+    }
+
     /// How the value reads in messages.
     pub fn describe(&self) -> String {
         match self {

@@ -237,21 +237,9 @@ fn one<'a, T>(f: &Field, values: &'a [T]) -> Result<&'a T, RecordError> {
 fn float_values(f: &Field) -> Result<Vec<f32>, RecordError> {
     scalars(f)?
         .into_iter()
-        .map(|(s, pos)| {
-            let parsed = match s {
-                Scalar::Number(n) => n.strip_suffix(['f', 'F']).unwrap_or(n).parse::<f64>().ok(),
-                Scalar::Ident(i) => match i.to_ascii_lowercase().as_str() {
-                    "inf" | "infinity" => Some(f64::INFINITY),
-                    "-inf" | "-infinity" => Some(f64::NEG_INFINITY),
-                    "nan" | "-nan" => Some(f64::NAN),
-                    _ => None,
-                },
-                Scalar::Str(_) => None,
-            };
-            match parsed {
-                Some(v) => Ok(v as f32),
-                None => fail(pos, format!("{}: expected a number, found {}", f.name, s.describe())),
-            }
+        .map(|(s, pos)| match s.as_float() {
+            Some(v) => Ok(v as f32),
+            None => fail(pos, format!("{}: expected a number, found {}", f.name, s.describe())),
         })
         .collect()
 }
