@@ -151,6 +151,11 @@ fn det_int8_vs_fp16_through_the_simulator_matches_cpu_outputs() {
     assert!(page["fp16_vs_fp32"]["count_reference"].as_u64().unwrap() >= 3, "{page}");
     assert!(page["fp16_vs_fp32"]["f1"].as_f64().unwrap() >= 0.99, "{page}");
     assert!(stdout.contains("(db) int8 vs fp16: f1 mean"), "{stdout}");
+    let html = std::fs::read_to_string(t.join("task_report.html")).unwrap();
+    assert!(
+        html.contains("<h2>Task metrics (db, output sigmoid_0.tmp_0") && html.contains("<td>f1&gt;=0.5</td>"),
+        "the HTML shows the task table"
+    );
     assert_eq!(json["pass"].as_bool().unwrap(), out.status.code() == Some(0));
     eprintln!("compare --task db: {}", json["task"]);
 }

@@ -220,6 +220,7 @@ impl CompareReport {
             }
         }
         fact("cosine threshold", &num(self.threshold));
+        fact("verdict on", &self.criterion);
         fact("input sets", &self.inputs.len().to_string());
         fact("tool", &self.tool);
         h.push_str("</table>\n");
@@ -230,6 +231,9 @@ impl CompareReport {
             let _ = writeln!(h, "<p class=\"teardown\">ACL teardown error (not an accuracy result): {}</p>", esc(error));
         }
 
+        if let Some(t) = &self.task {
+            h.push_str(&task_table(t));
+        }
         h.push_str("<h2>Cosine similarity per input (int8 vs fp16)</h2>\n");
         h.push_str(&self.svg_plot());
 
@@ -407,6 +411,21 @@ impl CompareReport {
 }
 
 const PALETTE: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2"];
+/// `--task`: each task metric's mean and worst over the inputs, per pair.
+fn task_table(t: &super::task::TaskSummary) -> String {
+    let mut h = format!("<h2>Task metrics ({}, output {}; mean / worst over the inputs)</h2>\n", esc(&t.task), esc(&t.output));
+    h.push_str("<table class=\"metrics\">\n<tr><th>pair</th><th>metric</th><th>mean</th><th>worst</th></tr>\n");
+    for (pair, stats) in
+        [("int8 vs fp16", Some(&t.int8_vs_fp16)), ("int8 vs fp32", t.int8_vs_fp32.as_ref()), ("fp16 vs fp32", t.fp16_vs_fp32.as_ref())]
+    {
+        for (name, (mean, worst)) in stats.into_iter().flatten() {
+            let _ = writeln!(h, "<tr><td>{pair}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(name), num(*mean), num(*worst));
+        }
+    }
+    h.push_str("</table>\n");
+    h
+}
+
 // msaccucmp's metric names (docs/ascend-formats.md §13), so a user of its CSV reads the same
 // words. The aggregate table has the cosine's mean and min, then the others as the row table.
 const AGG_COLUMNS: [&str; 11] = [
