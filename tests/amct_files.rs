@@ -90,6 +90,7 @@ impl Run {
             eval_batches: Some(1),
             eval_data_dir: None,
             equalize: true,
+            weight_rounding: Default::default(),
             evaluator: None,
         }
     }

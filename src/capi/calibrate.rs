@@ -15,8 +15,9 @@ use crate::quant::options::CalibrationArgs;
 /// spelled as its flag without the dashes: "model", "save_path", "data_dir" (strings,
 /// required); "input_shape" (default: the model's own shapes when all are static),
 /// "data_types" (default: float32 for every input), "eval_data_dir" (held-out bins for the
-/// fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path) and "equalize" (true or false, default true; the
-/// flag `--no_equalize` is `"equalize": false`), optional; "evaluator" is refused as on the
+/// fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path), "equalize" (true or false, default true; the
+/// flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
+/// default, or "compensated"), optional; "evaluator" is refused as on the
 /// command line. The meanings are documented once, on
 /// `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
 /// value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.

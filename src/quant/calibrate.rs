@@ -1,7 +1,7 @@
 //! `ascend-ptq calibration`: the whole post-training quantization job, amct_onnx-compatible
 //! (docs/ascend-formats.md §1–§8). See [`calibrate`] for the steps.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -16,8 +16,9 @@ use super::fold::fold_batch_norms;
 use super::fusion_rule::{self, FloatOps};
 use super::observe::{ActResult, ActSpec, ActivationCalibrator};
 use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
+use super::scale::ActQuant;
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
-use super::{arq, consts, equalize, record};
+use super::{arq, consts, equalize, gptq, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
 use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
@@ -48,8 +49,20 @@ pub struct CalibrationOptions {
     /// Equalize the channel ranges of depthwise-conv inputs before calibrating
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
+    pub weight_rounding: WeightRounding,
     /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
     pub evaluator: Option<PathBuf>,
+}
+
+/// How Conv weights are rounded to int8 (ARQ's scales either way).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WeightRounding {
+    /// Round-to-nearest, as amct_onnx's ARQ.
+    #[default]
+    Nearest,
+    /// Rounding errors spread over the weights not yet rounded ([`super::gptq`]).
+    Compensated,
 }
 
 /// The evaluation costs about three forward passes per batch; a few batches give stable
@@ -241,6 +254,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         calibrator.results()?
     };
 
+    let act_of: Vec<ActQuant> = spec_of.iter().map(|&s| act_results[s].quant).collect();
+    let compensated = match opts.weight_rounding {
+        WeightRounding::Compensated => compensate_weights(&model, &mut plans, &act_of, &data, batch_num, &shapes, progress)?,
+        WeightRounding::Nearest => Vec::new(),
+    };
+    phases.end("weight rounding");
+
     // Biases and the rewritten models.
     let mut layers = Vec::with_capacity(plans.len());
     for (plan, &spec) in plans.iter().zip(&spec_of) {
@@ -304,6 +324,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             clip_max: act_results[spec].clip_max,
             wts_algo: if plan.op_type == "AveragePool" { "none".into() } else { "arq_quantize".into() },
             channel_wise: plan.channel_wise,
+            weight_rounding: if compensated.contains(&layer.name) { "compensated" } else { "nearest" },
             cosine: evaluation.as_ref().map(|e| e.layer_cosine[i]),
         })
         .collect();
@@ -391,6 +412,95 @@ impl Phases {
         self.list.push((name.to_string(), (now - self.last).as_secs_f64()));
         self.last = now;
     }
+}
+
+/// Re-rounds the int8 weights of the 2-D Conv layers with [`gptq`] (ARQ's scales kept). One
+/// pass over the calibration batches runs the fake-quant model with round-to-nearest weights
+/// and collects, for each layer, its input as the int8 layer sees it (upstream int8 layers,
+/// then its own AscendQuant). Returns the names of the layers whose weights were re-rounded.
+#[allow(clippy::too_many_arguments)]
+fn compensate_weights(
+    model: &ModelProto,
+    plans: &mut [LayerPlan],
+    act_of: &[ActQuant],
+    data: &CalibrationSet,
+    batch_num: usize,
+    shapes: &HashMap<String, Vec<i64>>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Vec<String>> {
+    let graph = model.graph.as_ref().expect("checked");
+    let mut sums: Vec<(usize, gptq::HessianSums)> = Vec::new();
+    for (i, plan) in plans.iter().enumerate() {
+        if let Some(geometry) = conv_geometry(model, plan)?
+            && geometry.patch_len() <= gptq::MAX_PATCH
+        {
+            sums.push((i, gptq::HessianSums::new(&plan.name, geometry)));
+        }
+    }
+    if sums.is_empty() {
+        return Ok(Vec::new());
+    }
+    let nearest: Vec<QuantizedLayer> = plans.iter().zip(act_of).map(|(p, &a)| p.finish(a)).collect::<Result<_>>()?;
+    let (deploy, _) = build_deploy(model, &nearest)?;
+    let fake = build_fake_quant(&deploy)?;
+    let fake_session = Session::new(&fake, shapes)
+        .map_err(|source| CalibrateError::Engine { context: "weight rounding (fake-quant model)".into(), source })?;
+    let observed: HashSet<String> = sums.iter().map(|(i, _)| plans[*i].data_input.clone()).collect();
+    for b in 0..batch_num {
+        let batch = data.batch(b)?;
+        data.check_finite(&batch)?;
+        let mut failure = None;
+        fake_session
+            .run_observed(batch.into_map(), &observed, &mut |name, tensor| {
+                for (i, s) in sums.iter_mut() {
+                    if plans[*i].data_input != name || failure.is_some() {
+                        continue;
+                    }
+                    let act = act_of[*i];
+                    let result = match super::observe::f32_view(tensor) {
+                        Some(values) => {
+                            let seen: Vec<f32> = values.iter().map(|&x| act.dequantize(act.quantize(x))).collect();
+                            s.observe(&seen, tensor.shape())
+                        }
+                        None => Err(QuantError::layer(&plans[*i].name, "weight rounding: the input is not float32")),
+                    };
+                    if let Err(e) = result {
+                        failure = Some(e);
+                    }
+                }
+            })
+            .map_err(|source| CalibrateError::Engine { context: "weight rounding run".into(), source })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        progress(Progress::Batch { pass: "weight rounding", done: b + 1, total: batch_num });
+    }
+    let mut done = Vec::new();
+    for (i, s) in &sums {
+        let plan = &mut plans[*i];
+        let Some(weight) = plan.weight.as_mut() else { continue };
+        let (_, float) = consts::constant_f32(graph, &weight.name)
+            .ok_or_else(|| QuantError::layer(&plan.name, format!("weight '{}' is not a float constant", weight.name)))?;
+        if let Some(values) = s.round(&float, &plan.scale_w) {
+            weight.values = values;
+            done.push(plan.name.clone());
+        }
+    }
+    Ok(done)
+}
+
+/// The geometry of a planned 2-D Conv layer (4-D weight); `None` for other layers.
+fn conv_geometry(model: &ModelProto, plan: &LayerPlan) -> Result<Option<gptq::ConvGeometry>> {
+    let node = &model.graph.as_ref().expect("checked").node[plan.node];
+    let Some(weight) = plan.weight.as_ref().filter(|w| plan.op_type == "Conv" && w.dims.len() == 4) else {
+        return Ok(None);
+    };
+    let dims: Vec<usize> = weight.dims.iter().map(|&d| d as usize).collect();
+    let groups = node.attr_i("group", 1)?.max(1) as usize;
+    let window = crate::onnx::window::WindowAttrs::read(node)
+        .and_then(|a| a.window(2, Some(&dims[2..])))
+        .map_err(|e| QuantError::layer(&plan.name, e.0))?;
+    Ok(Some(gptq::ConvGeometry { c_in: dims[1] * groups, c_out: dims[0], groups, window }))
 }
 
 /// Measures the per-channel ranges of the equalizable tensors over the calibration batches and

@@ -32,6 +32,7 @@ pub mod eval;
 pub mod fake;
 pub mod fold;
 pub mod fusion_rule;
+pub mod gptq;
 pub mod hfmg;
 pub mod ifmr;
 pub mod observe;

@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use super::calibrate::CalibrationOptions;
+use super::calibrate::{CalibrationOptions, WeightRounding};
 
 /// Post-training INT8 quantization, a drop-in for `amct_onnx calibration`: writes
 /// PREFIX_deploy_model.onnx (AscendQuant / int8 weights / AscendDequant, for ATC),
@@ -66,6 +66,14 @@ pub struct CalibrationArgs {
     #[arg(long = "no_equalize", action = clap::ArgAction::SetFalse)]
     #[serde(default = "equalize_by_default")]
     pub equalize: bool,
+    /// How Conv weights are rounded to int8 with ARQ's scales: "nearest" (the default,
+    /// amct_onnx's round-to-nearest) or "compensated" (each rounding error spread over the
+    /// weights not yet rounded, weighted by the second moment of the layer's int8 input on the
+    /// calibration data, GPTQ-style; one more pass over the batches; it helped PP-OCRv4 det's
+    /// weights alone but not the all-int8 model, see the README).
+    #[arg(long = "weight_rounding", value_name = "MODE", value_enum, default_value_t)]
+    #[serde(default)]
+    pub weight_rounding: WeightRounding,
     /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
     /// option is accepted only to explain what to give instead.
     #[arg(long = "evaluator", value_name = "FILE.py")]
@@ -92,6 +100,7 @@ impl CalibrationArgs {
             eval_batches: self.eval_batches,
             eval_data_dir: self.eval_data_dir,
             equalize: self.equalize,
+            weight_rounding: self.weight_rounding,
             evaluator: self.evaluator,
         }
     }

@@ -12,6 +12,7 @@
 //!       "name", "op_type", "original_nodes": [...], "inserted_nodes": ["<quant>", "<L>.dequant"],
 //!       "data_input", "scale_d", "offset_d", "scale_w": [...], "offset_w": [...],
 //!       "act_algo": "ifmr"|"hfmg", "clip_min", "clip_max", "wts_algo", "channel_wise",
+//!       "weight_rounding": "compensated" (int8 weights re-rounded by [`super::gptq`]) | "nearest",
 //!       "cosine": <layer fake-quant output vs float, same float input, calibration data> }],
 //!   "float_layers": [{"name", "op_type", "reason"}],
 //!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}],
@@ -48,6 +49,7 @@ pub struct LayerReport {
     pub clip_max: f32,
     pub wts_algo: String,
     pub channel_wise: bool,
+    pub weight_rounding: &'static str,
     pub cosine: Option<f64>,
 }
 
