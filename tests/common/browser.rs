@@ -151,7 +151,7 @@ pub fn check_page(html: &Path, width: u32, height: u32) -> Option<PageCheck> {
     let attr = |name: &str| -> Option<String> {
         let key = format!("{name}=\"");
         let at = body.find(&key)? + key.len();
-        Some(body[at..at + body[at..].find('"')?].replace("&quot;", "\"").replace("&amp;", "&"))
+        Some(body[at..at + body[at..].find('"')?].replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
     };
     let images = attr("data-probe-images");
     let (loaded, total) = images
