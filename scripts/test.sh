@@ -19,8 +19,14 @@ if ! ldconfig -p | grep 'libclang\(-[0-9.]*\)\?\.so' >/dev/null || ! compgen -G 
   pkgs="libclang1-14 libclang-common-14-dev"
   $sudo apt-get install -y $pkgs >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y $pkgs >&2; }
 fi
+# tests/browser_check.rs and tests/sim_flow.rs load HTML reports in headless Chromium.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  echo "test.sh: installing chromium for the HTML report checks" >&2
+  sudo=""; [ "$(id -u)" = 0 ] || sudo="sudo"
+  $sudo apt-get install -y chromium >&2 || { $sudo apt-get update >&2 && $sudo apt-get install -y chromium >&2; }
+fi
 
-export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1 ASCEND_PTQ_REQUIRE_LIBCLANG=1
+export ASCEND_PTQ_REQUIRE_ASSETS=1 ASCEND_PTQ_REQUIRE_ORACLE=1 ASCEND_PTQ_REQUIRE_LIBCLANG=1 ASCEND_PTQ_REQUIRE_BROWSER=1
 # The ACL simulator cdylib (workspace member ffi/acl-sim) that tests/acl_sim.rs dlopens. The
 # test builds it too (`cargo build -p ascend-acl-sim`, a no-op after this) and fails if it cannot.
 cargo build --locked -p ascend-acl-sim

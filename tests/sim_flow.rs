@@ -156,6 +156,33 @@ fn det_int8_vs_fp16_through_the_simulator_matches_cpu_outputs() {
         html.contains("<h2>Task metrics (db, output sigmoid_0.tmp_0") && html.contains("<td>f1&gt;=0.5</td>"),
         "the HTML shows the task table"
     );
+    // Pictures: per input the photo with each side's text boxes (one polygon per box), the
+    // int8 and fp16 maps and their difference; the F1 plot beside the cosine plot.
+    let rows = json["inputs"].as_array().unwrap();
+    let blocks: Vec<&str> = html.split("<div class=\"pics\"").skip(1).collect();
+    assert_eq!(blocks.len(), rows.len(), "one picture block per input");
+    for (block, row) in blocks.iter().zip(rows) {
+        let block = &block[..block.find("</div>\n<").unwrap_or(block.len())];
+        assert!(block.starts_with(&format!(" data-input=\"{}\"", row["index"])), "{}", &block[..60.min(block.len())]);
+        assert_eq!(block.matches("<img ").count(), 4, "thumbnail, int8 map, fp16 map, difference");
+        assert_eq!(block.matches("<img src=\"data:image/").count(), 4, "inline images only");
+        assert!(block.contains("<svg class=\"overlay\"") && block.contains("viewBox=\"0 0 640 640\""), "boxes in the model input's frame");
+        let boxes: usize = ["int8", "fp16", "fp32"].iter().map(|s| row["task"]["decoded"][s]["text_boxes"].as_array().unwrap().len()).sum();
+        assert_eq!(block.matches("<polygon ").count(), boxes, "one polygon per decoded box");
+        assert!(block.contains("|int8 − fp16|, max "), "the difference map prints its maximum");
+    }
+    assert_eq!(html.matches("<circle class=\"mpt\"").count(), rows.len() * 3, "F1 per input and pair");
+    // The page in a real browser: every image loads, no script error, something is drawn.
+    if let Some(check) = common::browser::check_page_renders(&t.join("task_report.html")) {
+        check.assert_rendered();
+        assert_eq!(check.images_total, 4 * rows.len(), "{check:?}");
+        assert!(
+            check.screenshot_colours > 1000,
+            "{} colours in {}: the photos are not drawn",
+            check.screenshot_colours,
+            check.screenshot.display()
+        );
+    }
     assert_eq!(json["pass"].as_bool().unwrap(), out.status.code() == Some(0));
     eprintln!("compare --task db: {}", json["task"]);
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use super::error::CompareError;
 use super::inputs::{CompareInputs, InputSet};
 use super::metrics::Metrics;
+use super::pictures::capture;
 use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, OutputSummary, Sources};
 use super::runner::{IoDesc, OmRunner};
 use super::task::{Criteria, TaskRow, TaskSummary, Threshold, metric as task_metric, summarize, task_row};
@@ -228,7 +229,11 @@ pub fn compare_with_progress(
             (Task::Raw, _) | (_, None) => None,
             (t, Some(out)) => Some(task_row(t, &int8.inputs()[0], out, &x[0], &y[0], golden.as_ref().map(|g| g[0].as_slice()))?),
         };
-        rows.push(InputRow { index, label: set.label, outputs, task: task_row });
+        let pictures = match (&task, outs.first()) {
+            (Task::Raw, _) | (_, None) => None,
+            (t, Some(out)) => Some(capture(t, set.preview.as_ref(), &int8.inputs()[0], out, &x[0], &y[0])),
+        };
+        rows.push(InputRow { index, label: set.label, outputs, task: task_row, pictures });
         progress(index + 1, inputs.len());
     }
 

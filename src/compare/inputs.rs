@@ -17,10 +17,11 @@ use std::path::{Path, PathBuf};
 use ndarray::{ArrayD, IxDyn};
 
 use super::error::CompareError;
+use super::pictures::{Preview, minmax_preview};
 use super::runner::{IoDType, IoDesc};
 use crate::data::calib_set::CalibrationSet;
 use crate::data::params::PreprocessParams;
-use crate::data::preprocess::{U8Image, image_tensor, list_images, prepare_image};
+use crate::data::preprocess::{U8Image, decode_bgr, image_tensor, list_images, prepare_decoded, prepare_image, tensor_from_decoded};
 use crate::device::aipp::{AippConfig, AippOptions, Crop, InputFormat, apply_aipp};
 use crate::engine::Tensor;
 
@@ -35,6 +36,8 @@ pub struct InputSet {
     /// frame for a static-AIPP input); `None` where it cannot be known (raw frames from a
     /// calibration set without an AIPP config).
     pub reference: Option<Vec<(String, Tensor)>>,
+    /// What batch item 0 of the first input looks like, for the report's pictures.
+    pub preview: Option<Preview>,
 }
 
 /// How the frames of a static-AIPP input are made from images.
@@ -358,7 +361,20 @@ impl CompareInputs {
             feeds.push(bytes);
         }
         let files: Vec<String> = set.inputs().iter().map(|i| file_name(&i.files()[index])).collect();
-        Ok(InputSet { label: format!("batch {index} ({})", files.join(", ")), feeds, reference })
+        let preview = match (self.descs.first(), batch.inputs.first(), feeds.first()) {
+            (Some(d), _, Some(frame)) if d.static_aipp => frame_dims(d).ok().map(|(_, h, w, c)| Preview {
+                image: U8Image::new(w, h, c, frame[..h * w * c].to_vec()),
+                caption: format!("the raw uint8 frame of {} as stored (channels in the file's order)", files[0]),
+            }),
+            (Some(_), Some((_, Tensor::F32(a))), _) => match *a.shape() {
+                [_, c, h, w] => a.as_slice().map(|v| {
+                    minmax_preview(&v[..c * h * w], c, h, w, &format!("the float input tensor of {} (a --data_dir bin)", files[0]))
+                }),
+                _ => None,
+            },
+            _ => None,
+        };
+        Ok(InputSet { label: format!("batch {index} ({})", files.join(", ")), feeds, reference, preview })
     }
 
     fn image_set(
@@ -370,22 +386,39 @@ impl CompareInputs {
     ) -> Result<InputSet, CompareError> {
         let desc = &self.descs[0];
         let label = paths.iter().map(|p| file_name(p)).collect::<Vec<_>>().join(", ");
-        let (feed, float) = match frame {
+        // The picture of item 0: the model-input image before normalisation, shown in R,G,B.
+        let shown = |mut img: U8Image| {
+            if img.channels == 3 && !params.is_bgr2rgb {
+                img.data.chunks_exact_mut(3).for_each(|p| p.swap(0, 2));
+            }
+            Preview { image: img, caption: format!("{}, decoded and resized to the model input as preprocess does", file_name(&paths[0])) }
+        };
+        let (feed, float, preview) = match frame {
             Some(plan) => {
                 let images = paths.iter().map(|p| prepare_image(p, params)).collect::<Result<Vec<_>, _>>()?;
                 let bytes: Vec<u8> = images.iter().flat_map(|img| build_frame(img, &plan.cfg, params.pad_value)).collect();
                 let float = aipp_reference(&plan.cfg, &bytes, plan.batch);
-                (bytes, float)
+                // The frame in model channel order: the boxes are measured in the frame.
+                let unswapped = AippConfig { rbuv_swap_switch: false, ..plan.cfg.clone() };
+                let first = &images[0];
+                let framed =
+                    U8Image::new(plan.cfg.src_width, plan.cfg.src_height, first.channels, build_frame(first, &unswapped, params.pad_value));
+                (bytes, float, shown(framed))
             }
             None => {
-                let tensors = paths.iter().map(|p| image_tensor(p, params)).collect::<Result<Vec<_>, _>>()?;
-                let values: Vec<f32> = tensors.concat();
+                let first = decode_bgr(&paths[0])
+                    .map_err(|reason| crate::data::preprocess::PreprocessError::BadImage { path: paths[0].clone(), reason })?;
+                let mut values = tensor_from_decoded(&first, params);
+                let preview = shown(prepare_decoded(&first, params));
+                for p in &paths[1..] {
+                    values.extend(image_tensor(p, params)?);
+                }
                 let shape = vec![batch, params.des_channels, params.des_height, params.des_width];
-                (desc.dtype.from_f32(&values), f32_tensor(shape, values))
+                (desc.dtype.from_f32(&values), f32_tensor(shape, values), preview)
             }
         };
         debug_assert_eq!(feed.len(), desc.size_bytes);
-        Ok(InputSet { label, feeds: vec![feed], reference: Some(vec![(desc.name.clone(), float)]) })
+        Ok(InputSet { label, feeds: vec![feed], reference: Some(vec![(desc.name.clone(), float)]), preview: Some(preview) })
     }
 }
 

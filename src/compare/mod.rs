@@ -8,6 +8,7 @@ pub mod flow;
 pub mod inputs;
 pub mod metrics;
 pub mod options;
+pub mod pictures;
 pub mod report;
 pub mod runner;
 pub mod task;

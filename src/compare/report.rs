@@ -11,7 +11,10 @@ use serde::Serialize;
 use super::error::CompareError;
 use super::flow::below;
 use super::metrics::Metrics;
+use super::pictures;
 use super::runner::IoDType;
+use super::task::{TASK_METRICS, TaskRow, metric as task_metric};
+use crate::tasks::TaskMetrics;
 
 /// Mean over the input sets and the worst value (minimum for the cosine, maximum otherwise).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -112,6 +115,9 @@ pub struct InputRow {
     /// `--task`: the first output decoded on each side and compared in the task's terms.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<super::task::TaskRow>,
+    /// `--task`: the input and (db) maps as small pictures, for the HTML only.
+    #[serde(skip)]
+    pub pictures: Option<super::pictures::InputPictures>,
 }
 
 /// An (input set, output) whose int8-vs-fp16 cosine is below the threshold or NaN.
@@ -197,8 +203,9 @@ impl CompareReport {
         let title = format!("ascend-ptq compare: int8 vs fp16 on {}", self.int8_device);
         let _ = write!(
             h,
-            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}</style></head><body>\n",
-            esc(&title)
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\n<style>{STYLE}{}</style></head><body>\n",
+            esc(&title),
+            pictures::STYLE
         );
         let _ = writeln!(h, "<h1>{}</h1>", esc(&title));
         let verdict_class = if self.pass { "pass" } else { "fail" };
@@ -234,8 +241,14 @@ impl CompareReport {
         if let Some(t) = &self.task {
             h.push_str(&task_table(t));
         }
-        h.push_str("<h2>Cosine similarity per input (int8 vs fp16)</h2>\n");
+        h.push_str("<div class=\"plots\"><div><h2>Cosine similarity per input (int8 vs fp16)</h2>\n");
         h.push_str(&self.svg_plot());
+        h.push_str("</div>\n");
+        if let Some(plot) = self.metric_plot() {
+            h.push_str(&plot);
+        }
+        h.push_str("</div>\n");
+        h.push_str(&self.pictures());
 
         h.push_str("<h2>Per output, over all inputs</h2>\n");
         h.push_str(&self.aggregate_table());
@@ -244,6 +257,67 @@ impl CompareReport {
         h.push_str(&self.input_table());
         h.push_str("<p class=\"note\">x = first model of the pair, y = second (golden); metric definitions as msaccucmp (CANN operator comparison tool). NaN: a side is all zero or holds NaN.</p>\n");
         h.push_str("</body></html>\n");
+        h
+    }
+
+    /// `--task`: the task metric per input and pair, beside the cosine plot.
+    fn metric_plot(&self) -> Option<String> {
+        let t = self.task.as_ref()?;
+        let on_metric = TASK_METRICS.iter().find(|m| self.criterion.starts_with(&format!("{m}>=")));
+        let metric = on_metric.copied().unwrap_or(pictures::headline_metric(&t.task));
+        let rows: Vec<(usize, &TaskRow)> = self.inputs.iter().filter_map(|r| Some((r.index, r.task.as_ref()?))).collect();
+        let value = |m: Option<&TaskMetrics>| m.and_then(|m| task_metric(m, metric)).unwrap_or(f64::NAN);
+        let mut series = vec![("int8 vs fp16", rows.iter().map(|(_, r)| value(Some(&r.int8_vs_fp16))).collect::<Vec<_>>())];
+        if rows.iter().any(|(_, r)| r.int8_vs_fp32.is_some()) {
+            series.push(("int8 vs fp32", rows.iter().map(|(_, r)| value(r.int8_vs_fp32.as_ref())).collect()));
+            series.push(("fp16 vs fp32", rows.iter().map(|(_, r)| value(r.fp16_vs_fp32.as_ref())).collect()));
+        }
+        if series[0].1.iter().all(|v| v.is_nan()) {
+            return None;
+        }
+        let threshold = match self.criterion.split_once(">=") {
+            Some((m, v)) if m == metric => v.parse().ok(),
+            _ => None,
+        };
+        let indices: Vec<usize> = rows.iter().map(|(i, _)| *i).collect();
+        Some(format!(
+            "<div><h2>{} per input ({}; second of each pair as truth)</h2>\n{}</div>\n",
+            esc(metric),
+            esc(&t.task),
+            pictures::metric_plot(metric, &indices, &series, threshold)
+        ))
+    }
+
+    /// `--task`: per input, the thumbnail with each side's boxes and (db) the maps.
+    fn pictures(&self) -> String {
+        if self.inputs.iter().all(|r| r.pictures.is_none()) {
+            return String::new();
+        }
+        let mut h = String::from("<h2>Per input: what each side found</h2>\n");
+        for row in &self.inputs {
+            let Some(p) = &row.pictures else { continue };
+            let mut said = String::new();
+            if let Some(t) = &row.task {
+                let metric = self.task.as_ref().map_or("f1", |s| pictures::headline_metric(&s.task));
+                let values: Vec<String> = [("int8 vs fp16", Some(&t.int8_vs_fp16)), ("int8 vs fp32", t.int8_vs_fp32.as_ref())]
+                    .into_iter()
+                    .filter_map(|(pair, m)| Some(format!("{pair} {}", num(task_metric(m?, metric)?))))
+                    .collect();
+                if !values.is_empty() {
+                    said = format!("{metric}: {}", values.join(", "));
+                }
+            }
+            let _ = writeln!(
+                h,
+                "<div class=\"pics\" data-input=\"{}\"><h3>#{} {} <small>{}</small></h3>",
+                row.index,
+                row.index,
+                esc(&row.label),
+                esc(said.trim())
+            );
+            h.push_str(&pictures::input_figures(p, row.task.as_ref().map(|t| &t.decoded)));
+            h.push_str("</div>\n");
+        }
         h
     }
 

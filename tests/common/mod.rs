@@ -63,6 +63,7 @@ pub fn target_dir() -> PathBuf {
 pub fn cli() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ascend-ptq"))
 }
+pub mod browser;
 pub mod flow_files;
 pub mod graph;
 pub mod models;
