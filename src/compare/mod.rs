@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod options;
 pub mod report;
 pub mod runner;
+pub mod saved;
 pub mod task;
 
 pub use device::{AclRunner, CompareOptions, InputSource, compare_oms};
@@ -20,4 +21,5 @@ pub use metrics::Metrics;
 pub use options::{CompareArgs, CompareArgsError};
 pub use report::CompareReport;
 pub use runner::{IoDType, IoDesc, OmRunner};
+pub use saved::{SavedReport, task_metrics_of_saved};
 pub use task::{Criteria, Threshold};
