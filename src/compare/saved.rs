@@ -88,7 +88,7 @@ fn read_output(dir: &Path, output: Option<&str>) -> Result<(String, Vec<f32>, Ve
         let names: Vec<&str> = listing.outputs.iter().map(|o| o.name.as_str()).collect();
         return Err(io(&listing_path, format!("no output {:?} (listed: {names:?})", output.unwrap_or("<first>"))));
     };
-    if o.dtype != "float32" {
+    if o.dtype != "float" && o.dtype != "float32" {
         return Err(io(&listing_path, format!("output '{}' is {}, the task decoders read float32", o.name, o.dtype)));
     }
     let bin = dir.join(&o.file);
