@@ -1,19 +1,27 @@
 """Calibration accuracy (and speed) of `ascend-ptq calibration` beside ONNX Runtime's
-quantize_static, on the PP-OCR models and the bundled scikit-image photos.
+quantize_static, on the PP-OCR models and the YOLO-family detectors, with the bundled
+scikit-image photos and the scanned pages of assets/text.
 
-    .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls] [--out DIR]
+    .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls,yolox,yolov8] [--out DIR]
         [--bin PATH] [--quick] [--speed [--repeats R]] [--ort-all-ops]
 
 Steps (one function each, see main):
- 1. Split the photos into a fixed calibration set (13) and a held-out set (7) and turn each
-    into float32 bins with `ascend-ptq preprocess` (parameters: scripts/calib-params.json).
+ 1. A fixed calibration set and a held-out set per model (see the split below), turned into
+    float32 bins with `ascend-ptq preprocess` (parameters: scripts/calib-params.json, one
+    section per model). det, yolox, yolov8: 13 photos + 1 page scan calibrate, 7 photos + 2
+    pages are held out. rec, cls: text-line crops of the page scans (make_line_crops), the
+    calibration crops from other pages than the held-out ones.
  2. Ours: `ascend-ptq calibration` on the 13 calibration bins -> *_fake_quant_model.onnx.
  3. ORT: quantize_static (QDQ, per-channel, MinMax) on the same 13 inputs, after upgrading the
     model to opset 13, fixing its input shape and running quant_pre_process (needed: see
     prepare_ort_model).
  4. On the 7 held-out inputs compare fp32 (ORT, original model), ours (ORT on our fake-quant
     model) and ORT QDQ: cosine, SQNR, max abs error over all held-out outputs, plus a task
-    metric per model. Markdown tables on stdout, numbers in OUT/accuracy.json.
+    metric per model computed by OUR task decoders: the outputs are written in the layout of
+    `ascend-ptq run` and judged by `ascend-ptq task-metrics` (src/tasks, as `compare --task`):
+    det text-box F1 (DB post-processing), rec character accuracy (CTC greedy), cls top-1,
+    yolox / yolov8 detection F1 and mAP@0.5 (decode + NMS), each int8 vs fp32 as pseudo ground
+    truth. Markdown tables on stdout, numbers in OUT/accuracy.json.
  5. --speed: calibration wall time and peak RSS of both tools on det at 4/8/16/32 images, one
     fresh child process per run (--repeats R runs each, the fastest is shown); table on
     stdout, numbers in OUT/speed.json.
@@ -91,6 +99,17 @@ HELD_OUT_PHOTOS = (
 )
 ALL_PHOTOS = CALIBRATION_PHOTOS + HELD_OUT_PHOTOS
 
+# The page scans and the printed map of assets/text: one page calibrates, the other page and
+# the map are held out (the map's other encodings, baiona_color.jpg / baiona_gray.png, are
+# left out: the same picture in both sets would leak).
+CALIBRATION_PAGES = ("linn.png",)
+HELD_OUT_PAGES = ("typewriter.png", "baiona.png")
+# rec / cls read text lines: crops of these pages (under assets/), calibration and held-out
+# crops from different pages (images/text.png has no line make_line_crops accepts).
+CALIBRATION_LINE_PAGES = ("text/linn.png", "images/page.png")
+HELD_OUT_LINE_PAGES = ("text/typewriter.png", "text/baiona.png")
+LINES_PER_PAGE = 8
+
 # Image counts for --speed (det only). Beyond 20 the photos repeat horizontally flipped.
 SPEED_COUNTS = (4, 8, 16, 32)
 SPEED_MODEL = "det"
@@ -109,6 +128,10 @@ class ModelSpec:
     input_name: str
     shape: tuple[int, ...]
     section: str
+    # `ascend-ptq task-metrics --task`: the decoder of the first output.
+    task: str
+    # "images": photos + pages; "lines": text-line crops of pages.
+    inputs: str
 
     @property
     def input_shape_arg(self) -> str:
@@ -116,9 +139,11 @@ class ModelSpec:
 
 
 MODELS = {
-    "det": ModelSpec("det", "ch_PP-OCRv4_det_infer.onnx", "x", (1, 3, 640, 640), "det_pre_params"),
-    "rec": ModelSpec("rec", "ch_PP-OCRv4_rec_infer.onnx", "x", (1, 3, 48, 320), "rec_pre_params"),
-    "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params"),
+    "det": ModelSpec("det", "ch_PP-OCRv4_det_infer.onnx", "x", (1, 3, 640, 640), "det_pre_params", "db", "images"),
+    "rec": ModelSpec("rec", "ch_PP-OCRv4_rec_infer.onnx", "x", (1, 3, 48, 320), "rec_pre_params", "ctc", "lines"),
+    "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params", "cls", "lines"),
+    "yolox": ModelSpec("yolox", "ddddocr_common_det.onnx", "images", (1, 3, 416, 416), "yolox_pre_params", "yolox", "images"),
+    "yolov8": ModelSpec("yolov8", "yolov8n-doclaynet.onnx", "images", (1, 3, 1024, 1024), "yolov8_pre_params", "yolov8", "images"),
 }
 
 
@@ -141,7 +166,7 @@ def assets_dir() -> Path:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--models", default="det,rec,cls", help="comma-separated subset of det,rec,cls")
+    p.add_argument("--models", default=",".join(MODELS), help=f"comma-separated subset of {','.join(MODELS)}")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/calib-accuracy)")
     p.add_argument("--bin", type=Path, default=DEFAULT_BIN, help="the ascend-ptq binary")
     p.add_argument("--quick", action="store_true", help="det only, fp32 vs ours only (no ORT quantization)")
@@ -164,6 +189,8 @@ def check_inputs(models: list[str], binary: Path) -> None:
     """Exits with a clear message when an asset or the binary is missing."""
     assets = assets_dir()
     needed = [assets / "models" / MODELS[k].file for k in models] + [assets / "images" / p for p in ALL_PHOTOS]
+    needed += [assets / "text" / p for p in CALIBRATION_PAGES + HELD_OUT_PAGES]
+    needed += [assets / p for p in CALIBRATION_LINE_PAGES + HELD_OUT_LINE_PAGES]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
@@ -204,12 +231,54 @@ def run_checked(cmd: list[str], what: str) -> subprocess.CompletedProcess:
 # ---------------------------------------------------------------- step 1: photos -> bins
 
 
-def stage_photos(names: tuple[str, ...], folder: Path) -> Path:
-    """A folder of symlinks to the chosen photos (preprocess reads a whole folder)."""
+def stage_photos(names: tuple[str, ...], folder: Path, pages: tuple[str, ...] = ()) -> Path:
+    """A folder of symlinks to the chosen photos and pages (preprocess reads a whole folder)."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     for name in names:
         (folder / name).symlink_to(assets_dir() / "images" / name)
+    for name in pages:
+        (folder / name).symlink_to(assets_dir() / "text" / name)
+    return folder
+
+
+def make_line_crops(pages: tuple[str, ...], folder: Path) -> Path:
+    """Text-line crops for rec / cls: PP-OCRv4 det (fp32, ONNX Runtime) on each page at a side
+    of at most 960 px, its map > 0.3 dilated 3x3, the bounding rectangle of each component
+    with a 4 px margin in page pixels; lines 12-200 px tall and at least twice as wide, in
+    reading order (top, then left), the first LINES_PER_PAGE of each page, each cut to at most
+    8 heights wide (rec's 48x320 input holds 6.7). Only the inputs come from here: the metrics
+    are computed by `ascend-ptq task-metrics`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    det = ort.InferenceSession(str(assets_dir() / "models" / MODELS["det"].file), options, providers=["CPUExecutionProvider"])
+    for rel in pages:
+        page = cv2.imread(str(assets_dir() / rel), cv2.IMREAD_COLOR)
+        if page is None:
+            raise StepError(f"cannot read {assets_dir() / rel}")
+        h, w = page.shape[:2]
+        scale = min(1.0, 960 / max(h, w))
+        rh, rw = max(32, round(h * scale / 32) * 32), max(32, round(w * scale / 32) * 32)
+        x = cv2.resize(page, (rw, rh))[..., ::-1].astype(np.float32)
+        x = (x - np.array([123.675, 116.28, 103.53], np.float32)) / np.array([58.395, 57.12, 57.375], np.float32)
+        prob = det.run(None, {"x": x.transpose(2, 0, 1)[None]})[0][0, 0]
+        mask = cv2.dilate((prob > DET_MASK_THRESHOLD).astype(np.uint8), np.ones((3, 3), np.uint8))
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        boxes = []
+        for c in contours:
+            bx, by, bw, bh = cv2.boundingRect(c)
+            x0, y0 = max(0, int(bx * w / rw) - 4), max(0, int(by * h / rh) - 4)
+            x1, y1 = min(w, int((bx + bw) * w / rw) + 4), min(h, int((by + bh) * h / rh) + 4)
+            if 12 <= y1 - y0 <= 200 and x1 - x0 >= 2 * (y1 - y0):  # a line, not a speck or a block
+                boxes.append((y0, x0, y1, x1))
+        boxes.sort()
+        if not boxes:
+            raise StepError(f"no text line found on {rel}")
+        for k, (y0, x0, y1, x1) in enumerate(boxes[:LINES_PER_PAGE]):
+            x1 = min(x1, x0 + 8 * (y1 - y0))
+            cv2.imwrite(str(folder / f"{Path(rel).stem}_{k:02d}.png"), page[y0:y1, x0:x1])
     return folder
 
 
@@ -352,38 +421,63 @@ def run_model(model: Path, input_name: str, inputs: list[np.ndarray]) -> np.ndar
     return np.stack([session.run(None, {input_name: x})[0] for x in inputs]).astype(np.float64)
 
 
-def compare(ref: np.ndarray, q: np.ndarray, task: str) -> dict:
-    """Metrics of q against the fp32 reference, pooled over all held-out outputs; `task` (a
-    MODELS key) adds det: text-mask IoU, rec: per-time-step argmax agreement, cls: label
-    agreement."""
+def compare(ref: np.ndarray, q: np.ndarray) -> dict:
+    """Tensor metrics of q against the fp32 reference, pooled over all held-out outputs."""
     if ref.shape != q.shape:
         raise StepError(f"output shape {q.shape} differs from fp32 {ref.shape}")
     diff = ref - q
     noise = float(np.sum(diff * diff))
     signal = float(np.sum(ref * ref))
     norms = float(np.linalg.norm(ref) * np.linalg.norm(q))
-    metrics = {
+    return {
         "cosine": float(np.sum(ref * q) / norms) if norms > 0 else None,
         # None = no error at all (infinite SQNR).
         "sqnr_db": 10 * float(np.log10(signal / noise)) if noise > 0 else None,
         "max_abs_error": float(np.max(np.abs(diff))),
     }
-    if task == "det":
-        a, b = ref > DET_MASK_THRESHOLD, q > DET_MASK_THRESHOLD
-        union = int(np.sum(a | b))
-        metrics["mask_iou"] = float(np.sum(a & b) / union) if union else 1.0
-        metrics["mask_pixels_fp32"] = int(np.sum(a))
-    elif task == "rec":
-        # (N, 1, T, classes) -> agreement of the argmax class per time step
-        metrics["step_argmax_agreement"] = float(np.mean(np.argmax(ref, -1) == np.argmax(q, -1)))
-    elif task == "cls":
-        metrics["label_agreement"] = float(np.mean(np.argmax(ref, -1) == np.argmax(q, -1)))
-    return metrics
 
 
-TASK_METRIC = {"det": ("mask_iou", f"mask IoU (>{DET_MASK_THRESHOLD})"),
-               "rec": ("step_argmax_agreement", "time-step argmax agreement"),
-               "cls": ("label_agreement", "label agreement")}  # fmt: skip
+def write_outputs(outputs: np.ndarray, folder: Path) -> None:
+    """One subfolder per held-out input in the layout `ascend-ptq run --output_dir` writes
+    (outputs.json + a float32 .bin), for `ascend-ptq task-metrics`."""
+    shutil.rmtree(folder, ignore_errors=True)
+    for k, value in enumerate(outputs):
+        d = folder / f"{k:03d}"
+        d.mkdir(parents=True)
+        value.astype("<f4").tofile(d / "output.bin")
+        listing = {"outputs": [{"name": "output", "dtype": "float32", "shape": list(value.shape), "file": "output.bin"}]}
+        (d / "outputs.json").write_text(json.dumps(listing))
+
+
+def task_metrics(binary: Path, spec: ModelSpec, ref: np.ndarray, q: np.ndarray, work: Path) -> dict:
+    """Our decoders' agreement of q with the fp32 outputs (pseudo ground truth), per input and
+    as means. Detection tasks (db, yolox, yolov8) are averaged over the inputs where fp32
+    finds something (an input where neither side finds anything would count as F1 1)."""
+    write_outputs(ref, work / "fp32")
+    write_outputs(q, work / "candidate")
+    cmd = [str(binary), "task-metrics", "--task", spec.task, "--reference", str(work / "fp32"),
+           "--candidate", str(work / "candidate"), "--input_hw", f"{spec.shape[2]},{spec.shape[3]}", "--json"]  # fmt: skip
+    report = json.loads(run_checked(cmd, "ascend-ptq task-metrics").stdout)
+    rows = [r["metrics"] for r in report["rows"]]
+    out: dict = {"per_input": rows}
+    if spec.task in ("db", "yolox", "yolov8"):
+        rows = [r for r in rows if r.get("count_reference", 0) > 0]
+        out["inputs_with_fp32_boxes"] = len(rows)
+        out["boxes_fp32"] = sum(r["count_reference"] for r in rows)
+        out["boxes_candidate"] = sum(r["count_candidate"] for r in rows)
+    for name in ("f1", "map50", "char_accuracy", "exact", "top1"):
+        values = [r[name] for r in rows if r.get(name) is not None]
+        if values:
+            out[name] = float(np.mean(values))
+    return out
+
+
+# The task metric shown per model (a key of task_metrics' result) and its label.
+TASK_METRIC = {"db": (("f1",), "text-box F1"),
+               "ctc": (("char_accuracy",), "char accuracy"),
+               "cls": (("top1",), "top-1"),
+               "yolox": (("f1", "map50"), "F1 / mAP@0.5"),
+               "yolov8": (("f1", "map50"), "F1 / mAP@0.5")}  # fmt: skip
 
 
 def fmt(value, digits: int) -> str:
@@ -391,18 +485,23 @@ def fmt(value, digits: int) -> str:
 
 
 def accuracy_table(spec: ModelSpec, result: dict) -> str:
-    key, label = TASK_METRIC[spec.key]
+    keys, label = TASK_METRIC[spec.task]
+    boxes = " (boxes int8/fp32)" if "inputs_with_fp32_boxes" in result.get("ours", {}).get("task", {}) else ""
     lines = [
-        f"### {spec.key}: {spec.file} ({len(HELD_OUT_PHOTOS)} held-out inputs, vs fp32)",
+        f"### {spec.key}: {spec.file} ({result['calibration_images']} calibration, {result['held_out_images']} held-out "
+        f"inputs, vs fp32)",
         "",
-        f"| model | cosine | SQNR dB | max abs err | {label} |",
+        f"| model | cosine | SQNR dB | max abs err | {label}{boxes} |",
         "|---|---|---|---|---|",
     ]
     for name in ("ours", "ort_qdq"):
         m = result.get(name)
         if isinstance(m, dict) and "metrics" in m:
-            mm = m["metrics"]
-            row = [fmt(mm["cosine"], 6), fmt(mm["sqnr_db"], 2), fmt(mm["max_abs_error"], 5), fmt(mm[key], 4)]
+            mm, t = m["metrics"], m["task"]
+            task = " / ".join(fmt(t.get(k), 4) for k in keys)
+            if "inputs_with_fp32_boxes" in t:
+                task += f" ({t['boxes_candidate']}/{t['boxes_fp32']} on {t['inputs_with_fp32_boxes']} inputs)"
+            row = [fmt(mm["cosine"], 6), fmt(mm["sqnr_db"], 2), fmt(mm["max_abs_error"], 5), task]
             lines.append(f"| {name} | {' | '.join(row)} |")
         elif isinstance(m, dict):
             lines.append(f"| {name} | failed (see below) | | | |")
@@ -414,30 +513,34 @@ def evaluate_ours(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Pa
     ours = run_ours(args.bin, spec, calib_bins[0].parent, len(calib_bins), args.out / spec.key / "ours")
     outputs = run_model(ours["fake_quant_model"], spec.input_name, held)
     return {"calibration_seconds": ours["seconds"], "fake_quant_model": str(ours["fake_quant_model"]),
-            "metrics": compare(fp32, outputs, spec.key)}  # fmt: skip
+            "metrics": compare(fp32, outputs),
+            "task": task_metrics(args.bin, spec, fp32, outputs, args.out / spec.key / "ours" / "outputs")}  # fmt: skip
 
 
 def evaluate_ort(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
                  fp32: np.ndarray) -> dict:  # fmt: skip
     work = args.out / spec.key / "ort"
     prepared = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
-    check = compare(fp32, run_model(prepared, spec.input_name, held), spec.key)
+    check = compare(fp32, run_model(prepared, spec.input_name, held))
     if check["cosine"] is None or check["cosine"] < 0.99999:
         raise StepError(f"preparing {spec.file} for ORT (opset {ORT_OPSET}, quant_pre_process) changed its fp32 "
                         f"outputs: cosine {check['cosine']}")  # fmt: skip
     start = time.perf_counter()
     qdq = ort_quantize(prepared, spec, calib_bins, work / f"{spec.key}_qdq.onnx", args.ort_all_ops)
     seconds = time.perf_counter() - start
+    outputs = run_model(qdq, spec.input_name, held)
     return {"calibration_seconds": seconds, "model": str(qdq), "prepared_fp32_cosine": check["cosine"],
             "op_types": "all" if args.ort_all_ops else list(AMCT_OP_TYPES),
-            "metrics": compare(fp32, run_model(qdq, spec.input_name, held), spec.key)}  # fmt: skip
+            "metrics": compare(fp32, outputs),
+            "task": task_metrics(args.bin, spec, fp32, outputs, work / "outputs")}  # fmt: skip
 
 
 def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
     """Steps 1-4 for one model; a failing 'ours' or 'ORT' step is recorded, not fatal."""
     work = args.out / spec.key
-    calib_bins = preprocess(args.bin, spec, args.out / "photos" / "calibration", work / "bins" / "calibration")
-    held_bins = preprocess(args.bin, spec, args.out / "photos" / "held_out", work / "bins" / "held_out")
+    staged = args.out / ("lines" if spec.inputs == "lines" else "photos")
+    calib_bins = preprocess(args.bin, spec, staged / "calibration", work / "bins" / "calibration")
+    held_bins = preprocess(args.bin, spec, staged / "held_out", work / "bins" / "held_out")
     held = load_bins(held_bins, spec.shape)
     fp32 = run_model(assets_dir() / "models" / spec.file, spec.input_name, held)
     result: dict = {"model": spec.file, "input_shape": list(spec.shape), "calibration_images": len(calib_bins),
@@ -599,10 +702,20 @@ def write_json(path: Path, value) -> None:
 
 def run_accuracy(args: argparse.Namespace) -> bool:
     """Steps 1-4 for every chosen model; prints the tables, writes accuracy.json; True if all ran."""
-    stage_photos(CALIBRATION_PHOTOS, args.out / "photos" / "calibration")
-    stage_photos(HELD_OUT_PHOTOS, args.out / "photos" / "held_out")
+    stage_photos(CALIBRATION_PHOTOS, args.out / "photos" / "calibration", CALIBRATION_PAGES)
+    stage_photos(HELD_OUT_PHOTOS, args.out / "photos" / "held_out", HELD_OUT_PAGES)
     accuracy: dict = {"calibration_photos": list(CALIBRATION_PHOTOS), "held_out_photos": list(HELD_OUT_PHOTOS),
+                      "calibration_pages": list(CALIBRATION_PAGES), "held_out_pages": list(HELD_OUT_PAGES),
                       "onnxruntime": ort.__version__, "models": {}}  # fmt: skip
+    if any(MODELS[k].inputs == "lines" for k in args.models):
+        try:
+            make_line_crops(CALIBRATION_LINE_PAGES, args.out / "lines" / "calibration")
+            make_line_crops(HELD_OUT_LINE_PAGES, args.out / "lines" / "held_out")
+        except StepError as e:
+            print(f"text-line crops: failed\n{e}", file=sys.stderr)
+            return False
+        accuracy["line_crops"] = {split: sorted(p.name for p in (args.out / "lines" / split).iterdir())
+                                  for split in ("calibration", "held_out")}  # fmt: skip
     if not args.quick:
         accuracy["ort_quantize_static"] = {"quant_format": "QDQ", "per_channel": True, "calibrate_method": "MinMax",
                                            "activation_type": "QInt8", "weight_type": "QInt8", "opset": ORT_OPSET,

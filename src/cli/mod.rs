@@ -14,6 +14,7 @@ mod om_info;
 mod om_run;
 mod preprocess;
 mod run;
+mod task_metrics;
 
 use clap::{Parser, Subcommand};
 
@@ -51,6 +52,10 @@ enum Command {
     /// The guide's whole flow from one JSON (quant_all_script.py): preprocess, calibration, ATC
     /// int8 + fp16, compare; flow.json, and reruns skip finished steps.
     Flow(flow::FlowArgs),
+    /// Task metrics (box F1, mAP, top-1, character accuracy) of saved outputs (`run --output_dir`
+    /// folders) against reference outputs, decoded as `compare --task` decodes them.
+    #[command(name = "task-metrics")]
+    TaskMetrics(task_metrics::TaskMetricsArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -66,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Compare(args) => compare::run(args),
         Command::Build(args) => build::run(args),
         Command::Flow(args) => flow::run(args),
+        Command::TaskMetrics(args) => task_metrics::run(args),
     }
 }

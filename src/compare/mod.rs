@@ -11,6 +11,7 @@ pub mod options;
 pub mod pictures;
 pub mod report;
 pub mod runner;
+pub mod saved;
 pub mod task;
 
 pub use device::{AclRunner, CompareOptions, InputSource, compare_oms};
@@ -21,4 +22,5 @@ pub use metrics::Metrics;
 pub use options::{CompareArgs, CompareArgsError};
 pub use report::CompareReport;
 pub use runner::{IoDType, IoDesc, OmRunner};
+pub use saved::{SavedReport, task_metrics_of_saved};
 pub use task::{Criteria, Threshold};

@@ -67,13 +67,14 @@ pub struct CompareArgs {
     pub acl_lib: Option<PathBuf>,
     /// What the verdict needs: the int8-vs-fp16 cosine every input and output must reach
     /// (a number or "cosine>=0.99"; Ascend's advisor uses 0.99), or with --task a task metric
-    /// every input must reach ("f1>=0.95", "top1>=0.99", "char_accuracy>=0.99", ...).
+    /// every input must reach ("f1>=0.95", "map50>=0.9", "top1>=0.99", "char_accuracy>=0.99", ...).
     #[arg(long, default_value = "0.99", value_name = "THRESHOLD")]
     #[serde(default = "default_threshold", deserialize_with = "number_or_string")]
     pub threshold: String,
     /// Decode the first output and compare in the task's terms too: raw (none, the
     /// default), db (PP-OCR text boxes: F1 at IoU 0.5), cls (top-1 / top-5), ctc (PP-OCR
-    /// recognition: exact string, character accuracy).
+    /// recognition: exact string, character accuracy), yolov5 / yolov8 / yolox (detections:
+    /// F1 at IoU 0.5, mAP@0.5, mAP@0.5:0.95).
     #[arg(long, value_name = "TASK")]
     #[serde(default)]
     pub task: Option<String>,
