@@ -59,8 +59,7 @@ impl FromStr for Threshold {
 }
 
 /// The [`TaskMetrics`] fields a verdict can be set on.
-pub const TASK_METRICS: &[&str] =
-    &["f1", "precision", "recall", "map50", "map50_95", "top1", "top5_overlap", "exact", "char_accuracy"];
+pub const TASK_METRICS: &[&str] = &["f1", "precision", "recall", "map50", "map50_95", "top1", "top5_overlap", "exact", "char_accuracy"];
 
 /// The task and the verdict's threshold. A bare number converts to (raw, cosine ≥ it).
 #[derive(Debug, Clone, PartialEq)]
