@@ -91,6 +91,7 @@ impl Run {
             eval_data_dir: None,
             equalize: true,
             weight_rounding: Default::default(),
+            task: None,
             evaluator: None,
         }
     }

@@ -19,6 +19,9 @@ struct Case {
     input_shape: &'static str,
     /// Lowest acceptable fake-quant vs float cosine on the held-out photo.
     min_cosine: f64,
+    /// `--task`, and the (height, width) its outputs are decoded in.
+    task: &'static str,
+    input_hw: &'static str,
 }
 
 fn calibrate_and_check(case: &Case) {
@@ -57,6 +60,7 @@ fn calibrate_and_check(case: &Case) {
         .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", case.input_shape])
         .args(["--data_dir", bins.to_str().unwrap(), "--data_types=float32", "--batch_num", &CALIB.to_string()])
         .arg(format!("--eval_data_dir={}", held_dir.display()))
+        .args(["--task", case.task])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -88,6 +92,7 @@ fn calibrate_and_check(case: &Case) {
         .output()
         .unwrap();
     assert!(out.status.success(), "engine run of the deploy model: {}", String::from_utf8_lossy(&out.stderr));
+    check_task_agreement(case, &report, &model, &held_out, &run_dir, input_name, tmp.path());
     let engine_out =
         std::fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "bin")).unwrap();
 
@@ -111,6 +116,52 @@ fn calibrate_and_check(case: &Case) {
     assert!((ours - ort).abs() < 1e-4, "held-out cosine: calibration reports {ours}, ONNX Runtime gives {ort}");
 }
 
+/// quant_report.json's "task_agreement" (the fake-quant model on the held-out batch, decoded)
+/// equals `ascend-ptq task-metrics` over our engine's outputs of the int8 deploy model and of
+/// the float model on the same bin: the same decoders reached by another path.
+fn check_task_agreement(
+    case: &Case,
+    report: &serde_json::Value,
+    model: &Path,
+    held_out: &Path,
+    int8_dir: &Path,
+    input_name: &str,
+    tmp: &Path,
+) {
+    let t = &report["task_agreement"];
+    assert_eq!((t["task"].as_str(), t["batches"].as_u64()), (Some(case.task), Some(1)), "{t}");
+    let float_dir = tmp.join("run_float");
+    let out = common::cli()
+        .args(["run", "--model", model.to_str().unwrap(), "--input_shape", case.input_shape])
+        .arg("--input")
+        .arg(format!("{input_name}={}", held_out.display()))
+        .arg("--output_dir")
+        .arg(&float_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "engine run of the float model: {}", String::from_utf8_lossy(&out.stderr));
+    let out = common::cli()
+        .args(["task-metrics", "--task", case.task, "--input_hw", case.input_hw, "--json"])
+        .arg("--reference")
+        .arg(&float_dir)
+        .arg("--candidate")
+        .arg(int8_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "task-metrics: {}", String::from_utf8_lossy(&out.stderr));
+    let saved: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let row = &saved["rows"][0]["metrics"];
+    let mean = t["mean"].as_object().unwrap();
+    assert!(!mean.is_empty(), "no task metric: {t}");
+    for (k, v) in mean {
+        let (ours, other) = (v.as_f64().unwrap(), row[k].as_f64().unwrap_or(f64::NAN));
+        assert!((ours - other).abs() < 1e-9, "{}: {k} {ours} in quant_report.json, {other} from task-metrics", case.model);
+        assert_eq!(t["worst"][k].as_f64(), Some(ours), "one batch: worst = mean");
+    }
+    assert_eq!(t["count_float"].as_u64(), row["count_reference"].as_u64(), "{t} vs {row}");
+    eprintln!("{}: task {} {mean:?}", case.model, case.task);
+}
+
 #[test]
 fn cls_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
     calibrate_and_check(&Case {
@@ -118,6 +169,8 @@ fn cls_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
         params: "\"des_height\": 48, \"des_width\": 192, \"fixed_scale\": 0, \"means\": [127.5, 127.5, 127.5], \"stds\": [127.5, 127.5, 127.5]",
         input_shape: "x:1,3,48,192",
         min_cosine: 0.95,
+        task: "cls",
+        input_hw: "48,192",
     });
 }
 
@@ -132,6 +185,8 @@ fn det_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
         params: "\"des_height\": 640, \"des_width\": 640, \"fixed_scale\": 1, \"pad_value\": 114, \"resize_input\": \"uint8\", \"means\": [123.675, 116.28, 103.53], \"stds\": [58.395, 57.12, 57.375]",
         input_shape: "x:1,3,640,640",
         min_cosine: 0.95,
+        task: "db",
+        input_hw: "640,640",
     });
 }
 
@@ -143,6 +198,8 @@ fn rec_calibrates_and_its_fake_quant_model_matches_the_deploy_model() {
         params: "\"des_height\": 48, \"des_width\": 320, \"fixed_scale\": 0, \"means\": [127.5, 127.5, 127.5], \"stds\": [127.5, 127.5, 127.5]",
         input_shape: "x:1,3,48,320",
         min_cosine: 0.95,
+        task: "ctc",
+        input_hw: "48,320",
     });
 }
 

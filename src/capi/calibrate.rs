@@ -17,7 +17,8 @@ use crate::quant::options::CalibrationArgs;
 /// "data_types" (default: float32 for every input), "eval_data_dir" (held-out bins for the
 /// fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path), "equalize" (true or false, default true; the
 /// flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
-/// default, or "compensated"), optional; "evaluator" is refused as on the
+/// default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc" or
+/// "raw": the fake-quant vs float agreement in the task's terms), optional; "evaluator" is refused as on the
 /// command line. The meanings are documented once, on
 /// `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
 /// value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.
@@ -25,7 +26,8 @@ use crate::quant::options::CalibrationArgs;
 /// On success `*summary_json` receives the summary: "outputs" (the five paths: "deploy_model",
 /// "fake_quant_model", "record", "quant_json", "quant_report"), "quantized",
 /// "left_float" (layers kept in float, with the reason), "output_agreement" (fake-quant vs
-/// float on the first "eval_batches" calibration batches), "warnings", "phase_seconds",
+/// float on the first "eval_batches" calibration batches), "task_agreement" (with "task": mean
+/// and worst of each task metric, null otherwise), "warnings", "phase_seconds",
 /// "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the five
 /// files (the save_path folder may have been created).
 ///

@@ -49,6 +49,18 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
             o.max_abs_error
         );
     }
+    if let Some(t) = &summary.task_agreement {
+        let metrics: Vec<String> = t.mean.iter().map(|(k, v)| format!("{k} {v:.4} (worst {:.4})", t.worst[k])).collect();
+        println!(
+            "  task {} on {}: fake-quant vs float over {} batch(es): {}; {} vs {} boxes/items",
+            t.task,
+            t.output,
+            t.batches,
+            metrics.join(", "),
+            t.count_fake_quant,
+            t.count_float
+        );
+    }
     let o = &summary.outputs;
     for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report] {
         println!("  wrote {}", p.display());

@@ -10,7 +10,7 @@ use super::cmdline::{refuse_evaluator, resolve_data_args};
 use super::config::{CalibrationConfig, ConfigError, DstType, Origin, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
-use super::eval::{OutputAgreement, evaluate};
+use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate};
 use super::fake::build_fake_quant;
 use super::fold::fold_batch_norms;
 use super::fusion_rule::{self, FloatOps};
@@ -50,6 +50,8 @@ pub struct CalibrationOptions {
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
     pub weight_rounding: WeightRounding,
+    /// `--task`: a [`crate::tasks::TASK_NAMES`] name; `None` or "raw": tensor metrics only.
+    pub task: Option<String>,
     /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
     pub evaluator: Option<PathBuf>,
 }
@@ -153,6 +155,8 @@ pub struct Summary {
     pub equalized: Vec<equalize::Equalized>,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
+    /// With `--task`: the same in the task's terms.
+    pub task_agreement: Option<TaskAgreement>,
     /// The number of batches the agreement was measured on.
     pub eval_batches: usize,
     /// Whether those batches are the held-out `--eval_data_dir` (else calibration batches).
@@ -190,6 +194,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         None => CalibrationConfig::default(),
     };
     check_unsupported(&config, &mut warnings)?;
+    let task = match opts.task.as_deref().map(str::parse::<crate::tasks::Task>).transpose() {
+        Ok(Some(crate::tasks::Task::Raw)) | Ok(None) => None,
+        Ok(Some(t)) => Some(t),
+        Err(e) => return Err(CalibrateError::Argument { flag: "--task", detail: e.to_string() }),
+    };
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
     check_writable(&outputs)?;
@@ -256,10 +265,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
 
     let act_of: Vec<ActQuant> = spec_of.iter().map(|&s| act_results[s].quant).collect();
     let compensated = match opts.weight_rounding {
-        WeightRounding::Compensated => compensate_weights(&model, &mut plans, &act_of, &data, batch_num, &shapes, progress)?,
+        WeightRounding::Compensated => {
+            let done = compensate_weights(&model, &mut plans, &act_of, &data, batch_num, &shapes, progress)?;
+            phases.end("weight rounding");
+            done
+        }
         WeightRounding::Nearest => Vec::new(),
     };
-    phases.end("weight rounding");
 
     // Biases and the rewritten models.
     let mut layers = Vec::with_capacity(plans.len());
@@ -298,6 +310,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
             eval_set,
             eval_batches,
+            task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) }),
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
         )?)
     };
@@ -346,6 +359,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         fusion_rule::build(&deploy, &float_ops, &origins, &deploy_shapes)
     };
     let evaluation_ran = evaluation.is_some();
+    let task_agreement = evaluation.as_ref().and_then(|e| e.task.clone());
     let output_agreement = evaluation.map(|e| e.outputs).unwrap_or_default();
     // The report shows the data options as used, defaults filled in.
     let resolved = CalibrationOptions {
@@ -361,7 +375,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         &config,
         layer_reports,
         left_float.clone(),
-        Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized },
+        Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized, task: task_agreement.as_ref() },
     );
     // A layer without weights (AveragePool) records no scale_w, as AMCT's record files
     // (formats §7.1); its 1/area lives in the dequant parameter only.
@@ -393,6 +407,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         fused_batch_norms: fold.folded.len(),
         equalized,
         output_agreement,
+        task_agreement,
         eval_batches: if evaluation_ran { eval_batches } else { 0 },
         eval_held_out: held_out.is_some(),
         warnings,
@@ -487,6 +502,20 @@ fn compensate_weights(
         }
     }
     Ok(done)
+}
+
+/// (height, width) of the model's first data input: the frame decoded boxes are in.
+fn first_input_hw(model: &ModelProto, shapes: &HashMap<String, Vec<i64>>) -> (usize, usize) {
+    let graph = model.graph.as_ref().expect("checked");
+    let initializers: HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
+    graph
+        .input
+        .iter()
+        .find(|i| !initializers.contains(i.name()))
+        .and_then(|i| shapes.get(i.name()))
+        .filter(|d| d.len() >= 2)
+        .map(|d| (d[d.len() - 2].max(1) as usize, d[d.len() - 1].max(1) as usize))
+        .unwrap_or((1, 1))
 }
 
 /// The geometry of a planned 2-D Conv layer (4-D weight); `None` for other layers.

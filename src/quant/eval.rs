@@ -9,13 +9,14 @@
 //! Memory stays flat in the number of batches: only sums are kept.
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::deploy::QuantizedLayer;
 use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
 use crate::onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
+use crate::tasks::{Task, TaskMetrics};
 
 use super::calibrate::{CalibrateError, Result};
 
@@ -35,6 +36,63 @@ pub struct Evaluation {
     /// In the order of the layers given to [`evaluate`].
     pub layer_cosine: Vec<f64>,
     pub outputs: Vec<OutputAgreement>,
+    pub task: Option<TaskAgreement>,
+}
+
+/// The fake-quant model against float in the task's terms: the first output decoded on both
+/// sides ([`crate::tasks`]) per batch, float taken as the pseudo ground truth.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TaskAgreement {
+    pub task: String,
+    pub output: String,
+    pub batches: usize,
+    /// Each metric that applies (f1, map50, top1, char_accuracy, ...): mean over the batches.
+    pub mean: BTreeMap<String, f64>,
+    /// The same: the worst (lowest) batch.
+    pub worst: BTreeMap<String, f64>,
+    /// Boxes (db, detection) or batch items (cls, ctc) over all batches: fake-quant, float.
+    pub count_fake_quant: usize,
+    pub count_float: usize,
+}
+
+/// What to decode and how: the task and the model input's (height, width) its boxes live in.
+#[derive(Debug, Clone, Copy)]
+pub struct TaskEval<'a> {
+    pub task: &'a Task,
+    pub input_hw: (usize, usize),
+}
+
+/// The numeric metrics of `m` that apply, by name (counts and per-class rows left out).
+fn metric_values(m: &TaskMetrics) -> Vec<(String, f64)> {
+    match serde_json::to_value(m) {
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .filter(|(k, _)| !k.starts_with("count_") && k != "per_class")
+            .filter_map(|(k, v)| v.as_f64().map(|v| (k, v)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) -> TaskAgreement {
+    let mut sums: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+    for m in rows {
+        for (k, v) in metric_values(m) {
+            let e = sums.entry(k).or_insert((0.0, f64::INFINITY, 0));
+            e.0 += v;
+            e.1 = e.1.min(v);
+            e.2 += 1;
+        }
+    }
+    TaskAgreement {
+        task: task.name().to_string(),
+        output: output.to_string(),
+        batches: rows.len(),
+        mean: sums.iter().map(|(k, &(sum, _, n))| (k.clone(), sum / n as f64)).collect(),
+        worst: sums.iter().map(|(k, &(_, worst, _))| (k.clone(), worst)).collect(),
+        count_fake_quant: rows.iter().filter_map(|m| m.count_candidate).sum(),
+        count_float: rows.iter().filter_map(|m| m.count_reference).sum(),
+    }
 }
 
 /// Running sums of a pair of tensors.
@@ -156,6 +214,7 @@ pub fn evaluate(
     data_inputs: &[String],
     data: &CalibrationSet,
     batch_num: usize,
+    task: Option<TaskEval>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Evaluation> {
     let shapes = data.shapes();
@@ -178,6 +237,7 @@ pub fn evaluate(
     let observe: HashSet<String> = by_input.keys().chain(by_output.keys()).cloned().collect();
     let mut layer_sums = vec![PairSums::default(); layers.len()];
     let mut output_sums: Vec<(String, PairSums)> = Vec::new();
+    let mut task_rows: Vec<TaskMetrics> = Vec::new();
     for b in 0..batch_num {
         let batch = data.batch(b)?;
         let inputs = batch.into_map();
@@ -214,9 +274,20 @@ pub fn evaluate(
             let slot = output_sums.iter_mut().find(|(n, _)| n == name).expect("pushed above");
             slot.1.add(&f32_values(r), &f32_values(t));
         }
+        if let (Some(t), Some((_, r)), Some((_, q))) = (task, float_out.first(), fake_out.first()) {
+            let decode = |x: &Tensor| crate::tasks::decode(t.task, &f32_values(x), x.shape(), t.input_hw);
+            let task_err = |e: crate::tasks::TaskError| CalibrateError::Argument { flag: "--task", detail: e.to_string() };
+            let (reference, candidate) = (decode(r).map_err(task_err)?, decode(q).map_err(task_err)?);
+            task_rows.push(crate::tasks::agreement(&candidate, &reference).map_err(task_err)?);
+        }
         progress(b + 1, batch_num);
     }
+    let task = match (task, output_sums.first()) {
+        (Some(t), Some((name, _))) => Some(summarize_task(t.task, name, &task_rows)),
+        _ => None,
+    };
     Ok(Evaluation {
+        task,
         layer_cosine: layer_sums.iter().map(PairSums::cosine).collect(),
         outputs: output_sums
             .into_iter()

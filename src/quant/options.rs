@@ -74,6 +74,13 @@ pub struct CalibrationArgs {
     #[arg(long = "weight_rounding", value_name = "MODE", value_enum, default_value_t)]
     #[serde(default)]
     pub weight_rounding: WeightRounding,
+    /// Also measure the fake-quant model against float in the task's terms on the evaluation
+    /// batches (the first output decoded on both sides): db (PP-OCR text boxes: F1 at IoU 0.5),
+    /// yolov5, yolov8, yolox (detection F1, mAP@0.5), cls (top-1), ctc (character accuracy), or
+    /// raw (none, the default). In the summary and quant_report.json as "task_agreement".
+    #[arg(long, value_name = "TASK")]
+    #[serde(default)]
+    pub task: Option<String>,
     /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
     /// option is accepted only to explain what to give instead.
     #[arg(long = "evaluator", value_name = "FILE.py")]
@@ -101,6 +108,7 @@ impl CalibrationArgs {
             eval_data_dir: self.eval_data_dir,
             equalize: self.equalize,
             weight_rounding: self.weight_rounding,
+            task: self.task,
             evaluator: self.evaluator,
         }
     }

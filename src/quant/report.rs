@@ -16,6 +16,8 @@
 //!       "cosine": <layer fake-quant output vs float, same float input, calibration data> }],
 //!   "float_layers": [{"name", "op_type", "reason"}],
 //!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}],
+//!   "task_agreement" (with --task only): {"task", "output", "batches", "mean": {metric: v},
+//!       "worst": {metric: v}, "count_fake_quant", "count_float"},
 //!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}] }
 //! ```
 //! `equalized` lists the depthwise-conv inputs whose channel c was multiplied by `gains[c]`
@@ -29,7 +31,7 @@ use serde::Serialize;
 use super::calibrate::CalibrationOptions;
 use super::config::CalibrationConfig;
 use super::equalize::Equalized;
-use super::eval::OutputAgreement;
+use super::eval::{OutputAgreement, TaskAgreement};
 use super::fold::FoldReport;
 use super::select::Candidate;
 
@@ -83,6 +85,7 @@ pub struct Findings<'a> {
     pub fold: &'a FoldReport,
     pub outputs: &'a [OutputAgreement],
     pub equalized: &'a [Equalized],
+    pub task: Option<&'a TaskAgreement>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,6 +108,8 @@ pub struct QuantReport {
     quantized_layers: Vec<LayerReport>,
     float_layers: Vec<FloatLayer>,
     outputs: Vec<OutputAgreement>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    task_agreement: Option<TaskAgreement>,
     equalized: Vec<Equalized>,
 }
 
@@ -118,7 +123,7 @@ impl QuantReport {
         float_layers: Vec<FloatLayer>,
         findings: Findings,
     ) -> Self {
-        let Findings { fold, outputs, equalized } = findings;
+        let Findings { fold, outputs, equalized, task } = findings;
         QuantReport {
             version: 1,
             tool: format!("ascend-ptq {}", crate::VERSION),
@@ -136,6 +141,7 @@ impl QuantReport {
             quantized_layers,
             float_layers,
             outputs: outputs.to_vec(),
+            task_agreement: task.cloned(),
             equalized: equalized.to_vec(),
         }
     }
