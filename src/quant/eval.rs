@@ -207,6 +207,7 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
 
 /// Runs the float model and the fake-quant model over the first `batch_num` calibration batches.
 /// `data_inputs[i]` is the data input of `layers[i]`.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     float: &ModelProto,
     fake: &ModelProto,

@@ -142,7 +142,7 @@ impl HessianSums {
     pub fn round(&self, weights: &[f32], scale_w: &[f32]) -> Option<Vec<i8>> {
         let g = &self.geometry;
         let k = g.patch_len();
-        if self.samples < MIN_SAMPLES_PER_INPUT * k || weights.len() != g.c_out * k || g.c_out % g.groups != 0 {
+        if self.samples < MIN_SAMPLES_PER_INPUT * k || weights.len() != g.c_out * k || !g.c_out.is_multiple_of(g.groups) {
             return None;
         }
         let rows_per_group = g.c_out / g.groups;
