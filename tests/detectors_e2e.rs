@@ -14,18 +14,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-fn ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{what} failed ({}): {}\n{stdout}", out.status, String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{ok, path};
 
 /// One detector: its asset, input, package pipeline and the images of each split.
 struct Detector {

