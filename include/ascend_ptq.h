@@ -269,7 +269,8 @@ const char *aptq_version(void);
  * fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path), "equalize" (true or false, default true; the
  * flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
  * default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc" or
- * "raw": the fake-quant vs float agreement in the task's terms), optional; "evaluator" is refused as on the
+ * "raw": the fake-quant vs float agreement in the task's terms) and "sensitivity" (true or
+ * false: also write PREFIX_sensitivity.json, listed as "sensitivity" in "outputs"), optional; "evaluator" is refused as on the
  * command line. The meanings are documented once, on
  * `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
  * value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.

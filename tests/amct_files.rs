@@ -92,6 +92,7 @@ impl Run {
             equalize: true,
             weight_rounding: Default::default(),
             task: None,
+            sensitivity: false,
             evaluator: None,
         }
     }

@@ -339,3 +339,51 @@ fn calibration_config_selects_algorithms_per_layer() {
     assert_eq!(report["float_layers"][0]["name"], "conv_a");
     assert!(report["float_layers"][0]["reason"].as_str().unwrap().contains("skip_layers"), "{report}");
 }
+
+/// `--sensitivity` reuses one calibration: leaving a layer float in the analysis gives exactly
+/// what a calibration with that layer in `skip_layers` gives, the all-int8 trial is the
+/// report's own output agreement, and the drift ends there.
+#[test]
+fn sensitivity_trials_equal_real_calibrations_with_the_layer_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
+    let calibrate = |prefix: &Path, extra: &[&str]| {
+        let out = common::cli()
+            .arg("calibration")
+            .arg(format!("--model={}", model_path.display()))
+            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
+            .arg(format!("--data_dir={}", bins.display()))
+            .args(["--eval_batches", "5"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let prefix = tmp.path().join("out/m");
+    let stdout = calibrate(&prefix, &["--batch_num", "5", "--sensitivity"]);
+    let path = format!("{}_sensitivity.json", prefix.display());
+    assert!(stdout.contains(&path), "{stdout}");
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let report = quant_report(&prefix);
+    let all = s["all_int8"]["cosine"].as_f64().unwrap();
+    assert!((all - report["outputs"][0]["cosine"].as_f64().unwrap()).abs() < 1e-12, "{s}\n{report}");
+    let layers = s["layers"].as_array().unwrap();
+    assert_eq!(layers.iter().map(|l| l["name"].as_str().unwrap()).collect::<Vec<_>>(), ["conv_a", "conv_b"]);
+    // conv_a: 6·3·3·3 weights × 144 positions; conv_b: 3·6 × 144.
+    assert_eq!(layers.iter().map(|l| l["macs"].as_u64().unwrap()).collect::<Vec<_>>(), [162 * 144, 18 * 144]);
+    assert_eq!(layers[1]["drift"], s["all_int8"], "the drift ends at the all-int8 model");
+    assert_eq!(layers[0]["alone"], layers[0]["drift"], "layer 1 alone is the first drift point");
+    for (i, l) in layers.iter().enumerate() {
+        let name = l["name"].as_str().unwrap();
+        let cfg = tmp.path().join(format!("skip_{name}.cfg"));
+        std::fs::write(&cfg, format!("batch_num: 5\nskip_layers: \"{name}\"\n")).unwrap();
+        let skipped = tmp.path().join(format!("skip_{name}/m"));
+        calibrate(&skipped, &["--calibration_config", cfg.to_str().unwrap()]);
+        let real = quant_report(&skipped)["outputs"][0]["cosine"].as_f64().unwrap();
+        let trial = l["left_float"]["cosine"].as_f64().unwrap();
+        assert!((real - trial).abs() < 1e-12, "{name}: left float in the analysis {trial}, skipped in a calibration {real}");
+        // With two layers, leaving one float is the other one alone.
+        assert_eq!(l["left_float"], layers[1 - i]["alone"], "{name}");
+    }
+}

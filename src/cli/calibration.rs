@@ -62,7 +62,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         );
     }
     let o = &summary.outputs;
-    for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report] {
+    for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report].into_iter().chain(&o.sensitivity) {
         println!("  wrote {}", p.display());
     }
     let rss = peak_rss_mib().map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default();

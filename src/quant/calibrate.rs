@@ -50,6 +50,8 @@ pub struct CalibrationOptions {
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
     pub weight_rounding: WeightRounding,
+    /// `--sensitivity`: write `<prefix>_sensitivity.json` ([`super::sensitivity`]).
+    pub sensitivity: bool,
     /// `--task`: a [`crate::tasks::TASK_NAMES`] name; `None` or "raw": tensor metrics only.
     pub task: Option<String>,
     /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
@@ -101,6 +103,9 @@ pub struct OutputPaths {
     pub quant_json: PathBuf,
     /// `<prefix>_quant_report.json`: per-layer scales, algorithms, cosines ([`super::report`]).
     pub quant_report: PathBuf,
+    /// `<prefix>_sensitivity.json` ([`super::sensitivity`]), with `--sensitivity` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sensitivity: Option<PathBuf>,
 }
 
 impl OutputPaths {
@@ -123,6 +128,7 @@ impl OutputPaths {
             record: file("record.txt"),
             quant_json: file("quant.json"),
             quant_report: file("quant_report.json"),
+            sensitivity: None,
         })
     }
 
@@ -316,6 +322,29 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     };
 
     phases.end("evaluation");
+    let sensitivity = if opts.sensitivity && !layers.is_empty() && eval_batches > 0 {
+        let inferred = infer_shapes(&model, &shapes)?;
+        let macs: Vec<u64> = layers.iter().map(|l| super::sensitivity::layer_macs(&model, l, &inferred)).collect();
+        let op_types: Vec<String> = plans.iter().map(|p| p.op_type.clone()).collect();
+        let s = super::sensitivity::analyse(
+            &model,
+            &layers,
+            &op_types,
+            &macs,
+            eval_set,
+            eval_batches,
+            held_out.is_some(),
+            task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) }),
+            &mut |done, total| progress(Progress::Batch { pass: "sensitivity", done, total }),
+        )?;
+        phases.end("sensitivity");
+        Some(s)
+    } else {
+        if opts.sensitivity {
+            warnings.push("--sensitivity: nothing to analyse (no quantized layer or no evaluation batch)".into());
+        }
+        None
+    };
     progress(Progress::Writing);
     let layer_reports: Vec<LayerReport> = plans
         .iter()
@@ -398,6 +427,16 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
     crate::onnx::io::write_atomically(&outputs.quant_json, fusion_rule::to_json(&rule).as_bytes())?;
     crate::onnx::io::write_atomically(&outputs.quant_report, report.to_json().as_bytes())?;
+    let mut outputs = outputs;
+    if let Some(s) = &sensitivity {
+        let path = outputs.quant_report.with_file_name(
+            outputs.quant_report.file_name().unwrap_or_default().to_string_lossy().replace("quant_report.json", "sensitivity.json"),
+        );
+        let mut json = serde_json::to_string_pretty(s).unwrap_or_default();
+        json.push('\n');
+        crate::onnx::io::write_atomically(&path, json.as_bytes())?;
+        outputs.sensitivity = Some(path);
+    }
     phases.end("writing");
     Ok(Summary {
         outputs,

@@ -74,7 +74,7 @@ fn metric_values(m: &TaskMetrics) -> Vec<(String, f64)> {
     }
 }
 
-fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) -> TaskAgreement {
+pub(crate) fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) -> TaskAgreement {
     let mut sums: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
     for m in rows {
         for (k, v) in metric_values(m) {

@@ -42,5 +42,6 @@ pub mod record;
 pub mod report;
 pub mod scale;
 pub mod select;
+pub mod sensitivity;
 
 pub use error::{QuantError, Result};

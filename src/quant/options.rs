@@ -81,6 +81,13 @@ pub struct CalibrationArgs {
     #[arg(long, value_name = "TASK")]
     #[serde(default)]
     pub task: Option<String>,
+    /// Also measure, on the evaluation batches, each quantized layer's effect on the model
+    /// output: only it int8, every layer but it int8, and the first k layers int8 (the drift
+    /// along the graph), in cosine / SQNR and --task's metrics; written to
+    /// `<prefix>_sensitivity.json`. Costs 3 × layers + 1 passes over the evaluation batches.
+    #[arg(long)]
+    #[serde(default)]
+    pub sensitivity: bool,
     /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
     /// option is accepted only to explain what to give instead.
     #[arg(long = "evaluator", value_name = "FILE.py")]
@@ -109,6 +116,7 @@ impl CalibrationArgs {
             equalize: self.equalize,
             weight_rounding: self.weight_rounding,
             task: self.task,
+            sensitivity: self.sensitivity,
             evaluator: self.evaluator,
         }
     }
