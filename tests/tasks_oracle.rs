@@ -359,6 +359,21 @@ fn yolo_tensor(family: &str, seed: u64) -> (Vec<f32>, Vec<usize>) {
     }
 }
 
+/// Same count and classes as the oracle's detections (in order); returns the largest score
+/// difference and box-coordinate difference divided by `box_scale`.
+fn detection_deviation(family: &str, ours: &[ascend_ptq::tasks::Detection], want: &[serde_json::Value], box_scale: f64) -> f64 {
+    assert_eq!(ours.len(), want.len(), "{family}: ours {ours:?}\noracle {want:?}");
+    let mut worst = 0f64;
+    for (d, w) in ours.iter().zip(want) {
+        assert_eq!(d.class as u64, w["class"].as_u64().unwrap(), "{family}");
+        worst = worst.max((f64::from(d.score) - w["score"].as_f64().unwrap()).abs());
+        for k in 0..4 {
+            worst = worst.max((f64::from(d.bbox[k]) - w["bbox"][k].as_f64().unwrap()).abs() / box_scale);
+        }
+    }
+    worst
+}
+
 #[test]
 fn yolo_detections_and_map_match_the_oracle_on_synthetic_heads() {
     let Some(py) = common::oracle_python() else { return };
@@ -375,15 +390,7 @@ fn yolo_detections_and_map_match_the_oracle_on_synthetic_heads() {
         let cb = write_bin(tmp.path(), &format!("{family}_cand.bin"), &candidate);
         let (ours, want) = (dets(&reference), oracle(&py, &["yolo", family, rb.to_str().unwrap(), &dims_arg(&dims), "128,128"]));
         let want = want["detections"].as_array().unwrap();
-        assert_eq!(ours.len(), want.len(), "{family}: ours {ours:?}\noracle {want:?}");
-        let mut worst = 0f64;
-        for (d, w) in ours.iter().zip(want) {
-            assert_eq!(d.class as u64, w["class"].as_u64().unwrap(), "{family}");
-            worst = worst.max((f64::from(d.score) - w["score"].as_f64().unwrap()).abs());
-            for k in 0..4 {
-                worst = worst.max((f64::from(d.bbox[k]) - w["bbox"][k].as_f64().unwrap()).abs());
-            }
-        }
+        let worst = detection_deviation(family, &ours, want, 1.0);
         assert!(worst <= 1e-4, "{family}: max deviation {worst}");
         let classes: std::collections::BTreeSet<usize> = ours.iter().map(|d| d.class).collect();
         assert!(ours.len() >= 5 && classes.len() == CLASSES, "{family}: {ours:?}");
@@ -448,16 +455,8 @@ fn yolo_detections_and_map_match_the_oracle_on_real_detector_outputs() {
         let want = oracle(&py, &["yolo", family, rb.to_str().unwrap(), &dims_arg(&dims), &hw_arg]);
         let want = want["detections"].as_array().unwrap();
         assert!(!ours.is_empty(), "{family}: no detection on typewriter.png");
-        assert_eq!(ours.len(), want.len(), "{family}: ours {ours:?}\noracle {want:?}");
-        let mut worst = 0f64;
-        for (d, w) in ours.iter().zip(want) {
-            assert_eq!(d.class as u64, w["class"].as_u64().unwrap(), "{family}");
-            worst = worst.max((f64::from(d.score) - w["score"].as_f64().unwrap()).abs());
-            for k in 0..4 {
-                // Relative to the box coordinates (pixels up to `hw`).
-                worst = worst.max((f64::from(d.bbox[k]) - w["bbox"][k].as_f64().unwrap()).abs() / hw as f64);
-            }
-        }
+        // Box coordinates relative to the input size (pixels up to `hw`).
+        let worst = detection_deviation(family, &ours, want, hw as f64);
         assert!(worst <= 1e-5, "{family}: max deviation {worst}");
         let m = agreement(&Decoded::Detections(dets(&candidate)), &Decoded::Detections(ours.clone())).unwrap();
         let want = oracle(&py, &["yolo-metrics", family, cb.to_str().unwrap(), rb.to_str().unwrap(), &dims_arg(&dims), &hw_arg]);

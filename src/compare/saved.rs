@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::CompareError;
-use super::task::{TASK_METRICS, metric};
 use crate::tasks::{Task, TaskMetrics, agreement, decode};
 
 /// The listing file `ascend-ptq run` writes beside the output bins.
@@ -132,14 +131,7 @@ pub fn task_metrics_of_saved(
         output_name = out_c;
         rows.push(SavedRow { name: name.clone(), metrics });
     }
-    let mut summary = BTreeMap::new();
-    for m in TASK_METRICS {
-        let values: Vec<f64> = rows.iter().filter_map(|r| metric(&r.metrics, m)).collect();
-        if !values.is_empty() {
-            let mean = values.iter().sum::<f64>() / values.len() as f64;
-            summary.insert(m.to_string(), (mean, values.iter().copied().fold(f64::INFINITY, f64::min)));
-        }
-    }
+    let summary = crate::tasks::mean_and_worst(rows.iter().map(|r| &r.metrics));
     Ok(SavedReport { task: task.name().to_string(), output: output_name, input_hw, rows, summary })
 }
 

@@ -58,8 +58,7 @@ impl FromStr for Threshold {
     }
 }
 
-/// The [`TaskMetrics`] fields a verdict can be set on.
-pub const TASK_METRICS: &[&str] = &["f1", "precision", "recall", "map50", "map50_95", "top1", "top5_overlap", "exact", "char_accuracy"];
+pub use crate::tasks::{TASK_METRICS, metric};
 
 /// The task and the verdict's threshold. A bare number converts to (raw, cosine ≥ it).
 #[derive(Debug, Clone, PartialEq)]
@@ -135,11 +134,6 @@ pub fn task_row(
     Ok(TaskRow { decoded, ..row })
 }
 
-/// A [`TaskMetrics`] field by name (None when it does not apply to the task).
-pub fn metric(m: &TaskMetrics, name: &str) -> Option<f64> {
-    serde_json::to_value(m).ok()?.get(name)?.as_f64()
-}
-
 /// Mean and worst (minimum) of each task metric over the input sets, per pair.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskSummary {
@@ -151,29 +145,15 @@ pub struct TaskSummary {
     pub fp16_vs_fp32: Option<BTreeMap<String, (f64, f64)>>,
 }
 
-fn stats<'a>(ms: impl Iterator<Item = &'a TaskMetrics> + Clone) -> BTreeMap<String, (f64, f64)> {
-    let mut out = BTreeMap::new();
-    for name in TASK_METRICS {
-        let values: Vec<f64> = ms.clone().filter_map(|m| metric(m, name)).collect();
-        if values.is_empty() {
-            continue;
-        }
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let worst = values.iter().copied().fold(f64::INFINITY, |w, v| if v.is_nan() || w.is_nan() { f64::NAN } else { w.min(v) });
-        out.insert(name.to_string(), (mean, worst));
-    }
-    out
-}
-
 pub fn summarize(task: &Task, output: &str, rows: &[&TaskRow]) -> TaskSummary {
     let pick = |f: fn(&TaskRow) -> Option<&TaskMetrics>| -> Option<BTreeMap<String, (f64, f64)>> {
         let ms: Option<Vec<&TaskMetrics>> = rows.iter().map(|r| f(r)).collect();
-        ms.map(|m| stats(m.into_iter()))
+        ms.map(|m| crate::tasks::mean_and_worst(m.into_iter()))
     };
     TaskSummary {
         task: task.name().to_string(),
         output: output.to_string(),
-        int8_vs_fp16: stats(rows.iter().map(|r| &r.int8_vs_fp16)),
+        int8_vs_fp16: crate::tasks::mean_and_worst(rows.iter().map(|r| &r.int8_vs_fp16)),
         int8_vs_fp32: pick(|r| r.int8_vs_fp32.as_ref()),
         fp16_vs_fp32: pick(|r| r.fp16_vs_fp32.as_ref()),
     }
@@ -198,7 +178,7 @@ mod tests {
     fn summaries_take_mean_and_worst_of_the_metrics_that_apply() {
         let a = TaskMetrics { f1: Some(1.0), precision: Some(1.0), ..Default::default() };
         let b = TaskMetrics { f1: Some(0.5), precision: Some(0.25), ..Default::default() };
-        let s = stats([&a, &b].into_iter());
+        let s = crate::tasks::mean_and_worst([&a, &b].into_iter());
         assert_eq!(s["f1"], (0.75, 0.5));
         assert_eq!(s["precision"], (0.625, 0.25));
         assert!(!s.contains_key("top1"));

@@ -303,6 +303,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
              give --eval_data_dir with other bins for held-out numbers"
         ));
     }
+    let task_eval = task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) });
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
         None
@@ -316,7 +317,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
             eval_set,
             eval_batches,
-            task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) }),
+            task_eval,
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
         )?)
     };
@@ -334,7 +335,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             eval_set,
             eval_batches,
             held_out.is_some(),
-            task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) }),
+            task_eval,
             &mut |done, total| progress(Progress::Batch { pass: "sensitivity", done, total }),
         )?;
         phases.end("sensitivity");

@@ -62,34 +62,23 @@ pub struct TaskEval<'a> {
     pub input_hw: (usize, usize),
 }
 
-/// The numeric metrics of `m` that apply, by name (counts and per-class rows left out).
-fn metric_values(m: &TaskMetrics) -> Vec<(String, f64)> {
-    match serde_json::to_value(m) {
-        Ok(serde_json::Value::Object(map)) => map
-            .into_iter()
-            .filter(|(k, _)| !k.starts_with("count_") && k != "per_class")
-            .filter_map(|(k, v)| v.as_f64().map(|v| (k, v)))
-            .collect(),
-        _ => Vec::new(),
+impl TaskEval<'_> {
+    /// Decodes both outputs and scores `candidate` against `reference`.
+    pub(crate) fn agreement(&self, reference: &Tensor, candidate: &Tensor) -> Result<TaskMetrics> {
+        let task_err = |e: crate::tasks::TaskError| CalibrateError::Argument { flag: "--task", detail: e.to_string() };
+        let decode = |x: &Tensor| crate::tasks::decode(self.task, &f32_values(x), x.shape(), self.input_hw).map_err(task_err);
+        crate::tasks::agreement(&decode(candidate)?, &decode(reference)?).map_err(task_err)
     }
 }
 
 pub(crate) fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) -> TaskAgreement {
-    let mut sums: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
-    for m in rows {
-        for (k, v) in metric_values(m) {
-            let e = sums.entry(k).or_insert((0.0, f64::INFINITY, 0));
-            e.0 += v;
-            e.1 = e.1.min(v);
-            e.2 += 1;
-        }
-    }
+    let stats = crate::tasks::mean_and_worst(rows.iter());
     TaskAgreement {
         task: task.name().to_string(),
         output: output.to_string(),
         batches: rows.len(),
-        mean: sums.iter().map(|(k, &(sum, _, n))| (k.clone(), sum / n as f64)).collect(),
-        worst: sums.iter().map(|(k, &(_, worst, _))| (k.clone(), worst)).collect(),
+        mean: stats.iter().map(|(k, &(mean, _))| (k.clone(), mean)).collect(),
+        worst: stats.into_iter().map(|(k, (_, worst))| (k, worst)).collect(),
         count_fake_quant: rows.iter().filter_map(|m| m.count_candidate).sum(),
         count_float: rows.iter().filter_map(|m| m.count_reference).sum(),
     }
@@ -97,7 +86,7 @@ pub(crate) fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) ->
 
 /// Running sums of a pair of tensors.
 #[derive(Debug, Clone, Copy, Default)]
-struct PairSums {
+pub(crate) struct PairSums {
     dot: f64,
     ref_sq: f64,
     test_sq: f64,
@@ -107,7 +96,7 @@ struct PairSums {
 }
 
 impl PairSums {
-    fn add(&mut self, reference: &[f32], test: &[f32]) {
+    pub(crate) fn add(&mut self, reference: &[f32], test: &[f32]) {
         for (&r, &t) in reference.iter().zip(test) {
             let (r, t) = (r as f64, t as f64);
             self.dot += r * t;
@@ -119,7 +108,7 @@ impl PairSums {
         }
     }
 
-    fn cosine(&self) -> f64 {
+    pub(crate) fn cosine(&self) -> f64 {
         if self.ref_sq == 0.0 && self.test_sq == 0.0 {
             1.0
         } else if self.ref_sq == 0.0 || self.test_sq == 0.0 {
@@ -129,7 +118,7 @@ impl PairSums {
         }
     }
 
-    fn sqnr_db(&self) -> f64 {
+    pub(crate) fn sqnr_db(&self) -> f64 {
         if self.err_sq == 0.0 { f64::INFINITY } else { 10.0 * (self.ref_sq / self.err_sq).log10() }
     }
 }
@@ -276,10 +265,7 @@ pub fn evaluate(
             slot.1.add(&f32_values(r), &f32_values(t));
         }
         if let (Some(t), Some((_, r)), Some((_, q))) = (task, float_out.first(), fake_out.first()) {
-            let decode = |x: &Tensor| crate::tasks::decode(t.task, &f32_values(x), x.shape(), t.input_hw);
-            let task_err = |e: crate::tasks::TaskError| CalibrateError::Argument { flag: "--task", detail: e.to_string() };
-            let (reference, candidate) = (decode(r).map_err(task_err)?, decode(q).map_err(task_err)?);
-            task_rows.push(crate::tasks::agreement(&candidate, &reference).map_err(task_err)?);
+            task_rows.push(t.agreement(r, q)?);
         }
         progress(b + 1, batch_num);
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use super::calibrate::{CalibrateError, Result};
 use super::deploy::{QuantizedLayer, build_deploy};
-use super::eval::{TaskAgreement, TaskEval, summarize_task};
+use super::eval::{PairSums, TaskAgreement, TaskEval, summarize_task};
 use super::fake::build_fake_quant;
 use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
@@ -153,33 +153,15 @@ fn run_trial(
     let (deploy, _) = build_deploy(float, subset)?;
     let fake = build_fake_quant(&deploy)?;
     let session = Session::new(&fake, shapes).map_err(engine_error("fake-quant trial model"))?;
-    let (mut dot, mut ref_sq, mut test_sq, mut err_sq) = (0f64, 0f64, 0f64, 0f64);
+    let mut sums = PairSums::default();
     let mut rows = Vec::new();
     for (inputs, r) in reference.inputs.iter().zip(&reference.outputs) {
         let (_, q) = first_output(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?)
             .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
-        let (rv, qv) = (f32_view(r).unwrap_or_default(), f32_view(&q).unwrap_or_default());
-        for (&a, &b) in rv.iter().zip(qv.iter()) {
-            let (a, b) = (a as f64, b as f64);
-            dot += a * b;
-            ref_sq += a * a;
-            test_sq += b * b;
-            err_sq += (a - b) * (a - b);
-        }
+        sums.add(&f32_view(r).unwrap_or_default(), &f32_view(&q).unwrap_or_default());
         if let Some(t) = task {
-            let task_err = |e: crate::tasks::TaskError| CalibrateError::Argument { flag: "--task", detail: e.to_string() };
-            let reference = crate::tasks::decode(t.task, &rv, r.shape(), t.input_hw).map_err(task_err)?;
-            let candidate = crate::tasks::decode(t.task, &qv, q.shape(), t.input_hw).map_err(task_err)?;
-            rows.push(crate::tasks::agreement(&candidate, &reference).map_err(task_err)?);
+            rows.push(t.agreement(r, &q)?);
         }
     }
-    let cosine = if ref_sq == 0.0 && test_sq == 0.0 {
-        1.0
-    } else if ref_sq == 0.0 || test_sq == 0.0 {
-        0.0
-    } else {
-        dot / (ref_sq.sqrt() * test_sq.sqrt())
-    };
-    let sqnr_db = if err_sq == 0.0 { f64::INFINITY } else { 10.0 * (ref_sq / err_sq).log10() };
-    Ok(Trial { cosine, sqnr_db, task: task.map(|t| summarize_task(t.task, &reference.name, &rows)) })
+    Ok(Trial { cosine: sums.cosine(), sqnr_db: sums.sqnr_db(), task: task.map(|t| summarize_task(t.task, &reference.name, &rows)) })
 }

@@ -200,6 +200,31 @@ pub struct TaskMetrics {
     pub per_class: Option<Vec<ClassAgreement>>,
 }
 
+/// The [`TaskMetrics`] fields that are scores (a verdict can be set on them, summaries
+/// average them).
+pub const TASK_METRICS: &[&str] = &["f1", "precision", "recall", "map50", "map50_95", "top1", "top5_overlap", "exact", "char_accuracy"];
+
+/// A [`TaskMetrics`] field by name (None when it does not apply to the task).
+pub fn metric(m: &TaskMetrics, name: &str) -> Option<f64> {
+    serde_json::to_value(m).ok()?.get(name)?.as_f64()
+}
+
+/// Mean and worst (minimum; NaN if any value is NaN) of each [`TASK_METRICS`] score that
+/// applies, over `rows`.
+pub fn mean_and_worst<'a>(rows: impl Iterator<Item = &'a TaskMetrics> + Clone) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let mut out = std::collections::BTreeMap::new();
+    for name in TASK_METRICS {
+        let values: Vec<f64> = rows.clone().filter_map(|m| metric(m, name)).collect();
+        if values.is_empty() {
+            continue;
+        }
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let worst = values.iter().copied().fold(f64::INFINITY, |w, v| if v.is_nan() || w.is_nan() { f64::NAN } else { w.min(v) });
+        out.insert(name.to_string(), (mean, worst));
+    }
+    out
+}
+
 /// Compares two decodings of the same task; an error when they are of different kinds.
 pub fn agreement(candidate: &Decoded, reference: &Decoded) -> Result<TaskMetrics, TaskError> {
     match (candidate, reference) {
