@@ -93,6 +93,7 @@ impl Run {
             weight_rounding: Default::default(),
             task: None,
             sensitivity: false,
+            accuracy_target: None,
             evaluator: None,
         }
     }

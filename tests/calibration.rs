@@ -387,3 +387,76 @@ fn sensitivity_trials_equal_real_calibrations_with_the_layer_skipped() {
         assert_eq!(l["left_float"], layers[1 - i]["alone"], "{name}");
     }
 }
+
+/// `--accuracy_target` on the two-layer model: a target between the two layers' int8-alone
+/// cosines (both above all-int8's) leaves exactly the worse layer float, the final evaluation
+/// equals the search's last trial, and `<prefix>_fallback.cfg` reproduces the deploy model.
+/// A target that all-int8 meets leaves nothing float; an unreachable one writes nothing.
+#[test]
+fn accuracy_target_leaves_the_fewest_layers_float_and_its_cfg_reproduces_the_result() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
+    let run = |prefix: &Path, extra: &[&str]| {
+        common::cli()
+            .arg("calibration")
+            .arg(format!("--model={}", model_path.display()))
+            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
+            .arg(format!("--data_dir={}", bins.display()))
+            .args(["--eval_batches", "5"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let ok = |prefix: &Path, extra: &[&str]| {
+        let out = run(prefix, extra);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let probe = tmp.path().join("probe/m");
+    ok(&probe, &["--batch_num", "5", "--sensitivity"]);
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{}_sensitivity.json", probe.display())).unwrap()).unwrap();
+    let all = s["all_int8"]["cosine"].as_f64().unwrap();
+    let alone: Vec<f64> = s["layers"].as_array().unwrap().iter().map(|l| l["alone"]["cosine"].as_f64().unwrap()).collect();
+    let (keep, drop) = if alone[0] > alone[1] { (0, 1) } else { (1, 0) };
+    assert!(alone[drop] > all && alone[keep] > alone[drop], "the test needs both layers alone to beat all-int8: {s}");
+    let target = format!("cosine>={}", (alone[drop] + alone[keep]) / 2.0);
+    let names = ["conv_a", "conv_b"];
+
+    let prefix = tmp.path().join("fb/m");
+    let stdout = ok(&prefix, &["--batch_num", "5", "--accuracy_target", &target]);
+    let report = quant_report(&prefix);
+    let f = &report["fallback"];
+    let float: Vec<&str> = f["float_layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(float, [names[drop]], "{f}");
+    assert_eq!(f["float_layers"][0]["alone_cosine"].as_f64().unwrap(), alone[drop]);
+    let reason = report["float_layers"][0]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("accuracy fallback") && reason.contains(&target), "{reason}");
+    assert_eq!(report["quantized_layers"].as_array().unwrap().len(), 1);
+    // The final evaluation of the written model is the search's chosen trial.
+    let final_cos = report["outputs"][0]["cosine"].as_f64().unwrap();
+    assert!((final_cos - f["result"]["cosine"].as_f64().unwrap()).abs() < 1e-12, "{report}");
+    assert!((final_cos - alone[keep]).abs() < 1e-12);
+    let macs = [162.0 * 144.0, 18.0 * 144.0];
+    assert!((f["int8_mac_share"].as_f64().unwrap() - macs[keep] / (macs[0] + macs[1])).abs() < 1e-12, "{f}");
+    let cfg = format!("{}_fallback.cfg", prefix.display());
+    assert!(stdout.contains(&cfg), "{stdout}");
+    let again = tmp.path().join("again/m");
+    ok(&again, &["--calibration_config", &cfg]);
+    let deploy = |p: &Path| std::fs::read(format!("{}_deploy_model.onnx", p.display())).unwrap();
+    assert_eq!(deploy(&prefix), deploy(&again), "the fallback cfg reproduces the deploy model");
+
+    // Already met by all int8: nothing float, a cfg without skip_layers.
+    let met = tmp.path().join("met/m");
+    ok(&met, &["--batch_num", "5", "--accuracy_target", "cosine>=-1"]);
+    assert_eq!(quant_report(&met)["fallback"]["float_layers"], serde_json::json!([]));
+    assert!(!std::fs::read_to_string(format!("{}_fallback.cfg", met.display())).unwrap().contains("skip_layers"));
+
+    // Unreachable with any layer int8, and a task metric without --task: errors, no files.
+    for (target, expect) in [("cosine>=1", "not met with any layer int8"), ("f1>=0.9", "give --task")] {
+        let dir = tmp.path().join(format!("bad{}", expect.len()));
+        let out = run(&dir.join("m"), &["--batch_num", "5", "--accuracy_target", target]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--accuracy_target") && err.contains(expect), "{target}: {err}");
+        assert!(std::fs::read_dir(&dir).map(|d| d.count() == 0).unwrap_or(true), "{target}: files were written");
+    }
+}

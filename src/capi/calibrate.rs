@@ -19,7 +19,9 @@ use crate::quant::options::CalibrationArgs;
 /// flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
 /// default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc" or
 /// "raw": the fake-quant vs float agreement in the task's terms) and "sensitivity" (true or
-/// false: also write PREFIX_sensitivity.json, listed as "sensitivity" in "outputs"), optional; "evaluator" is refused as on the
+/// false: also write PREFIX_sensitivity.json, listed as "sensitivity" in "outputs") and
+/// "accuracy_target" (e.g. "f1>=0.99,cosine>=0.995": leave the fewest MACs float that meet
+/// it; writes PREFIX_fallback.cfg, "fallback_cfg" in "outputs"), optional; "evaluator" is refused as on the
 /// command line. The meanings are documented once, on
 /// `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
 /// value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.
@@ -28,7 +30,9 @@ use crate::quant::options::CalibrationArgs;
 /// "fake_quant_model", "record", "quant_json", "quant_report"), "quantized",
 /// "left_float" (layers kept in float, with the reason), "output_agreement" (fake-quant vs
 /// float on the first "eval_batches" calibration batches), "task_agreement" (with "task": mean
-/// and worst of each task metric, null otherwise), "warnings", "phase_seconds",
+/// and worst of each task metric, null otherwise), "fallback" (with "accuracy_target": the
+/// layers left float, "int8_mac_share", the all-int8 and final trials; null otherwise),
+/// "warnings", "phase_seconds",
 /// "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the five
 /// files (the save_path folder may have been created).
 ///

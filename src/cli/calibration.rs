@@ -61,8 +61,23 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
             t.count_float
         );
     }
+    if let Some(f) = &summary.fallback {
+        println!(
+            "  accuracy target {}: met with {} layer(s) float, {:.1} % of the quantizable MACs int8 ({} trials); all int8 was cosine {:.6}, SQNR {:.2} dB",
+            f.target,
+            f.float_layers.len(),
+            100.0 * f.int8_mac_share,
+            f.trials,
+            f.all_int8.cosine,
+            f.all_int8.sqnr_db
+        );
+    }
     let o = &summary.outputs;
-    for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report].into_iter().chain(&o.sensitivity) {
+    for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report]
+        .into_iter()
+        .chain(&o.sensitivity)
+        .chain(&o.fallback_cfg)
+    {
         println!("  wrote {}", p.display());
     }
     let rss = peak_rss_mib().map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default();

@@ -12,12 +12,14 @@ use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
 use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate};
 use super::fake::build_fake_quant;
+use super::fallback::{AccuracyTarget, Fallback};
 use super::fold::fold_batch_norms;
 use super::fusion_rule::{self, FloatOps};
 use super::observe::{ActResult, ActSpec, ActivationCalibrator};
 use super::report::{Findings, FloatLayer, LayerReport, QuantReport};
 use super::scale::ActQuant;
 use super::select::{Candidate, Decision, QuantLayer, select_layers};
+use super::sensitivity::TrialRunner;
 use super::{arq, consts, equalize, gptq, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
@@ -54,6 +56,8 @@ pub struct CalibrationOptions {
     pub sensitivity: bool,
     /// `--task`: a [`crate::tasks::TASK_NAMES`] name; `None` or "raw": tensor metrics only.
     pub task: Option<String>,
+    /// `--accuracy_target`: leave layers float until it is met ([`super::fallback`]).
+    pub accuracy_target: Option<String>,
     /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
     pub evaluator: Option<PathBuf>,
 }
@@ -106,6 +110,9 @@ pub struct OutputPaths {
     /// `<prefix>_sensitivity.json` ([`super::sensitivity`]), with `--sensitivity` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<PathBuf>,
+    /// `<prefix>_fallback.cfg` ([`super::fallback`]), with `--accuracy_target` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_cfg: Option<PathBuf>,
 }
 
 impl OutputPaths {
@@ -129,6 +136,7 @@ impl OutputPaths {
             quant_json: file("quant.json"),
             quant_report: file("quant_report.json"),
             sensitivity: None,
+            fallback_cfg: None,
         })
     }
 
@@ -163,6 +171,8 @@ pub struct Summary {
     pub output_agreement: Vec<OutputAgreement>,
     /// With `--task`: the same in the task's terms.
     pub task_agreement: Option<TaskAgreement>,
+    /// With `--accuracy_target`: the layers left float, the int8 MAC share, the trials.
+    pub fallback: Option<Fallback>,
     /// The number of batches the agreement was measured on.
     pub eval_batches: usize,
     /// Whether those batches are the held-out `--eval_data_dir` (else calibration batches).
@@ -205,6 +215,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         Ok(Some(t)) => Some(t),
         Err(e) => return Err(CalibrateError::Argument { flag: "--task", detail: e.to_string() }),
     };
+    let target = opts.accuracy_target.as_deref().map(str::parse::<AccuracyTarget>).transpose()?;
+    if let Some(t) = &target
+        && t.needs_task()
+        && task.is_none()
+    {
+        return Err(CalibrateError::Argument { flag: "--accuracy_target", detail: format!("{t} names a task metric: give --task too") });
+    }
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
     check_writable(&outputs)?;
@@ -237,7 +254,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
 
     // Activations.
     let mut specs: Vec<(String, ActSpec)> = Vec::new();
-    let spec_of: Vec<usize> = plans
+    let mut spec_of: Vec<usize> = plans
         .iter()
         .map(|p: &LayerPlan| {
             let key = (p.data_input.clone(), p.act_spec.clone());
@@ -279,13 +296,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         WeightRounding::Nearest => Vec::new(),
     };
 
-    // Biases and the rewritten models.
+    // Biases.
     let mut layers = Vec::with_capacity(plans.len());
     for (plan, &spec) in plans.iter().zip(&spec_of) {
         layers.push(plan.finish(act_results[spec].quant)?);
     }
-    let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
-    let fake = build_fake_quant(&deploy)?;
     let held_out = match &opts.eval_data_dir {
         Some(dirs) => Some(CalibrationSet::open_up_to(&args.input_shape, dirs, &args.data_types, opts.eval_batches).map_err(|e| {
             // The set's own messages name --data_dir; here it is the evaluation folder.
@@ -304,28 +319,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         ));
     }
     let task_eval = task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) });
-    let evaluation = if layers.is_empty() {
-        warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
-        None
-    } else if eval_batches == 0 {
-        None
-    } else {
-        Some(evaluate(
-            &model,
-            &fake,
-            &layers,
-            &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
-            eval_set,
-            eval_batches,
-            task_eval,
-            &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
-        )?)
-    };
-
-    phases.end("evaluation");
-    let sensitivity = if opts.sensitivity && !layers.is_empty() && eval_batches > 0 {
+    let macs: Vec<u64> = if (opts.sensitivity || target.is_some()) && !layers.is_empty() {
         let inferred = infer_shapes(&model, &shapes)?;
-        let macs: Vec<u64> = layers.iter().map(|l| super::sensitivity::layer_macs(&model, l, &inferred)).collect();
+        layers.iter().map(|l| super::sensitivity::layer_macs(&model, l, &inferred)).collect()
+    } else {
+        Vec::new()
+    };
+    let sensitivity = if opts.sensitivity && !layers.is_empty() && eval_batches > 0 {
         let op_types: Vec<String> = plans.iter().map(|p| p.op_type.clone()).collect();
         let s = super::sensitivity::analyse(
             &model,
@@ -346,6 +346,73 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         }
         None
     };
+    let fallback = match &target {
+        Some(t) if !layers.is_empty() => {
+            if eval_batches == 0 {
+                return Err(CalibrateError::Argument {
+                    flag: "--accuracy_target",
+                    detail: "needs evaluation batches: give --eval_data_dir (held out) and do not set --eval_batches 0".into(),
+                });
+            }
+            let mut runner = TrialRunner::new(&model, eval_set, eval_batches, task_eval)?;
+            let known = sensitivity.as_ref().map(|s| (&s.all_int8, s.layers.iter().map(|l| l.alone.clone()).collect()));
+            let f = super::fallback::search(&mut runner, &layers, &macs, known, t, &mut |done, total| {
+                progress(Progress::Batch { pass: "accuracy fallback", done, total })
+            })?;
+            phases.end("accuracy fallback");
+            Some(f)
+        }
+        Some(_) => {
+            warnings.push("--accuracy_target: no quantized layer, nothing to search".into());
+            None
+        }
+        None => None,
+    };
+    // The layers the fallback leaves float leave the plan; quant_report.json says why.
+    if let Some(f) = &fallback {
+        let chosen: HashMap<&str, &super::fallback::FallbackLayer> = f.float_layers.iter().map(|l| (l.name.as_str(), l)).collect();
+        let keep: Vec<bool> = layers.iter().map(|l| !chosen.contains_key(l.name.as_str())).collect();
+        for (plan, layer) in plans.iter().zip(&layers) {
+            if let Some(c) = chosen.get(layer.name.as_str()) {
+                left_float.push(FloatLayer {
+                    name: layer.name.clone(),
+                    op_type: plan.op_type.clone(),
+                    reason: format!(
+                        "accuracy fallback ({}): int8 alone, it brings the output to {:.2} dB SQNR, cosine {:.6}",
+                        f.target, c.alone_sqnr_db, c.alone_cosine
+                    ),
+                });
+            }
+        }
+        let mut flags = keep.iter();
+        plans.retain(|_| *flags.next().unwrap_or(&true));
+        let mut flags = keep.iter();
+        spec_of.retain(|_| *flags.next().unwrap_or(&true));
+        let mut flags = keep.iter();
+        layers.retain(|_| *flags.next().unwrap_or(&true));
+    }
+
+    // The rewritten models.
+    let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
+    let fake = build_fake_quant(&deploy)?;
+    let evaluation = if layers.is_empty() {
+        warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
+        None
+    } else if eval_batches == 0 {
+        None
+    } else {
+        Some(evaluate(
+            &model,
+            &fake,
+            &layers,
+            &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
+            eval_set,
+            eval_batches,
+            task_eval,
+            &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
+        )?)
+    };
+    phases.end("evaluation");
     progress(Progress::Writing);
     let layer_reports: Vec<LayerReport> = plans
         .iter()
@@ -405,7 +472,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         &config,
         layer_reports,
         left_float.clone(),
-        Findings { fold: &fold, outputs: &output_agreement, equalized: &equalized, task: task_agreement.as_ref() },
+        Findings {
+            fold: &fold,
+            outputs: &output_agreement,
+            equalized: &equalized,
+            task: task_agreement.as_ref(),
+            fallback: fallback.as_ref(),
+        },
     );
     // A layer without weights (AveragePool) records no scale_w, as AMCT's record files
     // (formats §7.1); its 1/area lives in the dequant parameter only.
@@ -438,6 +511,20 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         crate::onnx::io::write_atomically(&path, json.as_bytes())?;
         outputs.sensitivity = Some(path);
     }
+    if let Some(f) = &fallback {
+        let path = outputs.quant_report.with_file_name(
+            outputs.quant_report.file_name().unwrap_or_default().to_string_lossy().replace("quant_report.json", "fallback.cfg"),
+        );
+        let user = match &opts.calibration_config {
+            Some(p) => Some(
+                std::fs::read_to_string(p)
+                    .map_err(|e| CalibrateError::Argument { flag: "--calibration_config", detail: format!("{}: {e}", p.display()) })?,
+            ),
+            None => None,
+        };
+        crate::onnx::io::write_atomically(&path, super::fallback::render_cfg(user.as_deref(), batch_num, f).as_bytes())?;
+        outputs.fallback_cfg = Some(path);
+    }
     phases.end("writing");
     Ok(Summary {
         outputs,
@@ -448,6 +535,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         equalized,
         output_agreement,
         task_agreement,
+        fallback,
         eval_batches: if evaluation_ran { eval_batches } else { 0 },
         eval_held_out: held_out.is_some(),
         warnings,

@@ -30,6 +30,7 @@ pub mod equalize;
 pub mod error;
 pub mod eval;
 pub mod fake;
+pub mod fallback;
 pub mod fold;
 pub mod fusion_rule;
 pub mod gptq;

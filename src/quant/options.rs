@@ -88,6 +88,15 @@ pub struct CalibrationArgs {
     #[arg(long)]
     #[serde(default)]
     pub sensitivity: bool,
+    /// Leave layers float (they run in fp16 on Ascend) until the fake-quant model meets this on
+    /// the evaluation batches (held out with --eval_data_dir): "METRIC>=VALUE" terms joined by
+    /// commas, all required; METRIC is cosine or sqnr (the first output) or, with --task, a
+    /// task metric's mean (f1, map50, top1, char_accuracy, ...). Searches for the fewest MACs
+    /// given back; also writes `<prefix>_fallback.cfg` (a --calibration_config with those
+    /// skip_layers). Costs about layers + log2(layers) + 16 passes over the evaluation batches
+    #[arg(long = "accuracy_target", value_name = "TARGET")]
+    #[serde(default)]
+    pub accuracy_target: Option<String>,
     /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
     /// option is accepted only to explain what to give instead.
     #[arg(long = "evaluator", value_name = "FILE.py")]
@@ -117,6 +126,7 @@ impl CalibrationArgs {
             weight_rounding: self.weight_rounding,
             task: self.task,
             sensitivity: self.sensitivity,
+            accuracy_target: self.accuracy_target,
             evaluator: self.evaluator,
         }
     }

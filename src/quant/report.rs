@@ -18,7 +18,10 @@
 //!   "outputs": [{"output", "cosine", "sqnr_db", "max_abs_error", "max_abs_reference"}],
 //!   "task_agreement" (with --task only): {"task", "output", "batches", "mean": {metric: v},
 //!       "worst": {metric: v}, "count_fake_quant", "count_float"},
-//!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}] }
+//!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}],
+//!   "fallback" (with --accuracy_target only): {"target", "method", "met", "all_int8": trial,
+//!       "result": trial, "float_layers": [{"name", "macs", "gain_sqnr_db", "gain_cosine"}],
+//!       "trials", "int8_mac_share"} (trial: {"cosine", "sqnr_db", "task"?}) }
 //! ```
 //! `equalized` lists the depthwise-conv inputs whose channel c was multiplied by `gains[c]`
 //! (folded into `producer_conv`'s output channels, or into a Mul by a constant when null) and
@@ -32,6 +35,7 @@ use super::calibrate::CalibrationOptions;
 use super::config::CalibrationConfig;
 use super::equalize::Equalized;
 use super::eval::{OutputAgreement, TaskAgreement};
+use super::fallback::Fallback;
 use super::fold::FoldReport;
 use super::select::Candidate;
 
@@ -86,6 +90,7 @@ pub struct Findings<'a> {
     pub outputs: &'a [OutputAgreement],
     pub equalized: &'a [Equalized],
     pub task: Option<&'a TaskAgreement>,
+    pub fallback: Option<&'a Fallback>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -111,6 +116,8 @@ pub struct QuantReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     task_agreement: Option<TaskAgreement>,
     equalized: Vec<Equalized>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback: Option<Fallback>,
 }
 
 impl QuantReport {
@@ -123,7 +130,7 @@ impl QuantReport {
         float_layers: Vec<FloatLayer>,
         findings: Findings,
     ) -> Self {
-        let Findings { fold, outputs, equalized, task } = findings;
+        let Findings { fold, outputs, equalized, task, fallback } = findings;
         QuantReport {
             version: 1,
             tool: format!("ascend-ptq {}", crate::VERSION),
@@ -143,6 +150,7 @@ impl QuantReport {
             outputs: outputs.to_vec(),
             task_agreement: task.cloned(),
             equalized: equalized.to_vec(),
+            fallback: fallback.cloned(),
         }
     }
 

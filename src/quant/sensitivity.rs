@@ -76,11 +76,56 @@ pub fn layer_macs(model: &ModelProto, layer: &QuantizedLayer, shapes: &InferredS
     (weights.max(0) as u64).saturating_mul(positions.max(0) as u64)
 }
 
-/// The float outputs of the evaluation batches, kept for all trials.
-struct Reference {
+/// Runs trials: the float outputs of the evaluation batches are computed once and kept; each
+/// trial builds the fake-quant model of a subset of the calibrated layers (the rest float) and
+/// measures its first output against them. Also used by the fallback search ([`super::fallback`]).
+pub struct TrialRunner<'a> {
+    float: &'a ModelProto,
+    shapes: HashMap<String, Vec<i64>>,
+    task: Option<TaskEval<'a>>,
     inputs: Vec<HashMap<String, Tensor>>,
     outputs: Vec<Tensor>,
-    name: String,
+    /// The first output's name.
+    pub output: String,
+    /// Trials run so far.
+    pub trials: usize,
+}
+
+impl<'a> TrialRunner<'a> {
+    pub fn new(float: &'a ModelProto, data: &CalibrationSet, eval_batches: usize, task: Option<TaskEval<'a>>) -> Result<Self> {
+        let shapes = data.shapes();
+        let float_session = Session::new(float, &shapes).map_err(engine_error("float model"))?;
+        let mut runner =
+            TrialRunner { float, shapes: shapes.clone(), task, inputs: Vec::new(), outputs: Vec::new(), output: String::new(), trials: 0 };
+        for b in 0..eval_batches {
+            let inputs = data.batch(b)?.into_map();
+            let (name, out) = first_output(float_session.run(inputs.clone()).map_err(engine_error("float model"))?)
+                .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
+            runner.output = name;
+            runner.inputs.push(inputs);
+            runner.outputs.push(out);
+        }
+        Ok(runner)
+    }
+
+    /// The fake-quant model of `subset` (every other layer float) against float.
+    pub fn run(&mut self, subset: &[QuantizedLayer]) -> Result<Trial> {
+        self.trials += 1;
+        let (deploy, _) = build_deploy(self.float, subset)?;
+        let fake = build_fake_quant(&deploy)?;
+        let session = Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))?;
+        let mut sums = PairSums::default();
+        let mut rows = Vec::new();
+        for (inputs, r) in self.inputs.iter().zip(&self.outputs) {
+            let (_, q) = first_output(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?)
+                .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
+            sums.add(&f32_view(r).unwrap_or_default(), &f32_view(&q).unwrap_or_default());
+            if let Some(t) = self.task {
+                rows.push(t.agreement(r, &q)?);
+            }
+        }
+        Ok(Trial { cosine: sums.cosine(), sqnr_db: sums.sqnr_db(), task: self.task.map(|t| summarize_task(t.task, &self.output, &rows)) })
+    }
 }
 
 fn engine_error(what: &str) -> impl Fn(crate::engine::EngineError) -> CalibrateError + '_ {
@@ -105,22 +150,12 @@ pub fn analyse(
     task: Option<TaskEval>,
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Sensitivity> {
-    let shapes = data.shapes();
-    let float_session = Session::new(float, &shapes).map_err(engine_error("float model"))?;
-    let mut reference = Reference { inputs: Vec::new(), outputs: Vec::new(), name: String::new() };
-    for b in 0..eval_batches {
-        let inputs = data.batch(b)?.into_map();
-        let (name, out) = first_output(float_session.run(inputs.clone()).map_err(engine_error("float model"))?)
-            .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
-        reference.name = name;
-        reference.inputs.push(inputs);
-        reference.outputs.push(out);
-    }
+    let mut runner = TrialRunner::new(float, data, eval_batches, task)?;
     let n = layers.len();
     let total = 3 * n + 1;
     let mut done = 0;
     let mut trial = |subset: Vec<QuantizedLayer>| -> Result<Trial> {
-        let result = run_trial(float, &subset, &reference, &shapes, task);
+        let result = runner.run(&subset);
         done += 1;
         progress(done, total);
         result
@@ -140,28 +175,5 @@ pub fn analyse(
             drift,
         });
     }
-    Ok(Sensitivity { output: reference.name, eval_batches, eval_held_out, all_int8, layers: out })
-}
-
-fn run_trial(
-    float: &ModelProto,
-    subset: &[QuantizedLayer],
-    reference: &Reference,
-    shapes: &HashMap<String, Vec<i64>>,
-    task: Option<TaskEval>,
-) -> Result<Trial> {
-    let (deploy, _) = build_deploy(float, subset)?;
-    let fake = build_fake_quant(&deploy)?;
-    let session = Session::new(&fake, shapes).map_err(engine_error("fake-quant trial model"))?;
-    let mut sums = PairSums::default();
-    let mut rows = Vec::new();
-    for (inputs, r) in reference.inputs.iter().zip(&reference.outputs) {
-        let (_, q) = first_output(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?)
-            .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
-        sums.add(&f32_view(r).unwrap_or_default(), &f32_view(&q).unwrap_or_default());
-        if let Some(t) = task {
-            rows.push(t.agreement(r, &q)?);
-        }
-    }
-    Ok(Trial { cosine: sums.cosine(), sqnr_db: sums.sqnr_db(), task: task.map(|t| summarize_task(t.task, &reference.name, &rows)) })
+    Ok(Sensitivity { output: runner.output.clone(), eval_batches, eval_held_out, all_int8, layers: out })
 }
