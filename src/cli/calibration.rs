@@ -65,6 +65,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
     for p in [&o.deploy_model, &o.fake_quant_model, &o.record, &o.quant_json, &o.quant_report].into_iter().chain(&o.sensitivity) {
         println!("  wrote {}", p.display());
     }
+    println!("  report: {} (open in a browser)", o.report_html.display());
     let rss = peak_rss_mib().map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default();
     let phases: Vec<String> = summary.phase_seconds.iter().map(|(p, s)| format!("{p} {s:.2} s")).collect();
     println!("done in {:.2} s ({}){rss}", summary.wall_seconds, phases.join(", "));
