@@ -139,8 +139,8 @@ fn agreement(r: &QuantReport, sensitivity: Option<&Sensitivity>) -> String {
     if let Some(t) = &r.task_agreement {
         let _ = writeln!(
             h,
-            "<table class=\"metrics\" id=\"task\"><caption>task {} on {} over {} batch(es), float as the truth; {} vs {} boxes/items \
-             (fake-quant vs float)</caption><tr><th>metric</th><th>mean</th><th>worst</th></tr>",
+            "<p>Task {} on {} over {} batch(es), float as the truth; {} vs {} boxes/items (fake-quant vs float):</p>\n\
+             <table class=\"metrics\" id=\"task\"><tr><th>metric</th><th>mean</th><th>worst</th></tr>",
             esc(&t.task),
             esc(&t.output),
             t.batches,
@@ -342,8 +342,8 @@ fn task_value(t: &Trial, metric: &str) -> String {
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1.5em;color:#222}h2{margin:1.2em 0 .4em}h3{margin:1em 0 .3em;font-size:15px}\
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}\
-th{background:#eee}thead th{position:sticky;top:0}.facts td,.facts th,td.name{text-align:left}caption{font-size:12px;text-align:left}\
-td.name{max-width:28em;overflow-wrap:anywhere}.note{color:#555;font-size:12px}.warn{color:#a40;font-weight:bold;font-size:13px}\
+th{background:#eee}thead th{position:sticky;top:0}.facts td,.facts th,td.name{text-align:left}\
+td.name{max-width:40em;overflow-wrap:anywhere}#layers td{white-space:nowrap}#layers td.name{max-width:none}.note{color:#555;font-size:12px}.warn{color:#a40;font-weight:bold;font-size:13px}\
 .share{font-size:15px}.wide{overflow-x:auto}.chart{overflow-x:auto}svg text{fill:#222}";
 
 /// HTML-escapes text and attribute values (both quote kinds).

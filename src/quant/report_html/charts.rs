@@ -142,9 +142,11 @@ pub fn along_graph(class: &str, y_axis: &str, points: &[Point], line: bool) -> S
         let _ = writeln!(s, "<line x1=\"{L}\" x2=\"{}\" y1=\"{py:.1}\" y2=\"{py:.1}\" stroke=\"#e4e4e4\"/>", W - R);
         let _ = writeln!(s, "<text x=\"{}\" y=\"{:.1}\" font-size=\"10\" text-anchor=\"end\">{}</text>", L - 4.0, py + 3.5, fmt_sig(t));
     }
-    // About 20 x labels, whatever the number of layers.
+    // About 20 x labels, whatever the number of layers: 1, multiples of `every`, and the last
+    // one unless a label sits right beside it.
     let every = n.div_ceil(20);
-    for i in (0..n).filter(|i| i % every == 0 || *i + 1 == n) {
+    let labelled = |i: usize| i == 0 || (i + 1).is_multiple_of(every) || (i + 1 == n && (i + 1) % every >= every.div_ceil(2));
+    for i in (0..n).filter(|&i| labelled(i)) {
         let _ = writeln!(s, "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\">{}</text>", x_of(i), H - B + 14.0, i + 1);
     }
     let _ = writeln!(
