@@ -208,6 +208,10 @@ fn unwritable_save_path_fails_before_any_other_work() {
     // An output name taken by a directory: refused up front, nothing written.
     std::fs::create_dir_all(s.out_dir().join("m_record.txt")).unwrap();
     assert_fails(&s.run(&[]), &["--save_path", "m_record.txt"], &s.out_dir());
+    // The same for the HTML report, the last file written.
+    std::fs::remove_dir(s.out_dir().join("m_record.txt")).unwrap();
+    std::fs::create_dir_all(s.out_dir().join("m_report.html")).unwrap();
+    assert_fails(&s.run(&[]), &["--save_path", "m_report.html"], &s.out_dir());
 }
 
 #[test]

@@ -25,6 +25,7 @@
 //! whose depthwise weights were divided by it, before calibration; `scale_w` and the int8
 //! weights of those layers refer to the equalized weights.
 //! `inserted_nodes[0]` may be shared with other layers that read the same tensor.
+//! [`super::report_html`] renders the same data as `<prefix>_report.html`.
 
 use serde::Serialize;
 
