@@ -259,8 +259,9 @@ const char *aptq_version(void);
 /**
  * Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
  * writes PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt,
- * PREFIX_quant.json (the quant fusion rule for msaccucmp `-q`) and PREFIX_quant_report.json
- * (per-layer scales, algorithms and cosines) for `save_path` "DIR/PREFIX".
+ * PREFIX_quant.json (the quant fusion rule for msaccucmp `-q`), PREFIX_quant_report.json
+ * (per-layer scales, algorithms and cosines) and PREFIX_report.html (the same for a person,
+ * with charts; self-contained) for `save_path` "DIR/PREFIX".
  *
  * `options_json` is an object with the options of `ascend-ptq calibration --help`, each key
  * spelled as its flag without the dashes: "model", "save_path", "data_dir" (strings,
@@ -277,14 +278,14 @@ const char *aptq_version(void);
  * `ascend_ptq::quant::options::CalibrationArgs`. An unknown key, a missing required key or a
  * value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the key; null counts as absent.
  *
- * On success `*summary_json` receives the summary: "outputs" (the five paths: "deploy_model",
- * "fake_quant_model", "record", "quant_json", "quant_report"), "quantized",
+ * On success `*summary_json` receives the summary: "outputs" (the six paths: "deploy_model",
+ * "fake_quant_model", "record", "quant_json", "quant_report", "report_html"), "quantized",
  * "left_float" (layers kept in float, with the reason), "output_agreement" (fake-quant vs
  * float on the first "eval_batches" calibration batches), "task_agreement" (with "task": mean
  * and worst of each task metric, null otherwise), "fallback" (with "accuracy_target": the
  * layers left float, "int8_mac_share", the all-int8 and final trials; null otherwise),
- * "warnings", "phase_seconds",
- * "wall_seconds"; free it with `aptq_string_free`. A failed call writes none of the five
+ * "warnings", "phase_seconds", "wall_seconds"; free it with `aptq_string_free`. A failed
+ * call writes none of the six
  * files (the save_path folder may have been created).
  *
  * # Safety

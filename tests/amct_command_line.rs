@@ -36,7 +36,8 @@ fn assert_ok(out: &Output) {
     assert!(out.status.success(), "{:?}\n{}\n{}", out.status, String::from_utf8_lossy(&out.stdout), stderr(out));
 }
 
-const OUTPUTS: [&str; 5] = ["_deploy_model.onnx", "_fake_quant_model.onnx", "_record.txt", "_quant.json", "_quant_report.json"];
+const OUTPUTS: [&str; 6] =
+    ["_deploy_model.onnx", "_fake_quant_model.onnx", "_record.txt", "_quant.json", "_quant_report.json", "_report.html"];
 
 fn assert_outputs(prefix: &Path) {
     for suffix in OUTPUTS {

@@ -173,6 +173,7 @@ fn c_calibrate_example_on_real_photos() {
         ("record", "cls_record.txt"),
         ("quant_json", "cls_quant.json"),
         ("quant_report", "cls_quant_report.json"),
+        ("report_html", "cls_report.html"),
     ] {
         let path = out_dir.join(file);
         assert_eq!(summary["outputs"][key].as_str(), path.to_str(), "{summary}");

@@ -13,7 +13,8 @@ use common::graph::{attr_ints, model, node, tensor, value_info};
 const SHAPE: [i64; 4] = [1, 3, 8, 8];
 const ELEMS: usize = 3 * 8 * 8;
 const INPUT_SHAPE: &str = "x:1,3,8,8";
-const OUTPUT_SUFFIXES: [&str; 5] = ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json"];
+const OUTPUT_SUFFIXES: [&str; 6] =
+    ["deploy_model.onnx", "fake_quant_model.onnx", "record.txt", "quant.json", "quant_report.json", "report.html"];
 
 /// x[1,3,8,8] → Conv(4 filters 3×3, bias, pads 1) → Relu → y[1,4,8,8].
 fn conv_model() -> ModelProto {
@@ -148,7 +149,7 @@ fn no_quantizable_layer_keeps_the_models_and_says_so() {
         let written = load_model(s.out_dir().join(format!("m_{suffix}"))).unwrap();
         assert_eq!(written.graph, input.graph, "{suffix}: the graph must equal the input's");
     }
-    for suffix in ["record.txt", "quant.json", "quant_report.json"] {
+    for suffix in ["record.txt", "quant.json", "quant_report.json", "report.html"] {
         assert!(s.out_dir().join(format!("m_{suffix}")).exists(), "{suffix}");
     }
 }
@@ -207,6 +208,10 @@ fn unwritable_save_path_fails_before_any_other_work() {
     // An output name taken by a directory: refused up front, nothing written.
     std::fs::create_dir_all(s.out_dir().join("m_record.txt")).unwrap();
     assert_fails(&s.run(&[]), &["--save_path", "m_record.txt"], &s.out_dir());
+    // The same for the HTML report, the last file written.
+    std::fs::remove_dir(s.out_dir().join("m_record.txt")).unwrap();
+    std::fs::create_dir_all(s.out_dir().join("m_report.html")).unwrap();
+    assert_fails(&s.run(&[]), &["--save_path", "m_report.html"], &s.out_dir());
 }
 
 #[test]

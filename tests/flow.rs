@@ -48,12 +48,13 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
 }
 
-const INT8_FILES: [&str; 6] = [
+const INT8_FILES: [&str; 7] = [
     "yolov6n_int8_deploy_model.onnx",
     "yolov6n_int8_fake_quant_model.onnx",
     "yolov6n_int8_record.txt",
     "yolov6n_int8_quant.json",
     "yolov6n_int8_quant_report.json",
+    "yolov6n_int8_report.html",
     "yolov6n_int8_deploy_model_inc_pre.om",
 ];
 

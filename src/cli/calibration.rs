@@ -80,6 +80,7 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
     {
         println!("  wrote {}", p.display());
     }
+    println!("  report: {} (open in a browser)", o.report_html.display());
     let rss = peak_rss_mib().map(|m| format!(", peak RSS {m:.0} MiB")).unwrap_or_default();
     let phases: Vec<String> = summary.phase_seconds.iter().map(|(p, s)| format!("{p} {s:.2} s")).collect();
     println!("done in {:.2} s ({}){rss}", summary.wall_seconds, phases.join(", "));

@@ -35,7 +35,7 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Turn a folder of images into calibration bins (float32 NCHW) from a PARAMS.json.
     Preprocess(preprocess::PreprocessArgs),
-    /// INT8 post-training quantization (amct_onnx calibration): deploy, fake-quant, record, quant.json, quant_report.json.
+    /// INT8 post-training quantization (amct_onnx calibration): deploy, fake-quant, record, quant.json, quant_report.json, report.html.
     Calibration(calibration::CalibrationArgs),
     /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
     Aipp(aipp::AippCommandArgs),

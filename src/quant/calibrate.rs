@@ -107,6 +107,8 @@ pub struct OutputPaths {
     pub quant_json: PathBuf,
     /// `<prefix>_quant_report.json`: per-layer scales, algorithms, cosines ([`super::report`]).
     pub quant_report: PathBuf,
+    /// `<prefix>_report.html`: the same report for a person, with charts ([`super::report_html`]).
+    pub report_html: PathBuf,
     /// `<prefix>_sensitivity.json` ([`super::sensitivity`]), with `--sensitivity` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sensitivity: Option<PathBuf>,
@@ -135,6 +137,7 @@ impl OutputPaths {
             record: file("record.txt"),
             quant_json: file("quant.json"),
             quant_report: file("quant_report.json"),
+            report_html: file("report.html"),
             sensitivity: None,
             fallback_cfg: None,
         })
@@ -496,11 +499,18 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             }
         })
         .collect();
+    // Rendered before any file is written: a failure leaves none of them.
+    let html = super::report_html::render(
+        &report,
+        sensitivity.as_ref(),
+        &super::report_html::candidate_macs(&model, &selection.candidates, &shapes)?,
+    );
     save_model(&deploy, &outputs.deploy_model, &SaveOptions::default())?;
     save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
     crate::onnx::io::write_atomically(&outputs.quant_json, fusion_rule::to_json(&rule).as_bytes())?;
     crate::onnx::io::write_atomically(&outputs.quant_report, report.to_json().as_bytes())?;
+    crate::onnx::io::write_atomically(&outputs.report_html, html.as_bytes())?;
     let mut outputs = outputs;
     if let Some(s) = &sensitivity {
         let path = outputs.quant_report.with_file_name(
@@ -740,7 +750,14 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // A directory in the way of an output would fail its write after the others were written.
-    for path in [&outputs.deploy_model, &outputs.fake_quant_model, &outputs.record, &outputs.quant_json, &outputs.quant_report] {
+    for path in [
+        &outputs.deploy_model,
+        &outputs.fake_quant_model,
+        &outputs.record,
+        &outputs.quant_json,
+        &outputs.quant_report,
+        &outputs.report_html,
+    ] {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let detail = format!("{} is a directory", path.display());
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));

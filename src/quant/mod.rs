@@ -41,6 +41,7 @@ pub mod options;
 pub mod pbtext;
 pub mod record;
 pub mod report;
+pub mod report_html;
 pub mod scale;
 pub mod select;
 pub mod sensitivity;

@@ -28,6 +28,7 @@
 //! whose depthwise weights were divided by it, before calibration; `scale_w` and the int8
 //! weights of those layers refer to the equalized weights.
 //! `inserted_nodes[0]` may be shared with other layers that read the same tensor.
+//! [`super::report_html`] renders the same data as `<prefix>_report.html`.
 
 use serde::Serialize;
 
@@ -73,13 +74,13 @@ impl FloatLayer {
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct FusedBn {
+pub(super) struct FusedBn {
     conv: String,
     batch_norm: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
-struct KeptBn {
+pub(super) struct KeptBn {
     batch_norm: String,
     reason: String,
 }
@@ -93,31 +94,32 @@ pub struct Findings<'a> {
     pub fallback: Option<&'a Fallback>,
 }
 
+/// Fields are readable in `quant` for [`super::report_html`], which renders the same data.
 #[derive(Debug, Clone, Serialize)]
 pub struct QuantReport {
-    version: u32,
-    tool: String,
-    model: String,
-    input_shape: String,
-    data_dir: String,
-    data_types: String,
-    batch_num: usize,
-    eval_batches: usize,
+    pub(super) version: u32,
+    pub(super) tool: String,
+    pub(super) model: String,
+    pub(super) input_shape: String,
+    pub(super) data_dir: String,
+    pub(super) data_types: String,
+    pub(super) batch_num: usize,
+    pub(super) eval_batches: usize,
     /// Where the evaluation batches come from: the held-out `--eval_data_dir`, or (None) the
     /// first calibration batches.
-    eval_data_dir: Option<String>,
-    activation_offset: bool,
-    do_fusion: bool,
-    fused_batch_norms: Vec<FusedBn>,
-    kept_batch_norms: Vec<KeptBn>,
-    quantized_layers: Vec<LayerReport>,
-    float_layers: Vec<FloatLayer>,
-    outputs: Vec<OutputAgreement>,
+    pub(super) eval_data_dir: Option<String>,
+    pub(super) activation_offset: bool,
+    pub(super) do_fusion: bool,
+    pub(super) fused_batch_norms: Vec<FusedBn>,
+    pub(super) kept_batch_norms: Vec<KeptBn>,
+    pub(super) quantized_layers: Vec<LayerReport>,
+    pub(super) float_layers: Vec<FloatLayer>,
+    pub(super) outputs: Vec<OutputAgreement>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    task_agreement: Option<TaskAgreement>,
-    equalized: Vec<Equalized>,
+    pub(super) task_agreement: Option<TaskAgreement>,
+    pub(super) equalized: Vec<Equalized>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    fallback: Option<Fallback>,
+    pub(super) fallback: Option<Fallback>,
 }
 
 impl QuantReport {
