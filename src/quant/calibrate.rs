@@ -10,7 +10,7 @@ use super::cmdline::{refuse_evaluator, resolve_data_args};
 use super::config::{CalibrationConfig, ConfigError, DstType, Origin, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
-use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate};
+use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate, resolve_task};
 use super::fake::build_fake_quant;
 use super::fold::fold_batch_norms;
 use super::fusion_rule::{self, FloatOps};
@@ -303,6 +303,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
              give --eval_data_dir with other bins for held-out numbers"
         ));
     }
+    // `--task auto` is picked from the model's output dims; the pick is among the warnings
+    let task = task.map(|t| resolve_task(t, &model, &shapes, first_input_hw(&model, &shapes))).transpose()?.map(|(t, note)| {
+        warnings.extend(note);
+        t
+    });
     let task_eval = task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) });
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
@@ -335,7 +340,8 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             eval_set,
             eval_batches,
             held_out.is_some(),
-            task_eval,
+            // the trials keep the first output only: multi-output tasks are left out of them
+            task_eval.filter(|t| !t.task.uses_all_outputs()),
             &mut |done, total| progress(Progress::Batch { pass: "sensitivity", done, total }),
         )?;
         phases.end("sensitivity");
