@@ -269,8 +269,9 @@ const char *aptq_version(void);
  * "data_types" (default: float32 for every input), "eval_data_dir" (held-out bins for the
  * fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path), "equalize" (true or false, default true; the
  * flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
- * default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc" or
- * "raw": the fake-quant vs float agreement in the task's terms) and "sensitivity" (true or
+ * default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc",
+ * "picodet", "centerface", "auto" or "raw": the fake-quant vs float agreement in the task's
+ * terms; auto's pick is among the "warnings") and "sensitivity" (true or
  * false: also write PREFIX_sensitivity.json, listed as "sensitivity" in "outputs") and
  * "accuracy_target" (e.g. "f1>=0.99,cosine>=0.995": leave the fewest MACs float that meet
  * it; writes PREFIX_fallback.cfg, "fallback_cfg" in "outputs"), optional; "evaluator" is refused as on the
@@ -305,7 +306,8 @@ enum aptq_status aptq_calibrate(const char *options_json,
  * either "data_dir", "data_types" (strings) and "batch_num" (integer ≥ 1), or "images" and
  * "params" (paths) with an optional "section"; optional "reference" (the fp32 ONNX model),
  * "device" (integer, default 0), "acl_lib" (path; default: discovery), "task" (raw, db,
- * cls, ctc, yolov5, yolov8, yolox: task metrics beside the tensor metrics), "threshold" (a
+ * cls, ctc, yolov5, yolov8, yolox, picodet, centerface, auto: task metrics beside the
+ * tensor metrics; auto's pick is the report's task.picked), "threshold" (a
  * cosine as a number, default 0.99, or a string "cosine>=0.99" / "f1>=0.95" / "top1>=0.99")
  * and "report" (writes REPORT.json and REPORT.html; unlike the CLI, no report
  * file is written without it) with "csv" (true: also REPORT.csv, msaccucmp's metric names). The meanings are documented once, on

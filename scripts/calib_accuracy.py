@@ -2,7 +2,8 @@
 quantize_static, on the PP-OCR models and the YOLO-family detectors, with the bundled
 scikit-image photos and the scanned pages of assets/text.
 
-    .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls,yolox,yolov8] [--out DIR]
+    .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls,yolox,yolov8,picodet,centerface]
+        [--out DIR]
         [--bin PATH] [--quick] [--speed [--repeats R]] [--ort-all-ops]
 
 Steps (one function each, see main):
@@ -20,8 +21,11 @@ Steps (one function each, see main):
     metric per model computed by OUR task decoders: the outputs are written in the layout of
     `ascend-ptq run` and judged by `ascend-ptq task-metrics` (src/tasks, as `compare --task`):
     det text-box F1 (DB post-processing), rec character accuracy (CTC greedy), cls top-1,
-    yolox / yolov8 detection F1 and mAP@0.5 (decode + NMS), each int8 vs fp32 as pseudo ground
-    truth. Markdown tables on stdout, numbers in OUT/accuracy.json.
+    yolox / yolov8 / picodet / centerface detection F1 and mAP@0.5 (decode + NMS; picodet and
+    centerface read all their outputs, the others the first), each int8 vs fp32 as pseudo
+    ground truth. Tensor metrics pool every output. CenterFace imports opset 9, below what our
+    fake-quant model needs (Round, opset 11): its import is raised to 11 first (its operators
+    mean the same there), and its declared [10,3,32,32] input is fixed to the run's shape. Markdown tables on stdout, numbers in OUT/accuracy.json.
  5. --speed: calibration wall time and peak RSS of both tools on det at 4/8/16/32 images, one
     fresh child process per run (--repeats R runs each, the fastest is shown); table on
     stdout, numbers in OUT/speed.json.
@@ -128,10 +132,12 @@ class ModelSpec:
     input_name: str
     shape: tuple[int, ...]
     section: str
-    # `ascend-ptq task-metrics --task`: the decoder of the first output.
+    # `ascend-ptq task-metrics --task`: the decoder of the outputs.
     task: str
     # "images": photos + pages; "lines": text-line crops of pages.
     inputs: str
+    # Raise the ai.onnx opset import to this before calibrating (None: the model as is).
+    min_opset: int | None = None
 
     @property
     def input_shape_arg(self) -> str:
@@ -144,7 +150,45 @@ MODELS = {
     "cls": ModelSpec("cls", "ch_ppocr_mobile_v2.0_cls_infer.onnx", "x", (1, 3, 48, 192), "cls_pre_params", "cls", "lines"),
     "yolox": ModelSpec("yolox", "ddddocr_common_det.onnx", "images", (1, 3, 416, 416), "yolox_pre_params", "yolox", "images"),
     "yolov8": ModelSpec("yolov8", "yolov8n-doclaynet.onnx", "images", (1, 3, 1024, 1024), "yolov8_pre_params", "yolov8", "images"),
-}
+    "picodet": ModelSpec("picodet", "layout_cdla.onnx", "image", (1, 3, 800, 608), "picodet_pre_params", "picodet", "images"),
+    "centerface": ModelSpec("centerface", "centerface.onnx", "input.1", (1, 3, 512, 512), "centerface_pre_params", "centerface",
+                            "images", min_opset=11),
+}  # fmt: skip
+
+DETECTION_TASKS = ("db", "yolox", "yolov8", "picodet", "centerface")
+
+
+def fixed_model(spec: ModelSpec, source: Path, out: Path) -> Path:
+    """`source` with its image input fixed to spec.shape (output dims left to inference) and,
+    when spec.min_opset is set, its ai.onnx import raised to it; `source` itself when nothing
+    changes."""
+    model = onnx.load(str(source))
+    (graph_input,) = [i for i in model.graph.input if i.name == spec.input_name]
+    dims = graph_input.type.tensor_type.shape.dim
+    same_shape = [d.dim_value if d.HasField("dim_value") else -1 for d in dims] == list(spec.shape)
+    if same_shape and spec.min_opset is None:
+        return source
+    for dim, size in zip(dims, spec.shape, strict=True):
+        dim.Clear()
+        dim.dim_value = size
+    for o in model.graph.output:
+        for k, d in enumerate(o.type.tensor_type.shape.dim):
+            d.Clear()
+            d.dim_param = f"{o.name}_d{k}"
+    del model.graph.value_info[:]
+    if spec.min_opset is not None:
+        # and without initializers listed as graph inputs (IR 3 style): calibration's fake-quant
+        # model would keep such an input after BN folding drops its initializer
+        inits = {t.name for t in model.graph.initializer}
+        kept = [i for i in model.graph.input if i.name not in inits]
+        del model.graph.input[:]
+        model.graph.input.extend(kept)
+        for imp in model.opset_import:
+            if imp.domain in ("", "ai.onnx") and imp.version < spec.min_opset:
+                imp.version = spec.min_opset
+    out.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(out))
+    return out
 
 
 class StepError(Exception):
@@ -344,7 +388,7 @@ def run_ours(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, out: Path
 
 
 def calibration_command(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, prefix: Path) -> list[str]:
-    model = assets_dir() / "models" / spec.file
+    model = fixed_model(spec, assets_dir() / "models" / spec.file, prefix.parent / f"{spec.key}_input.onnx")
     return [
         str(binary), "calibration", "--model", str(model), "--save_path", str(prefix),
         "--input_shape", spec.input_shape_arg, "--data_dir", str(bin_dir),
@@ -362,7 +406,7 @@ def prepare_ort_model(spec: ModelSpec, out: Path) -> Path:
     like activations, from calibrated ranges: det cosine 0.64); its optimizer turns them into
     initializers (and folds Conv+BatchNormalization, as AMCT does). The result is checked to
     compute what the original computes (see evaluate_model)."""
-    model = onnx.load(str(assets_dir() / "models" / spec.file))
+    model = onnx.load(str(fixed_model(spec, assets_dir() / "models" / spec.file, out.with_name(f"{spec.key}_input.onnx"))))
     (graph_input,) = [i for i in model.graph.input if i.name == spec.input_name]
     for dim, size in zip(graph_input.type.tensor_type.shape.dim, spec.shape, strict=True):
         dim.Clear()
@@ -413,18 +457,33 @@ def ort_quantize(model13: Path, spec: ModelSpec, calib_bins: list[Path], out: Pa
 # ---------------------------------------------------------------- step 4: held-out accuracy
 
 
-def run_model(model: Path, input_name: str, inputs: list[np.ndarray]) -> np.ndarray:
-    """The first output for every input, stacked (N, ...)."""
+class Outputs:
+    """Every output of every held-out input: `values[j]` is output j stacked over the inputs
+    (N, ...), `names[j]` its name."""
+
+    def __init__(self, names: list[str], values: list[np.ndarray]):
+        self.names, self.values = names, values
+
+    @property
+    def flat(self) -> np.ndarray:
+        return np.concatenate([v.reshape(-1) for v in self.values])
+
+
+def run_model(model: Path, input_name: str, inputs: list[np.ndarray]) -> Outputs:
+    """All outputs for every input."""
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
-    return np.stack([session.run(None, {input_name: x})[0] for x in inputs]).astype(np.float64)
+    runs = [session.run(None, {input_name: x}) for x in inputs]
+    names = [o.name for o in session.get_outputs()]
+    return Outputs(names, [np.stack([r[j] for r in runs]).astype(np.float64) for j in range(len(names))])
 
 
-def compare(ref: np.ndarray, q: np.ndarray) -> dict:
+def compare(ref: Outputs, q: Outputs) -> dict:
     """Tensor metrics of q against the fp32 reference, pooled over all held-out outputs."""
-    if ref.shape != q.shape:
-        raise StepError(f"output shape {q.shape} differs from fp32 {ref.shape}")
+    if [v.shape for v in ref.values] != [v.shape for v in q.values]:
+        raise StepError(f"output shapes {[v.shape for v in q.values]} differ from fp32 {[v.shape for v in ref.values]}")
+    ref, q = ref.flat, q.flat
     diff = ref - q
     noise = float(np.sum(diff * diff))
     signal = float(np.sum(ref * ref))
@@ -437,19 +496,22 @@ def compare(ref: np.ndarray, q: np.ndarray) -> dict:
     }
 
 
-def write_outputs(outputs: np.ndarray, folder: Path) -> None:
+def write_outputs(outputs: Outputs, folder: Path) -> None:
     """One subfolder per held-out input in the layout `ascend-ptq run --output_dir` writes
-    (outputs.json + a float32 .bin), for `ascend-ptq task-metrics`."""
+    (outputs.json + a float32 .bin per output, in the model's order; names are the fp32
+    model's, so both sides match), for `ascend-ptq task-metrics`."""
     shutil.rmtree(folder, ignore_errors=True)
-    for k, value in enumerate(outputs):
+    for k in range(len(outputs.values[0])):
         d = folder / f"{k:03d}"
         d.mkdir(parents=True)
-        value.astype("<f4").tofile(d / "output.bin")
-        listing = {"outputs": [{"name": "output", "dtype": "float32", "shape": list(value.shape), "file": "output.bin"}]}
-        (d / "outputs.json").write_text(json.dumps(listing))
+        listing = []
+        for j, (name, value) in enumerate(zip(outputs.names, outputs.values)):
+            value[k].astype("<f4").tofile(d / f"output_{j}.bin")
+            listing.append({"name": f"output_{j}", "dtype": "float32", "shape": list(value[k].shape), "file": f"output_{j}.bin"})
+        (d / "outputs.json").write_text(json.dumps({"outputs": listing}))
 
 
-def task_metrics(binary: Path, spec: ModelSpec, ref: np.ndarray, q: np.ndarray, work: Path) -> dict:
+def task_metrics(binary: Path, spec: ModelSpec, ref: Outputs, q: Outputs, work: Path) -> dict:
     """Our decoders' agreement of q with the fp32 outputs (pseudo ground truth), per input and
     as means. Detection tasks (db, yolox, yolov8) are averaged over the inputs where fp32
     finds something (an input where neither side finds anything would count as F1 1)."""
@@ -460,7 +522,7 @@ def task_metrics(binary: Path, spec: ModelSpec, ref: np.ndarray, q: np.ndarray, 
     report = json.loads(run_checked(cmd, "ascend-ptq task-metrics").stdout)
     rows = [r["metrics"] for r in report["rows"]]
     out: dict = {"per_input": rows}
-    if spec.task in ("db", "yolox", "yolov8"):
+    if spec.task in DETECTION_TASKS:
         rows = [r for r in rows if r.get("count_reference", 0) > 0]
         out["inputs_with_fp32_boxes"] = len(rows)
         out["boxes_fp32"] = sum(r["count_reference"] for r in rows)
@@ -477,7 +539,9 @@ TASK_METRIC = {"db": (("f1",), "text-box F1"),
                "ctc": (("char_accuracy",), "char accuracy"),
                "cls": (("top1",), "top-1"),
                "yolox": (("f1", "map50"), "F1 / mAP@0.5"),
-               "yolov8": (("f1", "map50"), "F1 / mAP@0.5")}  # fmt: skip
+               "yolov8": (("f1", "map50"), "F1 / mAP@0.5"),
+               "picodet": (("f1", "map50"), "F1 / mAP@0.5"),
+               "centerface": (("f1", "map50"), "F1 / mAP@0.5")}  # fmt: skip
 
 
 def fmt(value, digits: int) -> str:
@@ -511,7 +575,8 @@ def accuracy_table(spec: ModelSpec, result: dict) -> str:
 def evaluate_ours(args: argparse.Namespace, spec: ModelSpec, calib_bins: list[Path], held: list[np.ndarray],
                   fp32: np.ndarray) -> dict:  # fmt: skip
     ours = run_ours(args.bin, spec, calib_bins[0].parent, len(calib_bins), args.out / spec.key / "ours")
-    outputs = run_model(ours["fake_quant_model"], spec.input_name, held)
+    model = fixed_model(spec, ours["fake_quant_model"], args.out / spec.key / "ours" / "fake_quant_input.onnx")
+    outputs = run_model(model, spec.input_name, held)
     return {"calibration_seconds": ours["seconds"], "fake_quant_model": str(ours["fake_quant_model"]),
             "metrics": compare(fp32, outputs),
             "task": task_metrics(args.bin, spec, fp32, outputs, args.out / spec.key / "ours" / "outputs")}  # fmt: skip
@@ -542,9 +607,10 @@ def evaluate_model(args: argparse.Namespace, spec: ModelSpec) -> dict:
     calib_bins = preprocess(args.bin, spec, staged / "calibration", work / "bins" / "calibration")
     held_bins = preprocess(args.bin, spec, staged / "held_out", work / "bins" / "held_out")
     held = load_bins(held_bins, spec.shape)
-    fp32 = run_model(assets_dir() / "models" / spec.file, spec.input_name, held)
+    fp32_model = dataclasses.replace(spec, min_opset=None)
+    fp32 = run_model(fixed_model(fp32_model, assets_dir() / "models" / spec.file, work / "fp32_input.onnx"), spec.input_name, held)
     result: dict = {"model": spec.file, "input_shape": list(spec.shape), "calibration_images": len(calib_bins),
-                    "held_out_images": len(held_bins), "output_shape": list(fp32.shape[1:])}  # fmt: skip
+                    "held_out_images": len(held_bins), "output_shapes": [list(v.shape[1:]) for v in fp32.values]}  # fmt: skip
     steps = {"ours": evaluate_ours} if args.quick else {"ours": evaluate_ours, "ort_qdq": evaluate_ort}
     for name, step in steps.items():
         try:

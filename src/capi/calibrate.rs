@@ -18,8 +18,9 @@ use crate::quant::options::CalibrationArgs;
 /// "data_types" (default: float32 for every input), "eval_data_dir" (held-out bins for the
 /// fake-quant vs float evaluation), "batch_num", "eval_batches" (non-negative integers), "calibration_config" (a path), "equalize" (true or false, default true; the
 /// flag `--no_equalize` is `"equalize": false`) and "weight_rounding" ("nearest", the
-/// default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc" or
-/// "raw": the fake-quant vs float agreement in the task's terms) and "sensitivity" (true or
+/// default, or "compensated") and "task" ("db", "yolov5", "yolov8", "yolox", "cls", "ctc",
+/// "picodet", "centerface", "auto" or "raw": the fake-quant vs float agreement in the task's
+/// terms; auto's pick is among the "warnings") and "sensitivity" (true or
 /// false: also write PREFIX_sensitivity.json, listed as "sensitivity" in "outputs") and
 /// "accuracy_target" (e.g. "f1>=0.99,cosine>=0.995": leave the fewest MACs float that meet
 /// it; writes PREFIX_fallback.cfg, "fallback_cfg" in "outputs"), optional; "evaluator" is refused as on the

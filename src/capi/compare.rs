@@ -14,7 +14,8 @@ use crate::compare::{CompareArgs, compare_oms};
 /// either "data_dir", "data_types" (strings) and "batch_num" (integer ≥ 1), or "images" and
 /// "params" (paths) with an optional "section"; optional "reference" (the fp32 ONNX model),
 /// "device" (integer, default 0), "acl_lib" (path; default: discovery), "task" (raw, db,
-/// cls, ctc, yolov5, yolov8, yolox: task metrics beside the tensor metrics), "threshold" (a
+/// cls, ctc, yolov5, yolov8, yolox, picodet, centerface, auto: task metrics beside the
+/// tensor metrics; auto's pick is the report's task.picked), "threshold" (a
 /// cosine as a number, default 0.99, or a string "cosine>=0.99" / "f1>=0.95" / "top1>=0.99")
 /// and "report" (writes REPORT.json and REPORT.html; unlike the CLI, no report
 /// file is written without it) with "csv" (true: also REPORT.csv, msaccucmp's metric names). The meanings are documented once, on

@@ -30,6 +30,9 @@ pub fn run(args: CompareArgs) -> Result<()> {
         println!("note: {note}");
     }
     if let Some(t) = &report.task {
+        if let Some(p) = &t.picked {
+            println!("{p}");
+        }
         for (pair, stats) in
             [("int8 vs fp16", Some(&t.int8_vs_fp16)), ("int8 vs fp32", t.int8_vs_fp32.as_ref()), ("fp16 vs fp32", t.fp16_vs_fp32.as_ref())]
         {

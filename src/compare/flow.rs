@@ -12,7 +12,7 @@ use super::metrics::Metrics;
 use super::pictures::capture;
 use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, OutputSummary, Sources};
 use super::runner::{IoDesc, OmRunner};
-use super::task::{Criteria, TaskRow, TaskSummary, Threshold, metric as task_metric, summarize, task_row};
+use super::task::{Criteria, TaskRow, TaskSummary, Threshold, decoded_outputs, metric as task_metric, resolve_task, summarize, task_row};
 use crate::engine::{Session, Tensor};
 use crate::tasks::Task;
 
@@ -207,6 +207,10 @@ pub fn compare_with_progress(
         return Err(CompareError::Input { input: "(all)".into(), detail: "no input sets to compare on".into() });
     }
     let outs = int8.outputs().to_vec();
+    let (task, picked) = match &task {
+        Task::Raw => (Task::Raw, None),
+        t => resolve_task(t, &int8.inputs()[0], &outs)?,
+    };
     let plan = reference.map(|s| plan_reference(s, int8.inputs(), &outs)).transpose()?;
 
     let mut rows = Vec::with_capacity(inputs.len());
@@ -227,7 +231,7 @@ pub fn compare_with_progress(
             .collect();
         let task_row = match (&task, outs.first()) {
             (Task::Raw, _) | (_, None) => None,
-            (t, Some(out)) => Some(task_row(t, &int8.inputs()[0], out, &x[0], &y[0], golden.as_ref().map(|g| g[0].as_slice()))?),
+            (t, Some(_)) => Some(task_row(t, &int8.inputs()[0], &outs, &x, &y, golden.as_deref())?),
         };
         let pictures = match (&task, outs.first()) {
             (Task::Raw, _) | (_, None) => None,
@@ -270,9 +274,10 @@ pub fn compare_with_progress(
         })
         .collect();
     let pairs = rows.len() * outs.len();
-    let task_summary = outs.first().filter(|_| task != Task::Raw).map(|o| {
+    let task_summary = outs.first().filter(|_| task != Task::Raw).map(|_| {
         let task_rows: Vec<&TaskRow> = rows.iter().filter_map(|r| r.task.as_ref()).collect();
-        summarize(&task, &o.name, &task_rows)
+        let names: Vec<&str> = decoded_outputs(&task, &outs).iter().map(|o| o.name.as_str()).collect();
+        TaskSummary { picked: picked.clone(), ..summarize(&task, &names.join(", "), &task_rows) }
     });
     if let Threshold::Task { metric: name, min } = &criterion {
         return task_verdict(TaskVerdict { name, min: *min, rows: &rows, int8, fp16, threshold, inputs, summaries, task_summary });

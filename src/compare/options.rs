@@ -71,10 +71,13 @@ pub struct CompareArgs {
     #[arg(long, default_value = "0.99", value_name = "THRESHOLD")]
     #[serde(default = "default_threshold", deserialize_with = "number_or_string")]
     pub threshold: String,
-    /// Decode the first output and compare in the task's terms too: raw (none, the
-    /// default), db (PP-OCR text boxes: F1 at IoU 0.5), cls (top-1 / top-5), ctc (PP-OCR
-    /// recognition: exact string, character accuracy), yolov5 / yolov8 / yolox (detections:
-    /// F1 at IoU 0.5, mAP@0.5, mAP@0.5:0.95).
+    /// Decode the outputs and compare in the task's terms too: raw (none, the default), db
+    /// (PP-OCR text boxes: F1 at IoU 0.5), cls (top-1 / top-5), ctc (PP-OCR recognition:
+    /// exact string, character accuracy), yolov5 / yolov8 / yolox (detections: F1 at IoU
+    /// 0.5, mAP@0.5, mAP@0.5:0.95), picodet (PaddleDetection PicoDet: all 8 score / DFL box
+    /// outputs) and centerface (faces from heatmap, scale, offset), or auto (picked from the
+    /// outputs' dims where unambiguous; the pick is printed and in the report's task.picked).
+    /// Single-output tasks decode the first output.
     #[arg(long, value_name = "TASK")]
     #[serde(default)]
     pub task: Option<String>,

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::error::CompareError;
-use crate::tasks::{Task, TaskMetrics, agreement, decode};
+use crate::tasks::{Task, TaskMetrics, agreement, decode_outputs};
 
 /// The listing file `ascend-ptq run` writes beside the output bins.
 pub const LISTING: &str = "outputs.json";
@@ -44,8 +44,11 @@ pub struct SavedRow {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SavedReport {
     pub task: String,
-    /// The decoded output.
+    /// The decoded output(s), comma-separated.
     pub output: String,
+    /// `--task auto`: what it picked and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picked: Option<String>,
     pub input_hw: (usize, usize),
     pub rows: Vec<SavedRow>,
     /// metric → (mean, worst) over the rows.
@@ -74,21 +77,33 @@ fn input_sets(dir: &Path) -> Result<BTreeMap<String, PathBuf>, CompareError> {
     Ok(sets)
 }
 
-/// The named output (the first listed when `None`) of one input set: its values and dims.
-fn read_output(dir: &Path, output: Option<&str>) -> Result<(String, Vec<f32>, Vec<usize>), CompareError> {
+/// One saved output: name, values, dims.
+type Saved = (String, Vec<f32>, Vec<usize>);
+
+/// The named outputs, in the order given (every listed output, in the listing's order, when
+/// `names` is empty), of one input set.
+fn read_outputs(dir: &Path, names: &[String]) -> Result<Vec<Saved>, CompareError> {
     let listing_path = dir.join(LISTING);
     let text = std::fs::read_to_string(&listing_path).map_err(|e| io(&listing_path, e))?;
     let listing: Listing = serde_json::from_str(&text).map_err(|e| io(&listing_path, e))?;
-    let found = match output {
-        Some(name) => listing.outputs.iter().find(|o| o.name == name),
-        None => listing.outputs.first(),
+    let chosen: Vec<&ListedOutput> = if names.is_empty() {
+        listing.outputs.iter().collect()
+    } else {
+        let listed: Vec<&str> = listing.outputs.iter().map(|o| o.name.as_str()).collect();
+        let find = |n: &String| {
+            listing.outputs.iter().find(|o| &o.name == n).ok_or_else(|| io(&listing_path, format!("no output {n:?} (listed: {listed:?})")))
+        };
+        names.iter().map(find).collect::<Result<_, _>>()?
     };
-    let Some(o) = found else {
-        let names: Vec<&str> = listing.outputs.iter().map(|o| o.name.as_str()).collect();
-        return Err(io(&listing_path, format!("no output {:?} (listed: {names:?})", output.unwrap_or("<first>"))));
-    };
+    if chosen.is_empty() {
+        return Err(io(&listing_path, "lists no output"));
+    }
+    chosen.into_iter().map(|o| read_one(dir, &listing_path, o)).collect()
+}
+
+fn read_one(dir: &Path, listing_path: &Path, o: &ListedOutput) -> Result<Saved, CompareError> {
     if o.dtype != "float" && o.dtype != "float32" {
-        return Err(io(&listing_path, format!("output '{}' is {}, the task decoders read float32", o.name, o.dtype)));
+        return Err(io(listing_path, format!("output '{}' is {}, the task decoders read float32", o.name, o.dtype)));
     }
     let bin = dir.join(&o.file);
     let bytes = std::fs::read(&bin).map_err(|e| io(&bin, e))?;
@@ -100,39 +115,53 @@ fn read_output(dir: &Path, output: Option<&str>) -> Result<(String, Vec<f32>, Ve
     Ok((o.name.clone(), values, o.shape.clone()))
 }
 
-/// Decodes the chosen output (the first listed by default) of every input set on both sides
-/// with `task` and compares them; `input_hw` is the model input's (height, width), the frame
-/// the boxes are measured in. Both sides must hold the same input sets.
+fn as_refs(outs: &[Saved]) -> Vec<(&[f32], &[usize])> {
+    outs.iter().map(|(_, v, d)| (v.as_slice(), d.as_slice())).collect()
+}
+
+/// Decodes the chosen outputs of every input set on both sides with `task` and compares
+/// them; `input_hw` is the model input's (height, width), the frame the boxes are measured
+/// in. `outputs` names the outputs in the order the task reads them (empty: every listed
+/// output in the listing's order; single-output tasks decode the first). `auto` picks the
+/// task from the first reference set's dims. Both sides must hold the same input sets.
 pub fn task_metrics_of_saved(
     task: &Task,
     candidate: &Path,
     reference: &Path,
     input_hw: (usize, usize),
-    output: Option<&str>,
+    outputs: &[String],
 ) -> Result<SavedReport, CompareError> {
     let (cand_sets, ref_sets) = (input_sets(candidate)?, input_sets(reference)?);
     if cand_sets.keys().ne(ref_sets.keys()) {
         let names = |s: &BTreeMap<String, PathBuf>| s.keys().cloned().collect::<Vec<_>>().join(", ");
         return Err(io(candidate, format!("input sets [{}] differ from the reference's [{}]", names(&cand_sets), names(&ref_sets))));
     }
-    let task_err = |path: &Path, e: crate::tasks::TaskError| io(path, format!("task {task}: {e}"));
+    let mut resolved: Option<(Task, Option<String>)> = None;
     let mut rows = Vec::new();
-    let mut output_name = String::new();
+    let mut output_names = String::new();
     for (name, cand_dir) in &cand_sets {
         let ref_dir = &ref_sets[name];
-        let (out_c, c, dims_c) = read_output(cand_dir, output)?;
-        let (out_r, r, dims_r) = read_output(ref_dir, output)?;
-        if out_c != out_r || dims_c != dims_r {
-            return Err(io(cand_dir, format!("output '{out_c}' {dims_c:?} does not match the reference's '{out_r}' {dims_r:?}")));
+        let (c, r) = (read_outputs(cand_dir, outputs)?, read_outputs(ref_dir, outputs)?);
+        let shapes = |o: &[Saved]| o.iter().map(|(n, _, d)| format!("'{n}' {d:?}")).collect::<Vec<_>>().join(", ");
+        if c.iter().map(|o| (&o.0, &o.2)).ne(r.iter().map(|o| (&o.0, &o.2))) {
+            return Err(io(cand_dir, format!("outputs {} do not match the reference's {}", shapes(&c), shapes(&r))));
         }
-        let dc = decode(task, &c, &dims_c, input_hw).map_err(|e| task_err(cand_dir, e))?;
-        let dr = decode(task, &r, &dims_r, input_hw).map_err(|e| task_err(ref_dir, e))?;
+        if resolved.is_none() {
+            let dims: Vec<&[usize]> = r.iter().map(|o| o.2.as_slice()).collect();
+            resolved = Some(task.resolve(&dims, input_hw).map_err(|e| io(ref_dir, e))?);
+        }
+        let task = &resolved.as_ref().expect("resolved above").0;
+        let used = if task.uses_all_outputs() { r.len() } else { 1 };
+        let task_err = |path: &Path, e: crate::tasks::TaskError| io(path, format!("task {task}: {e}"));
+        let dc = decode_outputs(task, &as_refs(&c[..used]), input_hw).map_err(|e| task_err(cand_dir, e))?;
+        let dr = decode_outputs(task, &as_refs(&r[..used]), input_hw).map_err(|e| task_err(ref_dir, e))?;
         let metrics = agreement(&dc, &dr).map_err(|e| task_err(cand_dir, e))?;
-        output_name = out_c;
+        output_names = c[..used].iter().map(|o| o.0.as_str()).collect::<Vec<_>>().join(", ");
         rows.push(SavedRow { name: name.clone(), metrics });
     }
     let summary = crate::tasks::mean_and_worst(rows.iter().map(|r| &r.metrics));
-    Ok(SavedReport { task: task.name().to_string(), output: output_name, input_hw, rows, summary })
+    let (task, picked) = resolved.unwrap_or((task.clone(), None));
+    Ok(SavedReport { task: task.name().to_string(), output: output_names, picked, input_hw, rows, summary })
 }
 
 #[cfg(test)]
@@ -155,18 +184,22 @@ mod tests {
         write_set(&c.join("a"), &[0.8, 0.2], &[1, 2]);
         write_set(&r.join("b"), &[0.9, 0.1], &[1, 2]);
         write_set(&c.join("b"), &[0.3, 0.7], &[1, 2]);
-        let rep = task_metrics_of_saved(&Task::Cls, &c, &r, (48, 192), None).unwrap();
+        let rep = task_metrics_of_saved(&Task::Cls, &c, &r, (48, 192), &[]).unwrap();
         assert_eq!(rep.rows.len(), 2);
         assert_eq!(rep.summary["top1"], (0.5, 0.0));
         assert_eq!(rep.output, "out");
+        let auto = task_metrics_of_saved(&Task::Auto, &c, &r, (48, 192), &[]).unwrap();
+        assert_eq!((auto.task.as_str(), auto.rows.len(), auto.summary["top1"]), ("cls", 2, (0.5, 0.0)));
+        assert!(auto.picked.as_deref().unwrap_or_default().starts_with("--task auto picked cls: [1, 2]"), "{:?}", auto.picked);
+        assert!(rep.picked.is_none());
         // different input sets, a missing output and a wrong size are errors naming the file
         write_set(&c.join("z"), &[0.3, 0.7], &[1, 2]);
-        assert!(task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), None).unwrap_err().to_string().contains("differ"));
+        assert!(task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), &[]).unwrap_err().to_string().contains("differ"));
         std::fs::remove_dir_all(c.join("z")).unwrap();
-        let e = task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), Some("nope")).unwrap_err().to_string();
+        let e = task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), &["nope".to_string()]).unwrap_err().to_string();
         assert!(e.contains("no output \"nope\""), "{e}");
         std::fs::write(c.join("a/out.bin"), [0u8; 4]).unwrap();
-        let e = task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), None).unwrap_err().to_string();
+        let e = task_metrics_of_saved(&Task::Cls, &c, &r, (1, 1), &[]).unwrap_err().to_string();
         assert!(e.contains("4 bytes"), "{e}");
     }
 }

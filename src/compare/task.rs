@@ -1,5 +1,6 @@
-//! `compare --task`: what the outputs mean, beside the tensor metrics. The model's first output
-//! is decoded by [`crate::tasks`] on each side (int8, fp16, fp32 reference) and the sides are
+//! `compare --task`: what the outputs mean, beside the tensor metrics. The model's outputs
+//! (the first for single-output tasks, all for picodet / centerface; `auto` picks the task
+//! from their dims once, [`resolve_task`]) are decoded by [`crate::tasks`] on each side (int8, fp16, fp32 reference) and the sides are
 //! compared in the task's terms (text-box F1, top-1, ...), the second of each pair taken as
 //! pseudo ground truth. `--threshold` sets the verdict on the cosine (the default) or on a
 //! task metric: `cosine>=0.99`, `f1>=0.95`, `top1>=0.99`.
@@ -11,7 +12,7 @@ use serde::Serialize;
 
 use super::error::CompareError;
 use super::runner::IoDesc;
-use crate::tasks::{Decoded, Task, TaskMetrics, agreement, decode};
+use crate::tasks::{Decoded, Task, TaskMetrics, agreement, decode_outputs};
 
 /// What the verdict is judged on.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,31 +95,60 @@ pub fn input_hw(input: &IoDesc) -> Option<(usize, usize)> {
     }
 }
 
-fn decode_side(task: &Task, out: &IoDesc, values: &[f64], hw: (usize, usize)) -> Result<Decoded, CompareError> {
-    let dims: Vec<usize> = out.dims.iter().map(|&v| usize::try_from(v).unwrap_or(0)).collect();
-    let floats: Vec<f32> = values.iter().map(|&v| v as f32).collect();
-    decode(task, &floats, &dims, hw).map_err(|e| CompareError::Input { input: format!("--task {task}"), detail: e.to_string() })
+fn dims_of(out: &IoDesc) -> Vec<usize> {
+    out.dims.iter().map(|&v| usize::try_from(v).unwrap_or(0)).collect()
 }
 
-/// Decodes the first output of each side and compares them.
+fn task_error(task: &Task, e: crate::tasks::TaskError) -> CompareError {
+    CompareError::Input { input: format!("--task {task}"), detail: e.to_string() }
+}
+
+/// The model input's frame for `task`, or an error naming the input.
+fn frame(task: &Task, input: &IoDesc) -> Result<(usize, usize), CompareError> {
+    input_hw(input).ok_or_else(|| CompareError::Input {
+        input: format!("--task {task}"),
+        detail: format!("the model input {} is not a 4-D image input", input.describe()),
+    })
+}
+
+/// The outputs `task` decodes: all of them, or the first.
+pub fn decoded_outputs<'a>(task: &Task, outs: &'a [IoDesc]) -> &'a [IoDesc] {
+    if task.uses_all_outputs() { outs } else { &outs[..outs.len().min(1)] }
+}
+
+/// The task to decode with (`auto` picks one from the outputs' dims) and, for `auto`, what
+/// it picked and why.
+pub fn resolve_task(task: &Task, input: &IoDesc, outs: &[IoDesc]) -> Result<(Task, Option<String>), CompareError> {
+    if *task != Task::Auto {
+        return Ok((task.clone(), None));
+    }
+    let dims: Vec<Vec<usize>> = outs.iter().map(dims_of).collect();
+    let refs: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
+    task.resolve(&refs, frame(task, input)?).map_err(|e| task_error(task, e))
+}
+
+fn decode_side(task: &Task, outs: &[IoDesc], values: &[Vec<f64>], hw: (usize, usize)) -> Result<Decoded, CompareError> {
+    let outs = decoded_outputs(task, outs);
+    let dims: Vec<Vec<usize>> = outs.iter().map(dims_of).collect();
+    let floats: Vec<Vec<f32>> = values.iter().take(outs.len()).map(|v| v.iter().map(|&x| x as f32).collect()).collect();
+    let refs: Vec<(&[f32], &[usize])> = floats.iter().zip(&dims).map(|(f, d)| (f.as_slice(), d.as_slice())).collect();
+    decode_outputs(task, &refs, hw).map_err(|e| task_error(task, e))
+}
+
+/// Decodes the outputs (`int8[k]` is output `outs[k]`'s values) of each side and compares them.
 pub fn task_row(
     task: &Task,
     input: &IoDesc,
-    out: &IoDesc,
-    int8: &[f64],
-    fp16: &[f64],
-    fp32: Option<&[f64]>,
+    outs: &[IoDesc],
+    int8: &[Vec<f64>],
+    fp16: &[Vec<f64>],
+    fp32: Option<&[Vec<f64>]>,
 ) -> Result<TaskRow, CompareError> {
-    let hw = input_hw(input).ok_or_else(|| CompareError::Input {
-        input: format!("--task {task}"),
-        detail: format!("the model input {} is not a 4-D image input", input.describe()),
-    })?;
-    let x = decode_side(task, out, int8, hw)?;
-    let y = decode_side(task, out, fp16, hw)?;
-    let g = fp32.map(|g| decode_side(task, out, g, hw)).transpose()?;
-    let agree = |c: &Decoded, r: &Decoded| {
-        agreement(c, r).map_err(|e| CompareError::Input { input: format!("--task {task}"), detail: e.to_string() })
-    };
+    let hw = frame(task, input)?;
+    let x = decode_side(task, outs, int8, hw)?;
+    let y = decode_side(task, outs, fp16, hw)?;
+    let g = fp32.map(|g| decode_side(task, outs, g, hw)).transpose()?;
+    let agree = |c: &Decoded, r: &Decoded| agreement(c, r).map_err(|e| task_error(task, e));
     let mut decoded = BTreeMap::new();
     let row = TaskRow {
         int8_vs_fp16: agree(&x, &y)?,
@@ -138,8 +168,11 @@ pub fn task_row(
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TaskSummary {
     pub task: String,
-    /// The decoded output.
+    /// The decoded output(s), comma-separated.
     pub output: String,
+    /// `--task auto`: what it picked and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picked: Option<String>,
     pub int8_vs_fp16: BTreeMap<String, (f64, f64)>,
     pub int8_vs_fp32: Option<BTreeMap<String, (f64, f64)>>,
     pub fp16_vs_fp32: Option<BTreeMap<String, (f64, f64)>>,
@@ -153,6 +186,7 @@ pub fn summarize(task: &Task, output: &str, rows: &[&TaskRow]) -> TaskSummary {
     TaskSummary {
         task: task.name().to_string(),
         output: output.to_string(),
+        picked: None,
         int8_vs_fp16: crate::tasks::mean_and_worst(rows.iter().map(|r| &r.int8_vs_fp16)),
         int8_vs_fp32: pick(|r| r.int8_vs_fp32.as_ref()),
         fp16_vs_fp32: pick(|r| r.fp16_vs_fp32.as_ref()),

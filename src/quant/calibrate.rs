@@ -10,7 +10,7 @@ use super::cmdline::{refuse_evaluator, resolve_data_args};
 use super::config::{CalibrationConfig, ConfigError, DstType, Origin, WeightAlgo};
 use super::deploy::{QuantConst, QuantizedLayer, build_deploy, check_opset};
 use super::error::QuantError;
-use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate};
+use super::eval::{OutputAgreement, TaskAgreement, TaskEval, evaluate, resolve_task};
 use super::fake::build_fake_quant;
 use super::fallback::{AccuracyTarget, Fallback};
 use super::fold::fold_batch_norms;
@@ -321,6 +321,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
              give --eval_data_dir with other bins for held-out numbers"
         ));
     }
+    // `--task auto` is picked from the model's output dims; the pick is among the warnings
+    let task = task.map(|t| resolve_task(t, &model, &shapes, first_input_hw(&model, &shapes))).transpose()?.map(|(t, note)| {
+        warnings.extend(note);
+        t
+    });
     let task_eval = task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) });
     let macs: Vec<u64> = if (opts.sensitivity || target.is_some()) && !layers.is_empty() {
         let inferred = infer_shapes(&model, &shapes)?;

@@ -39,8 +39,9 @@ pub struct Evaluation {
     pub task: Option<TaskAgreement>,
 }
 
-/// The fake-quant model against float in the task's terms: the first output decoded on both
-/// sides ([`crate::tasks`]) per batch, float taken as the pseudo ground truth.
+/// The fake-quant model against float in the task's terms: the outputs the task reads (the
+/// first; all for picodet / centerface) decoded on both sides ([`crate::tasks`]) per batch,
+/// float taken as the pseudo ground truth.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct TaskAgreement {
     pub task: String,
@@ -62,13 +63,49 @@ pub struct TaskEval<'a> {
     pub input_hw: (usize, usize),
 }
 
+fn task_err(e: crate::tasks::TaskError) -> CalibrateError {
+    CalibrateError::Argument { flag: "--task", detail: e.to_string() }
+}
+
 impl TaskEval<'_> {
-    /// Decodes both outputs and scores `candidate` against `reference`.
-    pub(crate) fn agreement(&self, reference: &Tensor, candidate: &Tensor) -> Result<TaskMetrics> {
-        let task_err = |e: crate::tasks::TaskError| CalibrateError::Argument { flag: "--task", detail: e.to_string() };
-        let decode = |x: &Tensor| crate::tasks::decode(self.task, &f32_values(x), x.shape(), self.input_hw).map_err(task_err);
+    /// The same over a model's outputs (in the model's order), as many as the task reads.
+    pub(crate) fn agreement_outputs(&self, reference: &[&Tensor], candidate: &[&Tensor]) -> Result<TaskMetrics> {
+        let used = if self.task.uses_all_outputs() { reference.len() } else { reference.len().min(1) };
+        let decode = |xs: &[&Tensor]| {
+            let values: Vec<Cow<[f32]>> = xs[..used.min(xs.len())].iter().map(|x| f32_values(x)).collect();
+            let refs: Vec<(&[f32], &[usize])> = values.iter().zip(xs).map(|(v, x)| (v.as_ref(), x.shape())).collect();
+            crate::tasks::decode_outputs(self.task, &refs, self.input_hw).map_err(task_err)
+        };
         crate::tasks::agreement(&decode(candidate)?, &decode(reference)?).map_err(task_err)
     }
+}
+
+/// The task calibration evaluates with: `--task auto` picked from the model's output dims for
+/// `shapes` (a warning-style note says what and why); other tasks as given.
+pub(crate) fn resolve_task(
+    task: Task,
+    model: &ModelProto,
+    shapes: &HashMap<String, Vec<i64>>,
+    input_hw: (usize, usize),
+) -> Result<(Task, Option<String>)> {
+    if task != Task::Auto {
+        return Ok((task, None));
+    }
+    let inferred = crate::onnx::shapes::infer_shapes(model, shapes)?;
+    let graph = model.graph.as_ref().expect("checked");
+    let mut dims = Vec::with_capacity(graph.output.len());
+    for o in &graph.output {
+        let d = inferred.shape(o.name()).and_then(|d| d.iter().map(|&v| usize::try_from(v).ok()).collect::<Option<Vec<usize>>>());
+        let Some(d) = d else {
+            return Err(task_err(crate::tasks::TaskError::Auto {
+                reason: format!("the dims of output '{}' are not known for the input shape", o.name()),
+                found: "?".into(),
+            }));
+        };
+        dims.push(d);
+    }
+    let refs: Vec<&[usize]> = dims.iter().map(Vec::as_slice).collect();
+    task.resolve(&refs, input_hw).map_err(task_err)
 }
 
 pub(crate) fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) -> TaskAgreement {
@@ -264,13 +301,19 @@ pub fn evaluate(
             let slot = output_sums.iter_mut().find(|(n, _)| n == name).expect("pushed above");
             slot.1.add(&f32_values(r), &f32_values(t));
         }
-        if let (Some(t), Some((_, r)), Some((_, q))) = (task, float_out.first(), fake_out.first()) {
-            task_rows.push(t.agreement(r, q)?);
+        if let Some(t) = task {
+            let r: Vec<&Tensor> = float_out.iter().map(|(_, x)| x).collect();
+            let q: Vec<&Tensor> = fake_out.iter().map(|(_, x)| x).collect();
+            task_rows.push(t.agreement_outputs(&r, &q)?);
         }
         progress(b + 1, batch_num);
     }
     let task = match (task, output_sums.first()) {
-        (Some(t), Some((name, _))) => Some(summarize_task(t.task, name, &task_rows)),
+        (Some(t), Some(_)) => {
+            let used = if t.task.uses_all_outputs() { output_sums.len() } else { 1 };
+            let names: Vec<&str> = output_sums[..used].iter().map(|(n, _)| n.as_str()).collect();
+            Some(summarize_task(t.task, &names.join(", "), &task_rows))
+        }
         _ => None,
     };
     Ok(Evaluation {

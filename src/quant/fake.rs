@@ -55,8 +55,13 @@ pub fn build_fake_quant(deploy: &ModelProto) -> Result<ModelProto> {
     }
     graph.node = nodes;
     // The dequant params are folded into Constant nodes; drop the UINT64 initializers.
+    // An IR < 4 style model also lists its initializers as graph inputs: drop those too, or
+    // the dropped initializer would become an input the caller must feed.
     let used = super::consts::used_names(graph);
-    graph.initializer.retain(|t| used.contains(t.name()));
+    let dropped: std::collections::HashSet<String> =
+        graph.initializer.iter().filter(|t| !used.contains(t.name())).map(|t| t.name().to_string()).collect();
+    graph.initializer.retain(|t| !dropped.contains(t.name()));
+    graph.input.retain(|i| !dropped.contains(i.name()));
     Ok(model)
 }
 

@@ -75,9 +75,12 @@ pub struct CalibrationArgs {
     #[serde(default)]
     pub weight_rounding: WeightRounding,
     /// Also measure the fake-quant model against float in the task's terms on the evaluation
-    /// batches (the first output decoded on both sides): db (PP-OCR text boxes: F1 at IoU 0.5),
-    /// yolov5, yolov8, yolox (detection F1, mAP@0.5), cls (top-1), ctc (character accuracy), or
-    /// raw (none, the default). In the summary and quant_report.json as "task_agreement".
+    /// batches (the first output decoded on both sides; all outputs for picodet and
+    /// centerface): db (PP-OCR text boxes: F1 at IoU 0.5), yolov5, yolov8, yolox, picodet,
+    /// centerface (detection F1, mAP@0.5), cls (top-1), ctc (character accuracy), auto (picked
+    /// from the output dims, the pick among the warnings), or raw (none, the default). In the
+    /// summary and quant_report.json as "task_agreement" (and in --sensitivity and
+    /// --accuracy_target trials; their cosine / SQNR are the first output's).
     #[arg(long, value_name = "TASK")]
     #[serde(default)]
     pub task: Option<String>,

@@ -84,7 +84,8 @@ pub struct TrialRunner<'a> {
     shapes: HashMap<String, Vec<i64>>,
     task: Option<TaskEval<'a>>,
     inputs: Vec<HashMap<String, Tensor>>,
-    outputs: Vec<Tensor>,
+    /// Per batch, every output in the model's order (the task may read them all).
+    outputs: Vec<Vec<Tensor>>,
     /// The first output's name.
     pub output: String,
     /// Trials run so far.
@@ -99,11 +100,13 @@ impl<'a> TrialRunner<'a> {
             TrialRunner { float, shapes: shapes.clone(), task, inputs: Vec::new(), outputs: Vec::new(), output: String::new(), trials: 0 };
         for b in 0..eval_batches {
             let inputs = data.batch(b)?.into_map();
-            let (name, out) = first_output(float_session.run(inputs.clone()).map_err(engine_error("float model"))?)
-                .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
-            runner.output = name;
+            let outs = float_session.run(inputs.clone()).map_err(engine_error("float model"))?;
+            let Some((name, _)) = outs.first() else {
+                return Err(CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() });
+            };
+            runner.output = name.clone();
             runner.inputs.push(inputs);
-            runner.outputs.push(out);
+            runner.outputs.push(outs.into_iter().map(|(_, t)| t).collect());
         }
         Ok(runner)
     }
@@ -117,11 +120,14 @@ impl<'a> TrialRunner<'a> {
         let mut sums = PairSums::default();
         let mut rows = Vec::new();
         for (inputs, r) in self.inputs.iter().zip(&self.outputs) {
-            let (_, q) = first_output(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?)
-                .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() })?;
-            sums.add(&f32_view(r).unwrap_or_default(), &f32_view(&q).unwrap_or_default());
+            let q: Vec<Tensor> =
+                session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect();
+            let (Some(r0), Some(q0)) = (r.first(), q.first()) else {
+                return Err(CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() });
+            };
+            sums.add(&f32_view(r0).unwrap_or_default(), &f32_view(q0).unwrap_or_default());
             if let Some(t) = self.task {
-                rows.push(t.agreement(r, &q)?);
+                rows.push(t.agreement_outputs(&r.iter().collect::<Vec<_>>(), &q.iter().collect::<Vec<_>>())?);
             }
         }
         Ok(Trial { cosine: sums.cosine(), sqnr_db: sums.sqnr_db(), task: self.task.map(|t| summarize_task(t.task, &self.output, &rows)) })
@@ -130,10 +136,6 @@ impl<'a> TrialRunner<'a> {
 
 fn engine_error(what: &str) -> impl Fn(crate::engine::EngineError) -> CalibrateError + '_ {
     move |source| CalibrateError::Engine { context: what.to_string(), source }
-}
-
-fn first_output(mut outputs: Vec<(String, Tensor)>) -> Option<(String, Tensor)> {
-    if outputs.is_empty() { None } else { Some(outputs.swap_remove(0)) }
 }
 
 /// Runs every trial of the module doc. `layers` in graph order (as calibration plans them);

@@ -6,10 +6,13 @@
 //! it with plain `f32` slices and their dims. One file per decoder family; `geometry.rs` is
 //! shared.
 
+pub mod auto;
+pub mod centerface;
 pub mod cls;
 pub mod ctc;
 pub mod db;
 pub mod geometry;
+pub mod picodet;
 pub mod yolo;
 
 use std::fmt;
@@ -17,7 +20,10 @@ use std::str::FromStr;
 
 use serde::Serialize;
 
+pub use auto::Picked;
+pub use centerface::CenterfaceParams;
 pub use db::DbParams;
+pub use picodet::PicodetParams;
 pub use yolo::{ClassAgreement, YoloParams};
 
 /// A task and its post-processing parameters.
@@ -38,10 +44,16 @@ pub enum Task {
     Cls,
     /// CTC greedy decoding of a recognition model.
     Ctc,
+    /// PicoDet GFL head: per-stride class scores and DFL box distributions (several outputs).
+    Picodet(PicodetParams),
+    /// CenterFace: heatmap, scale, offset (and landmarks) maps at stride 4 (several outputs).
+    Centerface(CenterfaceParams),
+    /// Picked from the outputs' layout ([`Task::resolve`], [`auto::pick`]).
+    Auto,
 }
 
 /// The names [`Task::from_str`] accepts.
-pub const TASK_NAMES: &[&str] = &["raw", "db", "yolov5", "yolov8", "yolox", "cls", "ctc"];
+pub const TASK_NAMES: &[&str] = &["raw", "db", "yolov5", "yolov8", "yolox", "cls", "ctc", "picodet", "centerface", "auto"];
 
 impl FromStr for Task {
     type Err = TaskError;
@@ -56,6 +68,9 @@ impl FromStr for Task {
             "yolox" => Task::Yolox(YoloParams::default()),
             "cls" => Task::Cls,
             "ctc" => Task::Ctc,
+            "picodet" => Task::Picodet(PicodetParams::default()),
+            "centerface" => Task::Centerface(CenterfaceParams::default()),
+            "auto" => Task::Auto,
             _ => return Err(TaskError::UnknownTask(s.to_string())),
         })
     }
@@ -71,6 +86,27 @@ impl Task {
             Task::Yolox(_) => "yolox",
             Task::Cls => "cls",
             Task::Ctc => "ctc",
+            Task::Picodet(_) => "picodet",
+            Task::Centerface(_) => "centerface",
+            Task::Auto => "auto",
+        }
+    }
+
+    /// Whether the task decodes all the model's outputs (else only the first).
+    pub fn uses_all_outputs(&self) -> bool {
+        matches!(self, Task::Picodet(_) | Task::Centerface(_) | Task::Auto)
+    }
+
+    /// The task to decode outputs of `dims` with: `auto` picks one ([`auto::pick`]) and says
+    /// why; any other task is itself (`None`).
+    pub fn resolve(&self, dims: &[&[usize]], input_hw: (usize, usize)) -> Result<(Task, Option<String>), TaskError> {
+        match self {
+            Task::Auto => {
+                let p = auto::pick(dims, input_hw)?;
+                let note = format!("--task auto picked {}: {}", p.task, p.reason);
+                Ok((p.task, Some(note)))
+            }
+            t => Ok((t.clone(), None)),
         }
     }
 }
@@ -123,6 +159,10 @@ pub enum TaskError {
     UnknownTask(String),
     #[error("task {task}: output dims {found:?}, expected {expected}")]
     Dims { task: &'static str, expected: String, found: Vec<usize> },
+    #[error("task {task}: the model gives {found} output(s), expected {expected}")]
+    Outputs { task: &'static str, expected: String, found: usize },
+    #[error("task auto: {reason} (output dims: {found})")]
+    Auto { reason: String, found: String },
     #[error("task {task}: output has {found} values, its dims {dims:?} need {expected}")]
     Length { task: &'static str, dims: Vec<usize>, expected: usize, found: usize },
     #[error("cannot compare {candidate} with {reference}: both sides must be decoded by the same task")]
@@ -137,19 +177,40 @@ impl TaskError {
     }
 }
 
-/// Decodes one output tensor of `dims` (row-major `output`) for `task`. `input_hw` is the
-/// model input's (height, width): boxes come back in input pixels. Detection tasks decode
-/// batch item 0; cls and ctc every batch item.
+/// Decodes one output tensor of `dims` (row-major `output`) for `task`: [`decode_outputs`]
+/// with that one output.
 pub fn decode(task: &Task, output: &[f32], dims: &[usize], input_hw: (usize, usize)) -> Result<Decoded, TaskError> {
-    check_len(task.name(), output, dims)?;
+    decode_outputs(task, &[(output, dims)], input_hw)
+}
+
+/// Decodes a model's outputs (values, dims; in the model's order) for `task`. `input_hw` is
+/// the model input's (height, width): boxes come back in input pixels. Single-output tasks
+/// decode the first output; picodet and centerface read all of theirs; auto picks the task
+/// first. Detection tasks decode batch item 0; cls and ctc every batch item.
+pub fn decode_outputs(task: &Task, outputs: &[(&[f32], &[usize])], input_hw: (usize, usize)) -> Result<Decoded, TaskError> {
+    let first = || -> Result<(&[f32], &[usize]), TaskError> {
+        let &(output, dims) = outputs.first().ok_or(TaskError::Outputs { task: task.name(), expected: "at least one".into(), found: 0 })?;
+        check_len(task.name(), output, dims)?;
+        Ok((output, dims))
+    };
+    let yolo = |family, p| -> Result<Decoded, TaskError> {
+        let (o, d) = first()?;
+        Ok(Decoded::Detections(yolo::decode(family, p, o, d, input_hw)?))
+    };
     Ok(match task {
-        Task::Raw => Decoded::Raw,
-        Task::Db(p) => Decoded::TextBoxes(db::decode(p, output, dims, input_hw)?),
-        Task::Yolov5(p) => Decoded::Detections(yolo::decode(yolo::Family::V5, p, output, dims, input_hw)?),
-        Task::Yolov8(p) => Decoded::Detections(yolo::decode(yolo::Family::V8, p, output, dims, input_hw)?),
-        Task::Yolox(p) => Decoded::Detections(yolo::decode(yolo::Family::X, p, output, dims, input_hw)?),
-        Task::Cls => Decoded::Scores(cls::decode(output, dims)?),
-        Task::Ctc => Decoded::Sequences(ctc::decode(output, dims)?),
+        Task::Raw => first().map(|_| Decoded::Raw)?,
+        Task::Db(p) => first().and_then(|(o, d)| db::decode(p, o, d, input_hw)).map(Decoded::TextBoxes)?,
+        Task::Yolov5(p) => yolo(yolo::Family::V5, p)?,
+        Task::Yolov8(p) => yolo(yolo::Family::V8, p)?,
+        Task::Yolox(p) => yolo(yolo::Family::X, p)?,
+        Task::Cls => first().and_then(|(o, d)| cls::decode(o, d)).map(Decoded::Scores)?,
+        Task::Ctc => first().and_then(|(o, d)| ctc::decode(o, d)).map(Decoded::Sequences)?,
+        Task::Picodet(p) => Decoded::Detections(picodet::decode(p, outputs, input_hw)?),
+        Task::Centerface(p) => Decoded::Detections(centerface::decode(p, outputs, input_hw)?),
+        Task::Auto => {
+            let dims: Vec<&[usize]> = outputs.iter().map(|o| o.1).collect();
+            decode_outputs(&auto::pick(&dims, input_hw)?.task, outputs, input_hw)?
+        }
     })
 }
 
