@@ -46,6 +46,22 @@ pub struct FlowArgs {
     #[arg(long)]
     #[serde(default)]
     pub force: bool,
+    /// What the model's outputs mean, for calibration's evaluation and compare's task metrics
+    /// (as `calibration --task` / `compare --task`: db, yolov5, yolov8, yolox, picodet,
+    /// centerface, cls, ctc, auto, raw).
+    #[arg(long, value_name = "TASK")]
+    #[serde(default)]
+    pub task: Option<String>,
+    /// Compare's verdict (as `compare --threshold`: "cosine>=0.99", the default, or a task
+    /// metric such as "f1>=0.95" with --task).
+    #[arg(long, value_name = "METRIC>=VALUE")]
+    #[serde(default)]
+    pub threshold: Option<String>,
+    /// Calibration leaves the fewest MACs float that meet this (as `calibration
+    /// --accuracy_target`), measured on the calibration bins: the flow has no held-out set.
+    #[arg(long = "accuracy_target", value_name = "TARGET")]
+    #[serde(default)]
+    pub accuracy_target: Option<String>,
 }
 
 fn default_timeout() -> u64 {
@@ -62,6 +78,9 @@ impl FlowArgs {
             acl_lib: self.acl_lib,
             atc_timeout: self.timeout,
             force: self.force,
+            task: self.task,
+            threshold: self.threshold,
+            accuracy_target: self.accuracy_target,
         }
     }
 }

@@ -39,6 +39,12 @@ pub struct FlowOptions {
     pub atc_timeout: u64,
     /// Redo every step, even those flow.json shows as up to date.
     pub force: bool,
+    /// `--task` of calibration and compare.
+    pub task: Option<String>,
+    /// compare's `--threshold` (default cosine >= 0.99).
+    pub threshold: Option<String>,
+    /// calibration's `--accuracy_target`.
+    pub accuracy_target: Option<String>,
 }
 
 /// Progress of a flow, for a caller that shows it.
@@ -149,6 +155,15 @@ enum Acl {
 /// Runs the flow of `opts.params`; flow.json is rewritten after every step.
 pub fn run_flow(opts: &FlowOptions, on_event: &mut dyn FnMut(FlowEvent)) -> Result<FlowReport, FlowError> {
     let start = Instant::now();
+    // The task options are checked before any step runs, not minutes later by their step.
+    if opts.task.is_some() || opts.threshold.is_some() {
+        crate::compare::options::criteria(opts.task.as_deref(), opts.threshold.as_deref().unwrap_or("cosine>=0.99"))
+            .map_err(|e| FlowError::Argument { flag: "--task/--threshold", detail: e.to_string() })?;
+    }
+    if let Some(t) = &opts.accuracy_target {
+        t.parse::<crate::quant::fallback::AccuracyTarget>()
+            .map_err(|e| FlowError::Argument { flag: "--accuracy_target", detail: e.to_string() })?;
+    }
     let params = load_flow_params(&opts.params, opts.soc_version.as_deref())?;
     let names = Names::new(&params);
     let steps = plan_steps(&params);
@@ -351,7 +366,7 @@ impl Ctx<'_> {
                     shell_quote(&p.input_shape),
                     q(&self.bins()),
                     p.quant_int8.unwrap_or(1)
-                ),
+                ) + &self.calibration_extras(),
                 vec![p.onnx_path.clone(), self.bins()],
             ),
             Step::AtcInt8 | Step::AtcFp16 => {
@@ -387,12 +402,36 @@ impl Ctx<'_> {
                     q(&p.path),
                     q(&p.onnx_path),
                     q(&n.compare)
-                );
+                ) + &self.compare_extras();
                 let mut inputs = vec![n.int8_om.clone(), n.fp16_om.clone(), p.path.clone(), p.onnx_path.clone()];
                 inputs.extend(list_images(&self.img_root()).unwrap_or_default());
                 (command, inputs)
             }
         }
+    }
+
+    /// The task and target flags of the calibration step's command line.
+    fn calibration_extras(&self) -> String {
+        let mut s = String::new();
+        if let Some(t) = &self.opts.task {
+            s += &format!(" --task {}", shell_quote(t));
+        }
+        if let Some(t) = &self.opts.accuracy_target {
+            s += &format!(" --accuracy_target {}", shell_quote(t));
+        }
+        s
+    }
+
+    /// The task and threshold flags of the compare step's command line.
+    fn compare_extras(&self) -> String {
+        let mut s = String::new();
+        if let Some(t) = &self.opts.task {
+            s += &format!(" --task {}", shell_quote(t));
+        }
+        if let Some(t) = &self.opts.threshold {
+            s += &format!(" --threshold {}", shell_quote(t));
+        }
+        s
     }
 
     fn run(&self, step: Step, on_event: &mut dyn FnMut(FlowEvent)) -> Result<Ran, StepFailure> {
@@ -440,6 +479,8 @@ impl Ctx<'_> {
             data_types: Some("float32".into()),
             batch_num: p.quant_int8,
             equalize: true,
+            task: self.opts.task.clone(),
+            accuracy_target: self.opts.accuracy_target.clone(),
             ..CalibrationOptions::default()
         };
         let summary = calibrate(&opts, &mut |progress| {
@@ -527,7 +568,10 @@ impl Ctx<'_> {
             reference: Some(self.params.onnx_path.clone()),
             device: 0,
             acl_lib,
-            criteria: DEFAULT_THRESHOLD.into(),
+            criteria: match (&self.opts.task, &self.opts.threshold) {
+                (None, None) => DEFAULT_THRESHOLD.into(),
+                (task, threshold) => crate::compare::options::criteria(task.as_deref(), threshold.as_deref().unwrap_or("cosine>=0.99"))?,
+            },
         };
         let report = compare_oms(&opts, &mut |done, total| on_event(FlowEvent::Progress { done, total }))?;
         let (json_path, html_path) = report.write(&self.names.compare)?;
