@@ -241,6 +241,25 @@ fn small_model_and_bins(dir: &Path) -> (ascend_ptq::onnx::ModelProto, std::path:
     (m, model_path, bins, batches)
 }
 
+/// `calibration` of [`small_model_and_bins`]'s model, evaluated on its 5 batches.
+fn calibrate_small(model_path: &Path, bins: &Path, prefix: &Path, extra: &[&str]) -> std::process::Output {
+    common::cli()
+        .arg("calibration")
+        .arg(format!("--model={}", model_path.display()))
+        .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
+        .arg(format!("--data_dir={}", bins.display()))
+        .args(["--eval_batches", "5"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+/// The stdout of a run that must succeed.
+fn ok_stdout(out: std::process::Output) -> String {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 fn quant_report(prefix: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(format!("{}_quant_report.json", prefix.display())).unwrap()).unwrap()
 }
@@ -347,19 +366,7 @@ fn calibration_config_selects_algorithms_per_layer() {
 fn sensitivity_trials_equal_real_calibrations_with_the_layer_skipped() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
-    let calibrate = |prefix: &Path, extra: &[&str]| {
-        let out = common::cli()
-            .arg("calibration")
-            .arg(format!("--model={}", model_path.display()))
-            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
-            .arg(format!("--data_dir={}", bins.display()))
-            .args(["--eval_batches", "5"])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let calibrate = |prefix: &Path, extra: &[&str]| ok_stdout(calibrate_small(&model_path, &bins, prefix, extra));
     let prefix = tmp.path().join("out/m");
     let stdout = calibrate(&prefix, &["--batch_num", "5", "--sensitivity"]);
     let path = format!("{}_sensitivity.json", prefix.display());
@@ -396,22 +403,8 @@ fn sensitivity_trials_equal_real_calibrations_with_the_layer_skipped() {
 fn accuracy_target_leaves_the_fewest_layers_float_and_its_cfg_reproduces_the_result() {
     let tmp = tempfile::tempdir().unwrap();
     let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
-    let run = |prefix: &Path, extra: &[&str]| {
-        common::cli()
-            .arg("calibration")
-            .arg(format!("--model={}", model_path.display()))
-            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
-            .arg(format!("--data_dir={}", bins.display()))
-            .args(["--eval_batches", "5"])
-            .args(extra)
-            .output()
-            .unwrap()
-    };
-    let ok = |prefix: &Path, extra: &[&str]| {
-        let out = run(prefix, extra);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |prefix: &Path, extra: &[&str]| calibrate_small(&model_path, &bins, prefix, extra);
+    let ok = |prefix: &Path, extra: &[&str]| ok_stdout(run(prefix, extra));
     let probe = tmp.path().join("probe/m");
     ok(&probe, &["--batch_num", "5", "--sensitivity"]);
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(format!("{}_sensitivity.json", probe.display())).unwrap()).unwrap();

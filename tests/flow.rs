@@ -201,6 +201,16 @@ fn a_failed_atc_step_stops_the_flow_with_its_log() {
     let out = flow(root, &["models/yolov6_params.json", "--atc", "/nonexistent/atc"], &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: --atc: "), "{}", text(&out));
+    // So are bad task options (they would otherwise fail only at their step, minutes later).
+    for (args, start) in [
+        (["--accuracy_target", "f1>0.9"], "error: --accuracy_target: "),
+        (["--task", "nonsense"], "error: --task/--threshold: "),
+        (["--threshold", "mse>=1"], "error: --task/--threshold: "),
+    ] {
+        let out = flow(root, &["models/yolov6_params.json", "--atc", atc.to_str().unwrap(), args[0], args[1]], &[]);
+        assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+        assert!(String::from_utf8_lossy(&out.stderr).starts_with(start), "{args:?}: {}", text(&out));
+    }
 }
 
 /// The fields of one CSV line (RFC 4180 quoting).

@@ -412,26 +412,12 @@ impl Ctx<'_> {
 
     /// The task and target flags of the calibration step's command line.
     fn calibration_extras(&self) -> String {
-        let mut s = String::new();
-        if let Some(t) = &self.opts.task {
-            s += &format!(" --task {}", shell_quote(t));
-        }
-        if let Some(t) = &self.opts.accuracy_target {
-            s += &format!(" --accuracy_target {}", shell_quote(t));
-        }
-        s
+        optional_flag("--task", &self.opts.task) + &optional_flag("--accuracy_target", &self.opts.accuracy_target)
     }
 
     /// The task and threshold flags of the compare step's command line.
     fn compare_extras(&self) -> String {
-        let mut s = String::new();
-        if let Some(t) = &self.opts.task {
-            s += &format!(" --task {}", shell_quote(t));
-        }
-        if let Some(t) = &self.opts.threshold {
-            s += &format!(" --threshold {}", shell_quote(t));
-        }
-        s
+        optional_flag("--task", &self.opts.task) + &optional_flag("--threshold", &self.opts.threshold)
     }
 
     fn run(&self, step: Step, on_event: &mut dyn FnMut(FlowEvent)) -> Result<Ran, StepFailure> {
@@ -586,6 +572,11 @@ impl Ctx<'_> {
             ..Ran::default()
         })
     }
+}
+
+/// ` FLAG 'value'` when the value is given, else nothing.
+fn optional_flag(flag: &str, value: &Option<String>) -> String {
+    value.as_ref().map(|v| format!(" {flag} {}", shell_quote(v))).unwrap_or_default()
 }
 
 /// The smallest cosine, NaN when any is NaN (a NaN cosine fails a verdict; `f64::min` would
