@@ -327,12 +327,9 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         t
     });
     let task_eval = task.as_ref().map(|task| TaskEval { task, input_hw: first_input_hw(&model, &shapes) });
-    let macs: Vec<u64> = if (opts.sensitivity || target.is_some()) && !layers.is_empty() {
-        let inferred = infer_shapes(&model, &shapes)?;
-        layers.iter().map(|l| super::sensitivity::layer_macs(&model, l, &inferred)).collect()
-    } else {
-        Vec::new()
-    };
+    // Every candidate's MACs, for the sensitivity, the fallback and the HTML report alike.
+    let candidate_macs = super::report_html::candidate_macs(&model, &selection.candidates, &shapes)?;
+    let macs: Vec<u64> = layers.iter().map(|l| candidate_macs.get(&l.name).copied().unwrap_or(0)).collect();
     let sensitivity = if opts.sensitivity && !layers.is_empty() && eval_batches > 0 {
         let op_types: Vec<String> = plans.iter().map(|p| p.op_type.clone()).collect();
         let s = super::sensitivity::analyse(
@@ -392,12 +389,9 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
                 });
             }
         }
-        let mut flags = keep.iter();
-        plans.retain(|_| *flags.next().unwrap_or(&true));
-        let mut flags = keep.iter();
-        spec_of.retain(|_| *flags.next().unwrap_or(&true));
-        let mut flags = keep.iter();
-        layers.retain(|_| *flags.next().unwrap_or(&true));
+        retain_flagged(&mut plans, &keep);
+        retain_flagged(&mut spec_of, &keep);
+        retain_flagged(&mut layers, &keep);
     }
 
     // The rewritten models.
@@ -505,11 +499,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         })
         .collect();
     // Rendered before any file is written: a failure leaves none of them.
-    let html = super::report_html::render(
-        &report,
-        sensitivity.as_ref(),
-        &super::report_html::candidate_macs(&model, &selection.candidates, &shapes)?,
-    );
+    let html = super::report_html::render(&report, sensitivity.as_ref(), &candidate_macs);
     save_model(&deploy, &outputs.deploy_model, &SaveOptions::default())?;
     save_model(&fake, &outputs.fake_quant_model, &SaveOptions::default())?;
     crate::onnx::io::write_atomically(&outputs.record, record::render(&records).as_bytes())?;
@@ -557,6 +547,12 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         phase_seconds: phases.list,
         wall_seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Keeps the items whose flag in `keep` (one per item, same order) is true.
+fn retain_flagged<T>(items: &mut Vec<T>, keep: &[bool]) {
+    let mut flags = keep.iter();
+    items.retain(|_| flags.next().copied().unwrap_or(true));
 }
 
 struct Phases {

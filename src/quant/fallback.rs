@@ -267,9 +267,14 @@ pub fn search(
             ),
         });
     };
+    // int8 + quiet[lo] is the prefix the search above measured as missing (or all-int8).
+    let known_miss = quiet.get(lo).map(|&i| (int8.len(), i));
     let mut regrow = quiet[lo..].to_vec();
     regrow.sort_by_key(|&i| std::cmp::Reverse(macs[i]));
     for i in regrow.into_iter().take(MAX_PRUNE) {
+        if known_miss == Some((int8.len(), i)) {
+            continue;
+        }
         let mut with = int8.clone();
         with.push(i);
         let t = step(runner, &with)?;
@@ -313,7 +318,7 @@ pub fn render_cfg(user_config: Option<&str>, batch_num: usize, fallback: &Fallba
         None => out.push_str(&format!("batch_num: {batch_num}\n")),
     }
     for l in &fallback.float_layers {
-        out.push_str(&format!("skip_layers: \"{}\"\n", l.name.replace('\\', "\\\\").replace('"', "\\\"")));
+        out.push_str(&format!("skip_layers: \"{}\"\n", super::record::escape(&l.name)));
     }
     out
 }

@@ -75,7 +75,7 @@ fn trim_zeros(s: &str) -> &str {
 }
 
 /// C-style escaping of a protobuf text string.
-fn escape(s: &str) -> String {
+pub(super) fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -8,7 +8,7 @@
 //!   `--task` metrics (mean / worst);
 //! - the int8 share of quantizable MACs: the quantized layers' MACs over those of every
 //!   candidate layer (quantized or left float, [`super::select`]); MACs are weight elements ×
-//!   output positions ([`super::sensitivity::layer_macs`]; 0 for AveragePool);
+//!   output positions ([`super::sensitivity::node_macs`]; 0 for AveragePool);
 //! - the layers left float, each with its reason;
 //! - charts: with `--sensitivity`, the output SQNR gained by leaving each layer float (vs
 //!   all-int8) and the drift curve (output SQNR with layers 1..k int8); always, the
@@ -25,40 +25,25 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::calibrate::Result;
-use super::deploy::{QuantConst, QuantizedLayer};
 use super::report::{FloatLayer, LayerReport, QuantReport};
-use super::scale::ActQuant;
 use super::select::Candidate;
-use super::sensitivity::{LayerSensitivity, Sensitivity, Trial, layer_macs};
+use super::sensitivity::{LayerSensitivity, Sensitivity, Trial, node_macs};
 use crate::onnx::proto::ModelProto;
 use crate::onnx::shapes::infer_shapes;
 use charts::Point;
 
-/// MACs of every candidate layer, quantized or left float, by layer name.
+/// MACs of every candidate layer, quantized or left float, by layer name
+/// ([`node_macs`] of the float weight: it has the int8 one's element count, a Gemm transpose
+/// keeps it; 0 for AveragePool, which has no weight).
 pub fn candidate_macs(model: &ModelProto, candidates: &[Candidate], shapes: &HashMap<String, Vec<i64>>) -> Result<HashMap<String, u64>> {
     let inferred = infer_shapes(model, shapes)?;
     let Some(graph) = model.graph.as_ref() else { return Ok(HashMap::new()) };
     Ok(candidates
         .iter()
         .map(|c| {
-            // The float weight (input 1) has the int8 one's element count (a Gemm transpose
-            // keeps it), so quantized and float layers are counted alike.
-            let weight = (c.op_type != "AveragePool")
-                .then(|| graph.node.get(c.node)?.input.get(1))
-                .flatten()
-                .and_then(|w| Some(QuantConst { name: w.clone(), dims: inferred.shape(w)?.to_vec(), values: Vec::new() }));
-            // Only the node and the weight's dims are read.
-            let shape_only = QuantizedLayer {
-                node: c.node,
-                name: c.name.clone(),
-                act: ActQuant { scale: 1.0, offset: 0 },
-                scale_w: Vec::new(),
-                weight,
-                bias: None,
-                clear_trans_b: false,
-                bias_add: None,
-            };
-            (c.name.clone(), layer_macs(model, &shape_only, &inferred))
+            let weight = (c.op_type != "AveragePool").then(|| graph.node.get(c.node)?.input.get(1)).flatten();
+            let dims = weight.and_then(|w| inferred.shape(w));
+            (c.name.clone(), node_macs(model, c.node, dims, &inferred))
         })
         .collect())
 }

@@ -61,12 +61,13 @@ pub struct Sensitivity {
     pub layers: Vec<LayerSensitivity>,
 }
 
-/// Weight elements × output positions of a layer (`node`'s first output in `shapes`).
-pub fn layer_macs(model: &ModelProto, layer: &QuantizedLayer, shapes: &InferredShapes) -> u64 {
+/// Weight elements × output positions of the layer at `node` whose weight has `weight_dims`
+/// (`node`'s first output in `shapes`); 0 without a weight or a known output shape.
+pub fn node_macs(model: &ModelProto, node: usize, weight_dims: Option<&[i64]>, shapes: &InferredShapes) -> u64 {
     let Some(graph) = model.graph.as_ref() else { return 0 };
-    let Some(node) = graph.node.get(layer.node) else { return 0 };
-    let (Some(weight), Some(out)) = (&layer.weight, node.output.first().and_then(|o| shapes.shape(o))) else { return 0 };
-    let weights: i64 = weight.dims.iter().product();
+    let Some(node) = graph.node.get(node) else { return 0 };
+    let (Some(weight), Some(out)) = (weight_dims, node.output.first().and_then(|o| shapes.shape(o))) else { return 0 };
+    let weights: i64 = weight.iter().product();
     let positions: i64 = match node.op_type.as_deref() {
         // [N, C_out, spatial...]: one weight pass per output position and batch item.
         Some("Conv") | Some("ConvTranspose") => out.first().copied().unwrap_or(1) * out.iter().skip(2).product::<i64>(),
