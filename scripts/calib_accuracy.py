@@ -46,6 +46,7 @@ import logging
 import os
 import re
 import resource
+import shlex
 import shutil
 import subprocess
 import sys
@@ -217,6 +218,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--speed", action="store_true", help="also time calibration at 4/8/16/32 det images")
     p.add_argument("--repeats", type=int, default=1, help="--speed: runs per count and tool; the fastest is shown")
     p.add_argument("--ort-all-ops", action="store_true", help="let ORT quantize every op type it supports")
+    p.add_argument("--calib-flags", default="", help='extra flags for our calibration, e.g. "--bias_correction" (an ablation)')
     args = p.parse_args(argv)
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in keys if k not in MODELS]
@@ -371,12 +373,16 @@ def load_bins(paths: list[Path], shape: tuple[int, ...]) -> list[np.ndarray]:
 # ---------------------------------------------------------------- step 2: ours
 
 
+# `--calib-flags`: appended to the calibration runs whose accuracy is measured.
+EXTRA_CALIB_FLAGS: list[str] = []
+
+
 def run_ours(binary: Path, spec: ModelSpec, bin_dir: Path, count: int, out: Path) -> dict:
     """`ascend-ptq calibration` (amct_onnx command line); returns its files and wall time."""
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     prefix = out / spec.key
-    cmd = calibration_command(binary, spec, bin_dir, count, prefix)
+    cmd = calibration_command(binary, spec, bin_dir, count, prefix) + EXTRA_CALIB_FLAGS
     start = time.perf_counter()
     run_checked(cmd, "ascend-ptq calibration")
     seconds = time.perf_counter() - start
@@ -826,6 +832,7 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["--ort-speed-worker"]:
         return ort_speed_worker(argv[1:])
     args = parse_args(argv)
+    EXTRA_CALIB_FLAGS.extend(shlex.split(args.calib_flags))
     # quantize_static's advice (pre-processing, bias initializers) is handled in prepare_ort_model.
     logging.getLogger().setLevel(logging.ERROR)
     check_inputs(args.models, args.bin)

@@ -437,6 +437,14 @@ fn accuracy_target_leaves_the_fewest_layers_float_and_its_cfg_reproduces_the_res
     ok(&again, &["--calibration_config", &cfg]);
     let deploy = |p: &Path| std::fs::read(format!("{}_deploy_model.onnx", p.display())).unwrap();
     assert_eq!(deploy(&prefix), deploy(&again), "the fallback cfg reproduces the deploy model");
+    // With --bias_correction too: the cfg says to give the flag again, and then reproduces it.
+    let corrected = tmp.path().join("fb_bc/m");
+    ok(&corrected, &["--batch_num", "5", "--accuracy_target", &target, "--bias_correction"]);
+    let cfg = format!("{}_fallback.cfg", corrected.display());
+    assert!(std::fs::read_to_string(&cfg).unwrap().contains("--bias_correction"));
+    let again = tmp.path().join("again_bc/m");
+    ok(&again, &["--calibration_config", &cfg, "--bias_correction"]);
+    assert_eq!(deploy(&corrected), deploy(&again), "the fallback cfg with --bias_correction reproduces the deploy model");
 
     // Already met by all int8: nothing float, a cfg without skip_layers.
     let met = tmp.path().join("met/m");
@@ -452,4 +460,68 @@ fn accuracy_target_leaves_the_fewest_layers_float_and_its_cfg_reproduces_the_res
         assert!(!out.status.success() && err.contains("--accuracy_target") && err.contains(expect), "{target}: {err}");
         assert!(std::fs::read_dir(&dir).map(|d| d.count() == 0).unwrap_or(true), "{target}: files were written");
     }
+}
+
+/// `--bias_correction` on the two-layer model: only conv_a has a bias, so only its int32 bias
+/// changes (every other node and initializer of the deploy model is as without the flag), and
+/// afterwards the mean of each of its output channels over the calibration batches, in the
+/// fake-quant model, is the float model's to within half a bias step (scale_d · scale_w[c]):
+/// the property the correction is built on, checked here by running both models.
+#[test]
+fn bias_correction_changes_only_biases_and_matches_the_float_channel_means() {
+    use ascend_ptq::engine::{Session, Tensor};
+    use ascend_ptq::onnx::load_model;
+    use std::collections::{HashMap, HashSet};
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, model_path, bins, batches) = small_model_and_bins(tmp.path());
+    let plain = tmp.path().join("plain/m");
+    let corrected = tmp.path().join("corrected/m");
+    ok_stdout(calibrate_small(&model_path, &bins, &plain, &["--batch_num", "5"]));
+    let stdout = ok_stdout(calibrate_small(&model_path, &bins, &corrected, &["--batch_num", "5", "--bias_correction"]));
+    assert!(stdout.contains("bias correction: 1 layer(s)"), "{stdout}");
+    let report = quant_report(&corrected);
+    let shifts = report["bias_correction"].as_array().unwrap();
+    assert_eq!(shifts.len(), 1, "{report}");
+    assert_eq!((shifts[0]["layer"].as_str(), shifts[0]["channels"].as_u64()), (Some("conv_a"), Some(6)));
+    assert!(quant_report(&plain).get("bias_correction").is_none(), "no section without the flag");
+
+    let deploy = |prefix: &Path| load_model(format!("{}_deploy_model.onnx", prefix.display())).unwrap();
+    let (a, b) = (deploy(&plain), deploy(&corrected));
+    let (ga, gb) = (a.graph.as_ref().unwrap(), b.graph.as_ref().unwrap());
+    assert_eq!(ga.node, gb.node);
+    let differing: Vec<&str> =
+        ga.initializer.iter().zip(&gb.initializer).filter(|(x, y)| x != y).map(|(x, _)| x.name.as_deref().unwrap()).collect();
+    assert_eq!(ga.initializer.len(), gb.initializer.len());
+    assert_eq!(differing, ["ba"], "only conv_a's int32 bias may change");
+
+    // Channel means of conv_a's output "ya" over the 5 calibration batches.
+    let shapes = HashMap::from([("x".to_string(), vec![1, 3, 12, 12])]);
+    let channel_means = |model: &ascend_ptq::onnx::ModelProto| -> Vec<f64> {
+        let session = Session::new(model, &shapes).unwrap();
+        let mut sums = [0.0f64; 6];
+        for v in &batches {
+            let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 3, 12, 12]), v.clone()).unwrap());
+            session
+                .run_observed(HashMap::from([("x".to_string(), x)]), &HashSet::from(["ya".to_string()]), &mut |_, t| {
+                    for (i, v) in t.as_f32().unwrap().iter().enumerate() {
+                        sums[i / 144] += *v as f64;
+                    }
+                })
+                .unwrap();
+        }
+        sums.iter().map(|s| s / (144.0 * batches.len() as f64)).collect()
+    };
+    let fake = |prefix: &Path| load_model(format!("{}_fake_quant_model.onnx", prefix.display())).unwrap();
+    let float = channel_means(&m);
+    let layer = &report["quantized_layers"][0];
+    assert_eq!(layer["name"], "conv_a");
+    let scale_d = layer["scale_d"].as_f64().unwrap();
+    let steps: Vec<f64> = layer["scale_w"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap() * scale_d).collect();
+    let after = channel_means(&fake(&corrected));
+    let before = channel_means(&fake(&plain));
+    for c in 0..6 {
+        assert!((after[c] - float[c]).abs() <= 0.5 * steps[c] * 1.001 + 1e-7, "channel {c}: float {} corrected {}", float[c], after[c]);
+    }
+    // The correction had something to do: without it, some channel is off by more than a step.
+    assert!((0..6).any(|c| (before[c] - float[c]).abs() > steps[c]), "before {before:?} float {float:?} steps {steps:?}");
 }

@@ -31,6 +31,10 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         summary.fused_batch_norms,
         summary.batch_num
     );
+    if !summary.bias_correction.is_empty() {
+        let largest = summary.bias_correction.iter().map(|b| b.max_abs_shift).fold(0.0, f32::max);
+        println!("bias correction: {} layer(s), largest shift {largest:.4}", summary.bias_correction.len());
+    }
     if !summary.equalized.is_empty() {
         let gain = summary.equalized.iter().map(|e| e.max_gain).fold(1.0, f32::max);
         println!("equalized the channel ranges of {} depthwise-conv input(s) (largest gain {gain:.1})", summary.equalized.len());

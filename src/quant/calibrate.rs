@@ -52,6 +52,9 @@ pub struct CalibrationOptions {
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
     pub weight_rounding: WeightRounding,
+    /// `--bias_correction`: fold each layer's mean output shift into its int32 bias
+    /// ([`super::bias_correction`]).
+    pub bias_correction: bool,
     /// `--sensitivity`: write `<prefix>_sensitivity.json` ([`super::sensitivity`]).
     pub sensitivity: bool,
     /// `--task`: a [`crate::tasks::TASK_NAMES`] name; `None` or "raw": tensor metrics only.
@@ -170,6 +173,8 @@ pub struct Summary {
     pub fused_batch_norms: usize,
     /// Depthwise-conv inputs whose channel ranges were equalized.
     pub equalized: Vec<equalize::Equalized>,
+    /// With `--bias_correction`: each corrected layer's bias shift.
+    pub bias_correction: Vec<super::bias_correction::BiasShift>,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
     /// With `--task`: the same in the task's terms.
@@ -304,6 +309,17 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     for (plan, &spec) in plans.iter().zip(&spec_of) {
         layers.push(plan.finish(act_results[spec].quant)?);
     }
+    // The layers as rounded, before any bias correction: the fallback re-corrects what it keeps.
+    let uncorrected = layers.clone();
+    let mut bias_shifts = if opts.bias_correction && !layers.is_empty() {
+        let shifts = super::bias_correction::correct(&model, &mut layers, &data, batch_num, &mut |done, total| {
+            progress(Progress::Batch { pass: "bias correction", done, total })
+        })?;
+        phases.end("bias correction");
+        shifts
+    } else {
+        Vec::new()
+    };
     let held_out = match &opts.eval_data_dir {
         Some(dirs) => Some(CalibrationSet::open_up_to(&args.input_shape, dirs, &args.data_types, opts.eval_batches).map_err(|e| {
             // The set's own messages name --data_dir; here it is the evaluation folder.
@@ -392,6 +408,16 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         retain_flagged(&mut plans, &keep);
         retain_flagged(&mut spec_of, &keep);
         retain_flagged(&mut layers, &keep);
+        // The corrections were measured with the fallen-back layers int8; measured again with
+        // them float, the result is what `--bias_correction` with the fallback cfg gives.
+        if opts.bias_correction && !f.float_layers.is_empty() {
+            layers = uncorrected;
+            retain_flagged(&mut layers, &keep);
+            bias_shifts = super::bias_correction::correct(&model, &mut layers, &data, batch_num, &mut |done, total| {
+                progress(Progress::Batch { pass: "bias correction (after the fallback)", done, total })
+            })?;
+            phases.end("bias correction (after the fallback)");
+        }
     }
 
     // The rewritten models.
@@ -478,6 +504,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             fold: &fold,
             outputs: &output_agreement,
             equalized: &equalized,
+            bias_correction: &bias_shifts,
             task: task_agreement.as_ref(),
             fallback: fallback.as_ref(),
         },
@@ -527,7 +554,13 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             ),
             None => None,
         };
-        crate::onnx::io::write_atomically(&path, super::fallback::render_cfg(user.as_deref(), batch_num, f).as_bytes())?;
+        let mut cfg = super::fallback::render_cfg(user.as_deref(), batch_num, f);
+        if opts.bias_correction {
+            // A command-line flag, not a config setting: the cfg reproduces the result with it.
+            let at = cfg.find('\n').map_or(0, |i| i + 1);
+            cfg.insert_str(at, "# calibrated with --bias_correction: give that flag again with this file\n");
+        }
+        crate::onnx::io::write_atomically(&path, cfg.as_bytes())?;
         outputs.fallback_cfg = Some(path);
     }
     phases.end("writing");
@@ -538,6 +571,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         left_float,
         fused_batch_norms: fold.folded.len(),
         equalized,
+        bias_correction: bias_shifts,
         output_agreement,
         task_agreement,
         fallback,

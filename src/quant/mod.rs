@@ -21,6 +21,7 @@
 
 pub mod act_algos;
 pub mod arq;
+pub mod bias_correction;
 pub mod calibrate;
 pub mod cmdline;
 pub mod config;

@@ -74,6 +74,12 @@ pub struct CalibrationArgs {
     #[arg(long = "weight_rounding", value_name = "MODE", value_enum, default_value_t)]
     #[serde(default)]
     pub weight_rounding: WeightRounding,
+    /// Fold each layer's mean output shift per channel (int8 model against float on the
+    /// calibration batches, measured in two rounds) into its int32 bias: empirical bias
+    /// correction, three more passes over the batches.
+    #[arg(long = "bias_correction")]
+    #[serde(default)]
+    pub bias_correction: bool,
     /// Also measure the fake-quant model against float in the task's terms on the evaluation
     /// batches (the first output decoded on both sides; all outputs for picodet and
     /// centerface): db (PP-OCR text boxes: F1 at IoU 0.5), yolov5, yolov8, yolox, picodet,
@@ -127,6 +133,7 @@ impl CalibrationArgs {
             eval_data_dir: self.eval_data_dir,
             equalize: self.equalize,
             weight_rounding: self.weight_rounding,
+            bias_correction: self.bias_correction,
             task: self.task,
             sensitivity: self.sensitivity,
             accuracy_target: self.accuracy_target,

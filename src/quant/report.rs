@@ -19,6 +19,8 @@
 //!   "task_agreement" (with --task only): {"task", "output", "batches", "mean": {metric: v},
 //!       "worst": {metric: v}, "count_fake_quant", "count_float"},
 //!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}],
+//!   "bias_correction" (with --bias_correction only): [{"layer", "channels", "max_abs_shift",
+//!       "mean_abs_shift"}] (float units of the layer's output; [`super::bias_correction`]),
 //!   "fallback" (with --accuracy_target only): {"target", "method", "met", "all_int8": trial,
 //!       "result": trial, "float_layers": [{"name", "macs", "gain_sqnr_db", "gain_cosine"}],
 //!       "trials", "int8_mac_share"} (trial: {"cosine", "sqnr_db", "task"?}) }
@@ -32,6 +34,7 @@
 
 use serde::Serialize;
 
+use super::bias_correction::BiasShift;
 use super::calibrate::CalibrationOptions;
 use super::config::CalibrationConfig;
 use super::equalize::Equalized;
@@ -90,6 +93,7 @@ pub struct Findings<'a> {
     pub fold: &'a FoldReport,
     pub outputs: &'a [OutputAgreement],
     pub equalized: &'a [Equalized],
+    pub bias_correction: &'a [BiasShift],
     pub task: Option<&'a TaskAgreement>,
     pub fallback: Option<&'a Fallback>,
 }
@@ -118,6 +122,8 @@ pub struct QuantReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) task_agreement: Option<TaskAgreement>,
     pub(super) equalized: Vec<Equalized>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) bias_correction: Vec<BiasShift>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) fallback: Option<Fallback>,
 }
@@ -132,7 +138,7 @@ impl QuantReport {
         float_layers: Vec<FloatLayer>,
         findings: Findings,
     ) -> Self {
-        let Findings { fold, outputs, equalized, task, fallback } = findings;
+        let Findings { fold, outputs, equalized, bias_correction, task, fallback } = findings;
         QuantReport {
             version: 1,
             tool: format!("ascend-ptq {}", crate::VERSION),
@@ -152,6 +158,7 @@ impl QuantReport {
             outputs: outputs.to_vec(),
             task_agreement: task.cloned(),
             equalized: equalized.to_vec(),
+            bias_correction: bias_correction.to_vec(),
             fallback: fallback.cloned(),
         }
     }

@@ -87,7 +87,15 @@ fn facts(r: &QuantReport) -> String {
         ("calibration batches", r.batch_num.to_string()),
         ("evaluation", evaluation),
         ("layers", format!("{} int8, {} left float", r.quantized_layers.len(), r.float_layers.len())),
-        ("graph rewrites", format!("{} BatchNorm folded, {} depthwise inputs equalized", r.fused_batch_norms.len(), r.equalized.len())),
+        (
+            "graph rewrites",
+            format!(
+                "{} BatchNorm folded, {} depthwise inputs equalized, {} biases corrected",
+                r.fused_batch_norms.len(),
+                r.equalized.len(),
+                r.bias_correction.len()
+            ),
+        ),
         ("tool", r.tool.clone()),
     ];
     for (k, v) in rows {
