@@ -27,21 +27,28 @@ fn read_json(p: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
-/// Runs the deploy model on our engine and qdq_check.py; returns the check's JSON.
-fn engine_and_check(py: &Path, qdq: &Path, reference: &Path, prefix: &Path, input_name: &str, input: &Path) -> Value {
-    let run_dir = prefix.with_file_name(format!("{}_run", prefix.file_name().unwrap().to_string_lossy()));
-    let deploy = format!("{}_deploy_model.onnx", prefix.display());
-    ok(
-        common::cli().args(["run", "--model", &deploy, "--input", &format!("{input_name}={}", input.display())]).arg("--output_dir").arg(&run_dir),
-        "engine run of the deploy model",
-    );
+/// tests/oracle/qdq_check.py on a conversion (it runs our engine on the deploy model itself);
+/// returns its JSON. `min_qdq_cosine`: the bound against ONNX Runtime on the QDQ model itself
+/// (the exact bar is against the checker's integer-form reference, formats §15.4).
+fn engine_and_check(py: &Path, qdq: &Path, reference: &Path, prefix: &Path, input_name: &str, input: &Path, min_qdq_cosine: f64) -> Value {
     let (code, stdout, stderr) = common::run_oracle(
         py,
         "qdq_check.py",
-        &[path(qdq), path(reference), path(prefix), input_name, path(input), path(&run_dir)],
+        &[path(qdq), path(reference), path(prefix), input_name, path(input), env!("CARGO_BIN_EXE_ascend-ptq"), &min_qdq_cosine.to_string()],
     );
     assert_eq!(code, 0, "qdq_check.py on {}:\n{stdout}{stderr}", qdq.display());
     serde_json::from_str(stdout.trim()).unwrap()
+}
+
+/// Every float output of `check[key]` within cosine >= 0.99999 and max abs <= 1e-4·max|out| (an
+/// int8 output: no value off).
+fn meets_the_bar(check: &Value, key: &str) -> bool {
+    check[key].as_array().unwrap().iter().all(|o| {
+        if o["int8"].as_bool() == Some(true) {
+            return o["steps_off"] == 0;
+        }
+        o["cosine"].as_f64().unwrap() >= 0.99999 && o["max_abs_error"].as_f64().unwrap() <= 1e-4 * o["max_abs_reference"].as_f64().unwrap()
+    })
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
@@ -111,7 +118,11 @@ fn hand_built_qdq_graphs_convert_exactly_and_refusals_name_the_node() {
             &prefix,
             case["input_name"].as_str().unwrap(),
             Path::new(case["input"].as_str().unwrap()),
+            0.99999,
         );
+        // The hand-built graphs are shallow: no requantization cascade, so our engine meets the bar
+        // against ONNX Runtime on the QDQ model itself too.
+        assert!(meets_the_bar(&check, "vs_onnx_runtime_qdq"), "{name}: {check:#}");
         eprintln!("{name}: {check}");
         converted += 1;
     }
@@ -131,7 +142,7 @@ fn real_model(py: &Path, key: &str, work: &Path) -> Option<(Value, Value, Value)
     assert!(out.status.success(), "convert {key}: {}{}", String::from_utf8_lossy(&out.stderr), String::from_utf8_lossy(&out.stdout));
     let report = read_json(&work.join(format!("{key}_converted_convert_report.json")));
     let check =
-        engine_and_check(py, &qdq, &qdq, &prefix, made["input_name"].as_str().unwrap(), Path::new(made["input"].as_str().unwrap()));
+        engine_and_check(py, &qdq, &qdq, &prefix, made["input_name"].as_str().unwrap(), Path::new(made["input"].as_str().unwrap()), 0.998);
     Some((made, report, check))
 }
 
@@ -155,12 +166,28 @@ fn onnx_runtime_qdq_models_of_the_real_models_convert_to_the_same_numbers() {
         if made["symmetric_activations"].as_bool().unwrap() {
             assert!(layers.iter().all(|l| l["offset_d"] == 0), "{key}: symmetric activations have offset 0");
         }
+        // Our engine on the deploy model equals it on the checker's integer-form reference
+        // exactly (qdq_check.py fails otherwise). Against ONNX Runtime: the PP-OCR cls and rec
+        // QDQ models meet the bar as they are; det meets it against ORT's own integer-form run
+        // (its QDQ run sums rounded float products, and at the requantizations some values
+        // land a step apart, then more downstream); on YOLOX one value of ORT's SiLU lands on a
+        // rounding boundary and the step spreads over the network (reported, cosine >= 0.998).
+        let flips = &check["quantized_activations"];
+        match key {
+            "cls" | "rec" => assert!(meets_the_bar(&check, "vs_onnx_runtime_qdq") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}"),
+            "det" => assert!(meets_the_bar(&check, "vs_onnx_runtime_integer_form") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}"),
+            _ => {}
+        }
         eprintln!(
-            "{key}: {} layers converted, {} AscendQuant → AscendAntiQuant inputs, {} constants folded; {}",
+            "{key}: {} layers converted, {} AscendQuant → AscendAntiQuant inputs, {} constants folded; engine deploy vs engine \
+             integer-form reference {}; vs ORT integer-form {}; vs ORT QDQ {}; quantized activations {}",
             layers.len(),
             report["anti_quant_inputs"].as_array().unwrap().len(),
             report["folded_constants"].as_array().unwrap().len(),
-            check["outputs"]
+            check["outputs"],
+            check["vs_onnx_runtime_integer_form"],
+            check["vs_onnx_runtime_qdq"],
+            flips
         );
     }
 }
