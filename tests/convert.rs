@@ -52,7 +52,8 @@ fn meets_the_bar(check: &Value, key: &str) -> bool {
 }
 
 fn files_in(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).map(|d| d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()).unwrap_or_default();
     v.sort();
     v
 }
@@ -174,8 +175,12 @@ fn onnx_runtime_qdq_models_of_the_real_models_convert_to_the_same_numbers() {
         // rounding boundary and the step spreads over the network (reported, cosine >= 0.998).
         let flips = &check["quantized_activations"];
         match key {
-            "cls" | "rec" => assert!(meets_the_bar(&check, "vs_onnx_runtime_qdq") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}"),
-            "det" => assert!(meets_the_bar(&check, "vs_onnx_runtime_integer_form") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}"),
+            "cls" | "rec" => {
+                assert!(meets_the_bar(&check, "vs_onnx_runtime_qdq") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}")
+            }
+            "det" => {
+                assert!(meets_the_bar(&check, "vs_onnx_runtime_integer_form") && flips["differ_from_onnx_runtime"] == 0, "{key}: {check:#}")
+            }
             _ => {}
         }
         eprintln!(
@@ -208,9 +213,12 @@ fn converted_deploy_model_passes_build_prechecks_and_the_simulated_compare() {
     let shape = made["input_shape"].as_str().unwrap();
     let om_dir = t.join("om");
     let built = ok(
-        common::cli()
-            .args(["build", "--simulate", "--model", path(&float), "--deploy", path(&deploy), "--input_shape", shape])
-            .args(["--soc_version", "Ascend310P3", "--out_dir", path(&om_dir)]),
+        common::cli().args(["build", "--simulate", "--model", path(&float), "--deploy", path(&deploy), "--input_shape", shape]).args([
+            "--soc_version",
+            "Ascend310P3",
+            "--out_dir",
+            path(&om_dir),
+        ]),
         "build --simulate of the converted deploy model",
     );
     assert!(built.contains("simulated int8") && built.contains("simulated fp16"), "{built}");
@@ -256,7 +264,10 @@ fn c_function_aptq_convert_gives_the_cli_results_and_errors() {
     let (status, text) = call(&serde_json::json!({ "model": model, "save_path": prefix }).to_string());
     assert_eq!(status, ascend_ptq::capi::aptq_status::APTQ_OK, "{text}");
     let summary: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!((summary["converted"].as_u64(), summary["removed_pairs"].as_u64(), summary["folded_constants"].as_u64()), (Some(1), Some(3), Some(1)));
+    assert_eq!(
+        (summary["converted"].as_u64(), summary["removed_pairs"].as_u64(), summary["folded_constants"].as_u64()),
+        (Some(1), Some(3), Some(1))
+    );
     assert_eq!(summary["warnings"].as_array().unwrap().len(), 4, "{summary:#}");
     assert!(Path::new(summary["outputs"]["deploy_model"].as_str().unwrap()).exists());
     let (status, text) = call(&serde_json::json!({ "model": model, "save_path": prefix, "data_dir": "x" }).to_string());

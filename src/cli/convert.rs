@@ -2,8 +2,8 @@
 //! module only prints the summary.
 
 use anyhow::Result;
-use ascend_ptq::quant::convert::convert;
 pub use ascend_ptq::quant::convert::args::ConvertArgs;
+use ascend_ptq::quant::convert::convert;
 
 pub fn run(args: ConvertArgs) -> Result<()> {
     let summary = convert(&args.into_options())?;

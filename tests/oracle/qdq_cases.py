@@ -280,7 +280,7 @@ z = g.c("x.zp", np.array(0, np.int8))
 g.node("QuantizeLinear", ["x", s, z], ["xq"], "x.Q")
 g.node("DequantizeLinear", ["xq", s, z], ["y"], "x.DQ")
 save("err_float16_qdq", g.model([vi("x", [1, 4], TensorProto.FLOAT16)], [vi("y", [1, 4], TensorProto.FLOAT16)], opset=19),
-     error=["x.DQ", "FLOAT16", "only FLOAT scales"])
+     error=["x.Q", "FLOAT16", "only FLOAT scales"])
 
 # 4-bit weights (opset 21).
 g = G()

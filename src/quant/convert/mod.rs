@@ -260,8 +260,8 @@ fn input_shapes(model: &mut ModelProto, opts: &ConvertOptions) -> Result<HashMap
             other => ConvertError::Argument { flag: "--input_shape", detail: other.to_string() },
         })?,
     };
-    let parsed = crate::onnx::input_shape::parse_input_shapes(&given)
-        .map_err(|e| ConvertError::Argument { flag: "--input_shape", detail: e.0 })?;
+    let parsed =
+        crate::onnx::input_shape::parse_input_shapes(&given).map_err(|e| ConvertError::Argument { flag: "--input_shape", detail: e.0 })?;
     let graph = model.graph.as_mut().ok_or(QuantError::NoGraph)?;
     let initializers: std::collections::HashSet<String> = graph.initializer.iter().map(|t| t.name().to_string()).collect();
     let inputs: Vec<String> = graph.input.iter().map(|i| i.name().to_string()).filter(|n| !initializers.contains(n)).collect();

@@ -79,12 +79,7 @@ pub struct QdqParams {
 
 impl From<&QParams> for QdqParams {
     fn from(p: &QParams) -> Self {
-        QdqParams {
-            qtype: p.qtype,
-            scale: p.scale.clone(),
-            zero_point: p.zero_point.clone(),
-            axis: (!p.per_tensor()).then_some(p.axis),
-        }
+        QdqParams { qtype: p.qtype, scale: p.scale.clone(), zero_point: p.zero_point.clone(), axis: (!p.per_tensor()).then_some(p.axis) }
     }
 }
 
@@ -233,8 +228,8 @@ fn sources(graph: &GraphProto, view: &Graph) -> Result<HashMap<usize, Source>, C
                 format!("reads '{x}' from {}; expected a QuantizeLinear or an integer constant", describe(q, p)),
             ));
         }
-        let params = qdq::read(graph, n, i, None)?;
         let q_params = qdq::read(graph, q, p, None)?;
+        let params = qdq::read(graph, n, i, Some(q_params.qtype.onnx_type()))?;
         if !params.same_as(&q_params) {
             return Err(ConvertError::node(
                 n,
@@ -429,16 +424,7 @@ pub fn analyse(model: &ModelProto) -> Result<Analysis, ConvertError> {
                 if clear_trans_b { ", transposed offline, transB = 0" } else { "" }
             ),
         };
-        let layer = QuantizedLayer {
-            node: i,
-            name,
-            act: act_quant,
-            scale_w,
-            weight: Some(weight),
-            bias,
-            clear_trans_b,
-            bias_add: None,
-        };
+        let layer = QuantizedLayer { node: i, name, act: act_quant, scale_w, weight: Some(weight), bias, clear_trans_b, bias_add: None };
         layer_plans.push((i, layer, info));
     }
 
@@ -580,7 +566,9 @@ fn per_channel_activation(n: &NodeProto, i: usize, p: &QParams) -> ConvertError 
 /// "Relu 'r1'", or for a layer that stays float, why.
 fn float_reader(graph: &GraphProto, n: &NodeProto, i: usize) -> String {
     let why = match n.op_type() {
-        "MatMul" if n.input.get(1).is_some_and(|w| constant(graph, w).is_none()) => " (two computed inputs: Ascend quantizes MatMul only with a constant weight)",
+        "MatMul" if n.input.get(1).is_some_and(|w| constant(graph, w).is_none()) => {
+            " (two computed inputs: Ascend quantizes MatMul only with a constant weight)"
+        }
         "Conv" | "ConvTranspose" | "Gemm" | "MatMul" => " (its weight has no QDQ: the layer stays float)",
         _ => "",
     };
@@ -600,10 +588,9 @@ fn group_removals(graph: &GraphProto, src: &HashMap<usize, Source>, edges: Vec<(
         let dq = &graph.node[d];
         let (mut source_nodes, tensor) = match &src[&d] {
             Source::Act { q, x, .. } => (vec![node_label(&graph.node[*q], *q)], x.clone()),
-            Source::Const { q, .. } => (
-                q.map(|q| vec![node_label(&graph.node[q], q)]).unwrap_or_default(),
-                dq.input.first().cloned().unwrap_or_default(),
-            ),
+            Source::Const { q, .. } => {
+                (q.map(|q| vec![node_label(&graph.node[q], q)]).unwrap_or_default(), dq.input.first().cloned().unwrap_or_default())
+            }
         };
         source_nodes.push(node_label(dq, d));
         out.push((d, Removed { source_nodes, tensor, consumers: vec![consumer], reason: reason.to_string() }));
@@ -642,7 +629,8 @@ fn layer_weights(
         ));
     }
     let rank = dims.len();
-    let wrong_rank = |want: &str| ConvertError::node(n, i, format!("its quantized weight has rank {rank}; Ascend quantizes {op} with {want}"));
+    let wrong_rank =
+        |want: &str| ConvertError::node(n, i, format!("its quantized weight has rank {rank}; Ascend quantizes {op} with {want}"));
     let per_tensor_only = |what: &str| {
         ConvertError::node(
             dq,
@@ -665,7 +653,11 @@ fn layer_weights(
                 return Err(wrong_rank("a 3-D to 5-D weight"));
             }
             if !p.per_tensor() && axis != 0 {
-                return Err(ConvertError::node(dq, d, format!("quantizes a Conv weight per channel on axis {}; expected axis 0 (output channels)", p.axis)));
+                return Err(ConvertError::node(
+                    dq,
+                    d,
+                    format!("quantizes a Conv weight per channel on axis {}; expected axis 0 (output channels)", p.axis),
+                ));
             }
             p.scale.clone()
         }
@@ -745,7 +737,11 @@ fn layer_bias(
         let dq = &graph.node[d];
         source_nodes.push(node_label(dq, d));
         let Some(Source::Const { ints, dims, params, .. }) = src.get(&d) else {
-            return Err(ConvertError::node(dq, d, format!("quantizes the bias of {} from a computed tensor; the bias must be a constant", describe(n, i))));
+            return Err(ConvertError::node(
+                dq,
+                d,
+                format!("quantizes the bias of {} from a computed tensor; the bias must be a constant", describe(n, i)),
+            ));
         };
         let deq = deq_scales(act.scale, scale_w);
         let count = ints.len();

@@ -34,6 +34,15 @@ impl QType {
         if self == QType::Uint8 { -128 } else { 0 }
     }
 
+    /// The ONNX element type.
+    pub fn onnx_type(self) -> i32 {
+        match self {
+            QType::Int8 => DataType::Int8 as i32,
+            QType::Uint8 => DataType::Uint8 as i32,
+            QType::Int32 => DataType::Int32 as i32,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             QType::Int8 => "int8",
@@ -101,8 +110,8 @@ fn qtype_of(n: &NodeProto, index: usize, dt: i32, allow_int32: bool) -> Result<Q
             n,
             index,
             format!(
-                "quantizes to {}; Ascend deploy models take 8-bit QDQ only (INT8 or UINT8{}): 4-bit, 16-bit and float8 \
-                 quantization cannot be converted",
+                "has the integer type {}; Ascend deploy models take 8-bit QDQ only (INT8 or UINT8{}): 4-bit, 16-bit and \
+                 float8 quantization cannot be converted",
                 dtype_name(dt),
                 if allow_int32 { ", or INT32 for a bias" } else { "" }
             ),
@@ -111,7 +120,8 @@ fn qtype_of(n: &NodeProto, index: usize, dt: i32, allow_int32: bool) -> Result<Q
 }
 
 /// Reads a Q or DQ node of `graph`. `input_type` is the element type of a DQ's input when
-/// known from a constant (the zero point decides otherwise).
+/// known (from a constant, or the QuantizeLinear it is paired with); without a zero point it
+/// decides the type.
 pub fn read(graph: &GraphProto, n: &NodeProto, index: usize, input_type: Option<i32>) -> Result<QParams, ConvertError> {
     let op_type = if n.op_type() == "QuantizeLinear" { "QuantizeLinear" } else { "DequantizeLinear" };
     if !matches!(n.domain.as_deref(), None | Some("") | Some("ai.onnx")) {

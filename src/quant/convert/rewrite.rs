@@ -9,14 +9,15 @@
 
 use super::ConvertError;
 use super::plan::{AddQuant, TrailingQuant, set_output_type};
+use crate::onnx::DataType;
 use crate::onnx::build::{attr_float, attr_string, node};
 use crate::onnx::proto::{ModelProto, NodeProto};
-use crate::onnx::DataType;
 use crate::quant::QuantError;
 use crate::quant::scale::ActQuant;
 
 fn ascend_quant(name: &str, x: &str, y: &str, act: ActQuant) -> NodeProto {
-    let attrs = vec![attr_float("scale", act.quant_attr_scale()), attr_float("offset", act.quant_attr_offset()), attr_string("dst_type", "INT8")];
+    let attrs =
+        vec![attr_float("scale", act.quant_attr_scale()), attr_float("offset", act.quant_attr_offset()), attr_string("dst_type", "INT8")];
     node("AscendQuant", name, &[x], &[y], attrs)
 }
 
