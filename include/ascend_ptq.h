@@ -328,6 +328,34 @@ enum aptq_status aptq_compare(const char *options_json,
                               char **report_json);
 
 /**
+ * Runs `ascend-ptq convert` (amct_onnx-compatible conversion of a QDQ model — quantization-aware
+ * training, ONNX Runtime quantize_static, … — to the Ascend deploy model): writes
+ * PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt,
+ * PREFIX_quant.json (the quant fusion rule for msaccucmp `-q`) and PREFIX_convert_report.json
+ * (what was done with every QuantizeLinear/DequantizeLinear node) for `save_path` "DIR/PREFIX".
+ *
+ * `options_json` is an object with the options of `ascend-ptq convert --help`, each key
+ * spelled as its flag without the dashes: "model", "save_path" (strings, required) and
+ * "input_shape" (optional; default: the model's own shapes when all are static). The meanings
+ * are documented once, on `ascend_ptq::quant::convert::args::ConvertArgs`. An unknown key, a
+ * missing required key or a value of the wrong type is `APTQ_INVALID_ARGUMENT` naming the
+ * key; null counts as absent. A Q/DQ pattern Ascend cannot take is `APTQ_INVALID_MODEL` with
+ * a message naming the node and what is accepted.
+ *
+ * On success `*summary_json` receives the summary: "outputs" (the five paths:
+ * "deploy_model", "fake_quant_model", "record", "quant_json", "convert_report"), "converted"
+ * (int8 layers), "add_inputs", "trailing_quant", "removed_pairs", "folded_constants",
+ * "layers" (per layer: source Q/DQ nodes, scales, what was done), "warnings" (one per
+ * removed pair or folded constant), "wall_seconds"; free it with `aptq_string_free`. A
+ * failed call writes none of the five files (the save_path folder may have been created).
+ *
+ * # Safety
+ * `options_json` must be NULL or a NUL-terminated string; `summary_json` must be NULL or
+ * writable.
+ */
+enum aptq_status aptq_convert(const char *options_json, char **summary_json);
+
+/**
  * Runs `ascend-ptq preprocess PARAMS.json --out OUT_DIR` (section `det_pre_params` /
  * `detPreParams` or the file's only one; a partial last batch is dropped; an unreadable image
  * is an error).

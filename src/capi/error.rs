@@ -15,6 +15,7 @@ use crate::onnx::OnnxError;
 use crate::onnx::input_shape::InputShapeError;
 use crate::quant::QuantError;
 use crate::quant::calibrate::CalibrateError;
+use crate::quant::convert::ConvertError;
 
 /// Result of every fallible `aptq_*` call.
 #[allow(non_camel_case_types)]
@@ -147,6 +148,20 @@ impl From<CalibrateError> for CapiError {
             CalibrateError::Quant(q) => quant_status(q),
             CalibrateError::Onnx(o) => onnx_status(o),
             CalibrateError::Engine { source, .. } => engine_status(source),
+        };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<ConvertError> for CapiError {
+    fn from(e: ConvertError) -> Self {
+        let status = match &e {
+            ConvertError::Argument { .. } => APTQ_INVALID_ARGUMENT,
+            ConvertError::SavePath { .. } => APTQ_IO_ERROR,
+            // A Q/DQ pattern the deploy model cannot carry: the model is the problem.
+            ConvertError::Node { .. } => APTQ_INVALID_MODEL,
+            ConvertError::Quant(q) => quant_status(q),
+            ConvertError::Onnx(o) => onnx_status(o),
         };
         CapiError::new(status, e)
     }

@@ -16,6 +16,7 @@ mod acl;
 mod boundary;
 mod calibrate;
 mod compare;
+mod convert;
 mod data;
 mod error;
 mod flow;
@@ -31,6 +32,7 @@ pub use acl::{
 pub use boundary::{aptq_last_error, aptq_string_free, aptq_version};
 pub use calibrate::aptq_calibrate;
 pub use compare::aptq_compare;
+pub use convert::aptq_convert;
 pub use data::{aptq_aipp, aptq_preprocess};
 pub use error::aptq_status;
 pub use flow::aptq_flow;

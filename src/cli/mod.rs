@@ -8,6 +8,7 @@ mod bench;
 mod build;
 mod calibration;
 mod compare;
+mod convert;
 mod flow;
 mod inspect;
 mod om_info;
@@ -37,6 +38,8 @@ enum Command {
     Preprocess(preprocess::PreprocessArgs),
     /// INT8 post-training quantization (amct_onnx calibration): deploy, fake-quant, record, quant.json, quant_report.json, report.html.
     Calibration(calibration::CalibrationArgs),
+    /// Convert a QDQ model (QAT, ONNX Runtime quantize_static, …) to the Ascend deploy model (amct_onnx convert).
+    Convert(convert::ConvertArgs),
     /// Write the static AIPP config (ATC --insert_op_conf) matching a PARAMS.json.
     Aipp(aipp::AippCommandArgs),
     /// Summarize an Ascend OM model without CANN: inputs/outputs, SoC, ATC command, AIPP, INT8 evidence.
@@ -66,6 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Preprocess(args) => preprocess::run(args),
         Command::Aipp(args) => aipp::run(args),
         Command::Calibration(args) => calibration::run(args),
+        Command::Convert(args) => convert::run(args),
         Command::OmInfo(args) => om_info::run(args),
         Command::OmRun(args) => om_run::run(args),
         Command::Compare(args) => compare::run(args),

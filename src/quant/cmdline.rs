@@ -55,7 +55,7 @@ pub fn resolve_data_args(opts: &CalibrationOptions, model: &ModelProto) -> Resul
 
 /// `--input_shape` as the model declares it: "name:d0,d1;…" over the inputs that are not
 /// initializers, or an error naming every dynamic or missing dimension.
-fn static_input_shape(model: &ModelProto, model_name: &str) -> Result<String, CalibrateError> {
+pub(crate) fn static_input_shape(model: &ModelProto, model_name: &str) -> Result<String, CalibrateError> {
     let graph = model.graph.as_ref().ok_or(super::error::QuantError::NoGraph)?;
     let initializers: std::collections::HashSet<&str> = graph.initializer.iter().map(|t| t.name()).collect();
     let mut items = Vec::new();

@@ -26,6 +26,7 @@ pub mod calibrate;
 pub mod cmdline;
 pub mod config;
 pub mod consts;
+pub mod convert;
 pub mod deploy;
 pub mod equalize;
 pub mod error;
