@@ -98,7 +98,7 @@ impl<'a> Cursor<'a> {
 
     /// `len` bytes of little-endian i64 values.
     fn i64s(&mut self, len: u32, what: &str) -> Result<Vec<i64>, String> {
-        if len % 8 != 0 {
+        if !len.is_multiple_of(8) {
             return Err(format!("{what}: length {len} is not a multiple of 8"));
         }
         let raw = self.take(len as usize, what)?;
@@ -118,7 +118,7 @@ fn read_tensor(c: &mut Cursor, i: usize) -> Result<InOutTensor, String> {
     let name = String::from_utf8_lossy(c.take(name_len as usize, &what("name"))?).into_owned();
     let dims = c.i64s(dims_len, &what("dims"))?;
     let dims_v2 = c.i64s(dims_v2_len, &what("dims_v2"))?;
-    if range_len % 16 != 0 {
+    if !range_len.is_multiple_of(16) {
         return Err(format!("tensor {i}: shape range length {range_len} is not a multiple of 16"));
     }
     let range = c.i64s(range_len, &what("shape range"))?;
