@@ -458,3 +458,33 @@ fn deploy_model_from_calibration_builds() {
     assert_eq!(argv(&recs[0])[2], format!("--output={}/yolo_int8", f.out.display()), "the OM is named after the deploy prefix");
     assert_eq!(om_info_json(&f.out.join("yolo_int8.om"))["models"][0]["quantization"]["quantized"], json!(true));
 }
+
+/// `build` reads what ATC wrote with the same reader as `om-info`: here a real CANN 5 OM (the
+/// AutoEncoder of `../shared/fixtures/real-om/`, copied to the output by the stand-in), whose
+/// SoC and input the summary and build.json report.
+#[test]
+fn build_reads_a_real_atc_om_with_the_om_info_reader() {
+    let f = fixture();
+    let real = common::repo_root().join("../shared/fixtures/real-om/autoencoder_ascend310_cann5.om");
+    assert!(real.is_file(), "{} is missing", real.display());
+    let m = f.model.to_str().unwrap();
+    let mut cmd = common::cli();
+    cmd.args(["build", "--input_shape", "images:1,3,640,640", "--soc_version", "Ascend310", "--only", "fp16", "--model", m])
+        .arg("--out_dir")
+        .arg(&f.out)
+        .arg("--atc")
+        .arg(standin())
+        .env("ATC_STANDIN_MODE", "copy")
+        .env("ATC_STANDIN_COPY", &real)
+        .env("ATC_STANDIN_RECORD", &f.record);
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", String::from_utf8_lossy(&out.stderr));
+    let line = stdout.lines().find(|l| l.starts_with("yolo_fp16.om: ")).unwrap_or_else(|| panic!("{stdout}"));
+    assert!(line.contains("618993 bytes") && line.contains("soc Ascend310") && line.contains("input FLOAT[100,784] NHWC"), "{line}");
+    assert!(line.contains("not quantized"), "{line}");
+    let report = f.build_json();
+    assert_eq!(report["builds"][0]["status"], "success");
+    let summary = report["builds"][0]["summary"].as_str().unwrap();
+    assert!(summary.contains("input FLOAT[100,784] NHWC") && line.starts_with(summary), "{summary} vs {line}");
+}

@@ -566,25 +566,290 @@ fn corrupted_bytes_never_panic() {
     }
 }
 
-/// The seed corpus of the `om_reader` fuzz target (written by fuzz/make_seeds.py, which
-/// scripts/fuzz-om.sh runs) holds valid OMs, so fuzzing starts from files that reach the
-/// ModelDef decoder.
+/// The seed corpora of the fuzz targets (fuzz/make_seeds.py, which scripts/fuzz.sh runs): the
+/// `om_reader` seeds are valid OM files of every layout (so fuzzing starts from files that
+/// reach the ModelDef and MODEL_INOUT_INFO decoders), including the small real ATC files with
+/// their large partitions cut; the ONNX seeds load; every target gets seeds.
 #[test]
-fn fuzz_seed_corpus_is_valid_om_files() {
+fn fuzz_seed_corpora_are_valid_inputs() {
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("om_reader");
     let out = std::process::Command::new("python3")
         .arg(common::repo_root().join("fuzz/make_seeds.py"))
-        .arg(&dir)
+        .arg("all")
+        .arg(tmp.path())
         .output()
         .expect("run python3 fuzz/make_seeds.py");
     assert!(out.status.success(), "make_seeds.py: {}", String::from_utf8_lossy(&out.stderr));
-    let mut seen = 0;
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
+    let files = |target: &str| {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(tmp.path().join(target)).unwrap().map(|e| e.unwrap().path()).collect();
+        v.sort();
+        v
+    };
+    let mut real = 0;
+    let mut sources = std::collections::BTreeSet::new();
+    for path in files("om_reader") {
         let info = om_info_file(&path).unwrap_or_else(|e| panic!("{e}"));
-        assert!(!info.models.is_empty() && !info.models[0].inputs.is_empty(), "{}", path.display());
-        seen += 1;
+        assert!(!info.models.is_empty(), "{}", path.display());
+        sources.extend(info.models.iter().map(|m| format!("{:?}", m.io_source)));
+        if path.file_name().unwrap().to_str().unwrap().starts_with("real_") {
+            real += 1;
+            assert_eq!(info.models[0].target_type.as_deref(), Some("MINI"), "{}", path.display());
+            assert!(!info.models[0].inputs.is_empty(), "{}", path.display());
+        }
     }
-    assert!(seen >= 4, "only {seen} seeds in {}", dir.display());
+    assert_eq!(real, 2, "the two real fixtures with ModelDefs under 64 KiB (A3C Pong) are seeds");
+    assert_eq!(sources.len(), 2, "seeds reach both input/output sources: {sources:?}");
+    for path in files("onnx_load") {
+        let bytes = std::fs::read(&path).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // The fuzz target's external-data file: 4 KiB of (i * 37 % 251).
+        let weights: Vec<u8> = (0..4096u32).map(|i| (i * 37 % 251) as u8).collect();
+        std::fs::write(dir.path().join("weights.bin"), weights).unwrap();
+        ascend_ptq::onnx::io::load_model_from_bytes(&bytes, &path, Some(dir.path())).unwrap_or_else(|e| panic!("{e}"));
+    }
+    for target in ["calib_config", "aipp_cfg", "params_json", "calib_bins"] {
+        assert!(files(target).len() >= 4, "{target}: {:?}", files(target));
+    }
+}
+
+// ---- CANN 6–8 files (docs/ascend-formats.md §12.5, §12.6) -----------------------------
+
+/// One MODEL_INOUT_INFO tensor record as GE's ModelIntroduction writes it (§12.6): {u64 size,
+/// i32 format, i32 dtype, u32 name_len, u32 dims_len, u32 dims_v2_len, u32 range_len}, then
+/// the name and the i64 arrays; lengths in bytes, aclFormat / aclDataType numbers.
+fn inout_tensor(name: &str, size: u64, format: i32, dtype: i32, dims: &[i64]) -> Vec<u8> {
+    let mut r = Vec::new();
+    r.extend_from_slice(&size.to_le_bytes());
+    r.extend_from_slice(&format.to_le_bytes());
+    r.extend_from_slice(&dtype.to_le_bytes());
+    r.extend_from_slice(&(name.len() as u32).to_le_bytes());
+    r.extend_from_slice(&(8 * dims.len() as u32).to_le_bytes());
+    r.extend_from_slice(&(8 * dims.len() as u32).to_le_bytes());
+    r.extend_from_slice(&0u32.to_le_bytes());
+    r.extend_from_slice(name.as_bytes());
+    for _ in 0..2 {
+        for d in dims {
+            r.extend_from_slice(&d.to_le_bytes());
+        }
+    }
+    r
+}
+
+/// A block {u32 type, u32 length, value}; tensor blocks' value is {u32 count, records}.
+fn inout_block(kind: u32, tensors: &[Vec<u8>]) -> Vec<u8> {
+    let mut value = (tensors.len() as u32).to_le_bytes().to_vec();
+    tensors.iter().for_each(|t| value.extend_from_slice(t));
+    let mut b = kind.to_le_bytes().to_vec();
+    b.extend_from_slice(&(value.len() as u32).to_le_bytes());
+    b.extend_from_slice(&value);
+    b
+}
+
+/// What a CANN 8 ATC would record for `quantized_model_def`: inputs in index order, outputs
+/// named from attr_model_out_nodes_name, plus a dynamic-batch block (type 2) that is skipped.
+fn quantized_inout() -> Vec<u8> {
+    let inputs = [
+        inout_tensor("images", 1_228_800, 0, 4, &[1, 3, 640, 640]),
+        inout_tensor("scale", 8, 2, 0, &[1, 2]),
+        inout_tensor("mask", 2, 2, 1, &[1, 1]),
+    ];
+    let outputs = [inout_tensor("Conv_99:0:output0", 2_688_000, 2, 0, &[1, 84, 8400]), inout_tensor("Mul_5:0:out1", 8, 2, 1, &[1, 4])];
+    let mut dynamic_batch = 2u32.to_le_bytes().to_vec();
+    dynamic_batch.extend_from_slice(&12u32.to_le_bytes());
+    dynamic_batch.extend_from_slice(&1u32.to_le_bytes());
+    dynamic_batch.extend_from_slice(&1i64.to_le_bytes());
+    [inout_block(0, &inputs), inout_block(1, &outputs), dynamic_batch].concat()
+}
+
+/// The CANN 8 header (§12.5): 0 in the u32 length at 76, the body length as u64 at 184, 0 at
+/// 152, model_num at 156, the platform string at 160.
+fn cann8_om(model_num: u32, model_type: u8, blocks: &[Vec<u8>]) -> Vec<u8> {
+    let body: Vec<u8> = blocks.concat();
+    let mut h = vec![0u8; 256];
+    h[0..4].copy_from_slice(b"IMOD");
+    h[4..8].copy_from_slice(&256u32.to_le_bytes());
+    h[8..12].copy_from_slice(&0x2000_0000u32.to_le_bytes());
+    h[82] = model_type;
+    h[84..84 + 7].copy_from_slice(b"lanenet");
+    h[156..160].copy_from_slice(&model_num.to_le_bytes());
+    h[160..168].copy_from_slice(b"1.11.z.0");
+    h[184..192].copy_from_slice(&(body.len() as u64).to_le_bytes());
+    [h, body].concat()
+}
+
+/// The partition sequence a CANN 8 ATC writes: MODEL_INOUT_INFO first, then 0, 1, 3, 2.
+fn cann8_quantized(model_num: u32, inout: &[u8]) -> Vec<u8> {
+    let def = quantized_model_def();
+    cann8_om(model_num, 1, &[block(TableLayout::New, &[(8, inout), (0, &def), (1, WEIGHTS), (3, KERNELS), (2, TASKS)])])
+}
+
+fn names(list: &Value, key: &str) -> Vec<String> {
+    list.as_array().unwrap().iter().map(|p| p[key].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn cann8_layout_reads_inputs_and_outputs_from_model_inout_info() {
+    let dir = tempfile::tempdir().unwrap();
+    for model_num in [1, 0] {
+        let bytes = cann8_quantized(model_num, &quantized_inout());
+        let path = write(dir.path(), "cann8.om", &bytes);
+        let v = om_info_json(&path);
+        let h = &v["header"];
+        assert_eq!(h["length"], 0);
+        assert_eq!(h["model_length"], bytes.len() - 256);
+        assert_eq!(h["om_ir_version"], 0);
+        assert_eq!(h["model_num"], model_num, "as stored");
+        assert_eq!(h["platform_version"], "1.11.z.0");
+        assert_eq!(v["model_num"], 1, "model_num {model_num} means one model");
+        assert_eq!(v["partition_layout"], "new");
+        assert_eq!(names(&v["partitions"], "type_name"), ["MODEL_INOUT_INFO", "MODEL_DEF", "WEIGHTS_DATA", "TBE_KERNELS", "TASK_INFO"]);
+        let m = &v["models"][0];
+        assert_eq!(m["io_source"], "model_inout_info");
+        assert_eq!(m["io_note"], Value::Null);
+        assert_eq!(
+            m["inputs"],
+            json!([
+                {"name": "images", "op_type": "Data", "index": 0, "shape": [1, 3, 640, 640], "dtype": "UINT8", "format": "NCHW"},
+                {"name": "scale", "op_type": "Data", "index": 1, "shape": [1, 2], "dtype": "FLOAT", "format": "ND"},
+                {"name": "mask", "op_type": "Data", "index": 2, "shape": [1, 1], "dtype": "FLOAT16", "format": "ND"},
+            ])
+        );
+        assert_eq!(
+            m["outputs"],
+            json!([
+                {"name": "Conv_99:0:output0", "op_type": "NetOutput", "index": null, "shape": [1, 84, 8400], "dtype": "FLOAT", "format": "ND"},
+                {"name": "Mul_5:0:out1", "op_type": "NetOutput", "index": null, "shape": [1, 4], "dtype": "FLOAT16", "format": "ND"},
+            ])
+        );
+        // Everything else still comes from the ModelDef.
+        assert_eq!(m["soc_version"], "Ascend310P3");
+        assert_eq!(m["atc_cmdline"], ATC_CMDLINE);
+        assert_eq!(m["quantization"]["quantized"], true);
+        assert_eq!(m["aipp"]["static_aipp"], true);
+    }
+    let path = write(dir.path(), "cann8.om", &cann8_quantized(1, &quantized_inout()));
+    let out = common::cli().arg("om-info").arg(&path).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for line in [
+        "Body length: ",
+        "(u64 model_length at offset 184)",
+        "I/O from:    MODEL_INOUT_INFO partition",
+        "  #0 images  UINT8  [1, 3, 640, 640]  NCHW",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in:\n{text}");
+    }
+}
+
+/// An unreadable MODEL_INOUT_INFO is not fatal: the ModelDef's inputs and outputs are used
+/// and the summary says why.
+#[test]
+fn unreadable_model_inout_info_falls_back_to_the_model_def() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = quantized_inout();
+    // name_len of the first input record (block header 8 + count 4 + size/format/dtype 16).
+    let mut long_name = good.clone();
+    long_name[28..32].copy_from_slice(&0x00FF_FFFFu32.to_le_bytes());
+    let mut huge_count = good.clone();
+    huge_count[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let mut unknown_block = good.clone();
+    unknown_block[0..4].copy_from_slice(&77u32.to_le_bytes());
+    for (case, inout, reason) in [
+        ("long_name", long_name, "tensor 0: name: 16777215 bytes needed"),
+        ("huge_count", huge_count, "declares 4294967295 tensors"),
+        ("unknown_block", unknown_block, "unknown block type 77"),
+        ("trailing", [good.clone(), vec![1, 2, 3]].concat(), "block type: 4 bytes needed"),
+        ("empty", Vec::new(), "the partition is empty"),
+    ] {
+        let path = write(dir.path(), &format!("{case}.om"), &cann8_quantized(1, &inout));
+        let v = om_info_json(&path);
+        let m = &v["models"][0];
+        assert_eq!(m["io_source"], "model_def", "{case}");
+        let note = m["io_note"].as_str().unwrap_or_default();
+        assert!(
+            note.contains("MODEL_INOUT_INFO partition") && note.contains("could not be read") && note.contains(reason),
+            "{case}: {note}"
+        );
+        assert!(note.contains("inputs and outputs are from the ModelDef"), "{case}: {note}");
+        // Exactly the ModelDef's view, as the file without MODEL_INOUT_INFO gives it.
+        check_quantized_model(m);
+    }
+}
+
+#[test]
+fn unknown_partition_types_are_listed_not_fatal() {
+    let dir = tempfile::tempdir().unwrap();
+    let def = quantized_model_def();
+    let blob = [5u8; 9];
+    for layout in [TableLayout::Old, TableLayout::New] {
+        let bytes = om_file(layout, &[block(layout, &[(0, &def), (99, &blob), (1, WEIGHTS)])]);
+        let path = write(dir.path(), "unknown.om", &bytes);
+        let v = om_info_json(&path);
+        assert_eq!(v["partition_layout"], json!(layout));
+        let p = &v["partitions"][1];
+        assert_eq!((p["type"].as_u64(), p["type_name"].as_str(), p["size"].as_u64()), (Some(99), Some("UNKNOWN"), Some(9)));
+        check_quantized_model(&v["models"][0]);
+        let text = String::from_utf8_lossy(&common::cli().arg("om-info").arg(&path).output().unwrap().stdout).into_owned();
+        assert!(text.contains("UNKNOWN (type 99)"), "{text}");
+    }
+}
+
+/// A "root" model (model_num 3: one [table][payloads] block per sub-model, §12.5) in the CANN 8
+/// header, and a flow model (modeltype 3, partitions 0, 6, 7) whose ModelDef has no graph.
+#[test]
+fn root_and_flow_models_in_the_cann8_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = quantized_model_def();
+    let sub1 = plain_model_def("sub_1");
+    let sub2 = plain_model_def("sub_2");
+    let inout = quantized_inout();
+    let bytes = cann8_om(
+        3,
+        1,
+        &[
+            block(TableLayout::New, &[(8, &inout), (0, &root), (1, WEIGHTS)]),
+            block(TableLayout::New, &[(0, &sub1), (2, TASKS)]),
+            block(TableLayout::New, &[(0, &sub2)]),
+        ],
+    );
+    let v = om_info_json(&write(dir.path(), "root.om", &bytes));
+    assert_eq!(v["model_num"], 3);
+    assert_eq!(v["partition_layout"], "new");
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(names(&v["models"], "name"), ["yolo_int8", "sub_1", "sub_2"]);
+    assert_eq!(models[0]["io_source"], "model_inout_info");
+    assert_eq!(models[1]["io_source"], "model_def");
+    assert_eq!(models[2]["inputs"][0]["shape"], json!([1, 8]));
+    let blocks: Vec<u64> = v["partitions"].as_array().unwrap().iter().map(|p| p["model"].as_u64().unwrap()).collect();
+    assert_eq!(blocks, [0, 0, 0, 1, 1, 2]);
+
+    // Flow model: a ModelDef with a name and attrs but no graph.
+    let mut flow_def = Vec::new();
+    bytes_field(&mut flow_def, 1, b"flow_pipeline");
+    int_field(&mut flow_def, 2, 2);
+    attr_entry(&mut flow_def, 11, "soc_version", Attr::S("Ascend310B4"));
+    let flow = cann8_om(1, 3, &[block(TableLayout::New, &[(0, &flow_def), (6, &[1; 20]), (7, &[2; 30]), (7, &[3; 10])])]);
+    let v = om_info_json(&write(dir.path(), "flow.om", &flow));
+    assert_eq!(v["header"]["model_type"], 3);
+    assert_eq!(names(&v["partitions"], "type_name"), ["MODEL_DEF", "FLOW_MODEL", "FLOW_SUBMODEL", "FLOW_SUBMODEL"]);
+    let m = &v["models"][0];
+    assert_eq!(m["name"], "flow_pipeline");
+    assert_eq!(m["soc_version"], "Ascend310B4");
+    assert_eq!(m["inputs"], json!([]));
+    assert!(m["io_note"].as_str().unwrap().contains("flow model"), "{}", m["io_note"]);
+
+    // The same graph-less ModelDef in a standard model is a corrupt file.
+    let not_flow = cann8_om(1, 1, &[block(TableLayout::New, &[(0, &flow_def), (1, WEIGHTS)])]);
+    assert_rejected(dir.path(), "graphless.om", &not_flow, &["MODEL_DEF partition", "contains no graph"]);
+}
+
+/// A CANN 8 header whose u64 length disagrees with the file names that field.
+#[test]
+fn cann8_length_errors_name_the_u64_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = cann8_quantized(1, &quantized_inout());
+    let cut = good[..good.len() - 5].to_vec();
+    assert_rejected(dir.path(), "cut8.om", &cut, &["u64 model_length at offset 184", "the file is truncated"]);
+    let mut zero = good.clone();
+    zero[184..192].copy_from_slice(&[0; 8]);
+    assert_rejected(dir.path(), "nolen.om", &zero, &["neither the u32 length at 76 nor the u64 model_length at 184 is set"]);
 }

@@ -21,6 +21,9 @@ pub struct AippCommandArgs {
 }
 
 pub fn run(args: AippCommandArgs) -> Result<()> {
+    if ascend_ptq::onnx::io::same_file(&args.params, &args.out) {
+        anyhow::bail!("--out {} is the parameter file itself; writing the config there would destroy it", args.out.display());
+    }
     let loaded = load_params(&args.params, args.options.section.as_deref())?;
     for w in &loaded.warnings {
         eprintln!("warning: {w}");

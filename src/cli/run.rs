@@ -56,6 +56,18 @@ pub fn run(args: RunArgs) -> Result<()> {
     if let Some(name) = files.keys().find(|n| !known.contains(&n.as_str())) {
         bail!("--input: '{name}' is not a model input (inputs: {known:?})");
     }
+    // An output file that is one of the --input files would destroy that input.
+    for out in session.output_names() {
+        let target = args.output_dir.join(output_file_name(out));
+        if let Some((name, file)) = files.iter().find(|(_, f)| ascend_ptq::onnx::io::same_file(f, &target)) {
+            bail!(
+                "--output_dir: output '{}' would be written to {}, which is the --input file of '{name}' ({}); choose another --output_dir",
+                out,
+                target.display(),
+                file.display()
+            );
+        }
+    }
     let mut inputs = HashMap::new();
     for spec in session.inputs() {
         let file = files

@@ -41,10 +41,20 @@ pub fn synthetic_inputs(session: &Session) -> Result<HashMap<String, Tensor>> {
                 name: spec.name.clone(),
                 detail: "has a dynamic shape: fix it with --input_shape".into(),
             })?;
-            let n: usize = shape.iter().product();
+            let too_big = |detail: String| EngineError::Input { name: spec.name.clone(), detail };
+            let n = shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .ok_or_else(|| too_big(format!("shape {shape:?} has more elements than a usize can count")))?;
             let t = match spec.dtype {
                 DataType::Float | DataType::Undefined => {
-                    Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), (0..n).map(|_| next()).collect()).expect("sized"))
+                    // A shape the machine cannot hold is an error, not an abort.
+                    let mut values = Vec::new();
+                    values
+                        .try_reserve_exact(n)
+                        .map_err(|e| too_big(format!("cannot allocate {n} float32 values for shape {shape:?}: {e}")))?;
+                    values.extend((0..n).map(|_| next()));
+                    Tensor::F32(ArrayD::from_shape_vec(IxDyn(&shape), values).expect("sized"))
                 }
                 other => {
                     return Err(EngineError::Input {

@@ -23,6 +23,9 @@ impl fmt::Display for InputShapeError {
 
 impl std::error::Error for InputShapeError {}
 
+/// The most elements one `--input_shape` item may describe: 16-byte elements still fit an isize.
+pub const MAX_ELEMENTS: u64 = (isize::MAX as u64) / 16;
+
 pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError> {
     let mut shapes: Vec<InputShape> = Vec::new();
     for item in arg.split(';').map(str::trim).filter(|s| !s.is_empty()) {
@@ -41,6 +44,14 @@ pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError>
                 }
             })
             .collect::<Result<Vec<_>, _>>()?;
+        // Checked so that absurd dims are an error here, not an overflow or an allocation
+        // later: every tensor's byte size (at most 16 bytes an element) must fit an isize.
+        let elements = dims.iter().filter(|&&d| d > 0).try_fold(1u64, |acc, &d| acc.checked_mul(d as u64));
+        if elements.is_none_or(|n| n > MAX_ELEMENTS) {
+            return Err(InputShapeError(format!(
+                "the dims {dims:?} of '{name}' multiply to more than {MAX_ELEMENTS} elements, more than any tensor can hold"
+            )));
+        }
         if shapes.iter().any(|s| s.name == name) {
             return Err(InputShapeError(format!("tensor '{name}' is given twice")));
         }

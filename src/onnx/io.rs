@@ -48,7 +48,12 @@ impl Default for SaveOptions {
 pub fn load_model(path: impl AsRef<Path>) -> Result<ModelProto> {
     let path = path.as_ref();
     let file = File::open(path).map_err(|e| OnnxError::io(path, e))?;
-    let len = file.metadata().map_err(|e| OnnxError::io(path, e))?.len();
+    let meta = file.metadata().map_err(|e| OnnxError::io(path, e))?;
+    if meta.is_dir() {
+        let e = std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory, expected an ONNX model file");
+        return Err(OnnxError::io(path, e));
+    }
+    let len = meta.len();
     if len == 0 {
         return Err(OnnxError::EmptyFile { path: path.to_path_buf() });
     }
@@ -220,6 +225,17 @@ fn clear_typed_fields(t: &mut TensorProto) {
     t.int64_data.clear();
     t.double_data.clear();
     t.uint64_data.clear();
+}
+
+/// Whether `output` is the existing file `input` (same device and inode, so links and other
+/// spellings of the path count): writing it would destroy an input. False when either does
+/// not exist.
+pub fn same_file(input: &Path, output: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(input), std::fs::metadata(output)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
 }
 
 /// Writes `bytes` to a temp file in the target folder, then renames it over `path`: readers

@@ -29,7 +29,9 @@ pub fn bits(dt: DataType) -> usize {
 
 /// Bytes needed to store `count` elements of `dt` in `raw_data` (sub-byte types packed).
 pub fn raw_len(dt: DataType, count: usize) -> usize {
-    (count * bits(dt)).div_ceil(8)
+    // Saturating: a count no buffer can hold gives a length no buffer has, so callers comparing
+    // it with the bytes present report a mismatch instead of overflowing.
+    count.saturating_mul(bits(dt)).div_ceil(8)
 }
 
 /// The elements of a tensor, one variant per storage type. Sub-byte and float8 types are

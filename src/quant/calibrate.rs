@@ -233,6 +233,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let batch_num = opts.batch_num.unwrap_or(config.batch_num as usize);
     let outputs = OutputPaths::from_save_path(&opts.save_path)?;
     check_writable(&outputs)?;
+    check_not_inputs(&outputs, opts)?;
     let mut model = load_model(&opts.model)?;
     let args = resolve_data_args(opts, &model)?;
     let data = CalibrationSet::open(&args.input_shape, &args.data_dir, &args.data_types, batch_num)?;
@@ -796,6 +797,31 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let detail = format!("{} is a directory", path.display());
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
+        }
+    }
+    Ok(())
+}
+
+/// No output may be one of the input files (`--save_path m` next to `m_deploy_model.onnx`
+/// given as `--model`): writing it would destroy the input.
+fn check_not_inputs(outputs: &OutputPaths, opts: &CalibrationOptions) -> Result<()> {
+    let inputs =
+        std::iter::once(("--model", opts.model.as_path())).chain(opts.calibration_config.as_deref().map(|c| ("--calibration_config", c)));
+    for (flag, input) in inputs {
+        for out in [
+            &outputs.deploy_model,
+            &outputs.fake_quant_model,
+            &outputs.record,
+            &outputs.quant_json,
+            &outputs.quant_report,
+            &outputs.report_html,
+        ] {
+            if crate::onnx::io::same_file(input, out) {
+                return Err(CalibrateError::Argument {
+                    flag: "--save_path",
+                    detail: format!("would write {}, which is the {flag} file; choose another --save_path", out.display()),
+                });
+            }
         }
     }
     Ok(())

@@ -17,12 +17,10 @@ pub enum OmError {
     TruncatedHeader { path: PathBuf, len: usize },
     #[error("{path}: OM header size field is {found}, expected 256")]
     HeaderSize { path: PathBuf, found: u32 },
-    #[error("{path}: OM header length field says {declared} bytes follow the header, but the file has {actual} ({hint})")]
-    LengthMismatch { path: PathBuf, declared: u32, actual: u64, hint: &'static str },
+    #[error("{path}: OM header length field says {declared} bytes follow the header ({field}), but the file has {actual} ({hint})")]
+    LengthMismatch { path: PathBuf, field: &'static str, declared: u64, actual: u64, hint: &'static str },
     #[error("{path}: the OM model is encrypted (is_encrypt = {flag}); only plain models can be read")]
     Encrypted { path: PathBuf, flag: u8 },
-    #[error("{path}: OM header declares model_num = 0, expected at least one model")]
-    NoModels { path: PathBuf },
     #[error("{path}: the partition table fits neither known layout; old layout (u32 entries): {old}; new layout (u64 entries): {new}")]
     PartitionTable { path: PathBuf, old: String, new: String },
     #[error("{path}: model {model} has no MODEL_DEF partition (type 0)")]

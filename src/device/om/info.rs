@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::error::OmError;
 use super::header::{HEADER_SIZE, HeaderProblem, OmHeader};
+use super::inout::{InOutInfo, InOutTensor, ge_dtype_name, ge_format_name, parse_inout};
 use super::partition::{Partition, PartitionKind, TableLayout, read_partitions};
 use super::proto::{AttrDef, DataType, ModelDef, OpDef, TensorDescriptor, attr_def};
 use super::simulated::is_simulated;
@@ -50,10 +51,17 @@ pub struct ModelInfo {
     pub custom_version: String,
     pub graph_name: String,
     pub soc_version: Option<String>,
+    /// Model attr `target_type` ("MINI" = an Ascend 310 target, §12.4); CANN 20.x files record
+    /// only this, not `soc_version` (§12.5).
+    pub target_type: Option<String>,
     pub framework_type: Option<String>,
     pub atc_cmdline: Option<String>,
     pub atc_version: Option<String>,
     pub opp_version: Option<String>,
+    /// Where `inputs` and `outputs` come from.
+    pub io_source: IoSource,
+    /// Why the MODEL_INOUT_INFO partition was not used although present, or what was not read.
+    pub io_note: Option<String>,
     /// Data (and AippData) ops of the main graph, in model input order (attr `index`).
     pub inputs: Vec<TensorInfo>,
     /// NetOutput's input descriptors, in output order.
@@ -64,6 +72,25 @@ pub struct ModelInfo {
     /// Op type → count over all graphs of the ModelDef.
     pub op_histogram: BTreeMap<String, usize>,
     pub quantization: QuantEvidence,
+}
+
+/// The source of a model's input and output descriptions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IoSource {
+    /// The MODEL_INOUT_INFO partition (CANN 6–8 files; §12.6).
+    ModelInoutInfo,
+    /// The ModelDef's Data / AippData ops and NetOutput's input descriptors (§12.4).
+    ModelDef,
+}
+
+impl IoSource {
+    pub fn describe(self) -> &'static str {
+        match self {
+            IoSource::ModelInoutInfo => "MODEL_INOUT_INFO partition",
+            IoSource::ModelDef => "ModelDef (Data and NetOutput ops)",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -103,6 +130,12 @@ pub struct QuantOp {
     pub original_op_names: Vec<String>,
 }
 
+/// Header modeltype of flow models, and their partition types (§12.2, §12.5).
+const MODEL_TYPE_FLOW: u8 = 3;
+const FLOW_MODEL: u32 = 6;
+const FLOW_SUBMODEL: u32 = 7;
+const MODEL_INOUT_INFO: u32 = 8;
+
 const CUBE_OPS: &[&str] = &[
     "Conv2D",
     "Conv3D",
@@ -123,7 +156,7 @@ pub fn om_info_file(path: &Path) -> Result<OmInfo, OmError> {
 }
 
 /// Checks the header and finds the partitions: the container part shared by `om-info` and
-/// the simulated-OM reader.
+/// the simulated-OM reader (docs/ascend-formats.md §12.1, §12.2, §12.5).
 pub(crate) fn parse_container(path: &Path, bytes: &[u8]) -> Result<(OmHeader, TableLayout, Vec<Partition>), OmError> {
     let p = || path.to_path_buf();
     let header = OmHeader::parse(bytes).map_err(|problem| match problem {
@@ -136,23 +169,44 @@ pub(crate) fn parse_container(path: &Path, bytes: &[u8]) -> Result<(OmHeader, Ta
         HeaderProblem::HeaderSize(found) => OmError::HeaderSize { path: p(), found },
     })?;
     let actual = (bytes.len() - HEADER_SIZE) as u64;
-    if u64::from(header.length) != actual {
-        let hint = if actual < u64::from(header.length) {
+    let (declared, field) = header.body_length();
+    if declared != actual {
+        let hint = if declared == 0 {
+            "neither the u32 length at 76 nor the u64 model_length at 184 is set"
+        } else if actual < declared {
             "the file is truncated"
         } else {
             "extra bytes after the model, or a wrong length field"
         };
-        return Err(OmError::LengthMismatch { path: p(), declared: header.length, actual, hint });
+        return Err(OmError::LengthMismatch { path: p(), field, declared, actual, hint });
     }
     if header.is_encrypt != 0 {
         return Err(OmError::Encrypted { path: p(), flag: header.is_encrypt });
     }
-    if header.model_num == 0 {
-        return Err(OmError::NoModels { path: p() });
-    }
     let (partition_layout, partitions) =
-        read_partitions(bytes, HEADER_SIZE, header.model_num).map_err(|(old, new)| OmError::PartitionTable { path: p(), old, new })?;
+        read_partitions(bytes, HEADER_SIZE, header.model_count()).map_err(|(old, new)| OmError::PartitionTable { path: p(), old, new })?;
     Ok((header, partition_layout, partitions))
+}
+
+/// The payload of a partition found by [`parse_container`] (which checked it lies inside
+/// `bytes`).
+pub(crate) fn payload<'a>(bytes: &'a [u8], part: &Partition) -> &'a [u8] {
+    &bytes[part.file_offset as usize..(part.file_offset + part.size) as usize]
+}
+
+/// Decodes the ModelDef of model block `index`. `Ok(None)` when the block has no MODEL_DEF
+/// partition.
+pub(crate) fn decode_model_def(path: &Path, bytes: &[u8], partitions: &[Partition], index: usize) -> Result<Option<ModelDef>, OmError> {
+    let Some(part) = partitions.iter().find(|q| q.model == index && PartitionKind(q.kind) == PartitionKind::MODEL_DEF) else {
+        return Ok(None);
+    };
+    ModelDef::decode(payload(bytes, part)).map(Some).map_err(|e| OmError::ModelDef {
+        path: path.to_path_buf(),
+        model: index,
+        offset: part.file_offset,
+        size: part.size,
+        reason: e.to_string(),
+    })
 }
 
 /// Summarizes OM bytes; `path` only names the file in errors and in the summary.
@@ -160,22 +214,29 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
     let p = || path.to_path_buf();
     let (header, partition_layout, partitions) = parse_container(path, bytes)?;
     let mut simulated = None;
+    let flow = header.model_type == MODEL_TYPE_FLOW;
 
     let mut models = Vec::new();
-    for index in 0..header.model_num as usize {
-        let Some(part) = partitions.iter().find(|q| q.model == index && PartitionKind(q.kind) == PartitionKind::MODEL_DEF) else {
+    for index in 0..header.model_count() as usize {
+        let Some(def) = decode_model_def(path, bytes, &partitions, index)? else {
             if index == 0 {
                 return Err(OmError::NoModelDef { path: p(), model: index });
             }
             continue;
         };
-        let model_def_error =
-            |reason: String| OmError::ModelDef { path: p(), model: index, offset: part.file_offset, size: part.size, reason };
-        // read_partitions checked that every payload lies inside the file.
-        let payload = &bytes[part.file_offset as usize..(part.file_offset + part.size) as usize];
-        let def = ModelDef::decode(payload).map_err(|e| model_def_error(e.to_string()))?;
-        if def.graph.is_empty() {
-            return Err(model_def_error("it decodes but contains no graph".into()));
+        let block: Vec<&Partition> = partitions.iter().filter(|q| q.model == index).collect();
+        let has_flow_parts = block.iter().any(|q| q.kind == FLOW_MODEL || q.kind == FLOW_SUBMODEL);
+        // A flow model's ModelDef may describe no graph: its sub-models sit in the FLOW_*
+        // partitions. Anywhere else an empty ModelDef is a corrupt file.
+        if def.graph.is_empty() && !(flow || has_flow_parts) {
+            let part = block.iter().find(|q| PartitionKind(q.kind) == PartitionKind::MODEL_DEF).expect("decoded above");
+            return Err(OmError::ModelDef {
+                path: p(),
+                model: index,
+                offset: part.file_offset,
+                size: part.size,
+                reason: "it decodes but contains no graph".into(),
+            });
         }
         if index == 0 && is_simulated(&def) {
             simulated = Some(SimulatedInfo {
@@ -184,18 +245,56 @@ pub fn om_info_from_bytes(path: &Path, bytes: &[u8]) -> Result<OmInfo, OmError> 
                 version: attr_str(&def.attr, "ascend_ptq_version").unwrap_or_default(),
             });
         }
-        models.push(summarize_model(index, &def));
+        let mut model = summarize_model(index, &def);
+        if let Some(part) = block.iter().find(|q| q.kind == MODEL_INOUT_INFO) {
+            match parse_inout(payload(bytes, part)) {
+                Ok(io) => apply_inout(&mut model, &def, &io),
+                Err(reason) => {
+                    model.io_note = Some(format!(
+                        "the MODEL_INOUT_INFO partition ({} bytes at offset {}) could not be read ({reason}); inputs and outputs are from the ModelDef",
+                        part.size, part.file_offset
+                    ))
+                }
+            }
+        } else if def.graph.is_empty() {
+            model.io_note =
+                Some("flow model: its sub-models are in the FLOW_MODEL / FLOW_SUBMODEL partitions, which are listed, not read".into());
+        }
+        models.push(model);
     }
     Ok(OmInfo {
         file: path.display().to_string(),
         file_size: bytes.len() as u64,
         partition_layout,
-        model_num: header.model_num,
+        model_num: header.model_count(),
         header,
         partitions,
         simulated,
         models,
     })
+}
+
+/// Replaces the ModelDef's view of the inputs and outputs with MODEL_INOUT_INFO's (what the
+/// runtime reports through aclmdlGetInputDims etc.). Op types come from the graph when a Data
+/// op of the same name is there.
+fn apply_inout(model: &mut ModelInfo, def: &ModelDef, io: &InOutInfo) {
+    let op_type = |name: &str| {
+        def.graph
+            .first()
+            .and_then(|g| g.op.iter().find(|op| op.name == name && (op.r#type == "Data" || op.r#type == "AippData")))
+            .map_or_else(|| "Data".to_string(), |op| op.r#type.clone())
+    };
+    let tensor = |t: &InOutTensor, op_type: String, index: Option<i64>| TensorInfo {
+        name: t.name.clone(),
+        op_type,
+        index,
+        shape: t.dims.clone(),
+        dtype: ge_dtype_name(i64::from(t.dtype)),
+        format: ge_format_name(t.format),
+    };
+    model.inputs = io.inputs.iter().enumerate().map(|(i, t)| tensor(t, op_type(&t.name), Some(i as i64))).collect();
+    model.outputs = io.outputs.iter().map(|t| tensor(t, "NetOutput".into(), None)).collect();
+    model.io_source = IoSource::ModelInoutInfo;
 }
 
 pub(crate) fn attr_str(attrs: &HashMap<String, AttrDef>, key: &str) -> Option<String> {
@@ -230,18 +329,6 @@ fn proto_dtype_name(dtype: i32) -> String {
     }
 }
 
-/// Names for the C++ ge::DataType values confirmed in docs/ascend-formats.md §12.3 (two numberings).
-fn ge_dtype_name(dtype: i64) -> String {
-    match dtype {
-        0 => "FLOAT".into(),
-        1 => "FLOAT16".into(),
-        2 => "INT8".into(),
-        3 => "INT32".into(),
-        4 => "UINT8".into(),
-        _ => format!("ge::DataType({dtype})"),
-    }
-}
-
 fn tensor_info(name: String, op_type: &str, index: Option<i64>, desc: Option<&TensorDescriptor>) -> TensorInfo {
     TensorInfo {
         name,
@@ -269,12 +356,13 @@ fn quant_op(op: &OpDef) -> QuantOp {
 }
 
 fn summarize_model(index: usize, def: &ModelDef) -> ModelInfo {
-    let main = &def.graph[0];
-    let mut inputs: Vec<TensorInfo> = main.op.iter().filter(|op| op.r#type == "Data" || op.r#type == "AippData").map(input_info).collect();
+    // A flow model's ModelDef may have no graph (om_info_from_bytes allows that only there).
+    let no_ops: &[OpDef] = &[];
+    let main_ops = def.graph.first().map_or(no_ops, |g| g.op.as_slice());
+    let mut inputs: Vec<TensorInfo> = main_ops.iter().filter(|op| op.r#type == "Data" || op.r#type == "AippData").map(input_info).collect();
     // Missing `index` sorts last, keeping graph order among equals.
     inputs.sort_by_key(|t| t.index.unwrap_or(i64::MAX));
-    let outputs = main
-        .op
+    let outputs = main_ops
         .iter()
         .filter(|op| op.r#type == "NetOutput")
         .flat_map(|op| {
@@ -309,12 +397,15 @@ fn summarize_model(index: usize, def: &ModelDef) -> ModelInfo {
         name: def.name.clone(),
         ir_version: def.version,
         custom_version: def.custom_version.clone(),
-        graph_name: main.name.clone(),
+        graph_name: def.graph.first().map(|g| g.name.clone()).unwrap_or_default(),
         soc_version: attr_str(&def.attr, "soc_version"),
+        target_type: attr_str(&def.attr, "target_type"),
         framework_type: attr_str(&def.attr, "framework_type"),
         atc_cmdline: attr_str(&def.attr, "atc_cmdline"),
         atc_version: attr_str(&def.attr, "atc_version"),
         opp_version: attr_str(&def.attr, "opp_version"),
+        io_source: IoSource::ModelDef,
+        io_note: None,
         inputs,
         outputs,
         output_nodes: attr_strings(&def.attr, "attr_model_out_nodes_name"),
@@ -343,9 +434,15 @@ impl OmInfo {
         let _ = writeln!(out, "File:        {} ({} bytes)", self.file, self.file_size);
         let _ = writeln!(
             out,
-            "Header:      name \"{}\", version 0x{:08X}, model type {}, om_ir_version {}, model_num {}",
-            h.name, h.version, h.model_type, h.om_ir_version, h.model_num
+            "Header:      name \"{}\", version 0x{:08X}, model type {}, om_ir_version {}, model_num {}, platform \"{}\"",
+            h.name,
+            h.version,
+            h.model_type,
+            h.om_ir_version,
+            h.model_num.map_or_else(|| "- (not in 0x10000000 headers)".to_string(), |n| n.to_string()),
+            h.platform_version
         );
+        let _ = writeln!(out, "Body length: {} bytes ({})", h.body_length().0, h.body_length().1);
         let layout = match self.partition_layout {
             TableLayout::Old => "old (u32 offsets/sizes)",
             TableLayout::New => "new (u64 offsets/sizes)",
@@ -360,7 +457,8 @@ impl OmInfo {
         let _ = writeln!(out, "Partitions:  {layout}");
         for part in &self.partitions {
             let model = if self.model_num > 1 { format!("model {} ", part.model) } else { String::new() };
-            let _ = writeln!(out, "  {model}{:<20} {:>12} bytes at {}", part.type_name, part.size, part.file_offset);
+            let name = if part.type_name == "UNKNOWN" { format!("UNKNOWN (type {})", part.kind) } else { part.type_name.to_string() };
+            let _ = writeln!(out, "  {model}{name:<20} {:>12} bytes at {}", part.size, part.file_offset);
         }
         for m in &self.models {
             let _ = writeln!(out);
@@ -368,10 +466,22 @@ impl OmInfo {
                 let _ = writeln!(out, "Model {}:", m.index);
             }
             let _ = writeln!(out, "Model name:  {} (graph \"{}\", IR version {})", m.name, m.graph_name, m.ir_version);
-            let _ = writeln!(out, "SoC version: {}", opt(&m.soc_version));
+            match (&m.soc_version, &m.target_type) {
+                (None, Some(t)) if t == "MINI" => {
+                    let _ = writeln!(out, "SoC version: - (target_type MINI: an Ascend 310 target)");
+                }
+                (soc, t) => {
+                    let target = t.as_ref().map(|t| format!(" (target_type {t})")).unwrap_or_default();
+                    let _ = writeln!(out, "SoC version: {}{target}", opt(soc));
+                }
+            }
             let _ = writeln!(out, "Framework:   {}", opt(&m.framework_type));
             let _ = writeln!(out, "ATC version: {}", opt(&m.atc_version));
             let _ = writeln!(out, "ATC command: {}", opt(&m.atc_cmdline));
+            let _ = writeln!(out, "I/O from:    {}", m.io_source.describe());
+            if let Some(note) = &m.io_note {
+                let _ = writeln!(out, "Note:        {note}");
+            }
             let _ = writeln!(out, "Inputs:");
             m.inputs.iter().for_each(|t| tensor_line(&mut out, t));
             let _ = writeln!(out, "Outputs:");

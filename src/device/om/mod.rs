@@ -5,6 +5,7 @@
 pub mod error;
 pub mod header;
 pub mod info;
+pub mod inout;
 pub mod partition;
 pub mod simulated;
 
@@ -16,7 +17,7 @@ pub mod proto {
 
 pub use error::OmError;
 pub use header::{HEADER_SIZE, OM_MAGIC, OmHeader};
-pub use info::{OmInfo, SimulatedInfo, om_info_file, om_info_from_bytes};
+pub use info::{IoSource, OmInfo, SimulatedInfo, om_info_file, om_info_from_bytes};
 pub use partition::{Partition, PartitionKind, TableLayout};
 pub use simulated::{
     SimInput, SimPrecision, SimTensorDesc, SimulatedBuild, SimulatedModel, read_simulated_om, read_simulated_om_file, write_simulated_om,

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use super::error::OmError;
 use super::header::{HEADER_SIZE, OM_MAGIC};
-use super::info::{attr_str, parse_container};
+use super::info::{attr_str, decode_model_def, parse_container, payload as info_payload};
 use super::partition::PartitionKind;
 use super::proto::{AttrDef, DataType as GeType, GraphDef, ModelDef, OpDef, ShapeDef, TensorDescriptor, attr_def};
 use crate::device::aipp::{AippConfig, InputFormat};
@@ -452,20 +452,10 @@ pub fn is_simulated(def: &ModelDef) -> bool {
 pub fn read_simulated_om(path: &Path, bytes: &[u8]) -> Result<SimulatedModel, OmError> {
     let (_, _, partitions) = parse_container(path, bytes)?;
     let bad = |detail: String| OmError::BadSimulated { path: path.to_path_buf(), detail };
-    let payload = |kind: u32| {
-        partitions
-            .iter()
-            .find(|p| p.model == 0 && p.kind == kind)
-            .map(|p| &bytes[p.file_offset as usize..(p.file_offset + p.size) as usize])
-    };
-    let def_bytes = payload(PartitionKind::MODEL_DEF.0).ok_or(OmError::NoModelDef { path: path.to_path_buf(), model: 0 })?;
-    let def = ModelDef::decode(def_bytes).map_err(|e| OmError::ModelDef {
-        path: path.to_path_buf(),
-        model: 0,
-        offset: partitions[0].file_offset,
-        size: def_bytes.len() as u64,
-        reason: e.to_string(),
-    })?;
+    let payload = |kind: u32| partitions.iter().find(|p| p.model == 0 && p.kind == kind).map(|p| info_payload(bytes, p));
+    // The same ModelDef lookup as om-info: a real OM of any CANN layout gets this far and is
+    // then refused as not simulated.
+    let def = decode_model_def(path, bytes, &partitions, 0)?.ok_or(OmError::NoModelDef { path: path.to_path_buf(), model: 0 })?;
     if !is_simulated(&def) {
         return Err(OmError::NotSimulated { path: path.to_path_buf() });
     }
