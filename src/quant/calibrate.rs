@@ -123,17 +123,8 @@ pub struct OutputPaths {
 impl OutputPaths {
     /// `DIR/prefix` → `DIR/prefix_deploy_model.onnx`, …; `DIR/` → `DIR/deploy_model.onnx`, ….
     pub fn from_save_path(save_path: &str) -> Result<Self> {
-        if save_path.is_empty() {
-            return Err(CalibrateError::Argument { flag: "--save_path", detail: "is empty; expected DIR/prefix".into() });
-        }
-        let (dir, prefix) = match save_path.rfind('/') {
-            Some(i) => (&save_path[..=i], &save_path[i + 1..]),
-            None => ("./", save_path),
-        };
-        let file = |suffix: &str| {
-            let name = if prefix.is_empty() { suffix.to_string() } else { format!("{prefix}_{suffix}") };
-            Path::new(dir).join(name)
-        };
+        let file = super::cmdline::save_path_file(save_path)
+            .ok_or_else(|| CalibrateError::Argument { flag: "--save_path", detail: "is empty; expected DIR/prefix".into() })?;
         Ok(OutputPaths {
             deploy_model: file("deploy_model.onnx"),
             fake_quant_model: file("fake_quant_model.onnx"),

@@ -17,6 +17,22 @@ pub struct DataArgs {
 }
 
 /// Checks `--evaluator` before anything is read.
+/// amct_onnx's `--save_path DIR/prefix`: the path of an output with this suffix
+/// (`DIR/prefix_<suffix>`; `DIR/` means no prefix, `DIR/<suffix>`); `None` for an empty one.
+pub(crate) fn save_path_file(save_path: &str) -> Option<impl Fn(&str) -> std::path::PathBuf + '_> {
+    if save_path.is_empty() {
+        return None;
+    }
+    let (dir, prefix) = match save_path.rfind('/') {
+        Some(i) => (&save_path[..=i], &save_path[i + 1..]),
+        None => ("./", save_path),
+    };
+    Some(move |suffix: &str| {
+        let name = if prefix.is_empty() { suffix.to_string() } else { format!("{prefix}_{suffix}") };
+        std::path::Path::new(dir).join(name)
+    })
+}
+
 pub fn refuse_evaluator(opts: &CalibrationOptions) -> Result<(), CalibrateError> {
     let Some(script) = &opts.evaluator else { return Ok(()) };
     Err(CalibrateError::Argument {
