@@ -58,3 +58,31 @@ fn dynamic_dims_are_shown_by_name_and_macs_need_a_shape() {
     assert!(text.contains("x  float  [p2o.DynamicDimension.0, 3, p2o.DynamicDimension.1, p2o.DynamicDimension.2]"), "{text}");
     assert!(text.contains("MACs:       2301935744 (2.30 G) for x:[1, 3, 640, 640]"), "{text}");
 }
+
+/// The model the `onnx_load` fuzz target crashed on (fuzz/artifacts/onnx_load/crash-9510eaee…,
+/// 189 bytes): a Conv whose kernel_shape was mutated so the window arithmetic overflowed in
+/// src/onnx/window.rs. It must give a summary or an error naming the file, not a panic.
+#[test]
+fn fuzz_crash_conv_window_overflow_is_an_error() {
+    const CRASH: &str = concat!(
+        "08083ab2010a2d0a01780a01771201791a05636f6e76302204436f6e762a150a0c6b65726e656c5f7368617026400140",
+        "01a001070a130a017912017a1a0572656c7530220452656c751201672a2f080208040800080110014201774a20000000",
+        "3f000080bf0800803e00000040004fc03f000000bf0000403f0000803f5a1b0a017812160a14480112100a0208010a02",
+        "08040a0208080a020808621b0a01087a160a12140112100a0208010a08020208020a080a02080842040a00100d"
+    );
+    let hex = CRASH;
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    assert_eq!(bytes.len(), 189);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fuzz_crash.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = common::cli().arg("inspect").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The graph is odd but its windows now compute: a summary or an error naming the file.
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    match out.status.code() {
+        Some(0) => assert!(String::from_utf8_lossy(&out.stdout).contains("Conv"), "{}", String::from_utf8_lossy(&out.stdout)),
+        Some(1) => assert!(stderr.contains("fuzz_crash.onnx"), "{stderr}"),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+}

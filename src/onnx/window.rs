@@ -200,13 +200,17 @@ impl Window {
 
     /// `(k − 1)·d + 1` on axis `i`.
     pub fn dilated_kernel(&self, i: usize) -> usize {
-        (self.kernel[i] - 1) * self.dilations[i] + 1
+        // Saturating: kernel and dilation come from the model file (see out_dim).
+        self.kernel[i].saturating_sub(1).saturating_mul(self.dilations[i]).saturating_add(1)
     }
 
     /// Output extent and pads of spatial axis `i` over `input` positions, for Conv and the
     /// pools (`ceil_mode` is the pools' attribute; Conv passes false).
     pub fn axis(&self, i: usize, input: usize, ceil_mode: bool) -> WindowResult<AxisWindow> {
         let (k, s, d) = (self.kernel[i], self.strides[i], self.dilations[i]);
+        if s == 0 || k == 0 || d == 0 {
+            return fail(format!("spatial axis {i}: kernel {k}, stride {s} and dilation {d} must all be at least 1"));
+        }
         if self.auto_pad.is_same() {
             let (pad_begin, pad_end) = same_pads(input, k, s, d, self.auto_pad);
             return Ok(AxisWindow { out: input.div_ceil(s), pad_begin, pad_end });
@@ -244,20 +248,29 @@ pub fn out_dim(
     pad_end: usize,
     ceil_mode: bool,
 ) -> Option<usize> {
-    let span = (input + pad_begin + pad_end).checked_sub((kernel - 1) * dilation + 1)?;
+    // Checked throughout: pads, kernel and dilation come from the model file, and absurd
+    // values (found by the onnx_load fuzz target) must give None, not an overflow.
+    let padded = input.checked_add(pad_begin)?.checked_add(pad_end)?;
+    let reach = kernel.checked_sub(1)?.checked_mul(dilation)?.checked_add(1)?;
+    let span = padded.checked_sub(reach)?;
+    if stride == 0 {
+        return None;
+    }
     if !ceil_mode {
         return Some(span / stride + 1);
     }
     let out = span.div_ceil(stride) + 1;
-    Some(if (out - 1) * stride >= input + pad_begin { out - 1 } else { out })
+    Some(if (out - 1).checked_mul(stride)? >= input + pad_begin { out - 1 } else { out })
 }
 
 /// `(begin, end)` pads of SAME_UPPER / SAME_LOWER: enough for `ceil(in / s)` outputs, split
 /// evenly with the odd one at the end (SAME_UPPER) or the beginning (SAME_LOWER; any other
 /// `auto_pad` is treated as SAME_UPPER).
 pub fn same_pads(input: usize, kernel: usize, stride: usize, dilation: usize, auto_pad: AutoPad) -> (usize, usize) {
-    let out = input.div_ceil(stride);
-    let total = ((out.max(1) - 1) * stride + (kernel - 1) * dilation + 1).saturating_sub(input);
+    let out = input.div_ceil(stride.max(1));
+    // Saturating: absurd attributes give pads no input has, which out_dim then refuses.
+    let reach = kernel.saturating_sub(1).saturating_mul(dilation).saturating_add(1);
+    let total = (out.max(1) - 1).saturating_mul(stride).saturating_add(reach).saturating_sub(input);
     let half = total / 2;
     if auto_pad == AutoPad::SameLower { (total - half, half) } else { (half, total - half) }
 }
@@ -344,6 +357,21 @@ impl TransposeOutput {
 
 #[cfg(test)]
 mod tests {
+
+    /// Regression for the onnx_load fuzz target's first find: attribute values whose sums and
+    /// products overflow a usize are None (an error for the caller), never a panic.
+    #[test]
+    fn absurd_window_attributes_are_none_not_overflow() {
+        assert_eq!(out_dim(8, 3, 1, 1, usize::MAX, 1, false), None);
+        assert_eq!(out_dim(8, usize::MAX, 1, 2, 0, 0, false), None);
+        assert_eq!(out_dim(8, 0, 1, 1, 0, 0, false), None);
+        assert_eq!(out_dim(8, 3, 0, 1, 1, 1, false), None);
+        assert_eq!(out_dim(usize::MAX - 1, 1, usize::MAX, 1, 0, 0, true), Some(1));
+        let (b, e) = same_pads(8, usize::MAX, usize::MAX, usize::MAX, AutoPad::SameUpper);
+        assert_eq!(out_dim(8, usize::MAX, usize::MAX, usize::MAX, b, e, false), None);
+        assert_eq!(out_dim(8, 3, 1, 1, 1, 1, false), Some(8));
+    }
+
     use super::*;
     use crate::onnx::build::{attr_ints as ints, attr_string as string};
     use crate::onnx::proto::AttributeProto;
