@@ -86,3 +86,30 @@ fn fuzz_crash_conv_window_overflow_is_an_error() {
         other => panic!("exit {other:?}: {stderr}"),
     }
 }
+
+/// The model the `onnx_load` fuzz target crashed on in CI (fuzz/artifacts/onnx_load/
+/// crash-43c60587…, 189 bytes): a Conv whose weight was inferred as rank 0, so the MAC count
+/// sliced `w[1..]` out of range (src/onnx/inspect.rs). Dims from the file are also multiplied
+/// saturating now. It must give a summary or an error naming the file, not a panic.
+#[test]
+fn fuzz_crash_rank0_conv_weight_is_not_a_panic() {
+    const CRASH: &str = concat!(
+        "08083ab2010a2d0a01780a01771201791a05636f6e76302204436f6e762a150a0c6b65726e656c5f7368617065400140",
+        "01a001071201672a44c90208040801080110014201776a170a086c6f636174696f6e120b776569670100000062696e6a",
+        "0c0a066f6666736574120236346a0c0a066c656e6774681202333270215a1b0a017812160a14080112100a0208010a02",
+        "08040a0208080a020808621b0a017912160a14080112100a0208010a0208020a0208080a02080842040a00100d",
+    );
+    let bytes: Vec<u8> = (0..CRASH.len()).step_by(2).map(|i| u8::from_str_radix(&CRASH[i..i + 2], 16).unwrap()).collect();
+    assert_eq!(bytes.len(), 189);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fuzz_crash_rank0.onnx");
+    std::fs::write(&path, &bytes).unwrap();
+    let out = common::cli().arg("inspect").arg(&path).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    match out.status.code() {
+        Some(0) => assert!(String::from_utf8_lossy(&out.stdout).contains("Conv"), "{}", String::from_utf8_lossy(&out.stdout)),
+        Some(1) => assert!(stderr.contains("fuzz_crash_rank0.onnx"), "{stderr}"),
+        other => panic!("exit {other:?}: {stderr}"),
+    }
+}

@@ -170,9 +170,9 @@ fn count_macs(graph: &Graph, inferred: &InferredShapes, input_shapes: HashMap<St
         let (x, w, y) = (node.input.first().and_then(shape), node.input.get(1).and_then(shape), node.output.first().and_then(shape));
         let macs = match (op, x, w, y) {
             // every output element: (C_in / group) × kernel products
-            ("Conv", _, Some(w), Some(y)) => Some(product(y) * product(&w[1..])),
+            ("Conv", _, Some(w), Some(y)) => w.get(1..).map(|k| product(y).saturating_mul(product(k))),
             // every input element scatters into (C_out / group) × kernel outputs
-            ("ConvTranspose", Some(x), Some(w), _) => Some(product(x) * product(&w[1..])),
+            ("ConvTranspose", Some(x), Some(w), _) => w.get(1..).map(|k| product(x).saturating_mul(product(k))),
             // output elements × the reduced dimension K
             ("Gemm" | "MatMul", Some(a), _, Some(y)) => {
                 let trans_a = op == "Gemm" && super::attr::NodeExt::attr_i(node, "transA", 0).unwrap_or(0) != 0;
@@ -182,20 +182,29 @@ fn count_macs(graph: &Graph, inferred: &InferredShapes, input_shapes: HashMap<St
                     (n, false) => Some(a[n - 1]),
                     (n, true) => Some(a[n - 2]),
                 };
-                k.map(|k| product(y) * k.max(0) as u64)
+                k.map(|k| product(y).saturating_mul(k.max(0) as u64))
             }
             _ => None,
         };
         match macs {
-            Some(m) => *by_op_type.entry(op.to_string()).or_insert(0) += m,
+            Some(m) => {
+                let total = by_op_type.entry(op.to_string()).or_insert(0u64);
+                *total = total.saturating_add(m);
+            }
             None => unresolved_nodes.push(super::node_label(node, i)),
         }
     }
-    MacSummary { input_shapes: input_shapes.into_iter().collect(), total: by_op_type.values().sum(), by_op_type, unresolved_nodes }
+    MacSummary {
+        input_shapes: input_shapes.into_iter().collect(),
+        total: by_op_type.values().fold(0, |t: u64, &m| t.saturating_add(m)),
+        by_op_type,
+        unresolved_nodes,
+    }
 }
 
+/// Saturating: the dims come from the file (a fuzzed model declared dims whose product overflows).
 fn product(dims: &[i64]) -> u64 {
-    dims.iter().map(|&d| d.max(0) as u64).product()
+    dims.iter().fold(1u64, |p, &d| p.saturating_mul(d.max(0) as u64))
 }
 
 fn qualified_op(node: &NodeProto) -> String {
