@@ -12,7 +12,8 @@
 #   RUSTC_BOOTSTRAP=1 cargo fuzz run <target> fuzz/artifacts/<target>/<file>
 # cargo-fuzz is installed when missing (`cargo install cargo-fuzz --locked`). On a stable
 # toolchain RUSTC_BOOTSTRAP=1 unlocks the sanitizer flags cargo-fuzz passes; FUZZ_SANITIZER=none
-# builds without AddressSanitizer. A summary table (target, seconds, executions, exec/s,
+# builds without AddressSanitizer. The mutation seed is fixed (FUZZ_SEED, default 1) so that a run
+# of the same build explores the same inputs: CI stays reproducible, and a failure reruns. A summary table (target, seconds, executions, exec/s,
 # result) is printed and, with FUZZ_SUMMARY=FILE, written there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +50,7 @@ for t in "${targets[@]}"; do
     # -timeout: one input taking longer is a hang; -rss_limit_mb / -malloc_limit_mb: a reader
     # that allocates by a declared size instead of the bytes present is an out-of-memory.
     cargo fuzz run -s "$sanitizer" "$t" "$work/corpus/$t" -- \
-        -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
+        -max_total_time="$seconds" -seed="${FUZZ_SEED:-1}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=1024 \
         -print_final_stats=1 >"$log" 2>&1 || status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
