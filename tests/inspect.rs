@@ -70,21 +70,7 @@ fn fuzz_crash_conv_window_overflow_is_an_error() {
         "3f000080bf0800803e00000040004fc03f000000bf0000403f0000803f5a1b0a017812160a14480112100a0208010a02",
         "08040a0208080a020808621b0a01087a160a12140112100a0208010a08020208020a080a02080842040a00100d"
     );
-    let hex = CRASH;
-    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
-    assert_eq!(bytes.len(), 189);
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fuzz_crash.onnx");
-    std::fs::write(&path, &bytes).unwrap();
-    let out = common::cli().arg("inspect").arg(&path).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    // The graph is odd but its windows now compute: a summary or an error naming the file.
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    match out.status.code() {
-        Some(0) => assert!(String::from_utf8_lossy(&out.stdout).contains("Conv"), "{}", String::from_utf8_lossy(&out.stdout)),
-        Some(1) => assert!(stderr.contains("fuzz_crash.onnx"), "{stderr}"),
-        other => panic!("exit {other:?}: {stderr}"),
-    }
+    inspect_fuzz_crash(CRASH, "fuzz_crash.onnx");
 }
 
 /// The model the `onnx_load` fuzz target crashed on in CI (fuzz/artifacts/onnx_load/
@@ -99,17 +85,23 @@ fn fuzz_crash_rank0_conv_weight_is_not_a_panic() {
         "0c0a066f6666736574120236346a0c0a066c656e6774681202333270215a1b0a017812160a14080112100a0208010a02",
         "08040a0208080a020808621b0a017912160a14080112100a0208010a0208020a0208080a02080842040a00100d",
     );
-    let bytes: Vec<u8> = (0..CRASH.len()).step_by(2).map(|i| u8::from_str_radix(&CRASH[i..i + 2], 16).unwrap()).collect();
+    inspect_fuzz_crash(CRASH, "fuzz_crash_rank0.onnx");
+}
+
+/// `inspect` on a model the fuzzer crashed on (hex, written as `file_name`): a summary or an
+/// error naming the file, never a panic.
+fn inspect_fuzz_crash(hex: &str, file_name: &str) {
+    let bytes: Vec<u8> = (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
     assert_eq!(bytes.len(), 189);
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("fuzz_crash_rank0.onnx");
+    let path = dir.path().join(file_name);
     std::fs::write(&path, &bytes).unwrap();
     let out = common::cli().arg("inspect").arg(&path).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     match out.status.code() {
         Some(0) => assert!(String::from_utf8_lossy(&out.stdout).contains("Conv"), "{}", String::from_utf8_lossy(&out.stdout)),
-        Some(1) => assert!(stderr.contains("fuzz_crash_rank0.onnx"), "{stderr}"),
+        Some(1) => assert!(stderr.contains(file_name), "{stderr}"),
         other => panic!("exit {other:?}: {stderr}"),
     }
 }

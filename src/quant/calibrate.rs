@@ -121,6 +121,11 @@ pub struct OutputPaths {
 }
 
 impl OutputPaths {
+    /// The files every calibration writes (the optional ones aside).
+    fn always_written(&self) -> [&PathBuf; 6] {
+        [&self.deploy_model, &self.fake_quant_model, &self.record, &self.quant_json, &self.quant_report, &self.report_html]
+    }
+
     /// `DIR/prefix` → `DIR/prefix_deploy_model.onnx`, …; `DIR/` → `DIR/deploy_model.onnx`, ….
     pub fn from_save_path(save_path: &str) -> Result<Self> {
         let file = super::cmdline::save_path_file(save_path)
@@ -777,14 +782,7 @@ fn check_writable(outputs: &OutputPaths) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(err)?;
     tempfile::NamedTempFile::new_in(dir).map_err(err)?;
     // A directory in the way of an output would fail its write after the others were written.
-    for path in [
-        &outputs.deploy_model,
-        &outputs.fake_quant_model,
-        &outputs.record,
-        &outputs.quant_json,
-        &outputs.quant_report,
-        &outputs.report_html,
-    ] {
+    for path in outputs.always_written() {
         if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
             let detail = format!("{} is a directory", path.display());
             return Err(err(std::io::Error::new(std::io::ErrorKind::IsADirectory, detail)));
@@ -799,14 +797,7 @@ fn check_not_inputs(outputs: &OutputPaths, opts: &CalibrationOptions) -> Result<
     let inputs =
         std::iter::once(("--model", opts.model.as_path())).chain(opts.calibration_config.as_deref().map(|c| ("--calibration_config", c)));
     for (flag, input) in inputs {
-        for out in [
-            &outputs.deploy_model,
-            &outputs.fake_quant_model,
-            &outputs.record,
-            &outputs.quant_json,
-            &outputs.quant_report,
-            &outputs.report_html,
-        ] {
+        for out in outputs.always_written() {
             if crate::onnx::io::same_file(input, out) {
                 return Err(CalibrateError::Argument {
                     flag: "--save_path",
