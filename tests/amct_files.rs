@@ -91,6 +91,7 @@ impl Run {
             eval_data_dir: None,
             equalize: true,
             weight_rounding: Default::default(),
+            activation_clip: Default::default(),
             bias_correction: false,
             task: None,
             sensitivity: false,

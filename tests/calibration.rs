@@ -525,3 +525,132 @@ fn bias_correction_changes_only_biases_and_matches_the_float_channel_means() {
     // The correction had something to do: without it, some channel is off by more than a step.
     assert!((0..6).any(|c| (before[c] - float[c]).abs() > steps[c]), "before {before:?} float {float:?} steps {steps:?}");
 }
+
+/// `--activation_clip output` on the two-layer model: each layer's input clip is chosen by that
+/// layer's output error. Recomputed here independently (a direct convolution in f64 over the
+/// first two calibration batches, int8 weights from ARQ's per-channel scales in the report):
+/// the report's errors for IFMR's clip and for the chosen one are what they say, the chosen
+/// one is never worse, and the deploy model differs from the plain one only in the activation
+/// parameters (AscendQuant attributes, dequant scales, int32 biases).
+#[test]
+fn output_scored_clips_never_raise_the_layer_output_error() {
+    use ascend_ptq::engine::{Session, Tensor};
+    use ascend_ptq::onnx::load_model;
+    use std::collections::{HashMap, HashSet};
+    let tmp = tempfile::tempdir().unwrap();
+    let (m, model_path, bins, batches) = small_model_and_bins(tmp.path());
+    let plain = tmp.path().join("plain/m");
+    let scored = tmp.path().join("scored/m");
+    ok_stdout(calibrate_small(&model_path, &bins, &plain, &["--batch_num", "5"]));
+    let stdout = ok_stdout(calibrate_small(&model_path, &bins, &scored, &["--batch_num", "5", "--activation_clip", "output"]));
+    assert!(stdout.contains("activation clip scored on layer outputs"), "{stdout}");
+    let report = quant_report(&scored);
+    assert!(quant_report(&plain).get("output_clip").is_none(), "no section without the flag");
+    let choices = report["output_clip"].as_array().unwrap();
+    assert_eq!(choices.len(), 2, "{report}");
+
+    // The layers' float inputs on the first 2 batches (the scored ones).
+    let session = Session::new(&m, &HashMap::from([("x".to_string(), vec![1, 3, 12, 12])])).unwrap();
+    let mut inputs: HashMap<String, Vec<Vec<f32>>> = HashMap::new();
+    for v in &batches[..2] {
+        let x = Tensor::F32(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[1, 3, 12, 12]), v.clone()).unwrap());
+        session
+            .run_observed(HashMap::from([("x".to_string(), x)]), &HashSet::from(["x".to_string(), "ra".to_string()]), &mut |name, t| {
+                inputs.entry(name.to_string()).or_default().push(t.as_f32().unwrap().iter().copied().collect())
+            })
+            .unwrap();
+    }
+    let weight = |name: &str| -> (Vec<usize>, Vec<f32>) {
+        let t = m.graph.as_ref().unwrap().initializer.iter().find(|t| t.name() == name).unwrap();
+        let onnx = ascend_ptq::onnx::Tensor::from_proto(t).unwrap();
+        let values = Tensor::from_onnx(&onnx, name).unwrap().as_f32().unwrap().iter().copied().collect();
+        (t.dims.iter().map(|&d| d as usize).collect(), values)
+    };
+    // Direct convolution, stride 1, square padding `pad`, no bias (it cancels in the error).
+    let conv = |x: &[f32], c_in: usize, w: &[f64], dims: &[usize], pad: usize| -> Vec<f64> {
+        let (c_out, k, hw) = (dims[0], dims[2], 12usize);
+        let mut y = vec![0.0; c_out * hw * hw];
+        for o in 0..c_out {
+            for i in 0..hw {
+                for j in 0..hw {
+                    let mut s = 0.0;
+                    for c in 0..c_in {
+                        for a in 0..k {
+                            for b in 0..k {
+                                let (ii, jj) = ((i + a) as isize - pad as isize, (j + b) as isize - pad as isize);
+                                if ii >= 0 && jj >= 0 && (ii as usize) < hw && (jj as usize) < hw {
+                                    s += x[c * hw * hw + ii as usize * hw + jj as usize] as f64 * w[((o * c_in + c) * k + a) * k + b];
+                                }
+                            }
+                        }
+                    }
+                    y[o * hw * hw + i * hw + j] = s;
+                }
+            }
+        }
+        y
+    };
+    // Relative output error Σ‖y_q − y‖² / Σ‖y‖² of a layer for activation (scale, offset).
+    let layer_error = |layer: &serde_json::Value, scale: f32, offset: i64| -> f64 {
+        let (w_name, pad) = if layer["name"] == "conv_a" { ("wa", 1) } else { ("wb", 0) };
+        let (dims, w) = weight(w_name);
+        let inner: usize = dims[1..].iter().product();
+        let scale_w: Vec<f32> = layer["scale_w"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap() as f32).collect();
+        let w_float: Vec<f64> = w.iter().map(|&v| v as f64).collect();
+        let w_int8: Vec<f64> = w
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let s = scale_w[i / inner];
+                ((v / s).round_ties_even().clamp(-128.0, 127.0) * s) as f64
+            })
+            .collect();
+        let (mut err, mut energy) = (0.0, 0.0);
+        for x in &inputs[layer["data_input"].as_str().unwrap()] {
+            let xq: Vec<f32> = x
+                .iter()
+                .map(|&v| {
+                    let q = ((v * (1.0 / scale)).round_ties_even() + offset as f32).clamp(-128.0, 127.0);
+                    (q - offset as f32) * scale
+                })
+                .collect();
+            let (y, yq) = (conv(x, dims[1], &w_float, &dims, pad), conv(&xq, dims[1], &w_int8, &dims, pad));
+            err += y.iter().zip(&yq).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
+            energy += y.iter().map(|a| a * a).sum::<f64>();
+        }
+        err / energy
+    };
+    let layer_of =
+        |r: &serde_json::Value, name: &str| r["quantized_layers"].as_array().unwrap().iter().find(|l| l["name"] == name).unwrap().clone();
+    let plain_report = quant_report(&plain);
+    let mut changed = 0;
+    for choice in choices {
+        let name = choice["layers"][0].as_str().unwrap();
+        let (before, after) = (layer_of(&plain_report, name), layer_of(&report, name));
+        let err = |l: &serde_json::Value| layer_error(l, l["scale_d"].as_f64().unwrap() as f32, l["offset_d"].as_i64().unwrap());
+        let (ifmr, chosen) = (err(&before), err(&after));
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-3 * a.abs().max(b.abs()) + 1e-12;
+        assert!(close(ifmr, choice["output_error_ifmr"].as_f64().unwrap()), "{name}: IFMR error {ifmr} vs reported {choice}");
+        assert!(close(chosen, choice["output_error"].as_f64().unwrap()), "{name}: chosen error {chosen} vs reported {choice}");
+        assert!(chosen <= ifmr, "{name}: the chosen clip raised the output error ({ifmr} → {chosen})");
+        changed += (choice["factor"].as_f64().unwrap() != 1.0) as usize;
+    }
+    assert!(changed > 0, "the scoring changed no clip on this model, so the test checks nothing: {choices:?}");
+
+    // Same graph; only activation-dependent initializers and the AscendQuant attributes change.
+    let deploy = |prefix: &Path| load_model(format!("{}_deploy_model.onnx", prefix.display())).unwrap();
+    let (a, b) = (deploy(&plain), deploy(&scored));
+    let (ga, gb) = (a.graph.as_ref().unwrap(), b.graph.as_ref().unwrap());
+    assert_eq!(ga.node.len(), gb.node.len());
+    for (x, y) in ga.node.iter().zip(&gb.node) {
+        assert_eq!((&x.op_type, &x.input, &x.output), (&y.op_type, &y.input, &y.output));
+        if x.op_type() != "AscendQuant" {
+            assert_eq!(x.attribute, y.attribute, "{}", x.name());
+        }
+    }
+    for (x, y) in ga.initializer.iter().zip(&gb.initializer) {
+        if x != y {
+            assert!(["ba"].contains(&x.name()) || x.name().ends_with(".dequant.param"), "{} changed", x.name());
+        }
+    }
+}

@@ -31,6 +31,10 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
         summary.fused_batch_norms,
         summary.batch_num
     );
+    if !summary.output_clip.is_empty() {
+        let changed = summary.output_clip.iter().filter(|c| c.factor != 1.0).count();
+        println!("activation clip scored on layer outputs: {changed} of {} clip(s) changed", summary.output_clip.len());
+    }
     if !summary.bias_correction.is_empty() {
         let largest = summary.bias_correction.iter().map(|b| b.max_abs_shift).fold(0.0, f32::max);
         println!("bias correction: {} layer(s), largest shift {largest:.4}", summary.bias_correction.len());

@@ -58,6 +58,19 @@ pub fn quantize_weights(layer: &str, w: &[f32], dims: &[usize], layout: WeightLa
     Ok(QuantizedWeights { data, scale_w })
 }
 
+/// The float values int8 weights stand for: `w_q · scale_w[channel]` (the inverse of
+/// [`quantize_weights`] up to rounding).
+pub fn dequantize_weights(layer: &str, q: &[i8], dims: &[usize], layout: WeightLayout, scale_w: &[f32]) -> Result<Vec<f32>> {
+    let channel_of = channel_map(layer, dims, layout, scale_w.len() > 1)?;
+    q.iter()
+        .zip(&channel_of)
+        .map(|(&v, &c)| {
+            let s = scale_w.get(c).ok_or_else(|| QuantError::layer(layer, format!("no weight scale for output channel {c}")))?;
+            Ok(v as f32 * s)
+        })
+        .collect()
+}
+
 /// Output channel of every weight element (all 0 when per-tensor).
 fn channel_map(layer: &str, dims: &[usize], layout: WeightLayout, channel_wise: bool) -> Result<Vec<usize>> {
     let total: usize = dims.iter().product();
@@ -137,6 +150,9 @@ mod tests {
         // w[3][1]; their max |w| are 127·{1, 2, 3, 4}, so scale_w = 1, 2, 3, 4.
         let w = [127.0, 254.0, -63.5, 63.0, 381.0, 508.0, 1.5, -10.0];
         let q = quantize_weights("t", &w, &[4, 2, 1, 1], WeightLayout::ConvTranspose { group: 2 }, true).unwrap();
+        let back = dequantize_weights("t", &q.data, &[4, 2, 1, 1], WeightLayout::ConvTranspose { group: 2 }, &q.scale_w).unwrap();
+        // Each element times its own output channel's scale.
+        assert_eq!(back, vec![127.0, 254.0, -64.0, 64.0, 381.0, 508.0, 0.0, -8.0]);
         assert_eq!(q.scale_w, vec![1.0, 2.0, 3.0, 4.0]);
         // −63.5 → −64, 63/2 = 31.5 → 32, 1.5/3 = 0.5 → 0, −10/4 = −2.5 → −2
         assert_eq!(q.data, vec![127, 127, -64, 32, 127, 127, 0, -2]);

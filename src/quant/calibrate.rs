@@ -52,6 +52,8 @@ pub struct CalibrationOptions {
     /// ([`super::equalize`]); an exact float rewrite, not done by amct_onnx.
     pub equalize: bool,
     pub weight_rounding: WeightRounding,
+    /// `--activation_clip`: how each activation's clip is scored.
+    pub activation_clip: ActivationClip,
     /// `--bias_correction`: fold each layer's mean output shift into its int32 bias
     /// ([`super::bias_correction`]).
     pub bias_correction: bool,
@@ -74,6 +76,17 @@ pub enum WeightRounding {
     Nearest,
     /// Rounding errors spread over the weights not yet rounded ([`super::gptq`]).
     Compensated,
+}
+
+/// What an activation's clip range is chosen by.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActivationClip {
+    /// The tensor's own quantization error (IFMR / HFMG, as amct_onnx).
+    #[default]
+    Input,
+    /// The output error of the layers reading the tensor ([`super::output_clip`]).
+    Output,
 }
 
 /// The evaluation costs about three forward passes per batch; a few batches give stable
@@ -171,6 +184,8 @@ pub struct Summary {
     pub equalized: Vec<equalize::Equalized>,
     /// With `--bias_correction`: each corrected layer's bias shift.
     pub bias_correction: Vec<super::bias_correction::BiasShift>,
+    /// With `--activation_clip output`: each rescored tensor's clip.
+    pub output_clip: Vec<super::output_clip::ClipChoice>,
     /// Fake-quant vs float model outputs on the calibration data.
     pub output_agreement: Vec<OutputAgreement>,
     /// With `--task`: the same in the task's terms.
@@ -272,9 +287,10 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     let shapes = data.shapes();
     let session =
         Session::new(&model, &shapes).map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;
+    let spec_asymmetric: Vec<bool> = specs.iter().map(|(_, s)| s.algorithm().asymmetric()).collect();
     let mut calibrator = ActivationCalibrator::new(specs, batch_num)?;
     phases.end("preparation");
-    let act_results: Vec<ActResult> = if plans.is_empty() {
+    let mut act_results: Vec<ActResult> = if plans.is_empty() {
         Vec::new()
     } else {
         for pass in calibrator.passes() {
@@ -291,6 +307,18 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         calibrator.results()?
     };
 
+    let output_clip = match opts.activation_clip {
+        ActivationClip::Output if !plans.is_empty() => {
+            let tensors = scored_tensors(&model, &plans, &spec_of, &spec_asymmetric)?;
+            let batches = batch_num.min(super::output_clip::SCORED_BATCHES);
+            let choices = super::output_clip::rescore(&session, &tensors, &mut act_results, &data, batches, &mut |done, total| {
+                progress(Progress::Batch { pass: "activation clip scoring", done, total })
+            })?;
+            phases.end("activation clip scoring");
+            choices
+        }
+        _ => Vec::new(),
+    };
     let act_of: Vec<ActQuant> = spec_of.iter().map(|&s| act_results[s].quant).collect();
     let compensated = match opts.weight_rounding {
         WeightRounding::Compensated => {
@@ -502,6 +530,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             outputs: &output_agreement,
             equalized: &equalized,
             bias_correction: &bias_shifts,
+            output_clip: &output_clip,
             task: task_agreement.as_ref(),
             fallback: fallback.as_ref(),
         },
@@ -569,6 +598,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         fused_batch_norms: fold.folded.len(),
         equalized,
         bias_correction: bias_shifts,
+        output_clip,
         output_agreement,
         task_agreement,
         fallback,
@@ -672,6 +702,52 @@ fn compensate_weights(
         }
     }
     Ok(done)
+}
+
+/// For `--activation_clip output`: per activation spec, the tensor and the layers reading it
+/// as one-node models ([`super::output_clip`]); None when a reader has no weight to score
+/// with (AveragePool) or is not a Conv / ConvTranspose / Gemm / MatMul.
+fn scored_tensors(
+    model: &ModelProto,
+    plans: &[LayerPlan],
+    spec_of: &[usize],
+    asymmetric: &[bool],
+) -> Result<Vec<Option<super::output_clip::ScoredTensor>>> {
+    use super::output_clip::{ScoredLayer, ScoredTensor};
+    let graph = model.graph.as_ref().expect("checked");
+    let mut tensors: Vec<Option<ScoredTensor>> = Vec::with_capacity(asymmetric.len());
+    for (s, &asym) in asymmetric.iter().enumerate() {
+        let readers: Vec<&LayerPlan> = plans.iter().zip(spec_of).filter(|&(_, &k)| k == s).map(|(p, _)| p).collect();
+        let mut layers = Vec::new();
+        for p in &readers {
+            let Some(weight) = p.weight.as_ref().filter(|_| matches!(p.op_type.as_str(), "Conv" | "ConvTranspose" | "Gemm" | "MatMul"))
+            else {
+                break;
+            };
+            let (float_dims, float_values) = consts::constant_f32(graph, &weight.name)
+                .ok_or_else(|| QuantError::layer(&p.name, format!("weight '{}' is not a float constant", weight.name)))?;
+            let udims: Vec<usize> = weight.dims.iter().map(|&d| d as usize).collect();
+            let int8_values = arq::dequantize_weights(&p.name, &weight.values, &udims, p.layout, &p.scale_w)?;
+            let clear_trans_b = p.clear_trans_b;
+            layers.push(ScoredLayer::new(
+                model,
+                &graph.node[p.node],
+                &p.name,
+                &p.data_input,
+                &weight.name,
+                (&float_dims, float_values),
+                (&weight.dims, int8_values),
+                |node| {
+                    if clear_trans_b {
+                        crate::onnx::build::set_attr(node, crate::onnx::build::attr_int("transB", 0));
+                    }
+                },
+            ));
+        }
+        let complete = !readers.is_empty() && layers.len() == readers.len();
+        tensors.push(complete.then(|| ScoredTensor { tensor: readers[0].data_input.clone(), asymmetric: asym, layers }));
+    }
+    Ok(tensors)
 }
 
 /// (height, width) of the model's first data input: the frame decoded boxes are in.
@@ -872,6 +948,7 @@ pub(crate) struct LayerPlan {
     channel_wise: bool,
     scale_w: Vec<f32>,
     weight: Option<QuantConst<i8>>,
+    layout: arq::WeightLayout,
     bias: Option<FloatConst>,
     clear_trans_b: bool,
     bias_add: Option<usize>,
@@ -980,6 +1057,7 @@ fn plan_layer(
         channel_wise,
         scale_w: Vec::new(),
         weight: None,
+        layout: q.layout,
         bias: None,
         clear_trans_b: false,
         bias_add: None,

@@ -158,6 +158,10 @@ impl ActAlgorithm for HfmgParams {
         &[Pass::Statistics]
     }
 
+    fn asymmetric(&self) -> bool {
+        self.asymmetric
+    }
+
     fn validate(&self) -> Result<()> {
         HfmgParams::validate(self)
     }

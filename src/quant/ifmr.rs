@@ -420,6 +420,10 @@ impl ActAlgorithm for IfmrParams {
         &[Pass::Statistics, Pass::ClipSearch]
     }
 
+    fn asymmetric(&self) -> bool {
+        self.asymmetric
+    }
+
     fn validate(&self) -> Result<()> {
         IfmrParams::validate(self)
     }

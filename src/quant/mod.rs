@@ -40,6 +40,7 @@ pub mod hfmg;
 pub mod ifmr;
 pub mod observe;
 pub mod options;
+pub mod output_clip;
 pub mod pbtext;
 pub mod record;
 pub mod report;

@@ -74,6 +74,8 @@ pub trait ActAlgorithm: SettingsEq + fmt::Debug + Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// The passes its observers take part in, in [`Pass`] order.
     fn passes(&self) -> &'static [Pass];
+    /// Whether its parameters carry an offset (activation_offset).
+    fn asymmetric(&self) -> bool;
     /// Checks the settings before any batch runs.
     fn validate(&self) -> Result<()>;
     /// A new observer of `tensor`, which will produce `total` values over all batches.

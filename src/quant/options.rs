@@ -10,7 +10,7 @@
 
 use std::path::PathBuf;
 
-use super::calibrate::{CalibrationOptions, WeightRounding};
+use super::calibrate::{ActivationClip, CalibrationOptions, WeightRounding};
 
 /// Post-training INT8 quantization, a drop-in for `amct_onnx calibration`: writes
 /// PREFIX_deploy_model.onnx (AscendQuant / int8 weights / AscendDequant, for ATC),
@@ -74,9 +74,16 @@ pub struct CalibrationArgs {
     #[arg(long = "weight_rounding", value_name = "MODE", value_enum, default_value_t)]
     #[serde(default)]
     pub weight_rounding: WeightRounding,
+    /// How each activation's clip range is chosen: "input" (the default, amct_onnx's: by the
+    /// tensor's own quantization error) or "output" (IFMR's clip_max searched again on a grid
+    /// of 0.2–1.3× its choice, scored by the output error of the layers reading the tensor on
+    /// the first 2 calibration batches; about 23 more runs of each layer per batch).
+    #[arg(long = "activation_clip", value_name = "MODE", value_enum, default_value_t)]
+    #[serde(default)]
+    pub activation_clip: ActivationClip,
     /// Fold each layer's mean output shift per channel (int8 model against float on the
-    /// calibration batches, measured in two rounds) into its int32 bias: empirical bias
-    /// correction, three more passes over the batches.
+    /// calibration batches) into its int32 bias: empirical bias correction, layer by layer in
+    /// dependency order (one float pass plus one int8 pass per dependency level).
     #[arg(long = "bias_correction")]
     #[serde(default)]
     pub bias_correction: bool,
@@ -133,6 +140,7 @@ impl CalibrationArgs {
             eval_data_dir: self.eval_data_dir,
             equalize: self.equalize,
             weight_rounding: self.weight_rounding,
+            activation_clip: self.activation_clip,
             bias_correction: self.bias_correction,
             task: self.task,
             sensitivity: self.sensitivity,

@@ -21,6 +21,9 @@
 //!   "equalized": [{"tensor", "depthwise_convs": [...], "producer_conv", "max_gain", "gains": [...]}],
 //!   "bias_correction" (with --bias_correction only): [{"layer", "channels", "max_abs_shift",
 //!       "mean_abs_shift"}] (float units of the layer's output; [`super::bias_correction`]),
+//!   "output_clip" (with --activation_clip output only): [{"tensor", "layers": [...], "factor",
+//!       "clip_max_ifmr", "clip_max", "output_error_ifmr", "output_error"}] (the clip_max chosen
+//!       over IFMR's and the readers' summed relative output errors; [`super::output_clip`]),
 //!   "fallback" (with --accuracy_target only): {"target", "method", "met", "all_int8": trial,
 //!       "result": trial, "float_layers": [{"name", "macs", "gain_sqnr_db", "gain_cosine"}],
 //!       "trials", "int8_mac_share"} (trial: {"cosine", "sqnr_db", "task"?}) }
@@ -41,6 +44,7 @@ use super::equalize::Equalized;
 use super::eval::{OutputAgreement, TaskAgreement};
 use super::fallback::Fallback;
 use super::fold::FoldReport;
+use super::output_clip::ClipChoice;
 use super::select::Candidate;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -94,6 +98,7 @@ pub struct Findings<'a> {
     pub outputs: &'a [OutputAgreement],
     pub equalized: &'a [Equalized],
     pub bias_correction: &'a [BiasShift],
+    pub output_clip: &'a [ClipChoice],
     pub task: Option<&'a TaskAgreement>,
     pub fallback: Option<&'a Fallback>,
 }
@@ -124,6 +129,8 @@ pub struct QuantReport {
     pub(super) equalized: Vec<Equalized>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(super) bias_correction: Vec<BiasShift>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(super) output_clip: Vec<ClipChoice>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) fallback: Option<Fallback>,
 }
@@ -138,7 +145,7 @@ impl QuantReport {
         float_layers: Vec<FloatLayer>,
         findings: Findings,
     ) -> Self {
-        let Findings { fold, outputs, equalized, bias_correction, task, fallback } = findings;
+        let Findings { fold, outputs, equalized, bias_correction, output_clip, task, fallback } = findings;
         QuantReport {
             version: 1,
             tool: format!("ascend-ptq {}", crate::VERSION),
@@ -159,6 +166,7 @@ impl QuantReport {
             task_agreement: task.cloned(),
             equalized: equalized.to_vec(),
             bias_correction: bias_correction.to_vec(),
+            output_clip: output_clip.to_vec(),
             fallback: fallback.cloned(),
         }
     }

@@ -90,10 +90,11 @@ fn facts(r: &QuantReport) -> String {
         (
             "graph rewrites",
             format!(
-                "{} BatchNorm folded, {} depthwise inputs equalized, {} biases corrected",
+                "{} BatchNorm folded, {} depthwise inputs equalized, {} biases corrected, {} activation clips changed by output scoring",
                 r.fused_batch_norms.len(),
                 r.equalized.len(),
-                r.bias_correction.len()
+                r.bias_correction.len(),
+                r.output_clip.iter().filter(|c| c.factor != 1.0).count()
             ),
         ),
         ("tool", r.tool.clone()),

@@ -41,7 +41,8 @@ fn report(layers: Vec<LayerReport>, float: Vec<FloatLayer>, eval_dir: Option<&st
     };
     let outputs = [OutputAgreement { output: "y".into(), cosine: 0.99, sqnr_db: 17.5, max_abs_error: 0.25, max_abs_reference: 3.0 }];
     let fold = FoldReport::default();
-    let findings = Findings { fold: &fold, outputs: &outputs, equalized: &[], bias_correction: &[], task, fallback: None };
+    let findings =
+        Findings { fold: &fold, outputs: &outputs, equalized: &[], bias_correction: &[], output_clip: &[], task, fallback: None };
     QuantReport::new(&opts, 4, 2, &CalibrationConfig::default(), layers, float, findings)
 }
 
