@@ -9,6 +9,8 @@ use clap::{CommandFactory, Parser};
 fn main() -> ExitCode {
     keep_tensor_buffers_on_the_heap();
     exit_quietly_on_closed_stdout();
+    // Ctrl-C (or SIGTERM) mid-write removes the temp file being written: no partial outputs.
+    ascend_ptq::onnx::inflight::install_cleanup_on_interrupt();
     let args = match cli::abbrev::expand(std::env::args_os().collect(), cli::Cli::command()) {
         Ok(args) => cli::Cli::parse_from(args),
         Err(message) => {

@@ -671,3 +671,59 @@ fn bad_input_matrix() {
     println!("{} rows\n{}", rows.len(), table.join("\n"));
     assert!(failures.is_empty(), "{} of {} rows failed:\n\n{}", failures.len(), rows.len(), failures.join("\n\n"));
 }
+
+/// The matrix's "interrupted run" rows: each command is stopped with SIGINT while it is in the
+/// middle of writing its first output file (`ASCEND_PTQ_TEST_WRITE_DELAY_MS` pauses after half
+/// the bytes). It must exit with 130 (128 + SIGINT), leave no output file, partial or temp, and
+/// leave every input as it was.
+#[test]
+fn sigint_mid_write_leaves_no_partial_output() {
+    let fx = Fx::new();
+    let p = |rel: &str| fx.p(rel);
+    let x_in = format!("x={}", p("x.bin"));
+    let commands: Vec<(&str, Vec<String>)> = vec![
+        ("run", vec!["run".into(), "--model".into(), p("model.onnx"), "--input".into(), x_in, "--output_dir".into(), p("out")]),
+        (
+            "calibration",
+            ["calibration", "--model", &p("model.onnx"), "--save_path", &p("out/m"), "--input_shape", SHAPE, "--data_dir", &p("data")]
+                .map(String::from)
+                .to_vec(),
+        ),
+        ("aipp", ["aipp", &p("params.json"), "--out", &p("out/a.cfg")].map(String::from).to_vec()),
+    ];
+    for (name, args) in commands {
+        // `aipp` writes into an existing folder; the others would create it.
+        std::fs::create_dir_all(fx.root.join("out")).unwrap();
+        let before = fx.snapshot();
+        let mut child = common::cli()
+            .args(&args)
+            .env("ASCEND_PTQ_TEST_WRITE_DELAY_MS", "20000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait for the temp file of the first output to appear: the command is mid-write.
+        let out = fx.root.join("out");
+        let started = std::time::Instant::now();
+        let temp_files = || -> Vec<PathBuf> {
+            std::fs::read_dir(&out)
+                .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.to_string_lossy().contains(".ascend-ptq-")).collect())
+                .unwrap_or_default()
+        };
+        while temp_files().is_empty() {
+            assert!(started.elapsed().as_secs() < 120, "{name}: no temp file appeared in {}", out.display());
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("{name}: ended ({status}) before writing");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        // SAFETY: signalling our own child process.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(130), "{name}: {status}");
+        assert_eq!(temp_files(), Vec::<PathBuf>::new(), "{name}: the temp file was left behind");
+        let after = fx.snapshot();
+        assert_eq!(before, after, "{name}: files were written or changed");
+        let _ = std::fs::remove_dir_all(&out);
+    }
+}

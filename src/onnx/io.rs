@@ -240,13 +240,32 @@ pub fn same_file(input: &Path, output: &Path) -> bool {
 
 /// Writes `bytes` to a temp file in the target folder, then renames it over `path`: readers
 /// never see a half-written file.
+/// The temp file is registered with [`super::inflight`], so the CLI's Ctrl-C removes it.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new().prefix(".ascend-ptq-").tempfile_in(dir).map_err(|e| OnnxError::io(dir, e))?;
-    tmp.write_all(bytes).map_err(|e| OnnxError::io(path, e))?;
-    tmp.as_file().sync_all().map_err(|e| OnnxError::io(path, e))?;
+    let tmp = tempfile::Builder::new().prefix(".ascend-ptq-").make_in(dir, |p| {
+        let registration = super::inflight::register(p);
+        std::fs::OpenOptions::new().write(true).create_new(true).open(p).map(|file| (file, registration))
+    });
+    let mut tmp = tmp.map_err(|e| OnnxError::io(dir, e))?;
+    let (file, _registration) = tmp.as_file_mut();
+    if let Some(ms) = test_write_delay() {
+        // Fault injection for tests/bad_input.rs: half the bytes written, then a pause.
+        file.write_all(&bytes[..bytes.len() / 2]).map_err(|e| OnnxError::io(path, e))?;
+        std::thread::sleep(std::time::Duration::from_millis(ms));
+        file.write_all(&bytes[bytes.len() / 2..]).map_err(|e| OnnxError::io(path, e))?;
+    } else {
+        file.write_all(bytes).map_err(|e| OnnxError::io(path, e))?;
+    }
+    file.sync_all().map_err(|e| OnnxError::io(path, e))?;
     tmp.persist(path).map_err(|e| OnnxError::io(path, e.error))?;
     Ok(())
+}
+
+/// `ASCEND_PTQ_TEST_WRITE_DELAY_MS`: tests interrupt a command in the middle of writing an
+/// output file with it; unset (always, outside tests) it changes nothing.
+fn test_write_delay() -> Option<u64> {
+    std::env::var("ASCEND_PTQ_TEST_WRITE_DELAY_MS").ok()?.parse().ok()
 }
 
 /// Calls `f` on every TensorProto of the model: initializers, sparse initializers,

@@ -6,6 +6,7 @@ pub mod attr;
 pub mod build;
 pub mod error;
 pub mod graph;
+pub mod inflight;
 pub mod input_shape;
 pub mod inspect;
 pub mod io;
