@@ -150,7 +150,14 @@ fn real_model(py: &Path, key: &str, work: &Path) -> Option<(Value, Value, Value)
 #[test]
 fn onnx_runtime_qdq_models_of_the_real_models_convert_to_the_same_numbers() {
     let Some(py) = common::oracle_python() else { return };
-    for (key, file) in [("det", common::DET), ("cls", common::CLS), ("rec", common::REC), ("yolox", "models/ddddocr_common_det.onnx")] {
+    let models = [
+        ("det", common::DET),
+        ("cls", common::CLS),
+        ("rec", common::REC),
+        ("yolox", "models/ddddocr_common_det.onnx"),
+        ("yolov8", "models/yolov8n-doclaynet.onnx"),
+    ];
+    for (key, file) in models {
         if common::asset(file).is_none() {
             return;
         }
@@ -172,7 +179,9 @@ fn onnx_runtime_qdq_models_of_the_real_models_convert_to_the_same_numbers() {
         // QDQ models meet the bar as they are; det meets it against ORT's own integer-form run
         // (its QDQ run sums rounded float products, and at the requantizations some values
         // land a step apart, then more downstream); on YOLOX one value of ORT's SiLU lands on a
-        // rounding boundary and the step spreads over the network (reported, cosine >= 0.998).
+        // rounding boundary and the step spreads over the network (reported, cosine >= 0.998);
+        // on YOLOv8n every SiLU does the same (10 % of the quantized activations a step apart,
+        // cosine 0.99992: reported).
         let flips = &check["quantized_activations"];
         match key {
             "cls" | "rec" => {
