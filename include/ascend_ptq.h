@@ -46,6 +46,11 @@ typedef enum aptq_status {
    */
   APTQ_STEP_FAILED = 7,
   /**
+   * The caller cancelled the call: its progress callback returned non-zero
+   * (`aptq_calibrate_with_callbacks`). No output file of the call was written.
+   */
+  APTQ_CANCELLED = 8,
+  /**
    * A bug: the library panicked. The message says where.
    */
   APTQ_PANIC = 99,
@@ -65,6 +70,26 @@ typedef struct aptq_model aptq_model;
  * The outputs of one `aptq_model_run`, in model order.
  */
 typedef struct aptq_outputs aptq_outputs;
+
+/**
+ * Reports progress of a long call: `phase` names the pass (e.g. "statistics", "clip search",
+ * "evaluation", "writing"; valid during the call only), `done` of `total` steps of it. Return 0
+ * to go on, non-zero to cancel: the call then stops at its next model run and returns
+ * `APTQ_CANCELLED` without writing any output file. It may be called from any thread the
+ * library uses (today: the calling thread), never from two at once for one call.
+ */
+typedef int (*aptq_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
+
+/**
+ * Callbacks for the long calls; every field may be NULL.
+ */
+typedef struct aptq_callbacks {
+  aptq_progress_fn progress;
+  /**
+   * Passed back as the callback's first argument.
+   */
+  void *user;
+} aptq_callbacks;
 
 #ifdef __cplusplus
 extern "C" {
@@ -295,6 +320,20 @@ const char *aptq_version(void);
  */
 enum aptq_status aptq_calibrate(const char *options_json,
                                 char **summary_json);
+
+/**
+ * `aptq_calibrate` with a progress callback that can cancel it (`aptq_progress_fn`).
+ * `callbacks` may be NULL (then it is `aptq_calibrate`). A call whose callback asked to cancel
+ * but that had already finished its last model run completes normally (`APTQ_OK`, all files
+ * written).
+ *
+ * # Safety
+ * As `aptq_calibrate`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+ * duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+ */
+enum aptq_status aptq_calibrate_with_callbacks(const char *options_json,
+                                               const struct aptq_callbacks *callbacks,
+                                               char **summary_json);
 
 /**
  * Runs `ascend-ptq compare`: the int8 and the fp16 OM on the same inputs through AscendCL

@@ -293,3 +293,27 @@ fn flow_example_runs_the_whole_flow() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("status 1") && stderr.contains("simulat"), "{stderr}");
 }
+
+/// `aptq_calibrate_with_callbacks` on the real cls model: progress for every pass, then a run
+/// cancelled from the callback in the clip search ends with APTQ_CANCELLED and writes nothing
+/// (ffi/tests/calibrate_cancel.c).
+#[test]
+fn c_calibrate_progress_and_cancel() {
+    let Some(cls) = common::asset(common::CLS) else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("bins");
+    std::fs::create_dir(&data).unwrap();
+    for b in 0..3 {
+        let values: Vec<u8> = (0..3 * 48 * 192).flat_map(|i| ((((i * 7 + b * 13) % 255) as f32 / 127.5) - 1.0).to_le_bytes()).collect();
+        std::fs::write(data.join(format!("{b}.bin")), values).unwrap();
+    }
+    let (full, cancel) = (tmp.path().join("full/m"), tmp.path().join("cancel/m"));
+    let exe = build_c("ffi/tests/calibrate_cancel.c");
+    let args = [cls.to_str().unwrap(), "x:1,3,48,192", data.to_str().unwrap(), full.to_str().unwrap(), cancel.to_str().unwrap()];
+    let out = run(&exe, &args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.trim() == "ok", "calibrate_cancel.c failed:\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(full.with_file_name("m_deploy_model.onnx").exists(), "the full run wrote its files");
+    let written: Vec<_> = std::fs::read_dir(tmp.path().join("cancel")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(written.is_empty(), "the cancelled run wrote {written:?}");
+}

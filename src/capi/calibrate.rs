@@ -1,9 +1,12 @@
-use std::ffi::c_char;
+use std::ffi::{CString, c_char, c_int, c_void};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::boundary::{guard, str_arg, to_json, write_string_out};
 use super::error::{CapiError, aptq_status};
 use super::options::from_json;
-use crate::quant::calibrate::calibrate;
+use crate::engine::cancel::with_cancel_token;
+use crate::quant::calibrate::{Progress, calibrate};
 use crate::quant::options::CalibrationArgs;
 
 /// Runs `ascend-ptq calibration` (amct_onnx-compatible post-training INT8 quantization):
@@ -51,6 +54,62 @@ pub unsafe extern "C" fn aptq_calibrate(options_json: *const c_char, summary_jso
         }
         let args: CalibrationArgs = from_json(text)?;
         let summary = calibrate(&args.into_options(), &mut |_| {})?;
+        unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
+    })
+}
+
+/// Reports progress of a long call: `phase` names the pass (e.g. "statistics", "clip search",
+/// "evaluation", "writing"; valid during the call only), `done` of `total` steps of it. Return 0
+/// to go on, non-zero to cancel: the call then stops at its next model run and returns
+/// `APTQ_CANCELLED` without writing any output file. It may be called from any thread the
+/// library uses (today: the calling thread), never from two at once for one call.
+#[allow(non_camel_case_types)]
+pub type aptq_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, phase: *const c_char, done: u64, total: u64) -> c_int>;
+
+/// Callbacks for the long calls; every field may be NULL.
+#[allow(non_camel_case_types)]
+#[repr(C)]
+pub struct aptq_callbacks {
+    pub progress: aptq_progress_fn,
+    /// Passed back as the callback's first argument.
+    pub user: *mut c_void,
+}
+
+/// `aptq_calibrate` with a progress callback that can cancel it (`aptq_progress_fn`).
+/// `callbacks` may be NULL (then it is `aptq_calibrate`). A call whose callback asked to cancel
+/// but that had already finished its last model run completes normally (`APTQ_OK`, all files
+/// written).
+///
+/// # Safety
+/// As `aptq_calibrate`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+/// duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_calibrate_with_callbacks(
+    options_json: *const c_char,
+    callbacks: *const aptq_callbacks,
+    summary_json: *mut *mut c_char,
+) -> aptq_status {
+    guard(|| {
+        let text = unsafe { str_arg(options_json, "options_json") }?;
+        if summary_json.is_null() {
+            return Err(CapiError::invalid_argument("summary_json is NULL"));
+        }
+        let callbacks = unsafe { callbacks.as_ref() };
+        let args: CalibrationArgs = from_json(text)?;
+        let token = Arc::new(AtomicBool::new(false));
+        let mut report = |progress: Progress| {
+            let Some(cb) = callbacks.and_then(|c| c.progress.map(|f| (f, c.user))) else { return };
+            let (phase, done, total) = match progress {
+                Progress::Batch { pass, done, total } => (pass, done as u64, total as u64),
+                Progress::Writing => ("writing", 0, 1),
+            };
+            let phase = CString::new(phase).unwrap_or_default();
+            // SAFETY: the caller vouches for the callback and its user pointer.
+            if unsafe { (cb.0)(cb.1, phase.as_ptr(), done, total) } != 0 {
+                token.store(true, Ordering::SeqCst);
+            }
+        };
+        let summary = with_cancel_token(Arc::clone(&token), || calibrate(&args.into_options(), &mut report))?;
         unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
     })
 }

@@ -41,6 +41,9 @@ pub enum aptq_status {
     /// A step of `aptq_flow` failed (ATC, calibration, ...). The message names the step and
     /// its log; the flow's flow.json records it and the steps before it.
     APTQ_STEP_FAILED = 7,
+    /// The caller cancelled the call: its progress callback returned non-zero
+    /// (`aptq_calibrate_with_callbacks`). No output file of the call was written.
+    APTQ_CANCELLED = 8,
     /// A bug: the library panicked. The message says where.
     APTQ_PANIC = 99,
 }
@@ -102,6 +105,7 @@ fn engine_status(e: &EngineError) -> aptq_status {
         EngineError::UnsupportedOp { .. } => APTQ_UNSUPPORTED,
         EngineError::Input { .. } => APTQ_INVALID_ARGUMENT,
         EngineError::Onnx(o) => onnx_status(o),
+        EngineError::Cancelled => APTQ_CANCELLED,
         _ => APTQ_INVALID_MODEL,
     }
 }

@@ -30,7 +30,7 @@ pub use acl::{
     aptq_model_run, aptq_outputs, aptq_outputs_count, aptq_outputs_data, aptq_outputs_free, aptq_outputs_name,
 };
 pub use boundary::{aptq_last_error, aptq_string_free, aptq_version};
-pub use calibrate::aptq_calibrate;
+pub use calibrate::{aptq_calibrate, aptq_calibrate_with_callbacks, aptq_callbacks, aptq_progress_fn};
 pub use compare::aptq_compare;
 pub use convert::aptq_convert;
 pub use data::{aptq_aipp, aptq_preprocess};

@@ -11,6 +11,9 @@ pub enum EngineError {
     Input { name: String, detail: String },
     #[error(transparent)]
     Onnx(#[from] OnnxError),
+    /// The caller's cancel token was set ([`super::cancel`]).
+    #[error("cancelled by the caller")]
+    Cancelled,
 }
 
 pub type Result<T, E = EngineError> = std::result::Result<T, E>;

@@ -3,6 +3,7 @@
 //! knows no quantizer: Ascend quant ops are just ops.
 
 pub mod bench;
+pub mod cancel;
 pub mod error;
 pub mod fp16;
 pub mod int8;

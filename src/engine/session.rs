@@ -219,6 +219,9 @@ impl Session {
             }
         }
         for step in &self.steps {
+            if super::cancel::cancelled() {
+                return Err(EngineError::Cancelled);
+            }
             let started = std::time::Instant::now();
             let results = {
                 let args: Vec<Option<&Tensor>> = step.inputs.iter().map(|id| id.and_then(|id| env[id].as_deref())).collect();
