@@ -34,8 +34,9 @@ for tool in aarch64-linux-gnu-gcc aarch64-linux-gnu-g++ qemu-aarch64 cmake pkg-c
 done
 
 fail() { echo "test-release.sh: FAILED: $*" >&2; exit 1; }
-# Runs an aarch64 program of the bundle under qemu-user with the cross libc and the bundle's lib/.
-arm() { QEMU_LD_PREFIX=/usr/aarch64-linux-gnu LD_LIBRARY_PATH="$b/lib" qemu-aarch64 "$@"; }
+# Runs an aarch64 program under qemu-user with the cross libc's loader and the bundle's lib/ on
+# the guest's LD_LIBRARY_PATH (-E: not on qemu's own, an x86-64 program).
+arm() { qemu-aarch64 -L /usr/aarch64-linux-gnu -E "LD_LIBRARY_PATH=$b/lib" "$@"; }
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
