@@ -1,24 +1,43 @@
 #!/usr/bin/env bash
 # Cross-builds ascend-ptq for aarch64 Linux (what Ascend 310/310B boards run), runs PP-OCRv4 det
 # on a real photo under qemu-user, and compares the output with the x86-64 build's.
-# Needs (Debian): gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user, and
-# `rustup target add aarch64-unknown-linux-gnu`.
+#
+#   scripts/cross-aarch64.sh [--x86-bin PATH]
+#
+# The aarch64 build is scripts/build-release.sh's (the CLI, the cdylib and the simulator that
+# scripts/install.sh and scripts/release.sh install; a no-op after them). The x86-64 reference is
+# PATH (CI passes the debug binary scripts/test.sh built), else a release build.
+# scripts/setup-cross.sh installs the prerequisites (cross gcc, qemu-user, the rustup target).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+x86=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --x86-bin) x86="${2:?cross-aarch64.sh: --x86-bin needs the path of an x86-64 ascend-ptq}"; shift 2 ;;
+        --x86-bin=*) x86="${1#*=}"; shift ;;
+        -h | --help) sed -n 2,10p "$0"; exit 0 ;;
+        *) echo "cross-aarch64.sh: unknown argument '$1' (expected --x86-bin PATH)" >&2; exit 2 ;;
+    esac
+done
 target=aarch64-unknown-linux-gnu
-export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
-export CC_aarch64_unknown_linux_gnu=aarch64-linux-gnu-gcc
+scripts/setup-cross.sh
 scripts/fetch-assets.sh >/dev/null
 py=$(scripts/setup-venv.sh)
-cargo build --release --locked --quiet
-cargo build --release --locked --quiet --target "$target"
+if [ -z "$x86" ]; then
+    cargo build --release --locked --quiet
+    x86=target/release/ascend-ptq
+fi
+[ -x "$x86" ] || { echo "cross-aarch64.sh: --x86-bin $x86 is not an executable" >&2; exit 1; }
+scripts/build-release.sh --target "$target"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-target/release/ascend-ptq preprocess scripts/demo-params.json --out "$work/cal" >/dev/null
+"$x86" preprocess scripts/demo-params.json --out "$work/cal" >/dev/null
 model=assets/models/ch_PP-OCRv4_det_infer.onnx
 args=(run --model "$model" --input_shape "x:1,3,640,640" --input "x=$work/cal/imgs_batch1/batch0001.bin")
-target/release/ascend-ptq "${args[@]}" --output_dir "$work/x86" >/dev/null
+"$x86" "${args[@]}" --output_dir "$work/x86" >/dev/null
+start=$(date +%s)
 qemu-aarch64 -L /usr/aarch64-linux-gnu "target/$target/release/ascend-ptq" "${args[@]}" --output_dir "$work/arm" >/dev/null
+echo "cross-aarch64.sh: PP-OCRv4 det 640² under qemu-aarch64 in $(( $(date +%s) - start )) s"
 "$py" - "$work/x86/sigmoid_0.tmp_0.bin" "$work/arm/sigmoid_0.tmp_0.bin" <<'PY'
 import sys
 import numpy as np

@@ -94,6 +94,38 @@ fn c_inspect_example_on_real_model() {
     assert!(stderr.contains("status 2") && stderr.contains("/nonexistent/det.onnx"), "{stderr}");
 }
 
+/// `ascend-ptq --version` and the cdylib's SONAME follow the Cargo package version (as
+/// `aptq_version()` does: c_inspect_example_on_real_model); scripts/install.sh installs the
+/// library under that SONAME and scripts/test-release.sh checks the same in the bundle.
+#[test]
+fn cli_version_library_version_and_soname_agree() {
+    let version = env!("CARGO_PKG_VERSION");
+    let cli = common::cli().arg("--version").output().unwrap();
+    assert!(cli.status.success());
+    assert_eq!(String::from_utf8_lossy(&cli.stdout).trim(), format!("ascend-ptq {version}"));
+
+    let exe = build_c("ffi/tests/conventions.c");
+    let needed = Command::new("readelf").arg("-d").arg(&exe).output().expect("run readelf (binutils)");
+    let (major, minor) = (env!("CARGO_PKG_VERSION_MAJOR"), env!("CARGO_PKG_VERSION_MINOR"));
+    let soname = if major == "0" { format!("libascend_ptq.so.0.{minor}") } else { format!("libascend_ptq.so.{major}") };
+    assert_eq!(env!("ASCEND_PTQ_SONAME"), soname);
+    let dynamic = String::from_utf8_lossy(&needed.stdout);
+    assert!(dynamic.contains(&format!("Shared library: [{soname}]")), "a program linked with -lascend_ptq must need {soname}:\n{dynamic}");
+    let lib = common::cdylib_dir().join("libascend_ptq.so");
+    let own = Command::new("readelf").arg("-d").arg(&lib).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&own.stdout).contains(&format!("Library soname: [{soname}]")),
+        "{} has no SONAME {soname}",
+        lib.display()
+    );
+    // The program runs: the loader finds the library by its SONAME (common::cdylib_dir links it).
+    let tmp = tempfile::tempdir().unwrap();
+    let not_a_model = tmp.path().join("notes.onnx");
+    std::fs::write(&not_a_model, "plain text, not a model\n").unwrap();
+    let out = run(&exe, &["/nonexistent/dir/model.onnx", not_a_model.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn c_preprocess_example_on_real_photos() {
     let (Some(coffee), Some(rocket)) = (common::asset("images/coffee.png"), common::asset("images/rocket.jpg")) else { return };

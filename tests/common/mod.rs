@@ -82,15 +82,30 @@ pub mod graph;
 pub mod models;
 
 /// Where the cdylib `libascend_ptq.so` of this test run is (deps/ first: a top-level copy may
-/// be left by an older `cargo build`).
+/// be left by an older `cargo build`). Programs linked with `-lascend_ptq` ask the loader for
+/// the library's SONAME (build.rs: `libascend_ptq.so.0.<minor>`), which cargo does not create:
+/// it is made here, a symlink to `libascend_ptq.so` in the same folder.
 pub fn cdylib_dir() -> PathBuf {
     let target = target_dir();
     for dir in [target.join("deps"), target.clone()] {
         if dir.join("libascend_ptq.so").exists() {
+            link_soname(&dir);
             return dir;
         }
     }
     panic!("libascend_ptq.so not found under {}", target.display());
+}
+
+/// `dir/<SONAME> -> libascend_ptq.so`, created atomically (tests run in parallel processes).
+fn link_soname(dir: &Path) {
+    let link = dir.join(env!("ASCEND_PTQ_SONAME"));
+    if std::fs::read_link(&link).is_ok_and(|t| t == Path::new("libascend_ptq.so")) {
+        return;
+    }
+    let tmp = dir.join(format!(".{}.{}", env!("ASCEND_PTQ_SONAME"), std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink("libascend_ptq.so", &tmp).unwrap_or_else(|e| panic!("symlink {}: {e}", tmp.display()));
+    std::fs::rename(&tmp, &link).unwrap_or_else(|e| panic!("rename {} to {}: {e}", tmp.display(), link.display()));
 }
 
 /// `aclsimGetLiveCounts`' struct (the simulator's, and the test fake's): objects created and
