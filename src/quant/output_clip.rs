@@ -47,9 +47,10 @@ pub(crate) struct ScoredLayer {
 }
 
 impl ScoredLayer {
-    /// `node` of `model` with its data input renamed `x`, its weight `w` (given here as
-    /// `float_weight` / `int8_weight`, both of `weight_dims`; the int8 one's node uses
-    /// `int8_attrs_override`), its output `y`; the bias input is dropped.
+    /// `node` of `model` with its data input renamed `x`, its weight `w`, its output `y` and
+    /// the bias input dropped; the float model gets `float_weight`, the int8 one `int8_weight`
+    /// (dims, values: the int8 weights times their scales) and its node edited by `int8_node`
+    /// (a Gemm whose int8 weight was transposed offline gets transB = 0).
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         model: &ModelProto,
