@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod error;
 pub mod fp16;
+mod fuse;
 pub mod int8;
 pub mod kernels;
 pub mod ops;
