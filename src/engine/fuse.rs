@@ -109,7 +109,7 @@ pub(super) fn find_fusions(
             taken[a] = true;
         }
         taken[i] = true;
-        fusions.push(Fusion { conv: i, absorbed, output: t, epilogue: Epilogue { stages }, hidden });
+        fusions.push(Fusion { conv: i, absorbed, output: t, epilogue: Epilogue { stages }.fuse_gates(), hidden });
     }
     fusions
 }
