@@ -401,7 +401,7 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     };
     if block > 0 {
         if src.len() >= PAR_THRESHOLD && outer > 1 {
-            let min_blocks = (PAR_THRESHOLD / 4 / block).max(1);
+            let min_blocks = (PAR_THRESHOLD / 4).checked_div(block).unwrap_or(1).max(1);
             out.par_chunks_mut(block).enumerate().with_min_len(min_blocks).for_each_init(Vec::new, work);
         } else {
             let mut col = Vec::new();
