@@ -43,7 +43,8 @@ fn check_model(rel: &str, shape: [usize; 4], photos: &str) {
     for (k, case) in reference["cases"].as_array().unwrap().iter().enumerate() {
         let bytes = std::fs::read(tmp.path().join(format!("input_{k}.bin"))).unwrap();
         let x = Tensor::from_le_bytes(DataType::Float, &shape, &bytes, &input_name).unwrap();
-        let outputs = session.run(HashMap::from([(input_name.clone(), x)])).unwrap();
+        let outputs = session.run(HashMap::from([(input_name.clone(), x.clone())])).unwrap();
+        common::assert_fusion_exact(rel, &session, &outputs, HashMap::from([(input_name.clone(), x)]));
         for (j, want) in case["outputs"].as_array().unwrap().iter().enumerate() {
             let (name, got) = &outputs[j];
             assert_eq!(name, want["name"].as_str().unwrap());

@@ -52,7 +52,8 @@ fn check_model(rel: &str, shape: [usize; 4], prep: &str, images: &[&str], score_
     for (k, case) in cases.iter().enumerate() {
         let bytes = std::fs::read(tmp.path().join(format!("input_{k}.bin"))).unwrap();
         let x = Tensor::from_le_bytes(DataType::Float, &shape, &bytes, &input_name).unwrap();
-        let outputs = session.run(HashMap::from([(input_name.clone(), x)])).unwrap_or_else(|e| panic!("{rel}: run failed: {e}"));
+        let outputs = session.run(HashMap::from([(input_name.clone(), x.clone())])).unwrap_or_else(|e| panic!("{rel}: run failed: {e}"));
+        common::assert_fusion_exact(rel, &session, &outputs, HashMap::from([(input_name.clone(), x)]));
         let wants = case["outputs"].as_array().unwrap();
         assert_eq!(outputs.len(), wants.len(), "{rel}: number of outputs");
         for (j, want) in wants.iter().enumerate() {

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod cancel;
 pub mod error;
 pub mod fp16;
+mod fuse;
 pub mod int8;
 pub mod kernels;
 pub mod ops;

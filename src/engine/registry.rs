@@ -13,6 +13,12 @@ use crate::onnx::{NodeExt, NodeProto};
 /// and returns its outputs in order.
 pub trait Op: Send + Sync + Debug {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
+
+    /// This op (one float output) followed by `epilogue` applied to every output element, as
+    /// one op; None when the op cannot fuse element-wise tails (the default).
+    fn with_epilogue(&self, _epilogue: Arc<crate::engine::kernels::epilogue::Epilogue>) -> Option<Box<dyn Op>> {
+        None
+    }
 }
 
 /// What a builder knows about the node when the model is planned.

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::error::{EngineError, Result};
+use super::fuse::{StepView, find_fusions};
 use super::registry::{BuildContext, Op, Registry};
 use super::tensor::Tensor;
 use crate::onnx::graph::Graph;
@@ -31,11 +32,14 @@ pub struct RunOptions {
     pub round_outputs_to_f16: bool,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Step {
     label: String,
     op_type: String,
-    op: Box<dyn Op>,
+    op: Arc<dyn Op>,
+    /// The node's index in the graph and its domain's opset.
+    node: usize,
+    opset: i64,
     inputs: Vec<Option<usize>>,
     outputs: Vec<usize>,
     /// Values whose last consumer is this step: dropped right after it runs.
@@ -51,6 +55,11 @@ pub struct Session {
     inputs: Vec<(InputSpec, usize)>,
     outputs: Vec<(String, usize)>,
     steps: Vec<Step>,
+    /// The same plan with element-wise tails fused into convolutions ([`super::fuse`]);
+    /// empty when nothing fused.
+    fused: Vec<Step>,
+    /// Values the fused plan never computes: a run observing one of them takes `steps`.
+    hidden: HashSet<String>,
 }
 
 impl Session {
@@ -122,7 +131,9 @@ impl Session {
             plan.steps.push(Step {
                 label,
                 op_type: node.op_type().to_string(),
-                op,
+                op: Arc::from(op),
+                node: index,
+                opset,
                 inputs: input_ids,
                 outputs: output_ids,
                 frees: Vec::new(),
@@ -130,10 +141,37 @@ impl Session {
         }
 
         let outputs: Vec<(String, usize)> = graph_proto.output.iter().map(|o| (o.name().to_string(), plan.id(o.name()))).collect();
-        plan.assign_frees(&outputs);
+        assign_frees(&mut plan.steps, &plan.constants, &outputs);
+        let (fused, hidden) = if fusion_enabled() {
+            fuse_plan(&plan, &graph_proto.node, &|id| static_shape(&plan.names[id]), &outputs)
+        } else {
+            (Vec::new(), HashSet::new())
+        };
         let Planner { names, ids, constants, steps } = plan;
         let constants = constants.into_iter().enumerate().filter_map(|(id, c)| c.map(|c| (id, c))).collect();
-        Ok(Session { names, ids, constants, inputs, outputs, steps })
+        Ok(Session { names, ids, constants, inputs, outputs, steps, fused, hidden })
+    }
+
+    /// Number of executed steps of the fused plan (equal to [`Self::step_count`] when
+    /// nothing fused).
+    pub fn fused_step_count(&self) -> usize {
+        if self.fused.is_empty() { self.steps.len() } else { self.fused.len() }
+    }
+
+    /// Runs the model without the plan-time fusions, one op per node (for checking that
+    /// the fused plan gives the same outputs).
+    pub fn run_unfused(&self, inputs: HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>> {
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, &RunOptions::default(), true)
+    }
+
+    /// The plan a run takes: the fused one unless the run needs a value it hides, or rounds
+    /// each op's output to fp16 (the fused ops would round once per conv).
+    fn plan_for(&self, observe: &HashSet<String>, options: &RunOptions, unfused: bool) -> &[Step] {
+        if self.fused.is_empty() || unfused || options.round_outputs_to_f16 || observe.iter().any(|n| self.hidden.contains(n)) {
+            &self.steps
+        } else {
+            &self.fused
+        }
     }
 
     pub fn inputs(&self) -> impl Iterator<Item = &InputSpec> {
@@ -164,7 +202,7 @@ impl Session {
 
     /// Runs the model with [`RunOptions`].
     pub fn run_with(&self, inputs: HashMap<String, Tensor>, options: &RunOptions) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options)
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options, false)
     }
 
     /// Runs the model; every tensor named in `observe` is passed to `callback` as soon as
@@ -175,7 +213,7 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, observe, callback, None, &RunOptions::default())
+        self.execute(inputs, observe, callback, None, &RunOptions::default(), false)
     }
 
     /// Runs once and returns, with the outputs, the wall time of every executed node as
@@ -183,8 +221,9 @@ impl Session {
     #[allow(clippy::type_complexity)]
     pub fn run_profiled(&self, inputs: HashMap<String, Tensor>) -> Result<(Vec<(String, Tensor)>, Vec<(String, String, f64)>)> {
         let mut times = Vec::with_capacity(self.steps.len());
-        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default())?;
-        let profile = self.steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
+        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default(), false)?;
+        let steps = self.plan_for(&HashSet::new(), &RunOptions::default(), false);
+        let profile = steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
         Ok((outputs, profile))
     }
 
@@ -195,6 +234,7 @@ impl Session {
         callback: &mut dyn FnMut(&str, &Tensor),
         mut step_times: Option<&mut Vec<f64>>,
         options: &RunOptions,
+        unfused: bool,
     ) -> Result<Vec<(String, Tensor)>> {
         if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
             let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -218,7 +258,7 @@ impl Session {
                 callback(&self.names[id], t);
             }
         }
-        for step in &self.steps {
+        for step in self.plan_for(observe, options, unfused) {
             if super::cancel::cancelled() {
                 return Err(EngineError::Cancelled);
             }
@@ -320,26 +360,78 @@ impl Planner {
     fn constant(&self, id: usize) -> Option<Arc<Tensor>> {
         self.constants.get(id).and_then(|c| c.clone())
     }
+}
 
-    /// Marks, for every computed value, the step after which nothing reads it.
-    fn assign_frees(&mut self, outputs: &[(String, usize)]) {
-        let keep: HashSet<usize> = outputs.iter().map(|(_, id)| *id).collect();
-        let mut last_use: HashMap<usize, usize> = HashMap::new();
-        for (i, step) in self.steps.iter().enumerate() {
-            for &id in step.inputs.iter().flatten() {
-                last_use.insert(id, i);
-            }
-            // A value nobody reads is freed right after it is produced.
-            for &id in &step.outputs {
-                last_use.entry(id).or_insert(i);
-            }
+/// Marks, for every computed value, the step after which nothing reads it.
+fn assign_frees(steps: &mut [Step], constants: &[Option<Arc<Tensor>>], outputs: &[(String, usize)]) {
+    let keep: HashSet<usize> = outputs.iter().map(|(_, id)| *id).collect();
+    let mut last_use: HashMap<usize, usize> = HashMap::new();
+    for (i, step) in steps.iter().enumerate() {
+        for &id in step.inputs.iter().flatten() {
+            last_use.insert(id, i);
         }
-        for (id, step) in last_use {
-            if !keep.contains(&id) && self.constants[id].is_none() {
-                self.steps[step].frees.push(id);
-            }
+        // A value nobody reads is freed right after it is produced.
+        for &id in &step.outputs {
+            last_use.entry(id).or_insert(i);
         }
     }
+    for (id, step) in last_use {
+        if !keep.contains(&id) && constants[id].is_none() {
+            steps[step].frees.push(id);
+        }
+    }
+}
+
+/// Plan-time fusion is on unless `APTQ_FUSE=0` (for measuring what it gains).
+fn fusion_enabled() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("APTQ_FUSE").map_or(true, |v| v != "0"))
+}
+
+/// The fused plan of `plan` ([`super::fuse`]) and the names of the values it hides; an
+/// empty plan when nothing fuses.
+fn fuse_plan(
+    plan: &Planner,
+    nodes: &[crate::onnx::NodeProto],
+    shape: &dyn Fn(usize) -> Option<Vec<usize>>,
+    outputs: &[(String, usize)],
+) -> (Vec<Step>, HashSet<String>) {
+    let keep: HashSet<usize> = outputs.iter().map(|(_, id)| *id).collect();
+    let views: Vec<StepView> =
+        plan.steps.iter().map(|s| StepView { node: &nodes[s.node], opset: s.opset, inputs: &s.inputs, outputs: &s.outputs }).collect();
+    let fusions = find_fusions(&views, &|id| plan.constant(id), shape, &keep);
+    let mut replaced: HashMap<usize, Step> = HashMap::new();
+    let mut removed: HashSet<usize> = HashSet::new();
+    let mut hidden = HashSet::new();
+    for f in fusions {
+        let conv = &plan.steps[f.conv];
+        let Some(op) = conv.op.with_epilogue(Arc::new(f.epilogue)) else { continue };
+        let tail: Vec<&str> = f.absorbed.iter().map(|&i| plan.steps[i].op_type.as_str()).collect();
+        replaced.insert(
+            f.conv,
+            Step {
+                label: format!("{} (+ {})", conv.label, tail.join(", ")),
+                op: Arc::from(op),
+                outputs: vec![f.output],
+                frees: Vec::new(),
+                ..conv.clone()
+            },
+        );
+        removed.extend(f.absorbed);
+        hidden.extend(f.hidden.iter().map(|&id| plan.names[id].clone()));
+    }
+    if replaced.is_empty() {
+        return (Vec::new(), HashSet::new());
+    }
+    let mut fused: Vec<Step> = plan
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !removed.contains(i))
+        .map(|(i, s)| replaced.remove(&i).unwrap_or_else(|| Step { frees: Vec::new(), ..s.clone() }))
+        .collect();
+    assign_frees(&mut fused, &plan.constants, outputs);
+    (fused, hidden)
 }
 
 #[cfg(test)]

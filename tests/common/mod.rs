@@ -150,3 +150,23 @@ pub fn acl_sim_lib() -> PathBuf {
     *built = Some(path.clone());
     path
 }
+
+/// The session's fused plan (element-wise tails folded into the convolutions at plan time)
+/// gives bit-for-bit the outputs of the op-per-node plan: `outputs` is `session.run(inputs)`.
+/// Also checks that something fused: every real model of the asset set has conv tails.
+pub fn assert_fusion_exact(
+    what: &str,
+    session: &ascend_ptq::engine::Session,
+    outputs: &[(String, ascend_ptq::engine::Tensor)],
+    inputs: std::collections::HashMap<String, ascend_ptq::engine::Tensor>,
+) {
+    assert!(session.fused_step_count() < session.step_count(), "{what}: no element-wise tail was fused");
+    let unfused = session.run_unfused(inputs).unwrap();
+    assert_eq!(outputs.len(), unfused.len());
+    for ((name, fused), (_, plain)) in outputs.iter().zip(&unfused) {
+        let (a, b) = (fused.to_f64_vec(), plain.to_f64_vec());
+        assert_eq!(a.len(), b.len(), "{what} {name}: length");
+        let differ = a.iter().zip(&b).filter(|(x, y)| x.to_bits() != y.to_bits()).count();
+        assert_eq!(differ, 0, "{what} {name}: {differ} of {} values differ between the fused and the unfused plan", a.len());
+    }
+}

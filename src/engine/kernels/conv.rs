@@ -7,6 +7,7 @@
 use rayon::prelude::*;
 
 use super::SendPtr;
+use super::epilogue::Epilogue;
 use super::gemm::{MatRef, gemm, gemm_ptr};
 use super::panel::{PackedWeights, strided_rows};
 
@@ -111,7 +112,8 @@ fn im2col(x: &[f32], c: usize, g: &Geom, p0: usize, p1: usize, col: &mut [f32], 
 }
 
 /// Conv on f32: `x` is N×C_in×spatial, `w` is C_out×(C_in/group)×kernel, `out` is
-/// N×C_out×output (fully overwritten). Shapes must already be validated.
+/// N×C_out×output (fully overwritten), then `epi` applied to it. Shapes must already be
+/// validated. `prepacked` are `w`'s panels from [`pack_conv_weights`] (packed here otherwise).
 #[allow(clippy::too_many_arguments)]
 pub fn conv_f32(
     x: &[f32],
@@ -123,6 +125,8 @@ pub fn conv_f32(
     bias: Option<&[f32]>,
     g: &Geom,
     out: &mut [f32],
+    prepacked: Option<&[PackedWeights]>,
+    epi: Option<&Epilogue>,
 ) {
     let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
     let (cig, cog) = (c_in / group, c_out / group);
@@ -135,23 +139,32 @@ pub fn conv_f32(
     if cig == 0 || kl == 0 {
         for (i, plane) in out.chunks_mut(pout).enumerate() {
             plane.fill(bias.map_or(0.0, |b| b[i % c_out]));
+            if let Some(e) = epi {
+                e.apply(i % c_out, plane);
+            }
         }
         return;
     }
     if cig == 1 && group == c_in && group > 1 {
-        depthwise(x, c_in, w, c_out, bias, g, out);
+        depthwise(x, c_in, w, c_out, bias, g, out, epi);
         return;
     }
     let kk = cig * kl;
-    let packed: Option<Vec<PackedWeights>> = use_panel_kernel(cog, kk)
-        .then(|| (0..group).map(|gi| PackedWeights::new(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk)).collect());
-    if let Some(packed) = &packed
+    let packed_here;
+    let packed: Option<&[PackedWeights]> = match prepacked {
+        Some(p) => Some(p),
+        None => {
+            packed_here = pack_conv_weights(w, c_in, c_out, group, kl);
+            packed_here.as_deref()
+        }
+    };
+    if let Some(packed) = packed
         && g.stride == [1; 3]
         && g.kernel[0] == 1
         && g.input[0] == 1
         && g.pad.iter().all(|&p| p >= 0)
     {
-        stride1_without_im2col(x, batch, c_in, packed, c_out, group, bias, g, out);
+        stride1_without_im2col(x, batch, c_in, packed, c_out, group, bias, g, out, epi);
         return;
     }
     let pointwise = kl == 1 && g.stride == [1; 3] && g.pad == [0; 3] && g.input == g.output;
@@ -189,14 +202,17 @@ pub fn conv_f32(
             let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
             if let (Some(packed), Some(rows)) = (&packed, &panel_rows) {
                 packed[gi].multiply(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), dst, pout);
-                return;
-            }
-            if let Some(bias) = bias {
-                for m in 0..cog {
-                    std::slice::from_raw_parts_mut(dst.add(m * pout), t).fill(bias[gi * cog + m]);
+            } else {
+                if let Some(bias) = bias {
+                    for m in 0..cog {
+                        std::slice::from_raw_parts_mut(dst.add(m * pout), t).fill(bias[gi * cog + m]);
+                    }
                 }
+                gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
             }
-            gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
+            if let Some(e) = epi {
+                e.apply_block(gi * cog, cog, dst, pout, t);
+            }
         }
     };
     let jobs = batch * group * tiles;
@@ -222,6 +238,7 @@ fn stride1_without_im2col(
     bias: Option<&[f32]>,
     g: &Geom,
     out: &mut [f32],
+    epi: Option<&Epilogue>,
 ) {
     let ([_, ih, iw], [_, oh, ow], [_, kh, kw], [_, dh, dw]) = (g.input, g.output, g.kernel, g.dilation);
     let (pt, pl) = (g.pad[1] as usize, g.pad[2] as usize);
@@ -263,11 +280,28 @@ fn stride1_without_im2col(
             let row_task = |y: usize| {
                 // SAFETY: row y reads src[y·width + rows[k] + j] for j < ow, inside the plane
                 // set by hp/wp; it alone writes output row y of these cog channels.
-                unsafe { packed.multiply(src.as_ptr().add(y * width), &rows, ow, bias_g, out_ptr.get().add(image + y * ow), pout) }
+                unsafe {
+                    let dst = out_ptr.get().add(image + y * ow);
+                    packed.multiply(src.as_ptr().add(y * width), &rows, ow, bias_g, dst, pout);
+                    if let Some(e) = epi {
+                        e.apply_block(gi * cog, cog, dst, pout, ow);
+                    }
+                }
             };
             (0..oh).into_par_iter().with_min_len((1 << 17) / work_per_row.max(1) + 1).for_each(row_task);
         }
     }
+}
+
+/// The panel-kernel weights of a conv (one [`PackedWeights`] per group), or None where the
+/// conv takes another path (depthwise, no fast kernel on this machine).
+pub fn pack_conv_weights(w: &[f32], c_in: usize, c_out: usize, group: usize, kl: usize) -> Option<Vec<PackedWeights>> {
+    let (cig, cog) = (c_in / group, c_out / group);
+    let kk = cig * kl;
+    if (cig == 1 && group == c_in && group > 1) || !use_panel_kernel(cog, kk) || w.len() != group * cog * kk {
+        return None;
+    }
+    Some((0..group).map(|gi| PackedWeights::new(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk)).collect())
 }
 
 /// Whether a conv with `rows` output channels per group and GEMM depth `depth` goes through
@@ -280,7 +314,8 @@ fn use_panel_kernel(rows: usize, depth: usize) -> bool {
 }
 
 /// Direct depthwise conv (one input channel per group, any channel multiplier).
-fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32]>, g: &Geom, out: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32]>, g: &Geom, out: &mut [f32], epi: Option<&Epilogue>) {
     let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
     let mult = c_out / c_in;
     let [od, oh, ow] = g.output;
@@ -293,7 +328,8 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
     let (zd, zh, zw) = (ext(od, kd, sd, dd), ext(oh, kh, sh, dh), ext(ow, kw, sw, dw));
     let phase_w = zw.div_ceil(sw);
     let row_len = phase_w * sw;
-    let plane = |oc: usize, o: &mut [f32], buf: &mut Vec<f32>| {
+    let plane = |oc: usize, o: &mut [f32], scratch: &mut (Vec<f32>, Vec<(usize, f32)>)| {
+        let (buf, taps) = scratch;
         let b = oc / c_out;
         let ci = (oc % c_out) / mult;
         let xc = &x[(b * c_in + ci) * pin..(b * c_in + ci + 1) * pin];
@@ -336,30 +372,74 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
             }
         }
         o.fill(bias.map_or(0.0, |bv| bv[oc % c_out]));
-        for z in 0..od {
-            for y in 0..oh {
-                let orow = &mut o[(z * oh + y) * ow..][..ow];
-                for a in 0..kd {
-                    for bb in 0..kh {
-                        let base = ((z * sd + a * dd) * zh + y * sh + bb * dh) * row_len;
-                        for e in 0..kw {
-                            let off = e * dw;
-                            let src = &buf[base + (off % sw) * phase_w + off / sw..][..ow];
-                            let wv = wc[(a * kh + bb) * kw + e];
-                            for (o, &s) in orow.iter_mut().zip(src) {
-                                *o += wv * s;
-                            }
-                        }
-                    }
+        taps.clear();
+        for a in 0..kd {
+            for bb in 0..kh {
+                for e in 0..kw {
+                    let off = e * dw;
+                    taps.push((((a * dd) * zh + bb * dh) * row_len + (off % sw) * phase_w + off / sw, wc[(a * kh + bb) * kw + e]));
                 }
             }
         }
+        let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len };
+        for z in 0..od {
+            for y in 0..oh {
+                rows.accumulate(z, y, &mut o[(z * oh + y) * ow..][..ow]);
+            }
+        }
+        if let Some(e) = epi {
+            e.apply(oc % c_out, o);
+        }
     };
     if out.len() < (1 << 14) {
-        let mut buf = Vec::new();
-        out.chunks_mut(pout).enumerate().for_each(|(oc, o)| plane(oc, o, &mut buf));
+        let mut scratch = Default::default();
+        out.chunks_mut(pout).enumerate().for_each(|(oc, o)| plane(oc, o, &mut scratch));
     } else {
-        out.par_chunks_mut(pout).enumerate().for_each_init(Vec::new, |buf, (oc, o)| plane(oc, o, buf));
+        out.par_chunks_mut(pout).enumerate().for_each_init(Default::default, |scratch, (oc, o)| plane(oc, o, scratch));
+    }
+}
+
+/// One depthwise plane's padded, phase-split input and its taps.
+struct DwRows<'a> {
+    buf: &'a [f32],
+    /// (offset in `buf` from the output row's base, weight) per tap, in kernel order.
+    taps: &'a [(usize, f32)],
+    stride: [usize; 3],
+    zh: usize,
+    row_len: usize,
+}
+
+impl DwRows<'_> {
+    /// Adds every tap's contribution to output row (z, y).
+    fn accumulate(&self, z: usize, y: usize, orow: &mut [f32]) {
+        // Short rows stay on the baseline build: a 16-lane loop unrolled for 64 elements would
+        // leave them to its scalar remainder.
+        #[cfg(target_arch = "x86_64")]
+        if orow.len() >= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the feature was just detected.
+            unsafe { self.accumulate_avx512(z, y, orow) };
+            return;
+        }
+        self.accumulate_body(z, y, orow);
+    }
+
+    /// The same loop compiled for 16-lane vectors: separate multiplies and adds as in the
+    /// baseline build (no FMA contraction), so identical results.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn accumulate_avx512(&self, z: usize, y: usize, orow: &mut [f32]) {
+        self.accumulate_body(z, y, orow);
+    }
+
+    #[inline(always)]
+    fn accumulate_body(&self, z: usize, y: usize, orow: &mut [f32]) {
+        let base = (z * self.stride[0] * self.zh + y * self.stride[1]) * self.row_len;
+        for &(off, wv) in self.taps {
+            let src = &self.buf[base + off..][..orow.len()];
+            for (o, &s) in orow.iter_mut().zip(src) {
+                *o += wv * s;
+            }
+        }
     }
 }
 
@@ -394,6 +474,7 @@ pub fn conv_transpose_f32(
     bias: Option<&[f32]>,
     g: &Geom,
     out: &mut [f32],
+    epi: Option<&Epilogue>,
 ) {
     let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
     let (cig, cog) = (c_in / group, c_out / group);
@@ -416,6 +497,9 @@ pub fn conv_transpose_f32(
             let scatter = |ocl: usize, o: &mut [f32]| {
                 o.fill(bias.map_or(0.0, |bv| bv[gi * cog + ocl]));
                 col2im(&col[ocl * kl * pin..(ocl + 1) * kl * pin], g, o);
+                if let Some(e) = epi {
+                    e.apply(gi * cog + ocl, o);
+                }
             };
             if planes.len() * kl < (1 << 15) {
                 planes.chunks_mut(pout).enumerate().for_each(|(i, o)| scatter(i, o));
@@ -542,7 +626,7 @@ mod tests {
             let w: Vec<f32> = (0..c_out * (c_in / group) * kh * kw).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
             let mut out = vec![f32::NAN; c_out * oh * ow];
-            conv_f32(&x, 1, c_in, &w, c_out, group, Some(&bias), &g, &mut out);
+            conv_f32(&x, 1, c_in, &w, c_out, group, Some(&bias), &g, &mut out, None, None);
             let want = naive(&x, c_in, &w, c_out, group, &bias, &g);
             for (i, (a, b)) in out.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() < 1e-5, "case c_in={c_in} group={group} s={s} d={d}: element {i}: {a} vs {b}");

@@ -2,6 +2,7 @@
 //! convolution building blocks (im2col, col2im, a direct depthwise kernel).
 
 pub mod conv;
+pub mod epilogue;
 pub mod gemm;
 pub mod panel;
 

@@ -404,6 +404,34 @@ fn softplus<T: Real>(x: T) -> T {
     if x > T::zero() { x + (-x).exp().ln_1p() } else { x.exp().ln_1p() }
 }
 
+#[inline(always)]
+fn hard_sigmoid<T: Real>(x: T, al: T, be: T) -> T {
+    (x * al + be).max_nan(T::zero()).min_nan(T::c(1.0))
+}
+
+#[inline(always)]
+fn hard_swish<T: Real>(x: T) -> T {
+    x * hard_sigmoid(x, T::c(1.0 / 6.0), T::c(0.5))
+}
+
+/// The Sigmoid op on one f32 (shared with the conv epilogue, so fused results are identical).
+#[inline(always)]
+pub(crate) fn sigmoid_f32(x: f32) -> f32 {
+    sigmoid(x)
+}
+
+/// The HardSigmoid op on one f32 with its `alpha` and `beta` attributes.
+#[inline(always)]
+pub(crate) fn hard_sigmoid_f32(x: f32, alpha: f32, beta: f32) -> f32 {
+    hard_sigmoid(x, f32::c(alpha as f64), f32::c(beta as f64))
+}
+
+/// The HardSwish op on one f32.
+#[inline(always)]
+pub(crate) fn hard_swish_f32(x: f32) -> f32 {
+    hard_swish(x)
+}
+
 fn apply_float<T: Real>(k: Kind, a: &ArrayD<T>) -> ArrayD<T> {
     let zero = T::zero();
     let one = T::c(1.0);
@@ -421,12 +449,9 @@ fn apply_float<T: Real>(k: Kind, a: &ArrayD<T>) -> ArrayD<T> {
         Kind::Sigmoid => map_array(a, sigmoid),
         Kind::HardSigmoid(al, be) => {
             let (al, be) = (c(al), c(be));
-            map_array(a, move |x| (x * al + be).max_nan(zero).min_nan(one))
+            map_array(a, move |x| hard_sigmoid(x, al, be))
         }
-        Kind::HardSwish => {
-            let (al, be) = (T::c(1.0 / 6.0), T::c(0.5));
-            map_array(a, move |x| x * (x * al + be).max_nan(zero).min_nan(one))
-        }
+        Kind::HardSwish => map_array(a, hard_swish),
         Kind::Tanh => map_array(a, T::tanh_vec),
         Kind::Elu(al) => {
             let al = c(al);

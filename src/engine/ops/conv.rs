@@ -8,7 +8,9 @@ use ndarray::{ArrayD, IxDyn};
 
 use super::common::contiguous;
 use crate::engine::error::OpResult;
-use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_transpose_weights};
+use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_conv_weights, pack_transpose_weights};
+use crate::engine::kernels::epilogue::Epilogue;
+use crate::engine::kernels::panel::PackedWeights;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::window::{AxisWindow, TransposeOutput, Window, WindowAttrs};
@@ -102,11 +104,20 @@ fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> OpResul
 // ---------------------------------------------------------------------------------------
 // Conv
 
-#[derive(Debug)]
 struct Conv {
     attrs: ConvAttrs,
     /// Constant weights captured at plan time (shape, data).
     weights: Option<(Vec<usize>, Arc<Vec<f32>>)>,
+    /// The constant weights packed for the panel kernel, once (None: another path).
+    packed: Option<Arc<Vec<PackedWeights>>>,
+    /// Element-wise ops fused after the conv at plan time.
+    epilogue: Option<Arc<Epilogue>>,
+}
+
+impl std::fmt::Debug for Conv {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conv").field("attrs", &self.attrs).field("epilogue", &self.epilogue).finish_non_exhaustive()
+    }
 }
 
 fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -127,7 +138,13 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
             return Err(op_err!("input 1 (weights) has {} output channels, not divisible by group {}", shape[0], attrs.group));
         }
     }
-    Ok(Box::new(Conv { attrs, weights }))
+    // Packed for the channel count the weights imply; a run with another input channel
+    // count is an error before the packing is used.
+    let packed = weights.as_ref().and_then(|(shape, w)| {
+        let kl = shape[2..].iter().product();
+        pack_conv_weights(w, shape[1] * attrs.group, shape[0], attrs.group, kl).map(Arc::new)
+    });
+    Ok(Box::new(Conv { attrs, weights, packed, epilogue: None }))
 }
 
 impl Op for Conv {
@@ -168,7 +185,18 @@ impl Op for Conv {
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
         let g = geometry(in_sp, &out_sp, &win.kernel, &win.strides, &win.dilations, &begin);
         let xs = contiguous(x);
-        run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out))
+        let packed = self.packed.as_deref().filter(|_| self.weights.is_some()).map(|p| p.as_slice());
+        let epi = self.epilogue.as_deref();
+        run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out, packed, epi))
+    }
+
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
+        Some(Box::new(Conv {
+            attrs: self.attrs.clone(),
+            weights: self.weights.clone(),
+            packed: self.packed.clone(),
+            epilogue: Some(epilogue),
+        }))
     }
 }
 
@@ -236,7 +264,9 @@ impl TransposeAttrs {
 struct ConvTranspose {
     attrs: TransposeAttrs,
     /// Constant weights packed at plan time: (original shape, packed per group).
-    packed: Option<(Vec<usize>, Vec<f32>)>,
+    packed: Option<Arc<(Vec<usize>, Vec<f32>)>>,
+    /// Element-wise ops fused after the conv at plan time.
+    epilogue: Option<Arc<Epilogue>>,
 }
 
 fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -250,11 +280,11 @@ fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
             attrs.check_weight(&shape)?;
             let kl: usize = shape[2..].iter().product();
             let packed = pack_transpose_weights(&contiguous(w), shape[0], shape[1], kl, attrs.group());
-            Some((shape, packed))
+            Some(Arc::new((shape, packed)))
         }
         _ => None,
     };
-    Ok(Box::new(ConvTranspose { attrs, packed }))
+    Ok(Box::new(ConvTranspose { attrs, packed, epilogue: None }))
 }
 
 impl Op for ConvTranspose {
@@ -262,7 +292,7 @@ impl Op for ConvTranspose {
         let x = f32_input(inputs, 0, "X")?;
         let group = self.attrs.group();
         let runtime_packed;
-        let (w_shape, packed): (&[usize], &[f32]) = match &self.packed {
+        let (w_shape, packed): (&[usize], &[f32]) = match self.packed.as_deref() {
             Some((s, p)) => (s, p),
             None => {
                 let wa = f32_input(inputs, 1, "W")?;
@@ -280,7 +310,12 @@ impl Op for ConvTranspose {
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
         let g = geometry(&x.shape()[2..], &p.out, &p.kernel, &p.strides, &p.dilations, &p.pad_begin);
         let xs = contiguous(x);
-        run_into_output(batch, c_out, &p.out, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, group, bias, &g, out))
+        let epi = self.epilogue.as_deref();
+        run_into_output(batch, c_out, &p.out, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, group, bias, &g, out, epi))
+    }
+
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
+        Some(Box::new(ConvTranspose { attrs: self.attrs.clone(), packed: self.packed.clone(), epilogue: Some(epilogue) }))
     }
 }
 

@@ -77,6 +77,20 @@ struct BatchNormOp {
     outputs: usize,
 }
 
+/// Per-unit scale and bias `(a, b)` of an inference BatchNormalization with parameters
+/// `[scale, B, mean, var]` (shared with the conv epilogue, so fused results are identical).
+pub(crate) fn batchnorm_coeffs<T: Real>(p: &[Vec<f64>; 4], eps: f32) -> (Vec<T>, Vec<T>) {
+    let eps = T::c(eps as f64);
+    let one = T::c(1.0);
+    (0..p[0].len())
+        .map(|i| {
+            let inv = one / (T::c(p[3][i]) + eps).sqrt();
+            let a = inv * T::c(p[0][i]);
+            (a, T::c(p[1][i]) - T::c(p[2][i]) * a)
+        })
+        .unzip()
+}
+
 fn batchnorm_t<T: Real>(x: &ArrayD<T>, p: &[Vec<f64>; 4], eps: f32) -> OpResult<ArrayD<T>> {
     let shape = x.shape();
     if shape.len() < 2 {
@@ -94,15 +108,7 @@ fn batchnorm_t<T: Real>(x: &ArrayD<T>, p: &[Vec<f64>; 4], eps: f32) -> OpResult<
             ));
         }
     }
-    let eps = T::c(eps as f64);
-    let one = T::c(1.0);
-    let (a, b): (Vec<T>, Vec<T>) = (0..units)
-        .map(|i| {
-            let inv = one / (T::c(p[3][i]) + eps).sqrt();
-            let a = inv * T::c(p[0][i]);
-            (a, T::c(p[1][i]) - T::c(p[2][i]) * a)
-        })
-        .unzip();
+    let (a, b) = batchnorm_coeffs::<T>(p, eps);
     let row = if units == c { inner } else { 1 };
     let src = contiguous(x);
     let mut out = vec![T::zero(); src.len()];

@@ -359,9 +359,11 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     let src = src.as_slice().expect("standard layout");
     let mut out = vec![T::from_f64(0.0); src.len()];
     let block = n * inner;
-    let work = |(o, dst): (usize, &mut [T])| {
+    // One exp per element (kept in `col` for the division), and the column buffer reused
+    // across blocks: the same f64 arithmetic as computing exp twice, without its cost.
+    let work = |col: &mut Vec<f64>, (o, dst): (usize, &mut [T])| {
         let s = &src[o * block..(o + 1) * block];
-        let mut col = vec![0f64; n];
+        col.resize(n, 0.0);
         for j in 0..inner {
             for (k, c) in col.iter_mut().enumerate() {
                 *c = s[k * inner + j].to_f64();
@@ -378,18 +380,20 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
                         dst[k * inner + j] = T::from_f64(if k == best { 1.0 } else { 0.0 });
                     }
                 }
-                SoftKind::Softmax | SoftKind::LogSoftmax => {
+                SoftKind::Softmax => {
+                    let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
+                    col.iter_mut().for_each(|c| *c = (*c - m).exp());
+                    let sum: f64 = col.iter().sum();
+                    for k in 0..n {
+                        dst[k * inner + j] = T::from_f64(col[k] / sum);
+                    }
+                }
+                SoftKind::LogSoftmax => {
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
                     let sum: f64 = col.iter().map(|x| (x - m).exp()).sum();
-                    if kind == SoftKind::Softmax {
-                        for k in 0..n {
-                            dst[k * inner + j] = T::from_f64((col[k] - m).exp() / sum);
-                        }
-                    } else {
-                        let ls = sum.ln();
-                        for k in 0..n {
-                            dst[k * inner + j] = T::from_f64(col[k] - m - ls);
-                        }
+                    let ls = sum.ln();
+                    for k in 0..n {
+                        dst[k * inner + j] = T::from_f64(col[k] - m - ls);
                     }
                 }
             }
@@ -397,9 +401,11 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     };
     if block > 0 {
         if src.len() >= PAR_THRESHOLD && outer > 1 {
-            out.par_chunks_mut(block).enumerate().for_each(work);
+            let min_blocks = (PAR_THRESHOLD / 4).checked_div(block).unwrap_or(1).max(1);
+            out.par_chunks_mut(block).enumerate().with_min_len(min_blocks).for_each_init(Vec::new, work);
         } else {
-            out.chunks_mut(block).enumerate().for_each(work);
+            let mut col = Vec::new();
+            out.chunks_mut(block).enumerate().for_each(|b| work(&mut col, b));
         }
     }
     ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count")
