@@ -74,7 +74,7 @@ pub enum WeightRounding {
     /// Round-to-nearest, as amct_onnx's ARQ.
     #[default]
     Nearest,
-    /// Rounding errors spread over the weights not yet rounded ([`super::gptq`]).
+    /// Rounding errors spread over the weights not yet rounded (GPTQ-style, quant::gptq).
     Compensated,
 }
 
@@ -85,7 +85,7 @@ pub enum ActivationClip {
     /// The tensor's own quantization error (IFMR / HFMG, as amct_onnx).
     #[default]
     Input,
-    /// The output error of the layers reading the tensor ([`super::output_clip`]).
+    /// The output error of the layers reading the tensor (see quant::output_clip).
     Output,
 }
 

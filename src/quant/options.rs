@@ -76,8 +76,8 @@ pub struct CalibrationArgs {
     pub weight_rounding: WeightRounding,
     /// How each activation's clip range is chosen: "input" (the default, amct_onnx's: by the
     /// tensor's own quantization error) or "output" (IFMR's clip_max searched again on a grid
-    /// of 0.2–1.3× its choice, scored by the output error of the layers reading the tensor on
-    /// the first 2 calibration batches; about 23 more runs of each layer per batch).
+    /// of 0.4–1.3× its choice, scored by the output error of the layers reading the tensor on
+    /// the first 2 calibration batches; about 19 more runs of each layer per batch).
     #[arg(long = "activation_clip", value_name = "MODE", value_enum, default_value_t)]
     #[serde(default)]
     pub activation_clip: ActivationClip,
