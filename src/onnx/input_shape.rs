@@ -63,6 +63,33 @@ pub fn parse_input_shapes(arg: &str) -> Result<Vec<InputShape>, InputShapeError>
     Ok(shapes)
 }
 
+/// Writes `shapes` (name → static dims) into the graph's matching input declarations. Err
+/// `(input, rank in the model, dims given)` when a declared rank differs.
+pub fn set_input_dims(
+    graph: &mut super::GraphProto,
+    shapes: &std::collections::HashMap<String, Vec<i64>>,
+) -> Result<(), (String, usize, usize)> {
+    use super::proto::{tensor_shape_proto, type_proto};
+    for input in graph.input.iter_mut() {
+        let Some(dims) = shapes.get(input.name()) else { continue };
+        let name = input.name().to_string();
+        if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+            let shape = t.shape.get_or_insert_with(Default::default);
+            if !shape.dim.is_empty() && shape.dim.len() != dims.len() {
+                return Err((name, shape.dim.len(), dims.len()));
+            }
+            shape.dim = dims
+                .iter()
+                .map(|&d| tensor_shape_proto::Dimension {
+                    value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
+                    ..Default::default()
+                })
+                .collect();
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

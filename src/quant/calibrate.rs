@@ -23,7 +23,7 @@ use super::sensitivity::TrialRunner;
 use super::{arq, consts, equalize, gptq, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
-use crate::onnx::proto::{ModelProto, tensor_shape_proto, type_proto};
+use crate::onnx::proto::ModelProto;
 use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
 
@@ -911,26 +911,10 @@ fn fix_input_shapes(model: &mut ModelProto, data: &CalibrationSet, path: &Path) 
             });
         }
     }
-    for input in graph.input.iter_mut().filter(|i| shapes.contains_key(i.name())) {
-        let dims = &shapes[input.name()];
-        let name = input.name().to_string();
-        if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
-            let shape = t.shape.get_or_insert_with(Default::default);
-            if !shape.dim.is_empty() && shape.dim.len() != dims.len() {
-                return Err(CalibrateError::Argument {
-                    flag: "--input_shape",
-                    detail: format!("'{}' has rank {} in the model but {} dims were given", name, shape.dim.len(), dims.len()),
-                });
-            }
-            shape.dim = dims
-                .iter()
-                .map(|&d| tensor_shape_proto::Dimension {
-                    value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                    ..Default::default()
-                })
-                .collect();
-        }
-    }
+    crate::onnx::input_shape::set_input_dims(graph, &shapes).map_err(|(name, model, given)| CalibrateError::Argument {
+        flag: "--input_shape",
+        detail: format!("'{name}' has rank {model} in the model but {given} dims were given"),
+    })?;
     Ok(())
 }
 

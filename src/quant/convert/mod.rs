@@ -25,7 +25,7 @@ use super::deploy::{build_deploy, check_opset};
 use super::fake::build_fake_quant;
 use super::fusion_rule::{self, FloatOps};
 use super::record;
-use crate::onnx::proto::{ModelProto, NodeProto, tensor_shape_proto, type_proto};
+use crate::onnx::proto::{ModelProto, NodeProto};
 use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{DataType, OnnxError, SaveOptions, load_model, node_label, save_model};
 
@@ -275,25 +275,9 @@ fn input_shapes(model: &mut ModelProto, opts: &ConvertOptions) -> Result<HashMap
     if let Some(missing) = inputs.iter().find(|i| !shapes.contains_key(*i)) {
         return Err(ConvertError::Argument { flag: "--input_shape", detail: format!("model input '{missing}' of {label} is not given") });
     }
-    for input in graph.input.iter_mut().filter(|i| shapes.contains_key(i.name())) {
-        let dims = &shapes[input.name()];
-        let name = input.name().to_string();
-        if let Some(type_proto::Value::TensorType(t)) = input.r#type.as_mut().and_then(|t| t.value.as_mut()) {
-            let shape = t.shape.get_or_insert_with(Default::default);
-            if !shape.dim.is_empty() && shape.dim.len() != dims.len() {
-                return Err(ConvertError::Argument {
-                    flag: "--input_shape",
-                    detail: format!("'{name}' has rank {} in the model but {} dims were given", shape.dim.len(), dims.len()),
-                });
-            }
-            shape.dim = dims
-                .iter()
-                .map(|&d| tensor_shape_proto::Dimension {
-                    value: Some(tensor_shape_proto::dimension::Value::DimValue(d)),
-                    ..Default::default()
-                })
-                .collect();
-        }
-    }
+    crate::onnx::input_shape::set_input_dims(graph, &shapes).map_err(|(name, model, given)| ConvertError::Argument {
+        flag: "--input_shape",
+        detail: format!("'{name}' has rank {model} in the model but {given} dims were given"),
+    })?;
     Ok(shapes)
 }
