@@ -1,4 +1,21 @@
-/* ascend-ptq C API: INT8 post-training quantization for Huawei Ascend NPUs. */
+/* ascend-ptq C API: INT8 post-training quantization for Huawei Ascend NPUs.
+ *
+ * Threads:
+ * - Every function may be called from any thread. Error messages (aptq_last_error) are per
+ *   thread.
+ * - The one-shot calls (aptq_calibrate*, aptq_compare*, aptq_flow*, aptq_convert, aptq_run,
+ *   aptq_preprocess, aptq_aipp, aptq_inspect, aptq_om_info) keep no state between calls and
+ *   are designed to run at once on different threads when their output files differ; the
+ *   tests run only the handle cases below concurrently.
+ * - aptq_engine: one handle may run on several threads at once (aptq_engine_run); free it
+ *   only when no run is in progress.
+ * - aptq_acl: may be shared by threads (loading models on several threads at once is fine).
+ *   aptq_model: one thread at a time; different models may run on different threads at once
+ *   (each run makes the model's context current on the calling thread). aptq_outputs: owned by
+ *   whoever received it.
+ * - Progress callbacks (aptq_progress_fn) may be called from any thread the library uses,
+ *   never from two at once for one call: make them thread-safe.
+ */
 
 #ifndef ASCEND_PTQ_H
 #define ASCEND_PTQ_H
@@ -62,21 +79,29 @@ typedef enum aptq_status {
 typedef struct aptq_acl aptq_acl;
 
 /**
+ * An ONNX model planned by our CPU engine, ready to run on caller buffers.
+ */
+typedef struct aptq_engine aptq_engine;
+
+/**
  * A model loaded from an OM file, with its input and output description.
  */
 typedef struct aptq_model aptq_model;
 
 /**
- * The outputs of one `aptq_model_run`, in model order.
+ * The outputs of one `aptq_model_run` or `aptq_engine_run`, in model order.
  */
 typedef struct aptq_outputs aptq_outputs;
 
 /**
- * Reports progress of a long call: `phase` names the pass (e.g. "statistics", "clip search",
- * "evaluation", "writing"; valid during the call only), `done` of `total` steps of it. Return 0
- * to go on, non-zero to cancel: the call then stops at its next model run and returns
- * `APTQ_CANCELLED` without writing any output file. It may be called from any thread the
- * library uses (today: the calling thread), never from two at once for one call.
+ * Reports progress of a long call: `phase` names the pass or step (e.g. "statistics",
+ * "evaluation", "compare", "atc_int8"; valid during the call only), `done` of `total` steps
+ * of it. Return 0 to go on, non-zero to cancel: the call then stops at its next check (before
+ * the next model run, input set, flow step, or within 100 ms of a running ATC build) and
+ * returns `APTQ_CANCELLED` without leaving a partial output file or a live AscendCL object.
+ * Callbacks may come from any thread the library uses, never from two threads at once for
+ * one call; today every call reports from the thread that made it, but do not rely on that:
+ * make the callback thread-safe.
  */
 typedef int (*aptq_progress_fn)(void *user, const char *phase, uint64_t done, uint64_t total);
 
@@ -255,10 +280,10 @@ const void *aptq_outputs_data(const struct aptq_outputs *outputs, size_t i, size
 const char *aptq_outputs_name(const struct aptq_outputs *outputs, size_t i);
 
 /**
- * Frees the outputs of `aptq_model_run`. NULL is ignored.
+ * Frees the outputs of `aptq_model_run` or `aptq_engine_run`. NULL is ignored.
  *
  * # Safety
- * `outputs` must be NULL or a handle from `aptq_model_run` not yet freed.
+ * `outputs` must be NULL or a handle from `aptq_model_run` or `aptq_engine_run` not yet freed.
  */
 void aptq_outputs_free(struct aptq_outputs *outputs);
 
@@ -367,6 +392,20 @@ enum aptq_status aptq_compare(const char *options_json,
                               char **report_json);
 
 /**
+ * `aptq_compare` with a progress callback that can cancel it (`aptq_progress_fn`): phase
+ * "compare", `done` of `total` input sets. A cancelled comparison returns `APTQ_CANCELLED`
+ * after releasing both models and every AscendCL object it created, and writes no report.
+ * `callbacks` may be NULL (then it is `aptq_compare`).
+ *
+ * # Safety
+ * As `aptq_compare`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+ * duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+ */
+enum aptq_status aptq_compare_with_callbacks(const char *options_json,
+                                             const struct aptq_callbacks *callbacks,
+                                             char **report_json);
+
+/**
  * Runs `ascend-ptq convert` (amct_onnx-compatible conversion of a QDQ model — quantization-aware
  * training, ONNX Runtime quantize_static, … — to the Ascend deploy model): writes
  * PREFIX_deploy_model.onnx, PREFIX_fake_quant_model.onnx, PREFIX_record.txt,
@@ -432,6 +471,86 @@ enum aptq_status aptq_preprocess(const char *params_path,
 enum aptq_status aptq_aipp(const char *params_path, const char *options_json, char **cfg_text);
 
 /**
+ * Runs `ascend-ptq run`: our CPU engine on raw little-endian .bin inputs, writing
+ * `<output_dir>/<output>.bin` (`/`, `:` and `\` in names become `_`) and `outputs.json`.
+ *
+ * `options_json` is an object with the keys "model", "output_dir" (paths, required),
+ * "input" (an array of "NAME=FILE.bin" strings, one per model input), "input_shape" (string,
+ * fixes dynamic dims) and "emulate_fp16" (boolean: weights, inputs and every op output
+ * rounded to fp16, as an fp16 OM computes). An unknown key or a value of the wrong type is
+ * `APTQ_INVALID_ARGUMENT` naming the key; a missing or wrong-sized input is
+ * `APTQ_INVALID_ARGUMENT` naming the input and file; an unreadable file `APTQ_IO_ERROR`.
+ * Every input is read and checked before anything is written; each output file is written
+ * whole or not at all. On success `*summary_json` receives outputs.json's content
+ * ({"outputs": [{"name", "dtype", "shape", "file"}]}); free it with `aptq_string_free`.
+ *
+ * # Safety
+ * `options_json` must be NULL or a NUL-terminated string; `summary_json` NULL or writable.
+ */
+enum aptq_status aptq_run(const char *options_json, char **summary_json);
+
+/**
+ * Loads `model_path` into our CPU engine. `options_json` is NULL or an object with
+ * "input_shape" (string, fixes dynamic dims: every input needs a static shape to run) and
+ * "emulate_fp16" (boolean). A missing file is `APTQ_IO_ERROR`, a model we cannot read or
+ * plan `APTQ_INVALID_MODEL`, an op we do not implement `APTQ_UNSUPPORTED`. On success `*out`
+ * receives a handle to release with `aptq_engine_free`.
+ *
+ * # Safety
+ * `model_path` and `options_json` must be NULL or NUL-terminated strings; `out` NULL or
+ * writable.
+ */
+enum aptq_status aptq_engine_open(const char *model_path,
+                                  const char *options_json,
+                                  struct aptq_engine **out);
+
+/**
+ * Frees an engine handle. NULL is ignored.
+ *
+ * # Safety
+ * `engine` must be NULL or a handle from `aptq_engine_open` not yet freed.
+ */
+void aptq_engine_free(struct aptq_engine *engine);
+
+/**
+ * Number of model inputs (0 for NULL).
+ *
+ * # Safety
+ * `engine` must be NULL or a live handle.
+ */
+size_t aptq_engine_num_inputs(const struct aptq_engine *engine);
+
+/**
+ * Describes input `i` as JSON: {"name", "dtype" ("float", "uint8", ...), "shape" (array, or
+ * null while a dimension is dynamic), "size" (bytes, or null)}. An index out of range is
+ * `APTQ_INVALID_ARGUMENT`. Free the string with `aptq_string_free`.
+ *
+ * # Safety
+ * `engine` must be NULL or a live handle; `json_out` NULL or writable.
+ */
+enum aptq_status aptq_engine_input_info(const struct aptq_engine *engine,
+                                        size_t i,
+                                        char **json_out);
+
+/**
+ * Runs the model once on `n` host buffers, one per input in model order, each the raw
+ * little-endian data of the input's dtype and exact size (`aptq_engine_input_info`); a
+ * mismatch is `APTQ_INVALID_ARGUMENT` naming the input. Inputs are copied. On success `*out`
+ * receives the outputs (in model order, read with `aptq_outputs_*`), to release with
+ * `aptq_outputs_free`. One engine may run on several threads at once (runs share only the
+ * read-only plan); it must not be freed while a run is in progress.
+ *
+ * # Safety
+ * `engine` must be NULL or a live handle; `inputs` and `sizes` NULL or arrays of `n` entries,
+ * each `inputs[i]` readable for `sizes[i]` bytes; `out` NULL or writable.
+ */
+enum aptq_status aptq_engine_run(const struct aptq_engine *engine,
+                                 const void *const *inputs,
+                                 const size_t *sizes,
+                                 size_t n,
+                                 struct aptq_outputs **out);
+
+/**
  * Runs `ascend-ptq flow PARAMS.json`: the guide's whole flow from one JSON (preprocess,
  * calibration, ATC int8 and fp16, compare), files named as the reference scripts name them
  * under the file's outputRootDir / output_root_dir, and `flow.json` there. Steps whose
@@ -457,6 +576,25 @@ enum aptq_status aptq_aipp(const char *params_path, const char *options_json, ch
 enum aptq_status aptq_flow(const char *params_json_path,
                            const char *options_json,
                            char **summary_json);
+
+/**
+ * `aptq_flow` with a progress callback that can cancel it (`aptq_progress_fn`). Phases: "step"
+ * when a step starts (`done` = the steps before it, `total` = the flow's steps), then the
+ * step's name ("preprocess", "calibration", "atc_int8", "atc_fp16", "compare") with the
+ * work inside it (images, batches, input sets). Cancelling stops the running step (a running
+ * ATC build's process group is killed and its partial OM removed; calibration and compare
+ * write nothing) and returns `APTQ_CANCELLED`; the steps finished before stay, and flow.json
+ * records the step as "cancelled" and the later ones as "not_run", so the next run redoes
+ * only those. `callbacks` may be NULL (then it is `aptq_flow`).
+ *
+ * # Safety
+ * As `aptq_flow`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+ * duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+ */
+enum aptq_status aptq_flow_with_callbacks(const char *params_json_path,
+                                          const char *options_json,
+                                          const struct aptq_callbacks *callbacks,
+                                          char **summary_json);
 
 /**
  * Summarizes an ONNX model as JSON (the same document as `ascend-ptq inspect --json`).

@@ -13,6 +13,7 @@
 #   P/lib/cmake/ascend_ptq/ascend_ptqConfigVersion.cmake
 #   P/lib/ascend_ptq/libascendcl_sim.so                the ACL simulator (ffi/acl-sim), for --acl-lib
 #   P/share/ascend_ptq/examples/                       ffi/examples (C and C++)
+#   P/bin/board-smoke.sh, P/share/ascend_ptq/board-smoke-params.json   the board check
 #
 # <abi> is the package's major version, or 0.<minor> while the major is 0 (build.rs sets the
 # same SONAME; this script checks the built library carries it). The default prefix is
@@ -67,6 +68,9 @@ ln -sfn "libascend_ptq.so.$abi" "$prefix/lib/libascend_ptq.so"
 install -m 755 "$out/libascendcl_sim.so" "$prefix/lib/ascend_ptq/libascendcl_sim.so"
 install -m 644 include/ascend_ptq.h "$prefix/include/ascend_ptq.h"
 install -m 644 ffi/examples/*.c ffi/examples/*.cpp "$prefix/share/ascend_ptq/examples/"
+# The board check, runnable from the installed tree alone (it finds the files below next to it).
+install -m 755 scripts/board-smoke.sh "$prefix/bin/board-smoke.sh"
+install -m 644 scripts/calib-params.json "$prefix/share/ascend_ptq/board-smoke-params.json"
 
 cat > "$prefix/lib/pkgconfig/ascend_ptq.pc" <<PC
 prefix=\${pcfiledir}/../..

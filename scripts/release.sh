@@ -94,6 +94,15 @@ bin/ascend-ptq flow PARAMS.json --soc_version Ascend310B1   # quantize, ATC-buil
 bin/ascend-ptq compare --int8 A_int8.om --fp16 A_fp16.om --images DIR --params PARAMS.json --report cmp   # int8 vs fp16 OM on this NPU
 \`\`\`
 
+Check this board end to end (PP-OCRv4 det: calibration, ATC, compare on the NPU; the report
+folder and its .tar.gz are what a bug report needs). ASSETS holds models/ and images/ as
+\`scripts/fetch-assets.sh\` makes them on a host with internet; \`--simulate\` instead of
+\`--soc_version\` checks the bundle on a machine without CANN:
+
+\`\`\`sh
+bin/board-smoke.sh --soc_version Ascend310B1 --assets ASSETS
+\`\`\`
+
 The soc_version is "Ascend" + the Chip Name of \`npu-smi info\`. Without a board,
 \`--acl-lib lib/ascend_ptq/libascendcl_sim.so\` runs \`compare\` (and \`flow --simulate\`)
 through the CPU simulator of AscendCL (never a hardware result).
@@ -106,7 +115,8 @@ cmake -DCMAKE_PREFIX_PATH=\$PWD ..   # find_package(ascend_ptq CONFIG REQUIRED) 
 LD_LIBRARY_PATH=\$PWD/lib ./app
 \`\`\`
 
-Examples: share/ascend_ptq/examples/ (the C API: include/ascend_ptq.h). SHA256SUMS covers
+Examples: share/ascend_ptq/examples/ (sdk_tour.cpp: calibration with progress, cancelling,
+compare; run_om.cpp: an OM through AscendCL; the C API: include/ascend_ptq.h). SHA256SUMS covers
 every file (\`sha256sum -c SHA256SUMS\`).
 README
     (cd "$dir" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs sha256sum > SHA256SUMS)

@@ -12,7 +12,9 @@
 # file whose find root is the bundle), and runs them and the CLI under qemu-aarch64:
 # inspect (C) on PP-OCRv4 det, om_info (C) and `om-info` on the real ATC OMs of
 # ../shared/fixtures/real-om, a calibration of the PP-OCR cls model on preprocessed photos,
-# `build --simulate`, `compare --task cls` and run_om (C++) through the bundle's ACL simulator.
+# `build --simulate`, `compare --task cls`, run_om (C++) and sdk_tour (C++: calibration with
+# progress, one cancelled halfway, compare) through the bundle's ACL simulator, and the
+# bundle's bin/board-smoke.sh --simulate on cls with --assets.
 # Needs scripts/setup-cross.sh's tools and the assets (scripts/fetch-assets.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -49,7 +51,8 @@ b="$work/$name"
 # ---- layout
 for f in bin/ascend-ptq "lib/libascend_ptq.so.$version" lib/ascend_ptq/libascendcl_sim.so include/ascend_ptq.h \
     lib/pkgconfig/ascend_ptq.pc lib/cmake/ascend_ptq/ascend_ptqConfig.cmake lib/cmake/ascend_ptq/ascend_ptqConfigVersion.cmake \
-    README.md GLIBC.txt share/ascend_ptq/examples/inspect.c share/ascend_ptq/examples/run_om.cpp; do
+    README.md GLIBC.txt share/ascend_ptq/examples/inspect.c share/ascend_ptq/examples/run_om.cpp \
+    share/ascend_ptq/examples/sdk_tour.cpp bin/board-smoke.sh share/ascend_ptq/board-smoke-params.json; do
     [ -f "$b/$f" ] || fail "the bundle has no $f"
 done
 [ "$(readlink "$b/lib/libascend_ptq.so.$abi")" = "libascend_ptq.so.$version" ] || fail "lib/libascend_ptq.so.$abi is not a symlink to libascend_ptq.so.$version"
@@ -159,5 +162,19 @@ grep -q "simulator" "$work/compare.txt" || fail "compare's output does not name 
 out=$(arm "$work/cmake/build/run_om" "$sim" "$int8_om" "$bins/batch0001.bin" 2>&1) || fail "run_om (CMake build) through the simulator: $out"
 grep -q "save_infer_model/scale_0.tmp_1" <<< "$out" || fail "run_om does not print the cls output: $out"
 out=$(arm "$work/pc/run_om" "$sim" "$fp16_om" "$bins/batch0002.bin" 2>&1) || fail "run_om (pkg-config build) through the simulator: $out"
+# The C++ walk through the long calls: calibration with progress, one cancelled halfway, compare.
+out=$(arm "$work/cmake/build/sdk_tour" "$sim" "$cls" "x:1,3,48,192" "$bins" 4 "$work/tour" "$int8_om" "$fp16_om" "$bins" 2 2>&1) \
+    || fail "sdk_tour (CMake build): $out"
+grep -q "^sdk_tour: ok" <<< "$out" || fail "sdk_tour did not finish: $out"
+[ -z "$(ls -A "$work/tour/cancelled" 2>/dev/null)" ] || fail "sdk_tour's cancelled calibration left files: $(ls "$work/tour/cancelled")"
+
+# The board check from the bundle alone (its bin/board-smoke.sh, the bundle's binary under
+# qemu, the cls model and photos given with --assets), simulated: no CANN here.
+printf '#!/bin/sh\nexec qemu-aarch64 -L /usr/aarch64-linux-gnu -E "LD_LIBRARY_PATH=%s/lib" "%s/bin/ascend-ptq" "$@"\n' "$b" "$b" > "$work/ascend-ptq-qemu"
+chmod +x "$work/ascend-ptq-qemu"
+(cd "$work" && "$b/bin/board-smoke.sh" --simulate --model cls --assets "$(cd "$assets" && pwd)" --bin "$work/ascend-ptq-qemu" --out "$work/smoke") \
+    > "$work/smoke.txt" 2>&1 || { cat "$work/smoke.txt" >&2; fail "bin/board-smoke.sh --simulate from the bundle"; }
+[ -f "$work/smoke/compare.html" ] && [ -f "$work/smoke.tar.gz" ] || fail "board-smoke.sh packed no report: $(tail -5 "$work/smoke.txt")"
+grep -q "SIMULATED" "$work/smoke/board-smoke.log" || fail "board-smoke.sh --simulate does not say SIMULATED"
 echo "test-release.sh: examples and CLI ran under qemu-aarch64 in $(( $(date +%s) - t0 )) s"
 echo "test-release.sh: $name passed in $(( $(date +%s) - start )) s"

@@ -60,6 +60,7 @@ fn build_program(source: &str) -> PathBuf {
         .arg(format!("-L{}", lib_dir.display()))
         .arg("-lascend_ptq")
         .arg("-ldl")
+        .arg("-pthread")
         .arg(format!("-Wl,-rpath,{}", lib_dir.display()))
         .status()
         .expect("run the C/C++ compiler");
@@ -316,4 +317,161 @@ fn c_compare_reports_the_engine_computed_cosine() {
                                      "acl_lib": "/nonexistent/libascendcl.so"});
     let (status, msg) = c_compare(&no_lib.to_string());
     assert_eq!((status, msg.contains("/nonexistent/libascendcl.so")), (aptq_status::APTQ_ACL_LIBRARY_ERROR, true), "{msg}");
+}
+
+/// The last line of a C test's stdout is "ok" (earlier lines may describe what it saw).
+fn assert_ok(out: &Output, what: &str) {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.lines().last() == Some("ok"), "{what}: {}", text(out));
+}
+
+/// aptq_compare_with_callbacks through the simulator (ffi/tests/long_calls_cancel.c): progress
+/// per input set; a comparison cancelled after its first set returns APTQ_CANCELLED, writes no
+/// report and leaves no live ACL object.
+#[test]
+fn c_compare_progress_and_cancel_leave_no_acl_object_and_no_report() {
+    let exe = build_program("ffi/tests/long_calls_cancel.c");
+    let sim = sim_path();
+    let dir = tempfile::tempdir().unwrap();
+    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
+    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let data = dir.path().join("calib");
+    std::fs::create_dir(&data).unwrap();
+    let x = input_values();
+    for b in 1..=3 {
+        let shifted: Vec<f32> = x.iter().map(|v| v + b as f32 / 16.0).collect();
+        std::fs::write(data.join(format!("batch{b:04}.bin")), f32_bytes(&shifted)).unwrap();
+    }
+    let reports = dir.path().join("reports");
+    std::fs::create_dir(&reports).unwrap();
+    let args = [
+        "compare",
+        sim.to_str().unwrap(),
+        int8.to_str().unwrap(),
+        fp16.to_str().unwrap(),
+        data.to_str().unwrap(),
+        "3",
+        reports.to_str().unwrap(),
+    ];
+    let out = run(&exe, &args, &[]);
+    assert_ok(&out, "long_calls_cancel compare");
+    let written: Vec<String> =
+        std::fs::read_dir(&reports).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(written.iter().all(|f| f.starts_with("full.")), "only the full run's report: {written:?}");
+}
+
+/// aptq_flow_with_callbacks on the guide's flow JSON with --simulate: cancelled in the
+/// calibration (no calibration output, flow.json says "cancelled") and at the compare step's
+/// start (ACL models loaded and released: no live object), then run to the end, redoing only
+/// what the cancels left undone.
+#[test]
+fn c_flow_progress_and_cancel_keep_finished_steps_and_write_no_partial_outputs() {
+    let exe = build_program("ffi/tests/long_calls_cancel.c");
+    let sim = sim_path();
+    let tmp = common::flow_files::user_folder();
+    let root = tmp.path();
+    let flow = |args: &[&str]| {
+        let mut cmd = Command::new(&exe);
+        cmd.current_dir(root).args(args).env_remove("ASCEND_PTQ_SIM_FAIL").env("LD_LIBRARY_PATH", common::cdylib_dir());
+        cmd.output().expect("run long_calls_cancel")
+    };
+    let statuses = || -> Vec<String> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("output_Ascend310P3/flow.json")).unwrap()).unwrap();
+        v["steps"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap().to_string()).collect()
+    };
+    let sim = sim.to_str().unwrap();
+    let out_dir = root.join("output_Ascend310P3");
+
+    let out = flow(&["flow", sim, "guide_params.json", "calibration", "1", "calibration"]);
+    assert_ok(&out, "flow cancelled in calibration");
+    assert_eq!(statuses(), ["done", "cancelled", "not_run", "not_run", "not_run"]);
+    let left: Vec<String> = std::fs::read_dir(&out_dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(left.iter().all(|f| f == "flow.json"), "a cancelled calibration left {left:?}");
+
+    // "step" reports the start of step 4 (compare): compare loads both OMs, then stops.
+    let out = flow(&["flow", sim, "guide_params.json", "step", "4", "compare"]);
+    assert_ok(&out, "flow cancelled at the compare step");
+    assert_eq!(statuses(), ["up_to_date", "done", "done", "done", "cancelled"]);
+    assert!(!out_dir.join("yolov6n_compare.json").exists() && !out_dir.join("yolov6n_compare.html").exists(), "no compare report");
+
+    let out = flow(&["flow-full", sim, "guide_params.json"]);
+    assert_ok(&out, "flow run to the end");
+    assert_eq!(statuses(), ["up_to_date", "up_to_date", "up_to_date", "up_to_date", "done"]);
+    assert!(out_dir.join("yolov6n_compare.json").exists());
+}
+
+/// The header's thread-safety contract (ffi/tests/threads.c): one aptq_acl shared by two
+/// threads each running its own model through the simulator, every output bit-exact and no
+/// live object after the frees; one aptq_engine run by two threads at once.
+#[test]
+fn c_two_models_on_two_threads_and_one_engine_on_two_threads() {
+    let exe = build_program("ffi/tests/threads.c");
+    let sim = sim_path();
+    let dir = tempfile::tempdir().unwrap();
+    let x = input_values();
+    let input = dir.path().join("x.bin");
+    std::fs::write(&input, f32_bytes(&x)).unwrap();
+    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
+    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let expected_int8 = dir.path().join("int8_y.bin");
+    std::fs::write(&expected_int8, engine_output(&deploy_model(), &x, &RunOptions::default())).unwrap();
+    let expected_fp16 = dir.path().join("fp16_y.bin");
+    std::fs::write(&expected_fp16, engine_output(&float_conv_model(), &x, &RunOptions { round_outputs_to_f16: true })).unwrap();
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let args = ["acl", &p(&sim), &p(&int8), &p(&input), &p(&expected_int8), &p(&fp16), &p(&input), &p(&expected_fp16)];
+    assert_ok(&run(&exe, &args, &[]), "two ACL models on two threads");
+
+    let onnx = dir.path().join("net_fp32.onnx");
+    save_model(&float_conv_model(), &onnx, &SaveOptions::default()).unwrap();
+    let expected_fp32 = dir.path().join("fp32_y.bin");
+    std::fs::write(&expected_fp32, engine_output(&float_conv_model(), &x, &RunOptions::default())).unwrap();
+    let shape = format!("x:1,{C_IN},{H},{W}");
+    let outputs = dir.path().join("run-out");
+    let args = ["engine", &p(&onnx), &shape, &p(&input), &p(&expected_fp32), &p(&outputs)];
+    assert_ok(&run(&exe, &args, &[]), "one engine on two threads");
+}
+
+/// ffi/examples/sdk_tour.cpp, the C++ walk through the long calls: a calibration of the real
+/// PP-OCR cls model with progress, a second one cancelled halfway (APTQ_CANCELLED, nothing
+/// written), and a compare through the simulator with progress.
+#[test]
+fn cpp_sdk_tour_calibrates_cancels_and_compares() {
+    let Some(cls) = common::asset(common::CLS) else { return };
+    let exe = build_program("ffi/examples/sdk_tour.cpp");
+    let sim = sim_path();
+    let dir = tempfile::tempdir().unwrap();
+    let calib = dir.path().join("cls-bins");
+    std::fs::create_dir(&calib).unwrap();
+    for b in 0..4 {
+        let values: Vec<f32> = (0..3 * 48 * 192).map(|i| (((i * 7 + b * 13) % 255) as f32 / 127.5) - 1.0).collect();
+        std::fs::write(calib.join(format!("batch{:04}.bin", b + 1)), f32_bytes(&values)).unwrap();
+    }
+    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
+    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let cmp = dir.path().join("cmp-bins");
+    std::fs::create_dir(&cmp).unwrap();
+    for b in 1..=2 {
+        std::fs::write(cmp.join(format!("batch{b:04}.bin")), f32_bytes(&input_values())).unwrap();
+    }
+    let save = dir.path().join("quant");
+    let p = |p: &Path| p.to_str().unwrap().to_string();
+    let args = [&p(&sim), &p(&cls), "x:1,3,48,192", &p(&calib), "4", &p(&save), &p(&int8), &p(&fp16), &p(&cmp), "2"];
+    let out = run(&exe, &args, &[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && stdout.lines().last() == Some("sdk_tour: ok"), "{}", text(&out));
+    assert!(stdout.contains("second calibration: status 8 ("), "APTQ_CANCELLED is 8: {}", text(&out));
+    let left: Vec<_> = std::fs::read_dir(save.join("cancelled")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(left.is_empty(), "the cancelled calibration left {left:?}");
+    let cosine: f64 = stdout.split("int8 vs fp16 cosine ").nth(1).and_then(|s| s.split(',').next()).unwrap().parse().unwrap();
+    let expected = cosine_of_outputs();
+    assert!((cosine - expected).abs() < 1e-6, "printed cosine {cosine}, engine-computed {expected}");
+}
+
+/// The int8-vs-fp16 cosine of the synthetic OMs on `input_values()`, computed with our engine.
+fn cosine_of_outputs() -> f64 {
+    let x = input_values();
+    cosine(
+        &engine_output(&deploy_model(), &x, &RunOptions::default()),
+        &engine_output(&float_conv_model(), &x, &RunOptions { round_outputs_to_f16: true }),
+    )
 }

@@ -28,9 +28,16 @@ pub struct aptq_model {
     model: Model,
 }
 
-/// The outputs of one `aptq_model_run`, in model order.
+/// The outputs of one `aptq_model_run` or `aptq_engine_run`, in model order.
 pub struct aptq_outputs {
     items: Vec<(CString, Vec<u8>)>,
+}
+
+impl aptq_outputs {
+    /// (name, bytes) per output, in model order.
+    pub(crate) fn new(items: Vec<(CString, Vec<u8>)>) -> Self {
+        aptq_outputs { items }
+    }
 }
 
 /// Writes a new handle through an out-pointer, checked before any work is done.
@@ -289,15 +296,15 @@ pub unsafe extern "C" fn aptq_outputs_name(outputs: *const aptq_outputs, i: usiz
     })
 }
 
-/// Frees the outputs of `aptq_model_run`. NULL is ignored.
+/// Frees the outputs of `aptq_model_run` or `aptq_engine_run`. NULL is ignored.
 ///
 /// # Safety
-/// `outputs` must be NULL or a handle from `aptq_model_run` not yet freed.
+/// `outputs` must be NULL or a handle from `aptq_model_run` or `aptq_engine_run` not yet freed.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_outputs_free(outputs: *mut aptq_outputs) {
     guard_or((), || {
         if !outputs.is_null() {
-            // SAFETY: per the contract, `outputs` came from Box::into_raw in aptq_model_run.
+            // SAFETY: per the contract, `outputs` came from Box::into_raw in aptq_model_run or aptq_engine_run.
             drop(unsafe { Box::from_raw(outputs) });
         }
     })

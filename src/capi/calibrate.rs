@@ -1,11 +1,9 @@
-use std::ffi::{CString, c_char, c_int, c_void};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::ffi::c_char;
 
 use super::boundary::{guard, str_arg, to_json, write_string_out};
+use super::callbacks::{Reporter, aptq_callbacks};
 use super::error::{CapiError, aptq_status};
 use super::options::from_json;
-use crate::engine::cancel::with_cancel_token;
 use crate::quant::calibrate::{Progress, calibrate};
 use crate::quant::options::CalibrationArgs;
 
@@ -58,23 +56,6 @@ pub unsafe extern "C" fn aptq_calibrate(options_json: *const c_char, summary_jso
     })
 }
 
-/// Reports progress of a long call: `phase` names the pass (e.g. "statistics", "clip search",
-/// "evaluation", "writing"; valid during the call only), `done` of `total` steps of it. Return 0
-/// to go on, non-zero to cancel: the call then stops at its next model run and returns
-/// `APTQ_CANCELLED` without writing any output file. It may be called from any thread the
-/// library uses (today: the calling thread), never from two at once for one call.
-#[allow(non_camel_case_types)]
-pub type aptq_progress_fn = Option<unsafe extern "C" fn(user: *mut c_void, phase: *const c_char, done: u64, total: u64) -> c_int>;
-
-/// Callbacks for the long calls; every field may be NULL.
-#[allow(non_camel_case_types)]
-#[repr(C)]
-pub struct aptq_callbacks {
-    pub progress: aptq_progress_fn,
-    /// Passed back as the callback's first argument.
-    pub user: *mut c_void,
-}
-
 /// `aptq_calibrate` with a progress callback that can cancel it (`aptq_progress_fn`).
 /// `callbacks` may be NULL (then it is `aptq_calibrate`). A call whose callback asked to cancel
 /// but that had already finished its last model run completes normally (`APTQ_OK`, all files
@@ -94,22 +75,13 @@ pub unsafe extern "C" fn aptq_calibrate_with_callbacks(
         if summary_json.is_null() {
             return Err(CapiError::invalid_argument("summary_json is NULL"));
         }
-        let callbacks = unsafe { callbacks.as_ref() };
         let args: CalibrationArgs = from_json(text)?;
-        let token = Arc::new(AtomicBool::new(false));
-        let mut report = |progress: Progress| {
-            let Some(cb) = callbacks.and_then(|c| c.progress.map(|f| (f, c.user))) else { return };
-            let (phase, done, total) = match progress {
-                Progress::Batch { pass, done, total } => (pass, done as u64, total as u64),
-                Progress::Writing => ("writing", 0, 1),
-            };
-            let phase = CString::new(phase).unwrap_or_default();
-            // SAFETY: the caller vouches for the callback and its user pointer.
-            if unsafe { (cb.0)(cb.1, phase.as_ptr(), done, total) } != 0 {
-                token.store(true, Ordering::SeqCst);
-            }
+        let reporter = unsafe { Reporter::new(callbacks) };
+        let mut report = |progress: Progress| match progress {
+            Progress::Batch { pass, done, total } => reporter.report(pass, done as u64, total as u64),
+            Progress::Writing => reporter.report("writing", 0, 1),
         };
-        let summary = with_cancel_token(Arc::clone(&token), || calibrate(&args.into_options(), &mut report))?;
+        let summary = reporter.scope(|| calibrate(&args.into_options(), &mut report))?;
         unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
     })
 }

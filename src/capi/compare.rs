@@ -1,6 +1,7 @@
 use std::ffi::c_char;
 
 use super::boundary::{guard, str_arg, write_string_out};
+use super::callbacks::{Reporter, aptq_callbacks};
 use super::error::{CapiError, aptq_status};
 use super::options::from_json;
 use crate::compare::{CompareArgs, compare_oms};
@@ -39,15 +40,47 @@ pub unsafe extern "C" fn aptq_compare(options_json: *const c_char, report_json: 
             return Err(CapiError::invalid_argument("report_json is NULL"));
         }
         let args: CompareArgs = from_json(text)?;
-        let report_path = args.report.clone();
-        let csv = args.csv;
-        let report = compare_oms(&args.into_options()?, &mut |_, _| {})?;
-        if let Some(path) = report_path {
-            report.write(&path)?;
-            if csv {
-                report.write_csv(&path)?;
-            }
-        }
-        unsafe { write_string_out(report_json, "report_json", report.to_json()) }
+        let json = run_compare(args, &mut |_, _| {})?;
+        unsafe { write_string_out(report_json, "report_json", json) }
     })
+}
+
+/// `aptq_compare` with a progress callback that can cancel it (`aptq_progress_fn`): phase
+/// "compare", `done` of `total` input sets. A cancelled comparison returns `APTQ_CANCELLED`
+/// after releasing both models and every AscendCL object it created, and writes no report.
+/// `callbacks` may be NULL (then it is `aptq_compare`).
+///
+/// # Safety
+/// As `aptq_compare`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+/// duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_compare_with_callbacks(
+    options_json: *const c_char,
+    callbacks: *const aptq_callbacks,
+    report_json: *mut *mut c_char,
+) -> aptq_status {
+    guard(|| {
+        let text = unsafe { str_arg(options_json, "options_json") }?;
+        if report_json.is_null() {
+            return Err(CapiError::invalid_argument("report_json is NULL"));
+        }
+        let args: CompareArgs = from_json(text)?;
+        let reporter = unsafe { Reporter::new(callbacks) };
+        let json = reporter.scope(|| run_compare(args, &mut |done, total| reporter.report("compare", done as u64, total as u64)))?;
+        unsafe { write_string_out(report_json, "report_json", json) }
+    })
+}
+
+/// Compares, writes the report files the options ask for, and returns the report's JSON.
+fn run_compare(args: CompareArgs, progress: &mut dyn FnMut(usize, usize)) -> Result<String, CapiError> {
+    let report_path = args.report.clone();
+    let csv = args.csv;
+    let report = compare_oms(&args.into_options()?, progress)?;
+    if let Some(path) = report_path {
+        report.write(&path)?;
+        if csv {
+            report.write_csv(&path)?;
+        }
+    }
+    Ok(report.to_json())
 }

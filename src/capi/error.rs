@@ -10,6 +10,7 @@ use crate::device::acl::Error as AclLayerError;
 use crate::device::aipp::AippError;
 use crate::device::om::OmError;
 use crate::engine::EngineError;
+use crate::engine::files::RunFilesError;
 use crate::flow::FlowError;
 use crate::onnx::OnnxError;
 use crate::onnx::input_shape::InputShapeError;
@@ -187,6 +188,7 @@ impl From<CompareError> for CapiError {
             CompareError::Run { .. } => APTQ_UNSUPPORTED,
             CompareError::ModelMismatch(_) | CompareError::OutputSize { .. } => APTQ_INVALID_MODEL,
             CompareError::Engine(EngineError::UnsupportedOp { .. }) => APTQ_UNSUPPORTED,
+            CompareError::Cancelled { .. } => APTQ_CANCELLED,
             CompareError::Engine(_)
             | CompareError::Input { .. }
             | CompareError::Preprocess(_)
@@ -230,6 +232,19 @@ impl From<FlowError> for CapiError {
             FlowError::Params { .. } | FlowError::Argument { .. } => APTQ_INVALID_ARGUMENT,
             FlowError::Io { .. } => APTQ_IO_ERROR,
             FlowError::Step { .. } => APTQ_STEP_FAILED,
+            FlowError::Cancelled { .. } => APTQ_CANCELLED,
+        };
+        CapiError::new(status, e)
+    }
+}
+
+impl From<RunFilesError> for CapiError {
+    fn from(e: RunFilesError) -> Self {
+        let status = match &e {
+            RunFilesError::Argument { .. } | RunFilesError::Shape(_) => APTQ_INVALID_ARGUMENT,
+            RunFilesError::Io { .. } => APTQ_IO_ERROR,
+            RunFilesError::Onnx(o) => onnx_status(o),
+            RunFilesError::Engine(en) => engine_status(en),
         };
         CapiError::new(status, e)
     }

@@ -15,9 +15,11 @@
 mod acl;
 mod boundary;
 mod calibrate;
+mod callbacks;
 mod compare;
 mod convert;
 mod data;
+mod engine;
 mod error;
 mod flow;
 mod inspect;
@@ -30,11 +32,15 @@ pub use acl::{
     aptq_model_run, aptq_outputs, aptq_outputs_count, aptq_outputs_data, aptq_outputs_free, aptq_outputs_name,
 };
 pub use boundary::{aptq_last_error, aptq_string_free, aptq_version};
-pub use calibrate::{aptq_calibrate, aptq_calibrate_with_callbacks, aptq_callbacks, aptq_progress_fn};
-pub use compare::aptq_compare;
+pub use calibrate::{aptq_calibrate, aptq_calibrate_with_callbacks};
+pub use callbacks::{aptq_callbacks, aptq_progress_fn};
+pub use compare::{aptq_compare, aptq_compare_with_callbacks};
 pub use convert::aptq_convert;
 pub use data::{aptq_aipp, aptq_preprocess};
+pub use engine::{
+    aptq_engine, aptq_engine_free, aptq_engine_input_info, aptq_engine_num_inputs, aptq_engine_open, aptq_engine_run, aptq_run,
+};
 pub use error::aptq_status;
-pub use flow::aptq_flow;
+pub use flow::{aptq_flow, aptq_flow_with_callbacks};
 pub use inspect::aptq_inspect;
 pub use om::aptq_om_info;

@@ -29,6 +29,7 @@ pub fn run(args: FlowArgs) -> Result<()> {
                 StepStatus::UpToDate => "up to date (same inputs as the last run), not redone".into(),
                 StepStatus::Skipped => "skipped".into(),
                 StepStatus::Failed => "FAILED".into(),
+                StepStatus::Cancelled => "cancelled".into(),
                 StepStatus::NotRun => "not run".into(),
             };
             let note = record.note.as_deref().map(|n| format!(": {n}")).unwrap_or_default();

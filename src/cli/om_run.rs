@@ -7,7 +7,7 @@ use ascend_ptq::compare::device::device_label;
 use ascend_ptq::device::acl::Acl;
 use ascend_ptq::onnx::io::write_atomically;
 
-use super::run::output_file_name;
+use ascend_ptq::engine::files::output_file_name;
 
 /// Runs one OM through AscendCL (the real libascendcl.so, or the ascend-ptq simulator) on raw
 /// input files; writes `<output>.bin` + outputs.json like `run` and prints the latency.

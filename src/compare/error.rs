@@ -40,4 +40,8 @@ pub enum CompareError {
     /// AscendCL (or the simulator) could not be opened or refused a call.
     #[error(transparent)]
     Acl(#[from] crate::device::acl::Error),
+    /// The caller's cancel token was set (C API progress callback): stopped before the next
+    /// input set; the models and ACL objects were released, no report was written.
+    #[error("cancelled after {done} of {total} input sets")]
+    Cancelled { done: usize, total: usize },
 }

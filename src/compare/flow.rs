@@ -13,7 +13,7 @@ use super::pictures::capture;
 use super::report::{Aggregate, CompareReport, Failure, InputRow, OutputMetrics, OutputSummary, Sources};
 use super::runner::{IoDesc, OmRunner};
 use super::task::{Criteria, TaskRow, TaskSummary, Threshold, decoded_outputs, metric as task_metric, resolve_task, summarize, task_row};
-use crate::engine::{Session, Tensor};
+use crate::engine::{EngineError, Session, Tensor};
 use crate::tasks::Task;
 
 /// The Ascend compare advisor's cosine threshold (docs/ascend-formats.md §13, `ACCURACY_THRESHOLD = 0.99`).
@@ -130,7 +130,8 @@ fn plan_reference<'a>(session: &'a Session, ins: &[IoDesc], outs: &[IoDesc]) -> 
     Ok(ReferencePlan { session, outputs, inputs: ref_ins.into_iter().zip(order).collect() })
 }
 
-fn run_reference(plan: &ReferencePlan, set: &InputSet, outs: &[IoDesc]) -> Result<Vec<Vec<f64>>, CompareError> {
+/// `at`: (this set's index, the number of sets), for a cancelled run's error.
+fn run_reference(plan: &ReferencePlan, set: &InputSet, outs: &[IoDesc], at: (usize, usize)) -> Result<Vec<Vec<f64>>, CompareError> {
     let Some(floats) = &set.reference else {
         return Err(CompareError::Reference(format!(
             "input set {}: the float input of a static-AIPP input is unknown (raw frames without an AIPP config)",
@@ -138,7 +139,10 @@ fn run_reference(plan: &ReferencePlan, set: &InputSet, outs: &[IoDesc]) -> Resul
         )));
     };
     let feed: HashMap<String, Tensor> = plan.inputs.iter().map(|(name, k)| (name.clone(), floats[*k].1.clone())).collect();
-    let results = plan.session.run(feed)?;
+    let results = plan.session.run(feed).map_err(|e| match e {
+        EngineError::Cancelled => CompareError::Cancelled { done: at.0, total: at.1 },
+        e => e.into(),
+    })?;
     plan.outputs
         .iter()
         .zip(outs)
@@ -215,10 +219,13 @@ pub fn compare_with_progress(
 
     let mut rows = Vec::with_capacity(inputs.len());
     for index in 0..inputs.len() {
+        if crate::engine::cancel::cancelled() {
+            return Err(CompareError::Cancelled { done: index, total: inputs.len() });
+        }
         let set = inputs.get(index)?;
         let x = run_checked(int8, "int8", &set)?;
         let y = run_checked(fp16, "fp16", &set)?;
-        let golden = plan.as_ref().map(|p| run_reference(p, &set, &outs)).transpose()?;
+        let golden = plan.as_ref().map(|p| run_reference(p, &set, &outs, (index, inputs.len()))).transpose()?;
         let outputs = outs
             .iter()
             .enumerate()

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod cancel;
 pub mod error;
+pub mod files;
 pub mod fp16;
 mod fuse;
 pub mod int8;

@@ -12,6 +12,10 @@ pub enum FlowError {
     /// A step failed; the earlier steps' outputs stay, flow.json records it.
     #[error("step {step} failed: {message}{}", log.as_ref().map(|l| format!("\nlog: {}", l.display())).unwrap_or_default())]
     Step { step: &'static str, message: String, log: Option<PathBuf> },
+    /// The caller's cancel token was set (C API progress callback): the step that was running
+    /// wrote no outputs; flow.json records it as cancelled and the earlier steps as done.
+    #[error("cancelled during step {step}")]
+    Cancelled { step: &'static str },
     /// flow.json or a log could not be written.
     #[error("{}: {source}", path.display())]
     Io {

@@ -19,6 +19,7 @@ use crate::device::atc::plan::shell_quote;
 use crate::device::atc::{
     AtcError, BuildEntry, BuildRequest, OmNames, Precision, RunOptions, build_simulated, build_with_atc, find_atc, plan_builds, precheck,
 };
+use crate::engine::cancel::cancelled;
 use crate::onnx::input_shape::parse_input_shapes;
 use crate::quant::calibrate::{CalibrationOptions, calibrate};
 
@@ -196,6 +197,9 @@ pub fn run_flow(opts: &FlowOptions, on_event: &mut dyn FnMut(FlowEvent)) -> Resu
         let (command, inputs) = ctx.describe(step);
         let fp = fingerprint(step.name(), &command, &stamps(&inputs));
         on_event(FlowEvent::Start { index, total, step: step.name(), command: &command });
+        if cancelled() {
+            return Err(stop_cancelled(&mut report, &steps[index..], start, &names, on_event));
+        }
         let record = if let Some(done) = previous.as_ref().and_then(|p| p.up_to_date(step.name(), &fp)) {
             if step == Step::Compare {
                 report.verdict_pass = done.details.as_ref().and_then(|d| d["pass"].as_bool());
@@ -229,6 +233,10 @@ pub fn run_flow(opts: &FlowOptions, on_event: &mut dyn FnMut(FlowEvent)) -> Resu
                     if ran.verdict_pass.is_some() {
                         report.verdict_pass = ran.verdict_pass;
                     }
+                }
+                Err(_) if cancelled() => {
+                    // The step's own error is the cancellation (or came from it): not a failure.
+                    return Err(stop_cancelled(&mut report, &steps[index..], start, &names, on_event));
                 }
                 Err(mut failure) => {
                     if failure.log.is_none() {
@@ -266,6 +274,32 @@ fn write_step_log(dir: &Path, step: Step, command: &str, error: &str) -> Option<
     std::fs::create_dir_all(dir).ok()?;
     std::fs::write(&path, format!("$ {command}\nerror: {error}\n")).ok()?;
     Some(path)
+}
+
+/// Records `steps[0]` as cancelled and the rest as not run, writes flow.json, and gives the
+/// error to return (flow.json's own write error wins: the caller must learn of it).
+fn stop_cancelled(
+    report: &mut FlowReport,
+    steps: &[Step],
+    start: Instant,
+    names: &Names,
+    on_event: &mut dyn FnMut(FlowEvent),
+) -> FlowError {
+    let mut record = not_run(steps[0]);
+    record.status = StepStatus::Cancelled;
+    record.note = Some("cancelled by the caller; this step wrote no outputs".into());
+    on_event(FlowEvent::End { step: steps[0].name(), record: &record });
+    report.steps.push(record);
+    for &later in &steps[1..] {
+        let mut r = not_run(later);
+        r.note = Some("the flow was cancelled".into());
+        report.steps.push(r);
+    }
+    report.wall_seconds = start.elapsed().as_secs_f64();
+    match report.write(&names.flow_json) {
+        Ok(()) => FlowError::Cancelled { step: steps[0].name() },
+        Err(e) => e,
+    }
 }
 
 fn not_run(step: Step) -> StepRecord {

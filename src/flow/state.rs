@@ -75,7 +75,9 @@ pub enum StepStatus {
     /// Not applicable to this flow file or machine (see `note`).
     Skipped,
     Failed,
-    /// Not reached because an earlier step failed.
+    /// Stopped by the caller (C API progress callback); its outputs were not written.
+    Cancelled,
+    /// Not reached because an earlier step failed or the flow was cancelled.
     NotRun,
 }
 

@@ -6,7 +6,8 @@
 //! Ctrl-C: a SIGINT handler from `nix::sys::signal::sigaction` that only sets an atomic flag,
 //! which the wait loop polls (it wakes every 100 ms anyway). The `ctrlc` crate would add a
 //! dependency and a thread for the same flag; ATC's own group is not the terminal's foreground
-//! group, so the terminal's SIGINT reaches only us and we decide how ATC ends.
+//! group, so the terminal's SIGINT reaches only us and we decide how ATC ends. A C API
+//! caller's cancel token (`engine::cancel`) ends the build the same way.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, LineWriter, Read, Write};
@@ -23,6 +24,7 @@ use serde::Serialize;
 
 use super::error::AtcError;
 use super::plan::{AtcInvocation, shell_command};
+use crate::engine::cancel::cancelled;
 
 /// How many of the last output lines a failure report shows.
 pub const TAIL_LINES: usize = 20;
@@ -179,8 +181,8 @@ pub fn run_atc(atc: &Path, inv: &AtcInvocation, opts: &RunOptions, on_line: &mut
             None => {
                 if let Some(s) = child.try_wait().map_err(|e| AtcError::io(atc, e))? {
                     status = Some((s, Instant::now()));
-                } else if interrupted() || start.elapsed() >= opts.timeout {
-                    end = if interrupted() { RunEnd::Interrupted } else { RunEnd::TimedOut };
+                } else if interrupted() || cancelled() || start.elapsed() >= opts.timeout {
+                    end = if interrupted() || cancelled() { RunEnd::Interrupted } else { RunEnd::TimedOut };
                     let s = kill_group(pgid, &mut child, opts.grace).map_err(|e| AtcError::io(atc, e))?;
                     status = Some((s, Instant::now()));
                 }
@@ -203,9 +205,18 @@ pub fn run_atc(atc: &Path, inv: &AtcInvocation, opts: &RunOptions, on_line: &mut
         RunEnd::TimedOut => {
             format!("# ascend-ptq: ATC timed out after {} s; its process group was killed ({exit})", opts.timeout.as_secs())
         }
-        RunEnd::Interrupted => format!("# ascend-ptq: interrupted (Ctrl-C); ATC's process group was killed ({exit})"),
+        RunEnd::Interrupted => {
+            format!("# ascend-ptq: interrupted (Ctrl-C, or cancelled by the C API caller); ATC's process group was killed ({exit})")
+        }
     };
     writeln!(log, "{note}").map_err(log_err)?;
+    if !matches!(end, RunEnd::Exited) {
+        // A killed ATC may have left half an OM behind; it must not pass for a result.
+        match std::fs::remove_file(&inv.om_path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(AtcError::io(&inv.om_path, e)),
+            _ => {}
+        }
+    }
     Ok(AtcOutcome { end, exit, duration: start.elapsed(), tail: tail.into() })
 }
 
