@@ -400,6 +400,45 @@ fn c_flow_progress_and_cancel_keep_finished_steps_and_write_no_partial_outputs()
     assert!(out_dir.join("yolov6n_compare.json").exists());
 }
 
+/// A flow cancelled while ATC runs (the stand-in ATC told to hang): ATC's process group is
+/// killed, the call returns APTQ_CANCELLED, no OM is left and flow.json says where it stopped.
+#[test]
+fn c_flow_cancelled_during_atc_kills_it_and_leaves_no_om() {
+    let exe = build_program("ffi/tests/long_calls_cancel.c");
+    let tmp = common::flow_files::user_folder();
+    let root = tmp.path();
+    let atc = common::repo_root().join("tests/fixtures/atc-standin/atc");
+    let record = root.join("atc-calls.jsonl");
+    let started = std::time::Instant::now();
+    let out = Command::new(&exe)
+        .current_dir(root)
+        .args(["flow-atc", atc.to_str().unwrap(), "models/yolov6_params.json"])
+        .env("ATC_STANDIN_MODE", "hang")
+        .env("ATC_STANDIN_RECORD", &record)
+        .env("LD_LIBRARY_PATH", common::cdylib_dir())
+        .env_remove("ASCEND_PTQ_ACL_LIB")
+        .output()
+        .unwrap();
+    assert_ok(&out, "flow cancelled during ATC");
+    // The hang would last forever: the cancel ended it (SIGTERM, then SIGKILL after the grace).
+    assert!(started.elapsed() < std::time::Duration::from_secs(120), "took {:?}", started.elapsed());
+    let out_dir = root.join("quant_test");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(out_dir.join("flow.json")).unwrap()).unwrap();
+    let statuses: Vec<&str> = v["steps"].as_array().unwrap().iter().map(|s| s["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["done", "done", "cancelled", "not_run", "not_run"], "{v:#}");
+    let oms: Vec<_> = std::fs::read_dir(&out_dir).unwrap().flatten().filter(|e| e.path().extension().is_some_and(|x| x == "om")).collect();
+    assert!(oms.is_empty(), "OMs left: {oms:?}");
+    // The stand-in's grandchild (its compiler stand-in), if it got as far as starting one, was
+    // killed with the group (the cancel may come before the stand-in wrote its record).
+    let calls = std::fs::read_to_string(&record).unwrap_or_default();
+    let pid = calls.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find_map(|c| c["grandchild_pid"].as_i64());
+    if let Some(pid) = pid {
+        let alive = std::path::Path::new(&format!("/proc/{pid}")).exists()
+            && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+        assert!(!alive, "ATC's grandchild {pid} outlived the cancel");
+    }
+}
+
 /// The header's thread-safety contract (ffi/tests/threads.c): one aptq_acl shared by two
 /// threads each running its own model through the simulator, every output bit-exact and no
 /// live object after the frees; one aptq_engine run by two threads at once.

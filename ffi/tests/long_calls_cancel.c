@@ -7,6 +7,9 @@
  *   long_calls_cancel flow SIM_LIB PARAMS_JSON PHASE AT STEP
  *       a simulated flow cancelled at the first progress report of PHASE with done >= AT:
  *       APTQ_CANCELLED naming STEP, no live ACL object (the caller checks flow.json and files).
+ *   long_calls_cancel flow-atc ATC PARAMS_JSON
+ *       a flow with a (hanging) ATC cancelled when the atc_int8 step starts: APTQ_CANCELLED
+ *       naming atc_int8 (the caller checks that no OM is left).
  *   long_calls_cancel flow-full SIM_LIB PARAMS_JSON
  *       the same flow uncancelled: APTQ_OK, progress reported for every step.
  *
@@ -135,6 +138,19 @@ static int compare_mode(char **argv) {
     return failures;
 }
 
+static int flow_atc_mode(char **argv) {
+    char options[2048];
+    snprintf(options, sizeof options, "{\"atc\": \"%s\", \"timeout\": 600}", argv[2]);
+    struct progress p = {.cancel_phase = "step", .cancel_at = 2};
+    aptq_callbacks cb = {on_progress, &p};
+    char *summary = NULL;
+    check(aptq_flow_with_callbacks(argv[3], options, &cb, &summary) == APTQ_CANCELLED, "the flow cancelled during ATC says so");
+    const char *msg = aptq_last_error();
+    check(msg && strstr(msg, "cancelled during step atc_int8"), "the message names atc_int8");
+    check(summary == NULL, "no summary for a cancelled flow");
+    return failures;
+}
+
 static int flow_mode(char **argv, int cancel) {
     const char *sim_lib = argv[2], *params = argv[3];
     void *sim = dlopen(sim_lib, RTLD_NOW);
@@ -176,6 +192,7 @@ int main(int argc, char **argv) {
     if (argc == 8 && strcmp(argv[1], "compare") == 0) bad = compare_mode(argv);
     else if (argc == 7 && strcmp(argv[1], "flow") == 0) bad = flow_mode(argv, 1);
     else if (argc == 4 && strcmp(argv[1], "flow-full") == 0) bad = flow_mode(argv, 0);
+    else if (argc == 4 && strcmp(argv[1], "flow-atc") == 0) bad = flow_atc_mode(argv);
     else {
         fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
         return 2;
