@@ -453,6 +453,21 @@ enum aptq_status aptq_preprocess(const char *params_path,
                                  char **manifest_json);
 
 /**
+ * `aptq_preprocess` with a progress callback that can cancel it (`aptq_progress_fn`): phase
+ * "preprocess", `done` of `total` images, reported every 32 images. A cancelled run removes
+ * the bins it had written, writes no manifest and returns `APTQ_CANCELLED`. `callbacks` may be
+ * NULL (then it is `aptq_preprocess`).
+ *
+ * # Safety
+ * As `aptq_preprocess`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+ * duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+ */
+enum aptq_status aptq_preprocess_with_callbacks(const char *params_path,
+                                                const char *out_dir,
+                                                const struct aptq_callbacks *callbacks,
+                                                char **manifest_json);
+
+/**
  * The static AIPP config text (`ascend-ptq aipp`) for a parameter file. AIPP does not
  * letterbox: the application must feed frames already resized to the model input.
  *

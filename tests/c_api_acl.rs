@@ -400,6 +400,36 @@ fn c_flow_progress_and_cancel_keep_finished_steps_and_write_no_partial_outputs()
     assert!(out_dir.join("yolov6n_compare.json").exists());
 }
 
+/// aptq_preprocess_with_callbacks on 40 photos (two rounds of 32): progress up to 40; cancelled
+/// at 32, the bins of the first round are removed and no manifest is written.
+#[test]
+fn c_preprocess_progress_and_cancel_remove_the_bins_written() {
+    let exe = build_program("ffi/tests/long_calls_cancel.c");
+    let dir = tempfile::tempdir().unwrap();
+    let imgs = dir.path().join("imgs");
+    std::fs::create_dir(&imgs).unwrap();
+    for i in 0..40u32 {
+        let img = image::RgbImage::from_fn(24, 16, |x, y| image::Rgb([(x * 9 + i) as u8, (y * 13) as u8, (i * 5) as u8]));
+        img.save(imgs.join(format!("p{i:02}.png"))).unwrap();
+    }
+    let params = dir.path().join("params.json");
+    let json = r#"{"det_pre_params": {"img_root": "imgs", "fixed_scale": 1, "batch_size": 1, "des_channels": 3, "des_height": 16, "des_width": 16,
+                   "is_BGR2RGB": 1, "means": [0, 0, 0], "stds": [1, 1, 1]}}"#;
+    std::fs::write(&params, json).unwrap();
+    let bins = |out: &Path| -> usize { std::fs::read_dir(out.join("imgs_batch1")).map(|d| d.flatten().count()).unwrap_or(0) };
+
+    let full = dir.path().join("full");
+    let out = run(&exe, &["preprocess", params.to_str().unwrap(), full.to_str().unwrap(), "0"], &[]);
+    assert_ok(&out, "preprocess");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("progress reports: 2"), "{}", text(&out));
+    assert_eq!(bins(&full), 41, "40 bins and the manifest");
+
+    let cancelled = dir.path().join("cancelled");
+    let out = run(&exe, &["preprocess", params.to_str().unwrap(), cancelled.to_str().unwrap(), "32"], &[]);
+    assert_ok(&out, "preprocess cancelled");
+    assert_eq!(bins(&cancelled), 0, "the cancelled run left files");
+}
+
 /// A flow cancelled while ATC runs (the stand-in ATC told to hang): ATC's process group is
 /// killed, the call returns APTQ_CANCELLED, no OM is left and flow.json says where it stopped.
 #[test]

@@ -10,6 +10,9 @@
  *   long_calls_cancel flow-atc ATC PARAMS_JSON
  *       a flow with a (hanging) ATC cancelled when the atc_int8 step starts: APTQ_CANCELLED
  *       naming atc_int8 (the caller checks that no OM is left).
+ *   long_calls_cancel preprocess PARAMS_JSON OUT_DIR CANCEL_AT
+ *       aptq_preprocess_with_callbacks, cancelled at the first report with done >= CANCEL_AT
+ *       (0: never): APTQ_CANCELLED (the caller checks OUT_DIR holds no bin) or APTQ_OK.
  *   long_calls_cancel flow-full SIM_LIB PARAMS_JSON
  *       the same flow uncancelled: APTQ_OK, progress reported for every step.
  *
@@ -187,12 +190,31 @@ static int flow_mode(char **argv, int cancel) {
     return failures;
 }
 
+static int preprocess_mode(char **argv) {
+    unsigned long long at = strtoull(argv[4], NULL, 10);
+    struct progress p = {.cancel_phase = at ? "preprocess" : NULL, .cancel_at = at};
+    aptq_callbacks cb = {on_progress, &p};
+    char *manifest = NULL;
+    aptq_status st = aptq_preprocess_with_callbacks(argv[2], argv[3], &cb, &manifest);
+    if (at) {
+        check(st == APTQ_CANCELLED, "the cancelled preprocessing says so");
+        check(manifest == NULL && p.cancelled == 1, "no manifest, no progress after the cancel");
+    } else {
+        check(st == APTQ_OK && manifest && strstr(manifest, "\"files\""), "the preprocessing succeeds");
+        check(strcmp(p.phases, "preprocess ") == 0 && p.last_done == p.last_total && p.calls >= 1, "progress up to the last image");
+    }
+    aptq_string_free(manifest);
+    printf("progress reports: %d\n", p.calls);
+    return failures;
+}
+
 int main(int argc, char **argv) {
     int bad;
     if (argc == 8 && strcmp(argv[1], "compare") == 0) bad = compare_mode(argv);
     else if (argc == 7 && strcmp(argv[1], "flow") == 0) bad = flow_mode(argv, 1);
     else if (argc == 4 && strcmp(argv[1], "flow-full") == 0) bad = flow_mode(argv, 0);
     else if (argc == 4 && strcmp(argv[1], "flow-atc") == 0) bad = flow_atc_mode(argv);
+    else if (argc == 5 && strcmp(argv[1], "preprocess") == 0) bad = preprocess_mode(argv);
     else {
         fprintf(stderr, "usage: see the comment at the top of %s\n", __FILE__);
         return 2;

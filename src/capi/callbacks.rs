@@ -1,8 +1,8 @@
 //! The progress callback of the long calls (`*_with_callbacks`) and the cancel token it sets.
 
 use std::ffi::{CString, c_char, c_int, c_void};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::engine::cancel::with_cancel_token;
 
@@ -30,20 +30,27 @@ pub struct aptq_callbacks {
 pub(crate) struct Reporter<'a> {
     callbacks: Option<&'a aptq_callbacks>,
     token: Arc<AtomicBool>,
+    /// Held while the callback runs: never two calls at once, whichever threads report.
+    calling: Mutex<()>,
 }
+
+// SAFETY: the C contract (aptq_progress_fn) lets the library call the callback with `user`
+// from any of its threads; `calling` keeps the calls one at a time.
+unsafe impl Sync for Reporter<'_> {}
 
 impl<'a> Reporter<'a> {
     /// # Safety
     /// `callbacks` must be NULL or valid for the reporter's life, its `progress` callable
     /// with its `user`.
     pub(crate) unsafe fn new(callbacks: *const aptq_callbacks) -> Self {
-        Reporter { callbacks: unsafe { callbacks.as_ref() }, token: Arc::new(AtomicBool::new(false)) }
+        Reporter { callbacks: unsafe { callbacks.as_ref() }, token: Arc::new(AtomicBool::new(false)), calling: Mutex::new(()) }
     }
 
     /// Reports `(phase, done, total)`; a non-zero answer sets the cancel token.
     pub(crate) fn report(&self, phase: &str, done: u64, total: u64) {
         let Some((f, user)) = self.callbacks.and_then(|c| c.progress.map(|f| (f, c.user))) else { return };
         let phase = CString::new(phase.replace('\0', " ")).unwrap_or_default();
+        let _one_at_a_time = self.calling.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: the caller vouches for the callback and its user pointer (see `new`).
         if unsafe { f(user, phase.as_ptr(), done, total) } != 0 {
             self.token.store(true, Ordering::SeqCst);

@@ -2,6 +2,7 @@ use std::ffi::c_char;
 use std::path::Path;
 
 use super::boundary::{guard, opt_str_arg, str_arg, to_json, write_string_out};
+use super::callbacks::{Reporter, aptq_callbacks};
 use super::error::{CapiError, aptq_status};
 use super::options::from_json;
 use crate::data::params::load_params;
@@ -31,16 +32,47 @@ pub unsafe extern "C" fn aptq_preprocess(
     guard(|| {
         let params_path = unsafe { str_arg(params_path, "params_path") }?;
         let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
-        let loaded = load_params(Path::new(params_path), None)?;
-        let dir = bins_dir(&loaded, out_dir.map(Path::new));
-        let opts = PreprocessOptions { dir, keep_partial: false, skip_bad: false };
-        let report = preprocess(&loaded.params, &opts, None)?;
-        let mut value = serde_json::to_value(&report.manifest).map_err(CapiError::internal)?;
-        let warnings: Vec<String> = loaded.warnings.into_iter().chain(report.warnings).collect();
-        value["dir"] = serde_json::json!(report.dir);
-        value["warnings"] = serde_json::json!(warnings);
-        unsafe { write_string_out(manifest_json, "manifest_json", to_json(&value)?) }
+        let json = run_preprocess(params_path, out_dir, None)?;
+        unsafe { write_string_out(manifest_json, "manifest_json", json) }
     })
+}
+
+/// `aptq_preprocess` with a progress callback that can cancel it (`aptq_progress_fn`): phase
+/// "preprocess", `done` of `total` images, reported every 32 images. A cancelled run removes
+/// the bins it had written, writes no manifest and returns `APTQ_CANCELLED`. `callbacks` may be
+/// NULL (then it is `aptq_preprocess`).
+///
+/// # Safety
+/// As `aptq_preprocess`; `callbacks` must be NULL or point to a valid `aptq_callbacks` for the
+/// duration of the call, and its `progress` (if not NULL) must be safe to call with `user`.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn aptq_preprocess_with_callbacks(
+    params_path: *const c_char,
+    out_dir: *const c_char,
+    callbacks: *const aptq_callbacks,
+    manifest_json: *mut *mut c_char,
+) -> aptq_status {
+    guard(|| {
+        let params_path = unsafe { str_arg(params_path, "params_path") }?;
+        let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
+        let reporter = unsafe { Reporter::new(callbacks) };
+        let report = |done: usize, total: usize| reporter.report("preprocess", done as u64, total as u64);
+        let json = reporter.scope(|| run_preprocess(params_path, out_dir, Some(&report)))?;
+        unsafe { write_string_out(manifest_json, "manifest_json", json) }
+    })
+}
+
+/// Preprocesses and returns the manifest JSON the C functions hand back.
+fn run_preprocess(params_path: &str, out_dir: Option<&str>, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<String, CapiError> {
+    let loaded = load_params(Path::new(params_path), None)?;
+    let dir = bins_dir(&loaded, out_dir.map(Path::new));
+    let opts = PreprocessOptions { dir, keep_partial: false, skip_bad: false };
+    let report = preprocess(&loaded.params, &opts, progress)?;
+    let mut value = serde_json::to_value(&report.manifest).map_err(CapiError::internal)?;
+    let warnings: Vec<String> = loaded.warnings.into_iter().chain(report.warnings).collect();
+    value["dir"] = serde_json::json!(report.dir);
+    value["warnings"] = serde_json::json!(warnings);
+    to_json(&value)
 }
 
 /// The static AIPP config text (`ascend-ptq aipp`) for a parameter file. AIPP does not

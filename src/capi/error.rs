@@ -221,7 +221,11 @@ impl From<ParamsError> for CapiError {
 
 impl From<PreprocessError> for CapiError {
     fn from(e: PreprocessError) -> Self {
-        let status = if matches!(e, PreprocessError::NoFullBatch { .. }) { APTQ_INVALID_ARGUMENT } else { APTQ_IO_ERROR };
+        let status = match &e {
+            PreprocessError::NoFullBatch { .. } => APTQ_INVALID_ARGUMENT,
+            PreprocessError::Cancelled { .. } => APTQ_CANCELLED,
+            _ => APTQ_IO_ERROR,
+        };
         CapiError::new(status, e)
     }
 }

@@ -36,7 +36,7 @@ pub use calibrate::{aptq_calibrate, aptq_calibrate_with_callbacks};
 pub use callbacks::{aptq_callbacks, aptq_progress_fn};
 pub use compare::{aptq_compare, aptq_compare_with_callbacks};
 pub use convert::aptq_convert;
-pub use data::{aptq_aipp, aptq_preprocess};
+pub use data::{aptq_aipp, aptq_preprocess, aptq_preprocess_with_callbacks};
 pub use engine::{
     aptq_engine, aptq_engine_free, aptq_engine_input_info, aptq_engine_num_inputs, aptq_engine_open, aptq_engine_run, aptq_run,
 };

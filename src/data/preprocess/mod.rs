@@ -48,6 +48,10 @@ pub enum PreprocessError {
         "{count} image(s) under {root} but batch_size is {batch_size}: no full batch (use --keep-partial to fill it by repeating the last image)"
     )]
     NoFullBatch { root: PathBuf, count: usize, batch_size: usize },
+    /// The caller's cancel token was set (C API progress callback); the bins this run had
+    /// written were removed.
+    #[error("cancelled after {done} of {total} images")]
+    Cancelled { done: usize, total: usize },
 }
 
 /// How to run [`preprocess`].
@@ -252,6 +256,13 @@ pub fn preprocess(
     let mut pending: Vec<(String, Vec<f32>)> = Vec::new();
     let mut done = 0;
     for round in images.chunks(ROUND) {
+        if crate::engine::cancel::cancelled() {
+            // This run's bins go; an older run's files of the same names are already overwritten.
+            for f in &files {
+                let _ = std::fs::remove_file(dir.join(&f.file));
+            }
+            return Err(PreprocessError::Cancelled { done, total: images.len() });
+        }
         let results: Vec<_> = round.par_iter().map(|path| image_tensor(path, p)).collect();
         for (path, result) in round.iter().zip(results) {
             match result {
