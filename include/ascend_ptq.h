@@ -3,8 +3,8 @@
  * Threads:
  * - Every function may be called from any thread. Error messages (aptq_last_error) are per
  *   thread.
- * - The one-shot calls (aptq_calibrate*, aptq_compare*, aptq_flow*, aptq_convert, aptq_run,
- *   aptq_preprocess, aptq_aipp, aptq_inspect, aptq_om_info) keep no state between calls and
+ * - The one-shot calls (aptq_calibrate*, aptq_compare*, aptq_flow*, aptq_preprocess*, aptq_run,
+ *   aptq_convert, aptq_aipp, aptq_inspect, aptq_om_info) keep no state between calls and
  *   are designed to run at once on different threads when their output files differ; the
  *   tests run only the handle cases below concurrently.
  * - aptq_engine: one handle may run on several threads at once (aptq_engine_run); free it
@@ -63,8 +63,9 @@ typedef enum aptq_status {
    */
   APTQ_STEP_FAILED = 7,
   /**
-   * The caller cancelled the call: its progress callback returned non-zero
-   * (`aptq_calibrate_with_callbacks`). No output file of the call was written.
+   * The caller cancelled the call: its progress callback returned non-zero (the
+   * `*_with_callbacks` functions). No partial output file is left and no AscendCL object
+   * stays alive; a cancelled flow keeps the steps it had finished.
    */
   APTQ_CANCELLED = 8,
   /**

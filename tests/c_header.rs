@@ -10,8 +10,8 @@ const HEADER_COMMENT: &str = "/* ascend-ptq C API: INT8 post-training quantizati
  * Threads:
  * - Every function may be called from any thread. Error messages (aptq_last_error) are per
  *   thread.
- * - The one-shot calls (aptq_calibrate*, aptq_compare*, aptq_flow*, aptq_convert, aptq_run,
- *   aptq_preprocess, aptq_aipp, aptq_inspect, aptq_om_info) keep no state between calls and
+ * - The one-shot calls (aptq_calibrate*, aptq_compare*, aptq_flow*, aptq_preprocess*, aptq_run,
+ *   aptq_convert, aptq_aipp, aptq_inspect, aptq_om_info) keep no state between calls and
  *   are designed to run at once on different threads when their output files differ; the
  *   tests run only the handle cases below concurrently.
  * - aptq_engine: one handle may run on several threads at once (aptq_engine_run); free it

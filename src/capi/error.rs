@@ -42,8 +42,9 @@ pub enum aptq_status {
     /// A step of `aptq_flow` failed (ATC, calibration, ...). The message names the step and
     /// its log; the flow's flow.json records it and the steps before it.
     APTQ_STEP_FAILED = 7,
-    /// The caller cancelled the call: its progress callback returned non-zero
-    /// (`aptq_calibrate_with_callbacks`). No output file of the call was written.
+    /// The caller cancelled the call: its progress callback returned non-zero (the
+    /// `*_with_callbacks` functions). No partial output file is left and no AscendCL object
+    /// stays alive; a cancelled flow keeps the steps it had finished.
     APTQ_CANCELLED = 8,
     /// A bug: the library panicked. The message says where.
     APTQ_PANIC = 99,
