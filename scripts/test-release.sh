@@ -114,9 +114,11 @@ foreach(example inspect om_info)
   set_target_properties(\${example} PROPERTIES C_STANDARD 99)
   target_link_libraries(\${example} PRIVATE ascend_ptq::ascend_ptq)
 endforeach()
-add_executable(run_om "\${examples}/run_om.cpp")
-set_target_properties(run_om PROPERTIES CXX_STANDARD 17)
-target_link_libraries(run_om PRIVATE ascend_ptq::ascend_ptq \${CMAKE_DL_LIBS})
+foreach(example run_om sdk_tour)
+  add_executable(\${example} "\${examples}/\${example}.cpp")
+  set_target_properties(\${example} PROPERTIES CXX_STANDARD 17)
+  target_link_libraries(\${example} PRIVATE ascend_ptq::ascend_ptq \${CMAKE_DL_LIBS})
+endforeach()
 file(WRITE "\${CMAKE_BINARY_DIR}/acl_sim_path.txt" "\${ascend_ptq_ACL_SIM_LIBRARY}")
 CMAKE
 cmake -S "$work/cmake/src" -B "$work/cmake/build" -DCMAKE_TOOLCHAIN_FILE="$work/cmake/aarch64.cmake" -DCMAKE_BUILD_TYPE=Release > "$work/cmake/configure.log" 2>&1 \
@@ -172,7 +174,8 @@ grep -q "^sdk_tour: ok" <<< "$out" || fail "sdk_tour did not finish: $out"
 # qemu, the cls model and photos given with --assets), simulated: no CANN here.
 printf '#!/bin/sh\nexec qemu-aarch64 -L /usr/aarch64-linux-gnu -E "LD_LIBRARY_PATH=%s/lib" "%s/bin/ascend-ptq" "$@"\n' "$b" "$b" > "$work/ascend-ptq-qemu"
 chmod +x "$work/ascend-ptq-qemu"
-(cd "$work" && "$b/bin/board-smoke.sh" --simulate --model cls --assets "$(cd "$assets" && pwd)" --bin "$work/ascend-ptq-qemu" --out "$work/smoke") \
+assets_abs=$(cd "$assets" && pwd)
+(cd "$work" && "$b/bin/board-smoke.sh" --simulate --model cls --assets "$assets_abs" --bin "$work/ascend-ptq-qemu" --out "$work/smoke") \
     > "$work/smoke.txt" 2>&1 || { cat "$work/smoke.txt" >&2; fail "bin/board-smoke.sh --simulate from the bundle"; }
 [ -f "$work/smoke/compare.html" ] && [ -f "$work/smoke.tar.gz" ] || fail "board-smoke.sh packed no report: $(tail -5 "$work/smoke.txt")"
 grep -q "SIMULATED" "$work/smoke/board-smoke.log" || fail "board-smoke.sh --simulate does not say SIMULATED"
