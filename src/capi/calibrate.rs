@@ -44,16 +44,7 @@ use crate::quant::options::CalibrationArgs;
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_calibrate(options_json: *const c_char, summary_json: *mut *mut c_char) -> aptq_status {
-    guard(|| {
-        let text = unsafe { str_arg(options_json, "options_json") }?;
-        if summary_json.is_null() {
-            // Checked before the work, so a long calibration is not wasted on a NULL out-pointer.
-            return Err(CapiError::invalid_argument("summary_json is NULL"));
-        }
-        let args: CalibrationArgs = from_json(text)?;
-        let summary = calibrate(&args.into_options(), &mut |_| {})?;
-        unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
-    })
+    guard(|| unsafe { calibrate_call(options_json, std::ptr::null(), summary_json) })
 }
 
 /// `aptq_calibrate` with a progress callback that can cancel it (`aptq_progress_fn`).
@@ -70,18 +61,26 @@ pub unsafe extern "C" fn aptq_calibrate_with_callbacks(
     callbacks: *const aptq_callbacks,
     summary_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let text = unsafe { str_arg(options_json, "options_json") }?;
-        if summary_json.is_null() {
-            return Err(CapiError::invalid_argument("summary_json is NULL"));
-        }
-        let args: CalibrationArgs = from_json(text)?;
-        let reporter = unsafe { Reporter::new(callbacks) };
-        let mut report = |progress: Progress| match progress {
-            Progress::Batch { pass, done, total } => reporter.report(pass, done as u64, total as u64),
-            Progress::Writing => reporter.report("writing", 0, 1),
-        };
-        let summary = reporter.scope(|| calibrate(&args.into_options(), &mut report))?;
-        unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
-    })
+    guard(|| unsafe { calibrate_call(options_json, callbacks, summary_json) })
+}
+
+/// The body of both calibrate functions (`callbacks` may be NULL).
+unsafe fn calibrate_call(
+    options_json: *const c_char,
+    callbacks: *const aptq_callbacks,
+    summary_json: *mut *mut c_char,
+) -> Result<(), CapiError> {
+    let text = unsafe { str_arg(options_json, "options_json") }?;
+    if summary_json.is_null() {
+        // Checked before the work, so a long calibration is not wasted on a NULL out-pointer.
+        return Err(CapiError::invalid_argument("summary_json is NULL"));
+    }
+    let args: CalibrationArgs = from_json(text)?;
+    let reporter = unsafe { Reporter::new(callbacks) };
+    let mut report = |progress: Progress| match progress {
+        Progress::Batch { pass, done, total } => reporter.report(pass, done as u64, total as u64),
+        Progress::Writing => reporter.report("writing", 0, 1),
+    };
+    let summary = reporter.scope(|| calibrate(&args.into_options(), &mut report))?;
+    unsafe { write_string_out(summary_json, "summary_json", to_json(&summary)?) }
 }

@@ -34,15 +34,7 @@ use crate::compare::{CompareArgs, compare_oms};
 /// writable.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_compare(options_json: *const c_char, report_json: *mut *mut c_char) -> aptq_status {
-    guard(|| {
-        let text = unsafe { str_arg(options_json, "options_json") }?;
-        if report_json.is_null() {
-            return Err(CapiError::invalid_argument("report_json is NULL"));
-        }
-        let args: CompareArgs = from_json(text)?;
-        let json = run_compare(args, &mut |_, _| {})?;
-        unsafe { write_string_out(report_json, "report_json", json) }
-    })
+    guard(|| unsafe { compare_call(options_json, std::ptr::null(), report_json) })
 }
 
 /// `aptq_compare` with a progress callback that can cancel it (`aptq_progress_fn`): phase
@@ -59,16 +51,23 @@ pub unsafe extern "C" fn aptq_compare_with_callbacks(
     callbacks: *const aptq_callbacks,
     report_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let text = unsafe { str_arg(options_json, "options_json") }?;
-        if report_json.is_null() {
-            return Err(CapiError::invalid_argument("report_json is NULL"));
-        }
-        let args: CompareArgs = from_json(text)?;
-        let reporter = unsafe { Reporter::new(callbacks) };
-        let json = reporter.scope(|| run_compare(args, &mut |done, total| reporter.report("compare", done as u64, total as u64)))?;
-        unsafe { write_string_out(report_json, "report_json", json) }
-    })
+    guard(|| unsafe { compare_call(options_json, callbacks, report_json) })
+}
+
+/// The body of both compare functions (`callbacks` may be NULL).
+unsafe fn compare_call(
+    options_json: *const c_char,
+    callbacks: *const aptq_callbacks,
+    report_json: *mut *mut c_char,
+) -> Result<(), CapiError> {
+    let text = unsafe { str_arg(options_json, "options_json") }?;
+    if report_json.is_null() {
+        return Err(CapiError::invalid_argument("report_json is NULL"));
+    }
+    let args: CompareArgs = from_json(text)?;
+    let reporter = unsafe { Reporter::new(callbacks) };
+    let json = reporter.scope(|| run_compare(args, &mut |done, total| reporter.report("compare", done as u64, total as u64)))?;
+    unsafe { write_string_out(report_json, "report_json", json) }
 }
 
 /// Compares, writes the report files the options ask for, and returns the report's JSON.

@@ -33,17 +33,7 @@ pub unsafe extern "C" fn aptq_flow(
     options_json: *const c_char,
     summary_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let params = unsafe { str_arg(params_json_path, "params_json_path") }?;
-        let options = if options_json.is_null() { "{}" } else { unsafe { str_arg(options_json, "options_json") }? };
-        if summary_json.is_null() {
-            return Err(CapiError::invalid_argument("summary_json is NULL"));
-        }
-        let mut args: FlowArgs = from_json(options)?;
-        args.params = params.into();
-        let report = run_flow(&args.into_options(), &mut |_| {})?;
-        unsafe { write_string_out(summary_json, "summary_json", to_json(&report)?) }
-    })
+    guard(|| unsafe { flow_call(params_json_path, options_json, std::ptr::null(), summary_json) })
 }
 
 /// `aptq_flow` with a progress callback that can cancel it (`aptq_progress_fn`). Phases: "step"
@@ -65,25 +55,33 @@ pub unsafe extern "C" fn aptq_flow_with_callbacks(
     callbacks: *const aptq_callbacks,
     summary_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let params = unsafe { str_arg(params_json_path, "params_json_path") }?;
-        let options = if options_json.is_null() { "{}" } else { unsafe { str_arg(options_json, "options_json") }? };
-        if summary_json.is_null() {
-            return Err(CapiError::invalid_argument("summary_json is NULL"));
+    guard(|| unsafe { flow_call(params_json_path, options_json, callbacks, summary_json) })
+}
+
+/// The body of both flow functions (`callbacks` may be NULL).
+unsafe fn flow_call(
+    params_json_path: *const c_char,
+    options_json: *const c_char,
+    callbacks: *const aptq_callbacks,
+    summary_json: *mut *mut c_char,
+) -> Result<(), CapiError> {
+    let params = unsafe { str_arg(params_json_path, "params_json_path") }?;
+    let options = if options_json.is_null() { "{}" } else { unsafe { str_arg(options_json, "options_json") }? };
+    if summary_json.is_null() {
+        return Err(CapiError::invalid_argument("summary_json is NULL"));
+    }
+    let mut args: FlowArgs = from_json(options)?;
+    args.params = params.into();
+    let reporter = unsafe { Reporter::new(callbacks) };
+    let mut step = "step";
+    let mut on_event = |event: FlowEvent| match event {
+        FlowEvent::Start { index, total, step: name, .. } => {
+            step = name;
+            reporter.report("step", index as u64, total as u64);
         }
-        let mut args: FlowArgs = from_json(options)?;
-        args.params = params.into();
-        let reporter = unsafe { Reporter::new(callbacks) };
-        let mut step = "step";
-        let mut on_event = |event: FlowEvent| match event {
-            FlowEvent::Start { index, total, step: name, .. } => {
-                step = name;
-                reporter.report("step", index as u64, total as u64);
-            }
-            FlowEvent::Progress { done, total } => reporter.report(step, done as u64, total as u64),
-            FlowEvent::Line(_) | FlowEvent::End { .. } => {}
-        };
-        let report = reporter.scope(|| run_flow(&args.into_options(), &mut on_event))?;
-        unsafe { write_string_out(summary_json, "summary_json", to_json(&report)?) }
-    })
+        FlowEvent::Progress { done, total } => reporter.report(step, done as u64, total as u64),
+        FlowEvent::Line(_) | FlowEvent::End { .. } => {}
+    };
+    let report = reporter.scope(|| run_flow(&args.into_options(), &mut on_event))?;
+    unsafe { write_string_out(summary_json, "summary_json", to_json(&report)?) }
 }
