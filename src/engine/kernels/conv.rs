@@ -412,10 +412,8 @@ struct DwRows<'a> {
 impl DwRows<'_> {
     /// Adds every tap's contribution to output row (z, y).
     fn accumulate(&self, z: usize, y: usize, orow: &mut [f32]) {
-        // Short rows stay on the baseline build: a 16-lane loop unrolled for 64 elements would
-        // leave them to its scalar remainder.
         #[cfg(target_arch = "x86_64")]
-        if orow.len() >= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was just detected.
             unsafe { self.accumulate_avx512(z, y, orow) };
             return;
@@ -423,12 +421,53 @@ impl DwRows<'_> {
         self.accumulate_body(z, y, orow);
     }
 
-    /// The same loop compiled for 16-lane vectors: separate multiplies and adds as in the
-    /// baseline build (no FMA contraction), so identical results.
+    /// The same sums with the output block held in registers across all taps (64 outputs in
+    /// four 16-lane accumulators, then masked blocks of 16 for the rest of the row): each
+    /// output still gets `o + w·s` per tap in kernel order, with separate multiplies and adds
+    /// (no FMA), so the results are identical to [`Self::accumulate_body`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn accumulate_avx512(&self, z: usize, y: usize, orow: &mut [f32]) {
-        self.accumulate_body(z, y, orow);
+        use std::arch::x86_64::*;
+        let n = orow.len();
+        let base = (z * self.stride[0] * self.zh + y * self.stride[1]) * self.row_len;
+        assert!(self.taps.iter().all(|&(off, _)| base + off + n <= self.buf.len()));
+        let buf = self.buf[base..].as_ptr();
+        let o = orow.as_mut_ptr();
+        let mut j = 0;
+        // SAFETY: every load reads `buf[base + off + j..][..16]` with j + 16 <= n (or masked
+        // to n), in bounds by the assertion; stores stay in `orow` likewise.
+        unsafe {
+            while j + 64 <= n {
+                let mut a0 = _mm512_loadu_ps(o.add(j));
+                let mut a1 = _mm512_loadu_ps(o.add(j + 16));
+                let mut a2 = _mm512_loadu_ps(o.add(j + 32));
+                let mut a3 = _mm512_loadu_ps(o.add(j + 48));
+                for &(off, wv) in self.taps {
+                    let w = _mm512_set1_ps(wv);
+                    let s = buf.add(off + j);
+                    a0 = _mm512_add_ps(a0, _mm512_mul_ps(w, _mm512_loadu_ps(s)));
+                    a1 = _mm512_add_ps(a1, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(16))));
+                    a2 = _mm512_add_ps(a2, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(32))));
+                    a3 = _mm512_add_ps(a3, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(48))));
+                }
+                _mm512_storeu_ps(o.add(j), a0);
+                _mm512_storeu_ps(o.add(j + 16), a1);
+                _mm512_storeu_ps(o.add(j + 32), a2);
+                _mm512_storeu_ps(o.add(j + 48), a3);
+                j += 64;
+            }
+            while j < n {
+                let m: __mmask16 = if n - j >= 16 { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                let mut a = _mm512_maskz_loadu_ps(m, o.add(j));
+                for &(off, wv) in self.taps {
+                    let w = _mm512_set1_ps(wv);
+                    a = _mm512_add_ps(a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(m, buf.add(off + j))));
+                }
+                _mm512_mask_storeu_ps(o.add(j), m, a);
+                j += 16;
+            }
+        }
     }
 
     #[inline(always)]
