@@ -277,21 +277,54 @@ fn stride1_without_im2col(
             };
             let bias_g = bias.map(|bv| &bv[gi * cog..]);
             let image = (b * c_out + gi * cog) * pout;
-            let row_task = |y: usize| {
-                // SAFETY: row y reads src[y·width + rows[k] + j] for j < ow, inside the plane
-                // set by hp/wp; it alone writes output row y of these cog channels.
+            // Narrow outputs take several rows per kernel call, so that the kernel's 48-column
+            // tiles are not mostly remainder: output pixel (y, j) reads the operand rows at
+            // y·width + j, so rows y0..y1 are one product over (y1 - y0 - 1)·width + ow
+            // columns (the `width - ow` columns between rows are computed and dropped). Every
+            // column is the same sum as in a one-row call, so the results are identical.
+            let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
+            let blocks = oh.div_ceil(per_block);
+            let block_task = |scratch: &mut Vec<f32>, blk: usize| {
+                let (y0, y1) = (blk * per_block, ((blk + 1) * per_block).min(oh));
+                let cols = (y1 - y0 - 1) * width + ow;
+                // SAFETY: the block reads src[y·width + rows[k] + j] for y0 ≤ y < y1, j < ow,
+                // inside the plane set by hp/wp (the dropped columns lie between them); it
+                // alone writes output rows y0..y1 of these cog channels.
                 unsafe {
-                    let dst = out_ptr.get().add(image + y * ow);
-                    packed.multiply(src.as_ptr().add(y * width), &rows, ow, bias_g, dst, pout);
-                    if let Some(e) = epi {
-                        e.apply_block(gi * cog, cog, dst, pout, ow);
+                    let dst = out_ptr.get().add(image + y0 * ow);
+                    if y1 - y0 == 1 || width == ow {
+                        packed.multiply(src.as_ptr().add(y0 * width), &rows, cols, bias_g, dst, pout);
+                        if let Some(e) = epi {
+                            e.apply_block(gi * cog, cog, dst, pout, cols);
+                        }
+                    } else {
+                        scratch.resize(cog * cols, 0.0);
+                        packed.multiply(src.as_ptr().add(y0 * width), &rows, cols, bias_g, scratch.as_mut_ptr(), cols);
+                        if let Some(e) = epi {
+                            e.apply_block(gi * cog, cog, scratch.as_mut_ptr(), cols, cols);
+                        }
+                        for m in 0..cog {
+                            for y in 0..y1 - y0 {
+                                let s = &scratch[m * cols + y * width..][..ow];
+                                std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(m * pout + y * ow), ow);
+                            }
+                        }
                     }
                 }
             };
-            (0..oh).into_par_iter().with_min_len((1 << 17) / work_per_row.max(1) + 1).for_each(row_task);
+            let min_len = (1 << 17) / (work_per_row * per_block).max(1) + 1;
+            if blocks <= min_len {
+                let mut scratch = Vec::new();
+                (0..blocks).for_each(|blk| block_task(&mut scratch, blk));
+            } else {
+                (0..blocks).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, block_task);
+            }
         }
     }
 }
+
+/// Output columns a stride-1 conv's kernel call aims for (several narrow rows at once).
+const BLOCK_COLS: usize = 480;
 
 /// The panel-kernel weights of a conv (one [`PackedWeights`] per group), or None where the
 /// conv takes another path (depthwise, no fast kernel on this machine).
