@@ -104,29 +104,42 @@ mod avx512 {
         dst: *mut f32,
         dst_rs: usize,
     ) {
-        for p in 0..w.rows.div_ceil(MR) {
-            let rows = (w.rows - p * MR).min(MR);
-            let panel = unsafe { w.data.as_ptr().add(p * w.depth * MR) };
-            let mut b = [0.0f32; MR];
-            if let Some(bias) = bias {
-                b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+        // Column tiles outside, panels inside: a tile's operand rows (K × 48 values) are read
+        // by every panel while they are still in cache, instead of all of X once per panel.
+        // Each output is the same sum either way.
+        let panels = w.rows.div_ceil(MR);
+        let run = |j: usize, width: usize| {
+            for p in 0..panels {
+                let rows = (w.rows - p * MR).min(MR);
+                // SAFETY (all calls): the caller guarantees every row of x has `cols` readable
+                // floats and dst covers rows × cols; each tile stays within columns
+                // j..j+width ≤ cols.
+                unsafe {
+                    let panel = w.data.as_ptr().add(p * w.depth * MR);
+                    let mut b = [0.0f32; MR];
+                    if let Some(bias) = bias {
+                        b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+                    }
+                    let dst = dst.add(p * MR * dst_rs + j);
+                    match width {
+                        NR => tile::<3>(panel, rows_at, x.add(j), &b, dst, dst_rs, rows, 0xFFFF),
+                        16 => tile::<1>(panel, rows_at, x.add(j), &b, dst, dst_rs, rows, 0xFFFF),
+                        _ => tile::<1>(panel, rows_at, x.add(j), &b, dst, dst_rs, rows, (1u16 << width) - 1),
+                    }
+                }
             }
-            let dst = unsafe { dst.add(p * MR * dst_rs) };
-            let mut j = 0;
-            // SAFETY (all calls): the caller guarantees every row of x has `cols` readable floats and
-            // dst covers rows × cols; each tile stays within columns j..j+width ≤ cols.
-            while j + NR <= cols {
-                unsafe { tile::<3>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, 0xFFFF) };
-                j += NR;
-            }
-            while j + 16 <= cols {
-                unsafe { tile::<1>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, 0xFFFF) };
-                j += 16;
-            }
-            if j < cols {
-                let mask = (1u16 << (cols - j)) - 1;
-                unsafe { tile::<1>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, mask) };
-            }
+        };
+        let mut j = 0;
+        while j + NR <= cols {
+            run(j, NR);
+            j += NR;
+        }
+        while j + 16 <= cols {
+            run(j, 16);
+            j += 16;
+        }
+        if j < cols {
+            run(j, cols - j);
         }
     }
 
