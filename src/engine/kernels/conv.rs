@@ -367,8 +367,12 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
         let ci = (oc % c_out) / mult;
         let xc = &x[(b * c_in + ci) * pin..(b * c_in + ci + 1) * pin];
         let wc = &w[(oc % c_out) * kl..(oc % c_out + 1) * kl];
-        buf.clear();
-        buf.resize(zd * zh * row_len, 0.0);
+        // Every plane writes the same positions of `buf` (same geometry), so the padding
+        // zeroed when the buffer is first sized stays zero.
+        if buf.len() != zd * zh * row_len {
+            buf.clear();
+            buf.resize(zd * zh * row_len, 0.0);
+        }
         let [id, ih, iw] = g.input;
         let (lo, hi) = valid_range(zw, 1, -g.pad[2], iw);
         for z in 0..zd {
