@@ -684,6 +684,12 @@ mod tests {
             (6, 4, 2, (9, 10), (3, 3), 1, 1, (0, 1)),
             (3, 10, 1, (5, 70), (3, 3), 1, 1, (1, 1)),
             (3, 17, 1, (4, 100), (1, 5), 1, 1, (0, 2)),
+            // Depthwise rows of 64-column register blocks plus a masked remainder.
+            (16, 16, 16, (5, 150), (3, 3), 1, 1, (1, 1)),
+            // Narrow stride-1 outputs, several rows per kernel call: padded (dropped columns
+            // between rows) and unpadded 1×1 (rows contiguous), two weight panels.
+            (8, 16, 1, (9, 13), (3, 3), 1, 1, (1, 1)),
+            (8, 24, 1, (6, 11), (1, 1), 1, 1, (0, 0)),
             // Stride 2 through im2col, split into several tiles (the last one shorter).
             (3, 8, 1, (70, 70), (3, 3), 2, 1, (1, 1)),
         ];
