@@ -200,8 +200,12 @@ pub fn conv_f32(
         // SAFETY: this job alone writes rows gi*cog..(gi+1)*cog, columns p0..p1 of image b.
         unsafe {
             let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
+            let mut first = 0;
             if let (Some(packed), Some(rows)) = (&packed, &panel_rows) {
-                packed[gi].multiply(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), dst, pout);
+                // A leading BatchNormalization is applied by the kernel before it stores.
+                let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
+                first = usize::from(affine.is_some());
+                packed[gi].multiply_affine(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), affine, dst, pout);
             } else {
                 if let Some(bias) = bias {
                     for m in 0..cog {
@@ -211,7 +215,7 @@ pub fn conv_f32(
                 gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
             }
             if let Some(e) = epi {
-                e.apply_block(gi * cog, cog, dst, pout, t);
+                e.apply_block_from(first, gi * cog, cog, dst, pout, t);
             }
         }
     };
@@ -276,6 +280,9 @@ fn stride1_without_im2col(
                 &padded
             };
             let bias_g = bias.map(|bv| &bv[gi * cog..]);
+            // A leading BatchNormalization is applied by the kernel before it stores.
+            let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
+            let first = usize::from(affine.is_some());
             let image = (b * c_out + gi * cog) * pout;
             // Narrow outputs take several rows per kernel call, so that the kernel's 48-column
             // tiles are not mostly remainder: output pixel (y, j) reads the operand rows at
@@ -293,15 +300,15 @@ fn stride1_without_im2col(
                 unsafe {
                     let dst = out_ptr.get().add(image + y0 * ow);
                     if y1 - y0 == 1 || width == ow {
-                        packed.multiply(src.as_ptr().add(y0 * width), &rows, cols, bias_g, dst, pout);
+                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, dst, pout);
                         if let Some(e) = epi {
-                            e.apply_block(gi * cog, cog, dst, pout, cols);
+                            e.apply_block_from(first, gi * cog, cog, dst, pout, cols);
                         }
                     } else {
                         scratch.resize(cog * cols, 0.0);
-                        packed.multiply(src.as_ptr().add(y0 * width), &rows, cols, bias_g, scratch.as_mut_ptr(), cols);
+                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
                         if let Some(e) = epi {
-                            e.apply_block(gi * cog, cog, scratch.as_mut_ptr(), cols, cols);
+                            e.apply_block_from(first, gi * cog, cog, scratch.as_mut_ptr(), cols, cols);
                         }
                         for m in 0..cog {
                             for y in 0..y1 - y0 {
@@ -418,14 +425,16 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
                 }
             }
         }
-        let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len };
+        // A leading BatchNormalization is applied to each row as it is stored.
+        let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (a[oc % c_out], s[oc % c_out]));
+        let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len, affine };
         for z in 0..od {
             for y in 0..oh {
                 rows.accumulate(z, y, &mut o[(z * oh + y) * ow..][..ow]);
             }
         }
         if let Some(e) = epi {
-            e.apply(oc % c_out, o);
+            e.apply_from(usize::from(affine.is_some()), oc % c_out, o);
         }
     };
     if out.len() < (1 << 14) {
@@ -444,6 +453,8 @@ struct DwRows<'a> {
     stride: [usize; 3],
     zh: usize,
     row_len: usize,
+    /// `(a, b)`: each output becomes `o · a + b` (a multiply, then an add) after its taps.
+    affine: Option<(f32, f32)>,
 }
 
 impl DwRows<'_> {
@@ -488,6 +499,13 @@ impl DwRows<'_> {
                     a2 = _mm512_add_ps(a2, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(32))));
                     a3 = _mm512_add_ps(a3, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(48))));
                 }
+                if let Some((ea, es)) = self.affine {
+                    let (m, s) = (_mm512_set1_ps(ea), _mm512_set1_ps(es));
+                    a0 = _mm512_add_ps(_mm512_mul_ps(a0, m), s);
+                    a1 = _mm512_add_ps(_mm512_mul_ps(a1, m), s);
+                    a2 = _mm512_add_ps(_mm512_mul_ps(a2, m), s);
+                    a3 = _mm512_add_ps(_mm512_mul_ps(a3, m), s);
+                }
                 _mm512_storeu_ps(o.add(j), a0);
                 _mm512_storeu_ps(o.add(j + 16), a1);
                 _mm512_storeu_ps(o.add(j + 32), a2);
@@ -500,6 +518,9 @@ impl DwRows<'_> {
                 for &(off, wv) in self.taps {
                     let w = _mm512_set1_ps(wv);
                     a = _mm512_add_ps(a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(m, buf.add(off + j))));
+                }
+                if let Some((ea, es)) = self.affine {
+                    a = _mm512_add_ps(_mm512_mul_ps(a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
                 }
                 _mm512_mask_storeu_ps(o.add(j), m, a);
                 j += 16;
@@ -515,6 +536,9 @@ impl DwRows<'_> {
             for (o, &s) in orow.iter_mut().zip(src) {
                 *o += wv * s;
             }
+        }
+        if let Some((a, b)) = self.affine {
+            orow.iter_mut().for_each(|o| *o = *o * a + b);
         }
     }
 }
