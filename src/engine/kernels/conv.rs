@@ -200,8 +200,12 @@ pub fn conv_f32(
         // SAFETY: this job alone writes rows gi*cog..(gi+1)*cog, columns p0..p1 of image b.
         unsafe {
             let dst = out_ptr.get().add((b * c_out + gi * cog) * pout + p0);
+            let mut first = 0;
             if let (Some(packed), Some(rows)) = (&packed, &panel_rows) {
-                packed[gi].multiply(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), dst, pout);
+                // A leading BatchNormalization is applied by the kernel before it stores.
+                let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
+                first = usize::from(affine.is_some());
+                packed[gi].multiply_affine(rhs.data.as_ptr(), rows, t, bias.map(|b| &b[gi * cog..]), affine, dst, pout);
             } else {
                 if let Some(bias) = bias {
                     for m in 0..cog {
@@ -211,7 +215,7 @@ pub fn conv_f32(
                 gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
             }
             if let Some(e) = epi {
-                e.apply_block(gi * cog, cog, dst, pout, t);
+                e.apply_block_from(first, gi * cog, cog, dst, pout, t);
             }
         }
     };
@@ -276,22 +280,58 @@ fn stride1_without_im2col(
                 &padded
             };
             let bias_g = bias.map(|bv| &bv[gi * cog..]);
+            // A leading BatchNormalization is applied by the kernel before it stores.
+            let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
+            let first = usize::from(affine.is_some());
             let image = (b * c_out + gi * cog) * pout;
-            let row_task = |y: usize| {
-                // SAFETY: row y reads src[y·width + rows[k] + j] for j < ow, inside the plane
-                // set by hp/wp; it alone writes output row y of these cog channels.
+            // Narrow outputs take several rows per kernel call, so that the kernel's 48-column
+            // tiles are not mostly remainder: output pixel (y, j) reads the operand rows at
+            // y·width + j, so rows y0..y1 are one product over (y1 - y0 - 1)·width + ow
+            // columns (the `width - ow` columns between rows are computed and dropped). Every
+            // column is the same sum as in a one-row call, so the results are identical.
+            let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
+            let blocks = oh.div_ceil(per_block);
+            let block_task = |scratch: &mut Vec<f32>, blk: usize| {
+                let (y0, y1) = (blk * per_block, ((blk + 1) * per_block).min(oh));
+                let cols = (y1 - y0 - 1) * width + ow;
+                // SAFETY: the block reads src[y·width + rows[k] + j] for y0 ≤ y < y1, j < ow,
+                // inside the plane set by hp/wp (the dropped columns lie between them); it
+                // alone writes output rows y0..y1 of these cog channels.
                 unsafe {
-                    let dst = out_ptr.get().add(image + y * ow);
-                    packed.multiply(src.as_ptr().add(y * width), &rows, ow, bias_g, dst, pout);
-                    if let Some(e) = epi {
-                        e.apply_block(gi * cog, cog, dst, pout, ow);
+                    let dst = out_ptr.get().add(image + y0 * ow);
+                    if y1 - y0 == 1 || width == ow {
+                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, dst, pout);
+                        if let Some(e) = epi {
+                            e.apply_block_from(first, gi * cog, cog, dst, pout, cols);
+                        }
+                    } else {
+                        scratch.resize(cog * cols, 0.0);
+                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
+                        if let Some(e) = epi {
+                            e.apply_block_from(first, gi * cog, cog, scratch.as_mut_ptr(), cols, cols);
+                        }
+                        for m in 0..cog {
+                            for y in 0..y1 - y0 {
+                                let s = &scratch[m * cols + y * width..][..ow];
+                                std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(m * pout + y * ow), ow);
+                            }
+                        }
                     }
                 }
             };
-            (0..oh).into_par_iter().with_min_len((1 << 17) / work_per_row.max(1) + 1).for_each(row_task);
+            let min_len = (1 << 17) / (work_per_row * per_block).max(1) + 1;
+            if blocks <= min_len {
+                let mut scratch = Vec::new();
+                (0..blocks).for_each(|blk| block_task(&mut scratch, blk));
+            } else {
+                (0..blocks).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, block_task);
+            }
         }
     }
 }
+
+/// Output columns a stride-1 conv's kernel call aims for (several narrow rows at once).
+const BLOCK_COLS: usize = 480;
 
 /// The panel-kernel weights of a conv (one [`PackedWeights`] per group), or None where the
 /// conv takes another path (depthwise, no fast kernel on this machine).
@@ -334,8 +374,12 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
         let ci = (oc % c_out) / mult;
         let xc = &x[(b * c_in + ci) * pin..(b * c_in + ci + 1) * pin];
         let wc = &w[(oc % c_out) * kl..(oc % c_out + 1) * kl];
-        buf.clear();
-        buf.resize(zd * zh * row_len, 0.0);
+        // Every plane writes the same positions of `buf` (same geometry), so the padding
+        // zeroed when the buffer is first sized stays zero.
+        if buf.len() != zd * zh * row_len {
+            buf.clear();
+            buf.resize(zd * zh * row_len, 0.0);
+        }
         let [id, ih, iw] = g.input;
         let (lo, hi) = valid_range(zw, 1, -g.pad[2], iw);
         for z in 0..zd {
@@ -381,14 +425,16 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
                 }
             }
         }
-        let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len };
+        // A leading BatchNormalization is applied to each row as it is stored.
+        let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (a[oc % c_out], s[oc % c_out]));
+        let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len, affine };
         for z in 0..od {
             for y in 0..oh {
                 rows.accumulate(z, y, &mut o[(z * oh + y) * ow..][..ow]);
             }
         }
         if let Some(e) = epi {
-            e.apply(oc % c_out, o);
+            e.apply_from(usize::from(affine.is_some()), oc % c_out, o);
         }
     };
     if out.len() < (1 << 14) {
@@ -407,15 +453,15 @@ struct DwRows<'a> {
     stride: [usize; 3],
     zh: usize,
     row_len: usize,
+    /// `(a, b)`: each output becomes `o · a + b` (a multiply, then an add) after its taps.
+    affine: Option<(f32, f32)>,
 }
 
 impl DwRows<'_> {
     /// Adds every tap's contribution to output row (z, y).
     fn accumulate(&self, z: usize, y: usize, orow: &mut [f32]) {
-        // Short rows stay on the baseline build: a 16-lane loop unrolled for 64 elements would
-        // leave them to its scalar remainder.
         #[cfg(target_arch = "x86_64")]
-        if orow.len() >= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was just detected.
             unsafe { self.accumulate_avx512(z, y, orow) };
             return;
@@ -423,12 +469,63 @@ impl DwRows<'_> {
         self.accumulate_body(z, y, orow);
     }
 
-    /// The same loop compiled for 16-lane vectors: separate multiplies and adds as in the
-    /// baseline build (no FMA contraction), so identical results.
+    /// The same sums with the output block held in registers across all taps (64 outputs in
+    /// four 16-lane accumulators, then masked blocks of 16 for the rest of the row): each
+    /// output still gets `o + w·s` per tap in kernel order, with separate multiplies and adds
+    /// (no FMA), so the results are identical to [`Self::accumulate_body`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn accumulate_avx512(&self, z: usize, y: usize, orow: &mut [f32]) {
-        self.accumulate_body(z, y, orow);
+        use std::arch::x86_64::*;
+        let n = orow.len();
+        let base = (z * self.stride[0] * self.zh + y * self.stride[1]) * self.row_len;
+        assert!(self.taps.iter().all(|&(off, _)| base + off + n <= self.buf.len()));
+        let buf = self.buf[base..].as_ptr();
+        let o = orow.as_mut_ptr();
+        let mut j = 0;
+        // SAFETY: every load reads `buf[base + off + j..][..16]` with j + 16 <= n (or masked
+        // to n), in bounds by the assertion; stores stay in `orow` likewise.
+        unsafe {
+            while j + 64 <= n {
+                let mut a0 = _mm512_loadu_ps(o.add(j));
+                let mut a1 = _mm512_loadu_ps(o.add(j + 16));
+                let mut a2 = _mm512_loadu_ps(o.add(j + 32));
+                let mut a3 = _mm512_loadu_ps(o.add(j + 48));
+                for &(off, wv) in self.taps {
+                    let w = _mm512_set1_ps(wv);
+                    let s = buf.add(off + j);
+                    a0 = _mm512_add_ps(a0, _mm512_mul_ps(w, _mm512_loadu_ps(s)));
+                    a1 = _mm512_add_ps(a1, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(16))));
+                    a2 = _mm512_add_ps(a2, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(32))));
+                    a3 = _mm512_add_ps(a3, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(48))));
+                }
+                if let Some((ea, es)) = self.affine {
+                    let (m, s) = (_mm512_set1_ps(ea), _mm512_set1_ps(es));
+                    a0 = _mm512_add_ps(_mm512_mul_ps(a0, m), s);
+                    a1 = _mm512_add_ps(_mm512_mul_ps(a1, m), s);
+                    a2 = _mm512_add_ps(_mm512_mul_ps(a2, m), s);
+                    a3 = _mm512_add_ps(_mm512_mul_ps(a3, m), s);
+                }
+                _mm512_storeu_ps(o.add(j), a0);
+                _mm512_storeu_ps(o.add(j + 16), a1);
+                _mm512_storeu_ps(o.add(j + 32), a2);
+                _mm512_storeu_ps(o.add(j + 48), a3);
+                j += 64;
+            }
+            while j < n {
+                let m: __mmask16 = if n - j >= 16 { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
+                let mut a = _mm512_maskz_loadu_ps(m, o.add(j));
+                for &(off, wv) in self.taps {
+                    let w = _mm512_set1_ps(wv);
+                    a = _mm512_add_ps(a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(m, buf.add(off + j))));
+                }
+                if let Some((ea, es)) = self.affine {
+                    a = _mm512_add_ps(_mm512_mul_ps(a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
+                }
+                _mm512_mask_storeu_ps(o.add(j), m, a);
+                j += 16;
+            }
+        }
     }
 
     #[inline(always)]
@@ -439,6 +536,9 @@ impl DwRows<'_> {
             for (o, &s) in orow.iter_mut().zip(src) {
                 *o += wv * s;
             }
+        }
+        if let Some((a, b)) = self.affine {
+            orow.iter_mut().for_each(|o| *o = *o * a + b);
         }
     }
 }
@@ -608,6 +708,12 @@ mod tests {
             (6, 4, 2, (9, 10), (3, 3), 1, 1, (0, 1)),
             (3, 10, 1, (5, 70), (3, 3), 1, 1, (1, 1)),
             (3, 17, 1, (4, 100), (1, 5), 1, 1, (0, 2)),
+            // Depthwise rows of 64-column register blocks plus a masked remainder.
+            (16, 16, 16, (5, 150), (3, 3), 1, 1, (1, 1)),
+            // Narrow stride-1 outputs, several rows per kernel call: padded (dropped columns
+            // between rows) and unpadded 1×1 (rows contiguous), two weight panels.
+            (8, 16, 1, (9, 13), (3, 3), 1, 1, (1, 1)),
+            (8, 24, 1, (6, 11), (1, 1), 1, 1, (0, 0)),
             // Stride 2 through im2col, split into several tiles (the last one shorter).
             (3, 8, 1, (70, 70), (3, 3), 2, 1, (1, 1)),
         ];

@@ -48,6 +48,13 @@ pub enum Stage {
         hi: f32,
         div: f32,
     },
+    /// `(v · clip(v + add, lo, hi)) / div` (HardSwish written as Add→Clip→Mul→Div).
+    HardSwishGateMulFirst {
+        add: f32,
+        lo: f32,
+        hi: f32,
+        div: f32,
+    },
     /// Remember `v` (the input of a gate `x · f(x)`).
     Save,
     /// `saved · v`: the gate's Mul.
@@ -60,14 +67,32 @@ pub struct Epilogue {
     pub stages: Vec<Stage>,
 }
 
-/// Elements per stage sweep: the stages run over a chunk while it is in L1.
-const CHUNK: usize = 128;
+/// Elements per stage sweep: the stages run over a chunk of this many values (a compile-time
+/// length, so each sweep is a fixed number of full vectors with no remainder loop), then
+/// over chunks of [`SMALL`] for the rest of a row, the last one padded.
+const CHUNK: usize = 64;
+const SMALL: usize = 16;
 
 impl Epilogue {
     /// Applies the stages to `data`, a run of output channel `c`.
     pub fn apply(&self, c: usize, data: &mut [f32]) {
+        self.apply_from(0, c, data)
+    }
+
+    /// [`Self::apply`] from stage `first` on.
+    pub fn apply_from(&self, first: usize, c: usize, data: &mut [f32]) {
         // SAFETY: one row, the slice itself.
-        unsafe { self.apply_block(c, 1, data.as_mut_ptr(), 0, data.len()) }
+        unsafe { self.apply_block_from(first, c, 1, data.as_mut_ptr(), 0, data.len()) }
+    }
+
+    /// The per-channel `(a, b)` of a leading [`Stage::Affine`] (BatchNormalization): a
+    /// kernel may compute `v · a[c] + b[c]` itself on values still in registers (a multiply,
+    /// then an add, as the stage does) and run the rest from stage 1.
+    pub fn leading_affine(&self) -> Option<(&[f32], &[f32])> {
+        match self.stages.first() {
+            Some(Stage::Affine { a, b }) => Some((a, b)),
+            _ => None,
+        }
     }
 
     /// Applies the stages to rows `0..rows` of a block (row r is channel `c0 + r`, `cols`
@@ -76,43 +101,69 @@ impl Epilogue {
     /// # Safety
     /// Every row must be valid for reads and writes and not accessed concurrently.
     pub unsafe fn apply_block(&self, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
-        // Long rows take a build of the same loops for 16-lane vectors. Short ones stay on the
-        // baseline build: a 16-lane loop unrolled for 64 elements would leave them to its
-        // scalar remainder. Same IEEE operations either way (Rust never contracts a·b + c into
-        // an FMA), so the same bits.
+        // SAFETY: forwarded from the caller.
+        unsafe { self.apply_block_from(0, c0, rows, dst, stride, cols) }
+    }
+
+    /// [`Self::apply_block`] from stage `first` on.
+    ///
+    /// # Safety
+    /// As for [`Self::apply_block`].
+    pub unsafe fn apply_block_from(&self, first: usize, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
+        if first >= self.stages.len() {
+            return;
+        }
+        // Where the CPU has it, a build of the same loops for 16-lane vectors. Same IEEE
+        // operations either way (Rust never contracts a·b + c into an FMA), so the same bits.
         #[cfg(target_arch = "x86_64")]
-        if cols >= 64 && std::arch::is_x86_feature_detected!("avx512f") {
+        if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was just detected; the rest is forwarded from the caller.
-            unsafe { self.block_avx512(c0, rows, dst, stride, cols) };
+            unsafe { self.block_avx512(first, c0, rows, dst, stride, cols) };
             return;
         }
         // SAFETY: forwarded from the caller.
-        unsafe { self.block_body(c0, rows, dst, stride, cols) }
+        unsafe { self.block_body(first, c0, rows, dst, stride, cols) }
     }
 
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn block_avx512(&self, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
+    unsafe fn block_avx512(&self, first: usize, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.block_body(c0, rows, dst, stride, cols) }
+        unsafe { self.block_body(first, c0, rows, dst, stride, cols) }
     }
 
     #[inline(always)]
-    unsafe fn block_body(&self, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
+    unsafe fn block_body(&self, first: usize, c0: usize, rows: usize, dst: *mut f32, stride: usize, cols: usize) {
         let mut saved = [0.0f32; CHUNK];
         for r in 0..rows {
             // SAFETY: forwarded from the caller.
             let data = unsafe { std::slice::from_raw_parts_mut(dst.add(r * stride), cols) };
-            for v in data.chunks_mut(CHUNK) {
-                self.chunk(c0 + r, v, &mut saved);
+            let c = c0 + r;
+            let mut big = data.chunks_exact_mut(CHUNK);
+            for v in &mut big {
+                self.chunk::<CHUNK>(&self.stages[first..], c, v.try_into().unwrap(), &mut saved);
+            }
+            let rest = big.into_remainder();
+            let mut small = rest.chunks_exact_mut(SMALL);
+            let mut saved16 = [0.0f32; SMALL];
+            for v in &mut small {
+                self.chunk::<SMALL>(&self.stages[first..], c, v.try_into().unwrap(), &mut saved16);
+            }
+            let tail = small.into_remainder();
+            if !tail.is_empty() {
+                // Padding lanes compute garbage (maybe inf or NaN), never written back.
+                let mut pad = [0.0f32; SMALL];
+                pad[..tail.len()].copy_from_slice(tail);
+                self.chunk::<SMALL>(&self.stages[first..], c, &mut pad, &mut saved16);
+                tail.copy_from_slice(&pad[..tail.len()]);
             }
         }
     }
 
-    /// Every stage, one sweep each, over `v` (at most CHUNK values of channel `c`).
+    /// Every stage, one sweep each, over `v` (N values of channel `c`).
     #[inline(always)]
-    fn chunk(&self, c: usize, v: &mut [f32], saved: &mut [f32; CHUNK]) {
-        for st in &self.stages {
+    fn chunk<const N: usize>(&self, stages: &[Stage], c: usize, v: &mut [f32; N], saved: &mut [f32; N]) {
+        for st in stages {
             match st {
                 Stage::Affine { a, b } => {
                     let (a, b) = (a[c], b[c]);
@@ -153,7 +204,16 @@ impl Epilogue {
                         *x *= t / div;
                     });
                 }
-                Stage::Save => saved[..v.len()].copy_from_slice(v),
+                Stage::HardSwishGateMulFirst { add, lo, hi, div } => {
+                    let (add, lo, hi, div) = (*add, *lo, *hi, *div);
+                    v.iter_mut().for_each(|x| {
+                        let t = *x + add;
+                        let t = if t < lo { lo } else { t };
+                        let t = if t > hi { hi } else { t };
+                        *x = (*x * t) / div;
+                    });
+                }
+                Stage::Save => saved.copy_from_slice(v),
                 Stage::MulSaved => v.iter_mut().zip(saved.iter()).for_each(|(x, s)| *x *= *s),
             }
         }
@@ -176,6 +236,16 @@ impl Epilogue {
                     Stage::MulSaved,
                     ..,
                 ] if add.len() == 1 && div.len() == 1 => Some((Stage::HardSwishGate { add: add[0], lo: *lo, hi: *hi, div: div[0] }, 5)),
+                [
+                    Stage::Save,
+                    Stage::Bin { op: BinOp::Add, k: add, .. },
+                    Stage::Clip(Some(lo), Some(hi)),
+                    Stage::MulSaved,
+                    Stage::Bin { op: BinOp::Div, k: div, const_first: false },
+                    ..,
+                ] if add.len() == 1 && div.len() == 1 => {
+                    Some((Stage::HardSwishGateMulFirst { add: add[0], lo: *lo, hi: *hi, div: div[0] }, 5))
+                }
                 _ => None,
             };
             match gate {

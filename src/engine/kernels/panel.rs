@@ -66,16 +66,37 @@ impl PackedWeights {
     /// readable for every k and j < cols; `dst` must be valid for writes of the M × cols block
     /// and not be written concurrently.
     pub unsafe fn multiply(&self, x: *const f32, rows: &[usize], cols: usize, bias: Option<&[f32]>, dst: *mut f32, dst_rs: usize) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.multiply_affine(x, rows, cols, bias, None, dst, dst_rs) }
+    }
+
+    /// [`Self::multiply`], then `dst[m, j] = dst[m, j] · a[m] + b[m]` (a multiply, then an add)
+    /// on the accumulators before they are stored, when `affine` is `(a, b)`.
+    ///
+    /// # Safety
+    /// As for [`Self::multiply`]; `a` and `b` have at least M values.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn multiply_affine(
+        &self,
+        x: *const f32,
+        rows: &[usize],
+        cols: usize,
+        bias: Option<&[f32]>,
+        affine: Option<(&[f32], &[f32])>,
+        dst: *mut f32,
+        dst_rs: usize,
+    ) {
         debug_assert_eq!(rows.len(), self.depth);
         debug_assert!(bias.is_none_or(|b| b.len() >= self.rows));
+        assert!(affine.is_none_or(|(a, b)| a.len() >= self.rows && b.len() >= self.rows));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forwarded from the caller.
         unsafe {
-            avx512::multiply(self, x, rows, cols, bias, dst, dst_rs)
+            avx512::multiply(self, x, rows, cols, bias, affine, dst, dst_rs)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (x, rows, cols, bias, dst, dst_rs);
+            let _ = (x, rows, cols, bias, affine, dst, dst_rs);
             unreachable!("PackedWeights::multiply without the fast path")
         }
     }
@@ -95,38 +116,60 @@ mod avx512 {
     const NR: usize = 48;
 
     #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)]
     pub unsafe fn multiply(
         w: &PackedWeights,
         x: *const f32,
         rows_at: &[usize],
         cols: usize,
         bias: Option<&[f32]>,
+        affine: Option<(&[f32], &[f32])>,
         dst: *mut f32,
         dst_rs: usize,
     ) {
-        for p in 0..w.rows.div_ceil(MR) {
-            let rows = (w.rows - p * MR).min(MR);
-            let panel = unsafe { w.data.as_ptr().add(p * w.depth * MR) };
-            let mut b = [0.0f32; MR];
-            if let Some(bias) = bias {
-                b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+        // Column tiles outside, panels inside: a tile's operand rows (K × 48 values) are read
+        // by every panel while they are still in cache, instead of all of X once per panel.
+        // Each output is the same sum either way.
+        let panels = w.rows.div_ceil(MR);
+        let run = |j: usize, width: usize| {
+            for p in 0..panels {
+                let rows = (w.rows - p * MR).min(MR);
+                // SAFETY (all calls): the caller guarantees every row of x has `cols` readable
+                // floats and dst covers rows × cols; each tile stays within columns
+                // j..j+width ≤ cols.
+                unsafe {
+                    let panel = w.data.as_ptr().add(p * w.depth * MR);
+                    let mut b = [0.0f32; MR];
+                    if let Some(bias) = bias {
+                        b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+                    }
+                    let aff = affine.map(|(a, s)| {
+                        let (mut ea, mut es) = ([1.0f32; MR], [0.0f32; MR]);
+                        ea[..rows].copy_from_slice(&a[p * MR..p * MR + rows]);
+                        es[..rows].copy_from_slice(&s[p * MR..p * MR + rows]);
+                        (ea, es)
+                    });
+                    let aff = aff.as_ref();
+                    let dst = dst.add(p * MR * dst_rs + j);
+                    match width {
+                        NR => tile::<3>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),
+                        16 => tile::<1>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),
+                        _ => tile::<1>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, (1u16 << width) - 1),
+                    }
+                }
             }
-            let dst = unsafe { dst.add(p * MR * dst_rs) };
-            let mut j = 0;
-            // SAFETY (all calls): the caller guarantees every row of x has `cols` readable floats and
-            // dst covers rows × cols; each tile stays within columns j..j+width ≤ cols.
-            while j + NR <= cols {
-                unsafe { tile::<3>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, 0xFFFF) };
-                j += NR;
-            }
-            while j + 16 <= cols {
-                unsafe { tile::<1>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, 0xFFFF) };
-                j += 16;
-            }
-            if j < cols {
-                let mask = (1u16 << (cols - j)) - 1;
-                unsafe { tile::<1>(panel, rows_at, x.add(j), &b, dst.add(j), dst_rs, rows, mask) };
-            }
+        };
+        let mut j = 0;
+        while j + NR <= cols {
+            run(j, NR);
+            j += NR;
+        }
+        while j + 16 <= cols {
+            run(j, 16);
+            j += 16;
+        }
+        if j < cols {
+            run(j, cols - j);
         }
     }
 
@@ -140,6 +183,7 @@ mod avx512 {
         rows_at: &[usize],
         x: *const f32,
         bias: &[f32; MR],
+        affine: Option<&([f32; MR], [f32; MR])>,
         dst: *mut f32,
         dst_rs: usize,
         rows: usize,
@@ -164,6 +208,14 @@ mod avx512 {
                     for (a, &xv) in row.iter_mut().zip(&xv) {
                         *a = _mm512_fmadd_ps(wv, xv, *a);
                     }
+                }
+            }
+        }
+        if let Some((ea, es)) = affine {
+            for (r, row) in acc.iter_mut().enumerate() {
+                let (m, s) = (_mm512_set1_ps(ea[r]), _mm512_set1_ps(es[r]));
+                for a in row.iter_mut() {
+                    *a = _mm512_add_ps(_mm512_mul_ps(*a, m), s);
                 }
             }
         }

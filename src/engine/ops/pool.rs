@@ -8,6 +8,8 @@
 use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
+use crate::engine::kernels::conv::valid_range;
+
 use super::common::{Num, PAR_THRESHOLD};
 use super::reduce::{Kind, reduce_array};
 use crate::engine::error::OpResult;
@@ -103,7 +105,11 @@ impl Pool {
         let kind = self.kind;
         let col_major = self.storage_order == 1;
         if T::FLOAT && kind == PoolKind::Max && !want_indices && in_sp[0] == 1 && out_sp[0] == 1 {
-            max_pool_2d(src, &mut out, planes, [ih, iw], [out_sp[1], out_sp[2]], [&axes[1].taps, &axes[2].taps]);
+            let wi = sp - 1;
+            let w = &self.window;
+            let pad = w.axis(wi, iw, self.ceil_mode)?.pad_begin;
+            let width = WidthWindow { k: w.kernel[wi], s: w.strides[wi], d: w.dilations[wi], pad };
+            max_pool_2d(src, &mut out, planes, [ih, iw], [out_sp[1], out_sp[2]], [&axes[1].taps, &axes[2].taps], width);
             let mut out_shape = vec![shape[0], shape[1]];
             out_shape.extend_from_slice(&out_sp[3 - sp..]);
             return Ok((ArrayD::from_shape_vec(IxDyn(&out_shape), out).map_err(|e| op_err!("{e}"))?, None));
@@ -199,19 +205,55 @@ impl Pool {
 /// every input row, then over its rows. The maximum of the same taps, compared in the
 /// element type exactly like the general loop (NaN never wins, an all-NaN window gives the
 /// type's lowest value), at a fraction of the comparisons for large kernels.
-fn max_pool_2d<T: Num>(src: &[T], out: &mut [T], planes: usize, [ih, iw]: [usize; 2], [oh, ow]: [usize; 2], taps: [&Vec<Vec<usize>>; 2]) {
+/// The width axis of a pooling window: kernel, stride, dilation, leading pad.
+#[derive(Clone, Copy)]
+struct WidthWindow {
+    k: usize,
+    s: usize,
+    d: usize,
+    pad: usize,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn max_pool_2d<T: Num>(
+    src: &[T],
+    out: &mut [T],
+    planes: usize,
+    [ih, iw]: [usize; 2],
+    [oh, ow]: [usize; 2],
+    taps: [&Vec<Vec<usize>>; 2],
+    width: WidthWindow,
+) {
     let (in_plane, out_plane) = (ih * iw, oh * ow);
     let lowest = T::from_f64(T::LOWEST);
     let work = |p: usize, dst: &mut [T], rows: &mut Vec<T>| {
         let plane = &src[p * in_plane..(p + 1) * in_plane];
         rows.clear();
         rows.resize(ih * ow, lowest);
+        // Row maxima one kernel tap at a time over all outputs of the row: each output still
+        // meets its taps (those of `taps[1]`, the in-range x·s − pad + j·d) in increasing j,
+        // so the same comparisons in the same order as a per-output walk.
+        let WidthWindow { k, s, d, pad } = width;
         for (y, r) in rows.chunks_exact_mut(ow).enumerate() {
             let line = &plane[y * iw..(y + 1) * iw];
-            for (b, tw) in r.iter_mut().zip(taps[1]) {
-                for &x in tw {
-                    if line[x] > *b {
-                        *b = line[x];
+            for j in 0..k {
+                let off = (j * d) as isize - pad as isize;
+                let (lo, hi) = valid_range(ow, s, off, iw);
+                if lo >= hi {
+                    continue;
+                }
+                let first = (lo as isize * s as isize + off) as usize;
+                if s == 1 {
+                    for (b, &v) in r[lo..hi].iter_mut().zip(&line[first..first + (hi - lo)]) {
+                        if v > *b {
+                            *b = v;
+                        }
+                    }
+                } else {
+                    for (b, &v) in r[lo..hi].iter_mut().zip(line[first..].iter().step_by(s)) {
+                        if v > *b {
+                            *b = v;
+                        }
                     }
                 }
             }

@@ -148,6 +148,34 @@ fn gather_reduced<'a, T: Copy>(a: &'a ArrayD<T>, mask: &[bool]) -> Cow<'a, [T]> 
     Cow::Owned(v.iter().copied().collect())
 }
 
+/// Rows summed side by side by [`sum_rows`].
+const SUM_LANES: usize = 8;
+
+/// Sums (or means, when `mean`) each of the `out.len()` (at most [`SUM_LANES`]) rows of `r`
+/// values in `src`, interleaved so that the rows' additions overlap. Each row is still summed
+/// left to right from -0.0, as `Kind::apply`'s `Iterator::sum` does, so the results are
+/// identical to it.
+fn sum_rows<T: Num>(src: &[T], r: usize, mean: bool, out: &mut [T]) {
+    let n = out.len();
+    let mut acc = [-0.0f64; SUM_LANES];
+    if n == SUM_LANES {
+        for i in 0..r {
+            for (l, a) in acc.iter_mut().enumerate() {
+                *a += src[l * r + i].to_f64();
+            }
+        }
+    } else {
+        for i in 0..r {
+            for (l, a) in acc[..n].iter_mut().enumerate() {
+                *a += src[l * r + i].to_f64();
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = T::from_f64(if mean { a / r as f64 } else { a });
+    }
+}
+
 pub(crate) fn reduce_array<T: Num>(a: &ArrayD<T>, mask: &[bool], keepdims: bool, kind: Kind) -> OpResult<ArrayD<T>> {
     let shape = a.shape();
     let r: usize = shape.iter().zip(mask).filter(|(_, m)| **m).map(|(d, _)| *d).product();
@@ -161,7 +189,18 @@ pub(crate) fn reduce_array<T: Num>(a: &ArrayD<T>, mask: &[bool], keepdims: bool,
         vec![T::from_f64(kind.apply::<T>(&[])); outer]
     } else {
         let src = gather_reduced(a, mask);
-        if src.len() >= PAR_THRESHOLD && outer > 1 {
+        if matches!(kind, Kind::Sum | Kind::Mean) && outer > 1 {
+            // Several rows at once, each still summed in order: the same sums, without one
+            // add's latency per element.
+            let mut data = vec![T::from_f64(0.0); outer];
+            let block = |(s, o): (&[T], &mut [T])| sum_rows(s, r, kind == Kind::Mean, o);
+            if src.len() >= PAR_THRESHOLD {
+                src.par_chunks(r * SUM_LANES).zip(data.par_chunks_mut(SUM_LANES)).for_each(block);
+            } else {
+                src.chunks(r * SUM_LANES).zip(data.chunks_mut(SUM_LANES)).for_each(block);
+            }
+            data
+        } else if src.len() >= PAR_THRESHOLD && outer > 1 {
             src.par_chunks(r).map(|c| T::from_f64(kind.apply(c))).collect()
         } else {
             src.chunks(r).map(|c| T::from_f64(kind.apply(c))).collect()
