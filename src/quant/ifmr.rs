@@ -240,8 +240,8 @@ impl Search {
 /// constant, and per bin `n`, `Σd`, `Σd²` (`d = x − left edge`) give
 /// `Σ(A − x)² = n·a² − 2a·Σd + Σd²` (`a = A − left edge`). Inside the binned range
 /// `fl(A − x)` is exact (`A/2 ≤ x ≤ 2A` for q ≠ 0, Sterbenz; `A = 0` for q = 0), so each term
-/// is the same as the per-element search's; the bin range stops at 1.9× the smallest clip so
-/// that clipped values stay within 2A too. Values outside it (at most the ~k values beyond the
+/// is the same as the per-element search's; the bin range stops where a clipped value would
+/// pass 2A for some candidate. Values outside it (at most the ~k values beyond the
 /// percentiles at the default settings) are scored per element, exactly as before. The sums
 /// are the per-element ones up to the order of the f64 additions (relative 1e-12 at most on
 /// these sizes); `tests/ifmr_real.rs` checks on real activations that every tensor's choice
@@ -253,7 +253,7 @@ struct Binned {
     lo_in: f32,
     hi_in: f32,
     /// Cell look-up: cell(x) = ⌊(x − lo_in)·inv_width⌋ (f32, monotone in x); the bin of x is
-    /// start[cell] plus the number of edges ≤ x among the next `steps`.
+    /// start[cell] plus the number of edges ≤ x among the next `steps` (padded with +∞).
     inv_width: f32,
     steps: usize,
     start: Vec<u32>,
@@ -285,13 +285,17 @@ impl Binned {
     /// None when the search is degenerate for bins (then the per-element path runs).
     fn new(search: &Search, kth_largest: f32, kth_smallest: f32) -> Option<Binned> {
         let cands = &search.candidates;
-        let min_hi = cands.iter().map(|c| c.hi).fold(f32::INFINITY, f32::min);
-        if !(min_hi > 0.0) || cands.iter().any(|c| !(c.scale >= FLT_EPSILON)) {
+        if cands.iter().any(|c| !(c.scale >= FLT_EPSILON && c.hi > 0.0)) {
             return None;
         }
-        let reach = 1.9 * min_hi;
-        let hi_in = kth_largest.max(0.0).min(reach);
-        let lo_in = if search.asymmetric { kth_smallest.min(0.0) } else { kth_smallest.min(0.0).max(-reach) };
+        // A clipped value x (beyond hi, or below lo when symmetric) has the error fl(A − x) with
+        // A = fl(q(hi)·scale) (q(lo)): exact while |x| ≤ 2|A| (Sterbenz) or when A = 0. The
+        // bins stop at the smallest such 2|A| over the candidates; beyond, values go per element.
+        let reach = |end: fn(&Candidate) -> f32| {
+            cands.iter().map(|c| (quant_index(*c, end(c)) * c.scale).abs()).filter(|a| *a > 0.0).fold(f32::INFINITY, f32::min) * 2.0
+        };
+        let hi_in = kth_largest.max(0.0).min(reach(|c| c.hi));
+        let lo_in = if search.asymmetric { kth_smallest.min(0.0) } else { kth_smallest.min(0.0).max(-reach(|c| c.lo)) };
         if search.asymmetric && cands.iter().any(|c| c.lo != lo_in) {
             return None;
         }
@@ -300,14 +304,25 @@ impl Binned {
         for &c in cands {
             let (q_lo, q_hi) = (quant_index(c, lo_in), quant_index(c, hi_in));
             let mut q = q_lo + 1.0;
+            let mut a_prev = klo;
             while q <= q_hi {
-                // The smallest x in (lo_in, hi_in] with quant_index ≥ q.
-                let (mut a, mut b) = (klo, khi);
+                // The smallest x in (lo_in, hi_in] with quant_index ≥ q: bisection of a bracket
+                // with quant_index(a) < q ≤ quant_index(b), narrowed first around (q − ½)·scale.
+                let (mut a, mut b) = (a_prev, khi);
+                let guess = order_key(((q - 0.5) * c.scale).clamp(lo_in, hi_in));
+                let (g_lo, g_hi) = ((guess - 64).max(a), (guess + 64).min(b));
+                if quant_index(c, from_order_key(g_lo)) < q {
+                    a = g_lo;
+                }
+                if quant_index(c, from_order_key(g_hi)) >= q {
+                    b = g_hi;
+                }
                 while b - a > 1 {
                     let m = a + (b - a) / 2;
                     if quant_index(c, from_order_key(m)) >= q { b = m } else { a = m }
                 }
                 edges.push(from_order_key(b));
+                a_prev = b;
                 q = quant_index(c, from_order_key(b)) + 1.0;
                 if edges.len() > MAX_EDGES {
                     return None;
@@ -355,11 +370,10 @@ impl Binned {
     #[inline(always)]
     fn bin_of(&self, x: f32) -> usize {
         let cell = (((x - self.lo_in) * self.inv_width) as usize).min(self.start.len() - 2);
-        let mut j = self.start[cell] as usize;
-        for _ in 0..self.steps {
-            j += (self.edges[j] <= x) as usize;
-        }
-        j
+        let first = self.start[cell] as usize;
+        // The edges are sorted: the comparisons are true then false, their count is the bin,
+        // and the loads do not wait on each other.
+        first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>()
     }
 
     fn fill(&self, bins: &mut [[f64; 3]], outside: &mut Vec<f32>, data: &[f32]) {
