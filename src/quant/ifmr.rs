@@ -335,7 +335,7 @@ impl Binned {
         // comparisons (edges past a cell's own are greater than any x of the cell).
         let mut cells = (edges.len() * 2).next_power_of_two().clamp(1024, 1 << 22);
         let (inv_width, start, steps) = loop {
-            let width = (hi_in as f32 - lo_in as f32) / cells as f32;
+            let width = (hi_in - lo_in) / cells as f32;
             let inv_width = if width > 0.0 && width.is_finite() { 1.0 / width } else { 0.0 };
             let cell_of = |x: f32| (((x - lo_in) * inv_width) as usize).min(cells - 1);
             // start[i]: the edges of earlier cells (all < any x of cell i: cell_of is monotone).
