@@ -4,7 +4,7 @@ scikit-image photos and the scanned pages of assets/text.
 
     .venv/bin/python scripts/calib_accuracy.py [--models det,rec,cls,yolox,yolov8,picodet,centerface]
         [--out DIR]
-        [--bin PATH] [--quick] [--speed [--repeats R]] [--ort-all-ops]
+        [--bin PATH] [--quick] [--speed [--repeats R] [--speed-models det,yolox] [--speed-only]] [--ort-all-ops]
 
 Steps (one function each, see main):
  1. A fixed calibration set and a held-out set per model (see the split below), turned into
@@ -26,8 +26,8 @@ Steps (one function each, see main):
     ground truth. Tensor metrics pool every output. CenterFace imports opset 9, below what our
     fake-quant model needs (Round, opset 11): its import is raised to 11 first (its operators
     mean the same there), and its declared [10,3,32,32] input is fixed to the run's shape. Markdown tables on stdout, numbers in OUT/accuracy.json.
- 5. --speed: calibration wall time and peak RSS of both tools on det at 4/8/16/32 images, one
-    fresh child process per run (--repeats R runs each, the fastest is shown); table on
+ 5. --speed: calibration wall time and peak RSS of both tools on det and yolox at 4/8/16/32
+    images (--speed-models to choose), one fresh child process per run (--repeats R runs each, the fastest is shown); table on
     stdout, numbers in OUT/speed.json.
 
 --quick: det only, fp32 vs ours only (no ORT quantization), for scripts/demo.sh.
@@ -115,9 +115,10 @@ CALIBRATION_LINE_PAGES = ("text/linn.png", "images/page.png")
 HELD_OUT_LINE_PAGES = ("text/typewriter.png", "text/baiona.png")
 LINES_PER_PAGE = 8
 
-# Image counts for --speed (det only). Beyond 20 the photos repeat horizontally flipped.
+# Image counts and models for --speed (det and one detector, YOLOX at its 416² input). Beyond 20
+# the photos repeat horizontally flipped.
 SPEED_COUNTS = (4, 8, 16, 32)
-SPEED_MODEL = "det"
+SPEED_MODELS = ("det", "yolox")
 
 # The op types Ascend's AMCT quantizes (docs/ascend-formats.md §5.1); ORT gets the same list by default.
 AMCT_OP_TYPES = ("Conv", "Gemm", "MatMul", "ConvTranspose", "AveragePool")
@@ -215,11 +216,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: data/calib-accuracy)")
     p.add_argument("--bin", type=Path, default=DEFAULT_BIN, help="the ascend-ptq binary")
     p.add_argument("--quick", action="store_true", help="det only, fp32 vs ours only (no ORT quantization)")
-    p.add_argument("--speed", action="store_true", help="also time calibration at 4/8/16/32 det images")
+    p.add_argument("--speed", action="store_true", help="also time calibration at 4/8/16/32 images (det and yolox)")
+    p.add_argument("--speed-only", action="store_true", help="only the --speed step (no accuracy tables)")
+    p.add_argument("--speed-models", default=",".join(SPEED_MODELS), help="--speed: comma-separated models to time")
     p.add_argument("--repeats", type=int, default=1, help="--speed: runs per count and tool; the fastest is shown")
     p.add_argument("--ort-all-ops", action="store_true", help="let ORT quantize every op type it supports")
     p.add_argument("--calib-flags", default="", help='extra flags for our calibration, e.g. "--bias_correction" (an ablation)')
     args = p.parse_args(argv)
+    args.speed = args.speed or args.speed_only
     keys = [k.strip() for k in args.models.split(",") if k.strip()]
     unknown = [k for k in keys if k not in MODELS]
     if args.repeats < 1:
@@ -227,6 +231,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if unknown or not keys:
         p.error(f"--models: expected a comma-separated subset of {','.join(MODELS)}, found '{args.models}'")
     args.models = ["det"] if args.quick else keys
+    args.speed_models = [k.strip() for k in args.speed_models.split(",") if k.strip()]
+    if not args.speed_models or any(k not in MODELS for k in args.speed_models):
+        p.error(f"--speed-models: expected a comma-separated subset of {','.join(MODELS)}, found '{','.join(args.speed_models)}'")
     args.out = args.out.resolve()
     return args
 
@@ -658,9 +665,9 @@ def run_measured(cmd: list[str], log: Path) -> dict:
 def ort_speed_worker(argv: list[str]) -> int:
     """Child process of --speed: one quantize_static call, timed from model path to written
     model; writes {"seconds", "cpu_seconds", "rss_before_kib"} to REPORT.json.
-    Arguments: MODEL13 OUT_MODEL REPORT.json COUNT all|amct BIN..."""
-    model13, out, report, count, ops, *bins = argv
-    spec = MODELS[SPEED_MODEL]
+    Arguments: KEY MODEL13 OUT_MODEL REPORT.json COUNT all|amct BIN..."""
+    key, model13, out, report, count, ops, *bins = argv
+    spec = MODELS[key]
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     ort_quantize(Path(model13), spec, [Path(b) for b in bins[: int(count)]], Path(out), all_ops=ops == "all")
@@ -680,10 +687,10 @@ def time_ours(args: argparse.Namespace, spec: ModelSpec, bin_dir: Path, count: i
     return {"seconds": m["seconds"], "cpu_seconds": m["cpu_seconds"], "peak_rss_mib": m["peak_rss_kib"] / 1024}
 
 
-def time_ort(args: argparse.Namespace, model: Path, bins: list[Path], count: int, out: Path) -> dict:
+def time_ort(args: argparse.Namespace, spec: ModelSpec, model: Path, bins: list[Path], count: int, out: Path) -> dict:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    worker = [sys.executable, str(Path(__file__).resolve()), "--ort-speed-worker", str(model),
+    worker = [sys.executable, str(Path(__file__).resolve()), "--ort-speed-worker", spec.key, str(model),
               str(out / "qdq.onnx"), str(out / "report.json"), str(count),
               "all" if args.ort_all_ops else "amct", *map(str, bins)]  # fmt: skip
     m = run_measured(worker, out / "log.txt")
@@ -705,9 +712,9 @@ def fastest(runs: list[dict]) -> dict:
     return best
 
 
-def measure_speed(args: argparse.Namespace) -> dict:
-    spec = MODELS[SPEED_MODEL]
-    work = args.out / "speed"
+def measure_speed(args: argparse.Namespace, key: str) -> dict:
+    spec = MODELS[key]
+    work = args.out / "speed" / key
     photos = stage_speed_photos(max(SPEED_COUNTS), work / "photos")
     bins = preprocess(args.bin, spec, photos, work / "bins")
     model = prepare_ort_model(spec, work / f"{spec.key}_prepared.onnx")
@@ -717,14 +724,14 @@ def measure_speed(args: argparse.Namespace) -> dict:
         ours, ort_runs = [], []
         for _ in range(args.repeats):
             ours.append(time_ours(args, spec, bins[0].parent, count, work / f"ours_{count}"))
-            ort_runs.append(time_ort(args, model, bins, count, work / f"ort_{count}"))
+            ort_runs.append(time_ort(args, spec, model, bins, count, work / f"ort_{count}"))
         row = {"images": count, "ours": fastest(ours), "ort": fastest(ort_runs)}
         if "seconds" in row["ours"] and "seconds" in row["ort"]:
             row["time_ratio_ours_over_ort"] = row["ours"]["seconds"] / row["ort"]["seconds"]
             row["cpu_ratio_ours_over_ort"] = row["ours"]["cpu_seconds"] / row["ort"]["cpu_seconds"]
             row["rss_ratio_ours_over_ort"] = row["ours"]["peak_rss_mib"] / row["ort"]["peak_rss_mib"]
         rows.append(row)
-        print(f"speed: {count} images done", file=sys.stderr)
+        print(f"speed: {key}, {count} images done", file=sys.stderr)
     ort_ops = "all op types" if args.ort_all_ops else ", ".join(AMCT_OP_TYPES)
     return {
         "model": spec.file,
@@ -815,17 +822,24 @@ def run_accuracy(args: argparse.Namespace) -> bool:
 
 
 def run_speed(args: argparse.Namespace) -> bool:
-    """Step 5; prints the table, writes speed.json; True if every run succeeded."""
-    try:
-        speed = measure_speed(args)
-    except StepError as e:
-        print(f"speed: failed\n{e}", file=sys.stderr)
-        return False
-    write_json(args.out / "speed.json", speed)
-    print("\n" + speed_table(speed) + "\n")
-    print(speed["note"] + ".")
+    """Step 5; prints a table per model, writes speed.json ({model key: numbers}); True if
+    every run succeeded."""
+    results, ok = {}, True
+    for key in args.speed_models:
+        try:
+            speed = measure_speed(args, key)
+        except StepError as e:
+            print(f"speed: {key} failed\n{e}", file=sys.stderr)
+            ok = False
+            continue
+        results[key] = speed
+        print("\n" + speed_table(speed) + "\n")
+        ok = ok and not any("error" in r["ours"] or "error" in r["ort"] for r in speed["runs"])
+    write_json(args.out / "speed.json", results)
+    if results:
+        print(next(iter(results.values()))["note"] + ".")
     print(f"numbers: {args.out / 'speed.json'}")
-    return not any("error" in r["ours"] or "error" in r["ort"] for r in speed["runs"])
+    return ok
 
 
 def main(argv: list[str]) -> int:
@@ -835,9 +849,9 @@ def main(argv: list[str]) -> int:
     EXTRA_CALIB_FLAGS.extend(shlex.split(args.calib_flags))
     # quantize_static's advice (pre-processing, bias initializers) is handled in prepare_ort_model.
     logging.getLogger().setLevel(logging.ERROR)
-    check_inputs(args.models, args.bin)
+    check_inputs(sorted(set(args.models) | (set(args.speed_models) if args.speed else set())), args.bin)
     args.out.mkdir(parents=True, exist_ok=True)
-    ok = run_accuracy(args)
+    ok = True if args.speed_only else run_accuracy(args)
     if args.speed:
         ok = run_speed(args) and ok
     return 0 if ok else 1

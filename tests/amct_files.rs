@@ -97,6 +97,7 @@ impl Run {
             sensitivity: false,
             accuracy_target: None,
             evaluator: None,
+            exact_ifmr: false,
         }
     }
 

@@ -177,7 +177,13 @@ fn streaming_ifmr_equals_direct_on_cls_activations() {
     for (name, obs) in &observers {
         let streamed = obs.result().unwrap();
         let direct = ifmr_direct(name, &collected[name], &IfmrParams::default()).unwrap();
-        assert_eq!(streamed, direct, "{name}");
+        // By bins: the same choice as the per-element search, the loss up to f64 rounding.
+        assert_eq!(
+            (streamed.quant, streamed.clip_min, streamed.clip_max, streamed.candidate),
+            (direct.quant, direct.clip_min, direct.clip_max, direct.candidate),
+            "{name}"
+        );
+        assert!((streamed.mse - direct.mse).abs() <= 1e-9 * direct.mse, "{name}: {} vs {}", streamed.mse, direct.mse);
     }
     eprintln!("{} activation tensors of cls: streaming IFMR = direct IFMR", observers.len());
 }

@@ -41,6 +41,7 @@ mod tests {
             search_end: 1.2,
             search_step: 0.05,
             asymmetric: false,
+            exact: false,
         };
         assert_eq!(act_spec(&cfg.layer_algo("fc", "Gemm")), ActSpec::new(want));
         assert_eq!(act_spec(&cfg.layer_algo("c", "Conv")), ActSpec::new(HfmgParams { num_of_bins: 2048, asymmetric: true }));

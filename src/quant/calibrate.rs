@@ -65,6 +65,9 @@ pub struct CalibrationOptions {
     pub accuracy_target: Option<String>,
     /// amct_onnx's `--evaluator` (a Python script): refused with what to use instead.
     pub evaluator: Option<PathBuf>,
+    /// `--exact_ifmr`: IFMR's clip search scores every value against every candidate (the
+    /// reference) instead of by bins ([`super::ifmr`]); same results, slower.
+    pub exact_ifmr: bool,
 }
 
 /// How Conv weights are rounded to int8 (ARQ's scales either way).
@@ -284,6 +287,14 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             })
         })
         .collect();
+    if opts.exact_ifmr {
+        for (_, spec) in specs.iter_mut() {
+            let any: &dyn std::any::Any = spec.algorithm();
+            if let Some(p) = any.downcast_ref::<super::ifmr::IfmrParams>() {
+                *spec = ActSpec::new(super::ifmr::IfmrParams { exact: true, ..*p });
+            }
+        }
+    }
     let shapes = data.shapes();
     let session =
         Session::new(&model, &shapes).map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;

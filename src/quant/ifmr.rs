@@ -52,6 +52,9 @@ pub struct IfmrParams {
     pub search_step: f32,
     /// true: asymmetric activations with an offset (activation_offset, the default).
     pub asymmetric: bool,
+    /// true: pass 2 scores every element against every candidate (the reference search,
+    /// `--exact_ifmr`) instead of by bins; same choices, several times slower.
+    pub exact: bool,
 }
 
 impl Default for IfmrParams {
@@ -63,6 +66,7 @@ impl Default for IfmrParams {
             search_end: 1.3,
             search_step: 0.01,
             asymmetric: true,
+            exact: false,
         }
     }
 }
@@ -77,6 +81,7 @@ impl IfmrParams {
             search_end: c.search_range_end,
             search_step: c.search_step,
             asymmetric,
+            exact: false,
         }
     }
 
@@ -160,12 +165,52 @@ impl Search {
     }
 
     /// Adds the squared errors of `data` (elements `start..start+len` of the whole stream).
+    /// Same f32 terms, added to the same f64 lanes in the same order as
+    /// [`accumulate_reference`](Self::accumulate_reference) (bit-identical sums), but faster:
+    /// the body is walked in cache-sized blocks, [`GROUP`] candidates at a time (independent
+    /// add chains, one load per element for all of them), and elements equal to ±0 — whose
+    /// error is exactly +0 for every candidate, `lo ≤ 0 ≤ hi` — are left out of each lane's
+    /// sequence (adding +0 does not change an f64 sum), which on ReLU outputs skips most of them.
     fn accumulate(&self, sums: &mut [[f64; LANES]], start: usize, data: &[f32]) {
-        let work = |c: &Candidate, acc: &mut [f64; LANES]| accumulate_one(*c, acc, start, data);
-        if data.len() >= 1 << 15 {
-            self.candidates.par_iter().zip(sums.par_iter_mut()).for_each(|(c, acc)| work(c, acc));
+        let head = ((LANES - start % LANES) % LANES).min(data.len());
+        let body = (data.len() - head) / LANES * LANES;
+        let (head_data, rest) = data.split_at(head);
+        let (body_data, tail_data) = rest.split_at(body);
+        let work = |cands: &[Candidate], sums: &mut [[f64; LANES]]| {
+            for (c, acc) in cands.iter().zip(sums.iter_mut()) {
+                for (i, &x) in head_data.iter().enumerate() {
+                    acc[(start + i) % LANES] += sq_err(*c, x);
+                }
+            }
+            let mut packed = Vec::with_capacity(BLOCK.min(body_data.len()));
+            for block in body_data.chunks(BLOCK) {
+                let lanes = pack_nonzero_lanes(block, &mut packed);
+                for (cs, acc) in cands.chunks(GROUP).zip(sums.chunks_mut(GROUP)) {
+                    accumulate_group(cs, acc, lanes);
+                }
+            }
+            for (c, acc) in cands.iter().zip(sums.iter_mut()) {
+                for (j, &x) in tail_data.iter().enumerate() {
+                    acc[j] += sq_err(*c, x);
+                }
+            }
+        };
+        let threads = rayon::current_num_threads().max(1);
+        if data.len() >= 1 << 15 && threads > 1 && self.candidates.len() > GROUP {
+            // Split the candidates (in whole groups) among the threads; each walks all the data.
+            let per = self.candidates.len().div_ceil(threads).div_ceil(GROUP) * GROUP;
+            self.candidates.par_chunks(per).zip(sums.par_chunks_mut(per)).for_each(|(c, s)| work(c, s));
         } else {
-            self.candidates.iter().zip(sums.iter_mut()).for_each(|(c, acc)| work(c, acc));
+            work(&self.candidates, sums);
+        }
+    }
+
+    /// The straightforward form of [`accumulate`](Self::accumulate) (one candidate at a time
+    /// over all the data, every element): kept as the reference the fast path is tested against.
+    #[cfg(test)]
+    fn accumulate_reference(&self, sums: &mut [[f64; LANES]], start: usize, data: &[f32]) {
+        for (c, acc) in self.candidates.iter().zip(sums.iter_mut()) {
+            accumulate_one(*c, acc, start, data);
         }
     }
 
@@ -181,6 +226,216 @@ impl Search {
         let c = self.candidates[best.0];
         let offset = if self.asymmetric { -(self.min_init / c.scale).round_ties_even() as i32 - 128 } else { 0 };
         IfmrResult { quant: ActQuant { scale: c.scale, offset }, clip_min: c.lo, clip_max: c.hi, candidate: best.0, mse: best.1 }
+    }
+}
+
+/// Pass 2 by bins (the default path): the same candidate losses as the per-element search,
+/// from per-bin sums, in about the time of one look-up per element instead of one
+/// fake-quantization per element and candidate.
+///
+/// For a candidate c, `q_c(x) = round(clamp(x, lo, hi) / scale)` (the f32 operations of
+/// [`sq_err`]) is a monotone step function of x, and the per-element error is
+/// `fl(A − x)` with `A = fl(q_c(x) · scale)`. The bins are cut at every step of every
+/// candidate (found exactly, by bisection over the f32 values), so inside a bin every q_c is
+/// constant, and per bin `n`, `Σd`, `Σd²` (`d = x − left edge`) give
+/// `Σ(A − x)² = n·a² − 2a·Σd + Σd²` (`a = A − left edge`). Inside the binned range
+/// `fl(A − x)` is exact (`A/2 ≤ x ≤ 2A` for q ≠ 0, Sterbenz; `A = 0` for q = 0), so each term
+/// is the same as the per-element search's; the bin range stops where a clipped value would
+/// pass 2A for some candidate. Values outside it (at most the ~k values beyond the
+/// percentiles at the default settings) are scored per element, exactly as before. The sums
+/// are the per-element ones up to the order of the f64 additions (relative 1e-12 at most on
+/// these sizes); `tests/ifmr_real.rs` checks on real activations that every tensor's choice
+/// is the per-element search's.
+#[derive(Debug, Clone)]
+struct Binned {
+    /// Sorted step points of all candidates inside [lo_in, hi_in]; bin j = [edges[j−1], edges[j]).
+    edges: Vec<f32>,
+    lo_in: f32,
+    hi_in: f32,
+    /// Cell look-up: cell(x) = ⌊(x − lo_in)·inv_width⌋ (f32, monotone in x); the bin of x is
+    /// start[cell] plus the number of edges ≤ x among the next `steps` (padded with +∞).
+    inv_width: f32,
+    steps: usize,
+    start: Vec<u32>,
+    /// Per bin: [n, Σd, Σd²].
+    bins: Vec<[f64; 3]>,
+    /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
+    outside: Vec<f64>,
+}
+
+/// At most this many step points per tensor (60 candidates × ~256 steps by default).
+const MAX_EDGES: usize = 1 << 20;
+
+/// Monotone map of finite f32 to i64 (the f32 order), and back.
+fn order_key(x: f32) -> i64 {
+    let b = x.to_bits() as i32;
+    (if b < 0 { i32::MIN - b } else { b }) as i64
+}
+fn from_order_key(k: i64) -> f32 {
+    let k = k as i32;
+    f32::from_bits((if k < 0 { i32::MIN - k } else { k }) as u32)
+}
+
+#[inline(always)]
+fn quant_index(c: Candidate, x: f32) -> f32 {
+    round_even_small(x.max(c.lo).min(c.hi) / c.scale)
+}
+
+impl Binned {
+    /// None when the search is degenerate for bins (then the per-element path runs).
+    fn new(search: &Search, kth_largest: f32, kth_smallest: f32) -> Option<Binned> {
+        let cands = &search.candidates;
+        if cands.iter().any(|c| !(c.scale >= FLT_EPSILON && c.hi > 0.0)) {
+            return None;
+        }
+        // A clipped value x (beyond hi, or below lo when symmetric) has the error fl(A − x) with
+        // A = fl(q(hi)·scale) (q(lo)): exact while |x| ≤ 2|A| (Sterbenz) or when A = 0. The
+        // bins stop at the smallest such 2|A| over the candidates; beyond, values go per element.
+        let reach = |end: fn(&Candidate) -> f32| {
+            cands.iter().map(|c| (quant_index(*c, end(c)) * c.scale).abs()).filter(|a| *a > 0.0).fold(f32::INFINITY, f32::min) * 2.0
+        };
+        let hi_in = kth_largest.max(0.0).min(reach(|c| c.hi));
+        let lo_in = if search.asymmetric { kth_smallest.min(0.0) } else { kth_smallest.min(0.0).max(-reach(|c| c.lo)) };
+        if search.asymmetric && cands.iter().any(|c| c.lo != lo_in) {
+            return None;
+        }
+        let (klo, khi) = (order_key(lo_in), order_key(hi_in));
+        let mut edges = Vec::new();
+        for &c in cands {
+            let (q_lo, q_hi) = (quant_index(c, lo_in), quant_index(c, hi_in));
+            let mut q = q_lo + 1.0;
+            let mut a_prev = klo;
+            while q <= q_hi {
+                // The smallest x in (lo_in, hi_in] with quant_index ≥ q: bisection of a bracket
+                // with quant_index(a) < q ≤ quant_index(b), narrowed first around (q − ½)·scale.
+                let (mut a, mut b) = (a_prev, khi);
+                let guess = order_key(((q - 0.5) * c.scale).clamp(lo_in, hi_in));
+                let (g_lo, g_hi) = ((guess - 64).max(a), (guess + 64).min(b));
+                if quant_index(c, from_order_key(g_lo)) < q {
+                    a = g_lo;
+                }
+                if quant_index(c, from_order_key(g_hi)) >= q {
+                    b = g_hi;
+                }
+                while b - a > 1 {
+                    let m = a + (b - a) / 2;
+                    if quant_index(c, from_order_key(m)) >= q { b = m } else { a = m }
+                }
+                edges.push(from_order_key(b));
+                a_prev = b;
+                q = quant_index(c, from_order_key(b)) + 1.0;
+                if edges.len() > MAX_EDGES {
+                    return None;
+                }
+            }
+        }
+        edges.sort_unstable_by(f32::total_cmp);
+        edges.dedup_by(|a, b| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0));
+        // Cells fine enough that few edges share one; the look-up then takes `steps` branch-free
+        // comparisons (edges past a cell's own are greater than any x of the cell).
+        let mut cells = (edges.len() * 2).next_power_of_two().clamp(1024, 1 << 22);
+        let (inv_width, start, steps) = loop {
+            let width = (hi_in - lo_in) / cells as f32;
+            let inv_width = if width > 0.0 && width.is_finite() { 1.0 / width } else { 0.0 };
+            let cell_of = |x: f32| (((x - lo_in) * inv_width) as usize).min(cells - 1);
+            // start[i]: the edges of earlier cells (all < any x of cell i: cell_of is monotone).
+            let mut start = vec![0u32; cells + 1];
+            let mut k = 0usize;
+            let mut steps = 0usize;
+            for (i, s) in start.iter_mut().enumerate().take(cells) {
+                *s = k as u32;
+                let first = k;
+                while k < edges.len() && cell_of(edges[k]) <= i {
+                    k += 1;
+                }
+                steps = steps.max(k - first);
+            }
+            start[cells] = k as u32;
+            if steps <= 4 || cells >= 1 << 22 {
+                break (inv_width, start, steps);
+            }
+            cells *= 2;
+        };
+        let nbins = edges.len() + 1;
+        // Sentinels so that the fixed number of comparisons never reads past the end.
+        edges.extend(std::iter::repeat_n(f32::INFINITY, steps + 1));
+        Some(Binned { edges, lo_in, hi_in, inv_width, steps, start, bins: vec![[0.0; 3]; nbins], outside: vec![0.0; cands.len()] })
+    }
+
+    /// The left edge of bin j (lo_in for the first): the point d is measured from.
+    fn left(&self, j: usize) -> f64 {
+        if j == 0 { self.lo_in as f64 } else { self.edges[j - 1] as f64 }
+    }
+
+    #[inline(always)]
+    fn bin_of(&self, x: f32) -> usize {
+        let cell = (((x - self.lo_in) * self.inv_width) as usize).min(self.start.len() - 2);
+        let first = self.start[cell] as usize;
+        // The edges are sorted: the comparisons are true then false, their count is the bin,
+        // and the loads do not wait on each other.
+        first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>()
+    }
+
+    fn fill(&self, bins: &mut [[f64; 3]], outside: &mut Vec<f32>, data: &[f32]) {
+        for &x in data {
+            if x >= self.lo_in && x <= self.hi_in {
+                let j = self.bin_of(x);
+                let d = x as f64 - self.left(j);
+                let b = &mut bins[j];
+                b[0] += 1.0;
+                b[1] += d;
+                b[2] += d * d;
+            } else {
+                outside.push(x);
+            }
+        }
+    }
+
+    fn accumulate(&mut self, search: &Search, data: &[f32]) {
+        let mut outside = Vec::new();
+        let mut bins = std::mem::take(&mut self.bins);
+        if data.len() >= 1 << 16 {
+            // Two fixed halves (the same split whatever the thread count), merged after.
+            let mid = data.len() / 2;
+            let mut other = vec![[0.0; 3]; bins.len()];
+            let mut outside2 = Vec::new();
+            rayon::join(|| self.fill(&mut bins, &mut outside, &data[..mid]), || self.fill(&mut other, &mut outside2, &data[mid..]));
+            for (b, o) in bins.iter_mut().zip(&other) {
+                for k in 0..3 {
+                    b[k] += o[k];
+                }
+            }
+            outside.extend(outside2);
+        } else {
+            self.fill(&mut bins, &mut outside, data);
+        }
+        self.bins = bins;
+        for (c, sum) in search.candidates.iter().zip(self.outside.iter_mut()) {
+            for &x in &outside {
+                *sum += sq_err(*c, x);
+            }
+        }
+    }
+
+    /// Σ squared error per candidate.
+    fn totals(&self, search: &Search) -> Vec<f64> {
+        search
+            .candidates
+            .iter()
+            .zip(&self.outside)
+            .map(|(&c, &out)| {
+                let mut total = 0.0;
+                for (j, b) in self.bins.iter().enumerate() {
+                    if b[0] == 0.0 {
+                        continue;
+                    }
+                    let left = if j == 0 { self.lo_in } else { self.edges[j - 1] };
+                    let a = (quant_index(c, left) * c.scale) as f64 - left as f64;
+                    total += (b[0] * a * a - 2.0 * a * b[1] + b[2]).max(0.0);
+                }
+                total + out
+            })
+            .collect()
     }
 }
 
@@ -201,6 +456,65 @@ fn sq_err(c: Candidate, x: f32) -> f64 {
     e * e
 }
 
+/// Elements per block of the fast path: 16 KiB of f32, walked by every candidate while in L1/L2.
+const BLOCK: usize = 4096;
+/// Candidates scored together by the fast path.
+const GROUP: usize = 4;
+
+/// `block` (whole groups of LANES, element j of a group in lane j) with the ±0 elements of each
+/// lane removed, keeping each lane's order, lanes padded with +0 to equal length — or `block`
+/// itself when fewer than a quarter of its elements are zero (packing would not pay).
+fn pack_nonzero_lanes<'a>(block: &'a [f32], packed: &'a mut Vec<f32>) -> &'a [f32] {
+    let zeros = block.iter().filter(|&&x| x == 0.0).count();
+    if zeros * 4 < block.len() {
+        return block;
+    }
+    packed.clear();
+    packed.resize(block.len(), 0.0);
+    let mut count = [0usize; LANES];
+    for group in block.chunks_exact(LANES) {
+        for j in 0..LANES {
+            // Branch-free: a zero is written too but not counted, so the next element of the
+            // lane overwrites it (or it stays, a +0 / −0 that adds nothing).
+            let x = group[j];
+            packed[count[j] * LANES + j] = x;
+            count[j] += (x != 0.0) as usize;
+        }
+    }
+    let rows = count.iter().copied().max().unwrap_or(0);
+    // Slots at or past a lane's count hold +0 or a ±0 element: adding their error (+0) is a no-op.
+    packed.truncate(rows * LANES);
+    packed
+}
+
+/// Up to [`GROUP`] candidates over whole groups of LANES elements (element j into lane j).
+fn accumulate_group(cands: &[Candidate], sums: &mut [[f64; LANES]], data: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        let mut c = [cands[0]; GROUP];
+        let mut acc = [[0f64; LANES]; GROUP];
+        c[..cands.len()].copy_from_slice(cands);
+        acc[..cands.len()].copy_from_slice(sums);
+        if std::arch::is_x86_feature_detected!("avx512vl") {
+            // SAFETY: AVX2 and AVX-512F/VL support were just checked.
+            unsafe { avx2::accumulate_group_vl(&c, &mut acc, data) };
+        } else {
+            // SAFETY: AVX2 support was just checked.
+            unsafe { avx2::accumulate_group(&c, &mut acc, data) };
+        }
+        sums.copy_from_slice(&acc[..cands.len()]);
+        return;
+    }
+    for (c, acc) in cands.iter().zip(sums.iter_mut()) {
+        for chunk in data.chunks_exact(LANES) {
+            for j in 0..LANES {
+                acc[j] += sq_err(*c, chunk[j]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 fn accumulate_one(c: Candidate, acc: &mut [f64; LANES], start: usize, data: &[f32]) {
     let head = ((LANES - start % LANES) % LANES).min(data.len());
     for (i, &x) in data[..head].iter().enumerate() {
@@ -215,6 +529,7 @@ fn accumulate_one(c: Candidate, acc: &mut [f64; LANES], start: usize, data: &[f3
 
 /// Whole groups of LANES elements, element j of a group into lane j. The AVX2 path does the
 /// same IEEE operations in the same order per lane (no FMA), so both paths give identical bits.
+#[cfg(test)]
 fn accumulate_lanes(c: Candidate, acc: &mut [f64; LANES], data: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
@@ -233,8 +548,9 @@ fn accumulate_lanes(c: Candidate, acc: &mut [f64; LANES], data: &[f32]) {
 mod avx2 {
     use std::arch::x86_64::*;
 
-    use super::{Candidate, LANES};
+    use super::{Candidate, GROUP, LANES};
 
+    #[cfg(test)]
     #[target_feature(enable = "avx2")]
     pub(super) fn accumulate_lanes(c: Candidate, acc: &mut [f64; LANES], data: &[f32]) {
         let (lo, hi, scale, magic) = (_mm256_set1_ps(c.lo), _mm256_set1_ps(c.hi), _mm256_set1_ps(c.scale), _mm256_set1_ps(12_582_912.0));
@@ -254,9 +570,76 @@ mod avx2 {
             _mm256_storeu_pd(acc.as_mut_ptr().add(4), a1);
         }
     }
+    /// [`GROUP`] candidates at once over the same data: per candidate exactly the operations of
+    /// [`accumulate_lanes`] in the same order, so the sums are bit-identical to it.
+    /// The quotient `clamped / scale` is taken as `clamped · (1 / scale)` and re-done with the
+    /// division whenever that product lies within 2^-13 of a rounding boundary (k + ½): the
+    /// product is within 2^-22·|t| ≤ 2^-14 (|t| ≤ 256) of the correctly rounded quotient, so
+    /// elsewhere both round to the same integer.
+    #[target_feature(enable = "avx2")]
+    pub(super) fn accumulate_group(c: &[Candidate; GROUP], acc: &mut [[f64; LANES]; GROUP], data: &[f32]) {
+        // SAFETY: AVX2 is enabled here.
+        unsafe { group_body(c, acc, data) }
+    }
+
+    /// The same with AVX-512VL enabled: 32 vector registers, so nothing spills.
+    #[target_feature(enable = "avx2,avx512f,avx512vl")]
+    pub(super) fn accumulate_group_vl(c: &[Candidate; GROUP], acc: &mut [[f64; LANES]; GROUP], data: &[f32]) {
+        // SAFETY: AVX2 is enabled here.
+        unsafe { group_body(c, acc, data) }
+    }
+
+    /// # Safety
+    /// The CPU must support AVX2; inlined into the callers above, which enable it.
+    #[inline(always)]
+    unsafe fn group_body(c: &[Candidate; GROUP], acc: &mut [[f64; LANES]; GROUP], data: &[f32]) {
+        unsafe {
+            let magic = _mm256_set1_ps(12_582_912.0);
+            let tol = _mm256_set1_ps(0.5 - 1.0 / 8192.0);
+            let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+            let lo: [__m256; GROUP] = std::array::from_fn(|k| _mm256_set1_ps(c[k].lo));
+            let hi: [__m256; GROUP] = std::array::from_fn(|k| _mm256_set1_ps(c[k].hi));
+            let scale: [__m256; GROUP] = std::array::from_fn(|k| _mm256_set1_ps(c[k].scale));
+            let inv: [__m256; GROUP] = std::array::from_fn(|k| _mm256_set1_ps(1.0 / c[k].scale));
+            let mut a: [[__m256d; 2]; GROUP] =
+                std::array::from_fn(|k| [_mm256_loadu_pd(acc[k].as_ptr()), _mm256_loadu_pd(acc[k].as_ptr().add(4))]);
+            for chunk in data.chunks_exact(LANES) {
+                let x = _mm256_loadu_ps(chunk.as_ptr());
+                let clamped: [__m256; GROUP] = std::array::from_fn(|k| _mm256_min_ps(_mm256_max_ps(x, lo[k]), hi[k]));
+                let mut rounded: [__m256; GROUP] =
+                    std::array::from_fn(|k| _mm256_sub_ps(_mm256_add_ps(_mm256_mul_ps(clamped[k], inv[k]), magic), magic));
+                let mut near = _mm256_setzero_ps();
+                for k in 0..GROUP {
+                    let t = _mm256_mul_ps(clamped[k], inv[k]);
+                    let frac = _mm256_and_ps(_mm256_sub_ps(t, rounded[k]), abs_mask);
+                    near = _mm256_or_ps(near, _mm256_cmp_ps::<_CMP_GT_OQ>(frac, tol));
+                }
+                if _mm256_movemask_ps(near) != 0 {
+                    for k in 0..GROUP {
+                        rounded[k] = _mm256_sub_ps(_mm256_add_ps(_mm256_div_ps(clamped[k], scale[k]), magic), magic);
+                    }
+                }
+                for k in 0..GROUP {
+                    let e = _mm256_sub_ps(_mm256_mul_ps(rounded[k], scale[k]), x);
+                    let (e0, e1) = (_mm256_cvtps_pd(_mm256_castps256_ps128(e)), _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(e)));
+                    a[k][0] = _mm256_add_pd(a[k][0], _mm256_mul_pd(e0, e0));
+                    a[k][1] = _mm256_add_pd(a[k][1], _mm256_mul_pd(e1, e1));
+                }
+            }
+            for k in 0..GROUP {
+                _mm256_storeu_pd(acc[k].as_mut_ptr(), a[k][0]);
+                _mm256_storeu_pd(acc[k].as_mut_ptr().add(4), a[k][1]);
+            }
+        }
+    }
 }
 
 fn check_finite(tensor: &str, data: &[f32], start: usize) -> Result<()> {
+    // A branch-free scan first (the common case: all finite), then the position if not.
+    let all_finite = data.chunks(4096).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+    if all_finite {
+        return Ok(());
+    }
     match data.iter().position(|v| !v.is_finite()) {
         Some(i) => Err(QuantError::observer(tensor, format!("element {} is {}, expected finite values", start + i, data[i]))),
         None => Ok(()),
@@ -300,8 +683,8 @@ impl Ord for Key {
 enum Phase {
     /// Pass 1: the k_max largest (min-heap) and k_min smallest (max-heap) values so far.
     Extremes { largest: BinaryHeap<Reverse<Key>>, smallest: BinaryHeap<Key> },
-    /// Pass 2: squared-error partial sums of every candidate.
-    Errors { search: Search, sums: Vec<[f64; LANES]> },
+    /// Pass 2: squared-error partial sums of every candidate, per element or by bins.
+    Errors { search: Search, sums: Vec<[f64; LANES]>, binned: Option<Binned> },
 }
 
 /// Streaming IFMR for one tensor: call [`observe`](Self::observe) for every batch, then
@@ -365,8 +748,11 @@ impl IfmrObserver {
                 keep_extremes(largest, smallest, self.k_max, self.k_min, data);
                 self.fingerprint = [self.fingerprint[0].wrapping_add(fp[0]), self.fingerprint[1] ^ fp[1]];
             }
-            Phase::Errors { search, sums } => {
-                search.accumulate(sums, self.seen, data);
+            Phase::Errors { search, sums, binned } => {
+                match binned {
+                    Some(b) => b.accumulate(search, data),
+                    None => search.accumulate(sums, self.seen, data),
+                }
                 self.fingerprint = [self.fingerprint[0].wrapping_sub(fp[0]), self.fingerprint[1] ^ fp[1]];
             }
         }
@@ -385,21 +771,29 @@ impl IfmrObserver {
         let kth_smallest = smallest.peek().expect("total > 0").0;
         let search = Search::new(&self.params, kth_largest, kth_smallest);
         let sums = vec![[0f64; LANES]; search.candidates.len()];
-        self.phase = Phase::Errors { search, sums };
+        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest) };
+        self.phase = Phase::Errors { search, sums, binned };
         self.seen = 0;
         Ok(())
     }
 
     /// The calibrated parameters, after pass 2.
     pub fn result(&self) -> Result<IfmrResult> {
-        let Phase::Errors { search, sums } = &self.phase else {
+        let Phase::Errors { search, sums, binned } = &self.phase else {
             return Err(QuantError::observer(&self.tensor, "result requested before finish_pass1 and pass 2"));
         };
         self.check_count("pass 2")?;
         if self.fingerprint != [0, 0] {
             return Err(QuantError::observer(&self.tensor, "pass 2 saw different values than pass 1 (the data must be repeated exactly)"));
         }
-        Ok(search.finish(sums, self.total))
+        match binned {
+            Some(b) => {
+                let totals: Vec<[f64; LANES]> =
+                    b.totals(search).into_iter().map(|t| std::array::from_fn(|j| if j == 0 { t } else { 0.0 })).collect();
+                Ok(search.finish(&totals, self.total))
+            }
+            None => Ok(search.finish(sums, self.total)),
+        }
     }
 
     fn check_count(&self, pass: &str) -> Result<()> {
@@ -453,6 +847,44 @@ impl ActObserver for IfmrObserver {
 }
 
 fn keep_extremes(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHeap<Key>, k_max: usize, k_min: usize, data: &[f32]) {
+    // Once both heaps are full, a chunk whose max is ≤ the k-th largest so far and whose min
+    // is ≥ the k-th smallest changes neither (the element loop replaces only on a strict
+    // inequality): skipped after one vectorized min/max.
+    for chunk in data.chunks(EXTREMES_CHUNK) {
+        if largest.len() == k_max
+            && smallest.len() == k_min
+            && let (Some(top), Some(bottom)) = (largest.peek(), smallest.peek())
+        {
+            let (lo, hi) = min_max(chunk);
+            if hi <= top.0.0 && lo >= bottom.0 {
+                continue;
+            }
+        }
+        keep_extremes_each(largest, smallest, k_max, k_min, chunk);
+    }
+}
+
+/// Elements per min/max check of [`keep_extremes`].
+const EXTREMES_CHUNK: usize = 512;
+
+/// (min, max) of finite values, in 8 independent lanes so it vectorizes.
+fn min_max(data: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
+    let mut groups = data.chunks_exact(8);
+    for g in &mut groups {
+        for j in 0..8 {
+            lo[j] = if g[j] < lo[j] { g[j] } else { lo[j] };
+            hi[j] = if g[j] > hi[j] { g[j] } else { hi[j] };
+        }
+    }
+    for &x in groups.remainder() {
+        lo[0] = lo[0].min(x);
+        hi[0] = hi[0].max(x);
+    }
+    (lo.iter().copied().fold(f32::INFINITY, f32::min), hi.iter().copied().fold(f32::NEG_INFINITY, f32::max))
+}
+
+fn keep_extremes_each(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHeap<Key>, k_max: usize, k_min: usize, data: &[f32]) {
     for &x in data {
         if largest.len() < k_max {
             largest.push(Reverse(Key(x)));
@@ -474,10 +906,15 @@ fn keep_extremes(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHe
 /// (wrapping sum of the bit patterns, xor of the bit patterns): equal multisets of values
 /// give equal fingerprints.
 fn fingerprint(data: &[f32]) -> [u64; 2] {
-    data.iter().fold([0u64, 0u64], |[s, x], v| {
-        let b = v.to_bits() as u64;
-        [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
-    })
+    // Both halves are commutative and associative: chunks may be combined in any order.
+    let one = |chunk: &[f32]| {
+        chunk.iter().fold([0u64, 0u64], |[s, x], v| {
+            let b = v.to_bits() as u64;
+            [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
+        })
+    };
+    let join = |a: [u64; 2], b: [u64; 2]| [a[0].wrapping_add(b[0]), a[1] ^ b[1]];
+    if data.len() >= 1 << 16 { data.par_chunks(1 << 14).map(one).reduce(|| [0, 0], join) } else { one(data) }
 }
 
 #[cfg(test)]
@@ -556,8 +993,18 @@ mod tests {
                 let params = IfmrParams { asymmetric, max_percentile: 0.9999, min_percentile: 0.9999, ..Default::default() };
                 let direct = ifmr_direct(name, &data, &params).unwrap();
                 for splits in [vec![usize::MAX], vec![1, 7, 4096], vec![1000; 200], vec![3, 33_333]] {
+                    let what = format!("{name} asym={asymmetric} splits {:?}", &splits[..splits.len().min(3)]);
+                    // The per-element search repeats the direct one bit for bit.
+                    let exact = streamed(&data, IfmrParams { exact: true, ..params }, &splits);
+                    assert_eq!(exact, direct, "{what}");
+                    // By bins: the same choice, the loss up to the order of the f64 additions.
                     let s = streamed(&data, params, &splits);
-                    assert_eq!(s, direct, "{name} asym={asymmetric} splits {:?}", &splits[..splits.len().min(3)]);
+                    assert_eq!(
+                        (s.quant, s.clip_min, s.clip_max, s.candidate),
+                        (direct.quant, direct.clip_min, direct.clip_max, direct.candidate),
+                        "{what}"
+                    );
+                    assert!((s.mse - direct.mse).abs() <= 1e-9 * direct.mse, "{what}: {} vs {}", s.mse, direct.mse);
                 }
             }
         }
@@ -576,6 +1023,60 @@ mod tests {
                 }
             }
             assert_eq!(fast, scalar);
+        }
+    }
+
+    #[test]
+    fn fast_path_equals_reference_bitwise() {
+        let mut r = Rng(11);
+        let mut data: Vec<f32> = distributions().into_iter().flat_map(|(_, d)| d.into_iter()).collect();
+        // a ReLU-like stretch with many zeros (packed lanes) and values on rounding boundaries
+        data.extend((0..50_001).map(|i| {
+            if i % 3 == 0 {
+                r.gaussian().max(0.0)
+            } else if i % 7 == 0 {
+                -0.0
+            } else {
+                0.0
+            }
+        }));
+        data.extend((0..4099).map(|i| (i % 256) as f32 * (3.0 / 255.0) + 0.5 * (3.0 / 255.0)));
+        for asymmetric in [true, false] {
+            let params = IfmrParams { asymmetric, ..Default::default() };
+            let (lo, hi) = data.iter().fold((0f32, 0f32), |(a, b), &x| (a.min(x), b.max(x)));
+            for (kl, ks) in [(hi, lo), (3.0, -1.0), (1e-9, 0.0)] {
+                let search = Search::new(&params, kl, ks);
+                for start in [0usize, 3, 8] {
+                    for split in [data.len(), 5000, 70_000] {
+                        let mut fast = vec![[0f64; LANES]; search.candidates.len()];
+                        let mut slow = fast.clone();
+                        let mut pos = 0;
+                        for part in data.chunks(split) {
+                            search.accumulate(&mut fast, start + pos, part);
+                            search.accumulate_reference(&mut slow, start + pos, part);
+                            pos += part.len();
+                        }
+                        assert_eq!(fast, slow, "asym {asymmetric} max {kl} start {start} split {split}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// `cargo test --release --lib ifmr::tests::speed_of_the_fast_path -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn speed_of_the_fast_path() {
+        let mut r = Rng(5);
+        let data: Vec<f32> = (0..4_000_000).map(|i| if i % 2 == 0 { r.gaussian().max(0.0) } else { r.gaussian() * 0.5 }).collect();
+        let search = Search::new(&IfmrParams::default(), 3.0, -1.5);
+        for (name, f) in
+            [("reference", Search::accumulate_reference as fn(&Search, &mut [[f64; LANES]], usize, &[f32])), ("fast", Search::accumulate)]
+        {
+            let mut sums = vec![[0f64; LANES]; search.candidates.len()];
+            let t = std::time::Instant::now();
+            f(&search, &mut sums, 0, &data);
+            eprintln!("{name}: {:.3} s", t.elapsed().as_secs_f64());
         }
     }
 

@@ -113,6 +113,11 @@ pub struct CalibrationArgs {
     #[arg(long = "accuracy_target", value_name = "TARGET")]
     #[serde(default)]
     pub accuracy_target: Option<String>,
+    /// Score IFMR's clip candidates on every value one by one (the reference search) instead
+    /// of by exact bins: the same clips, several times slower; for checking.
+    #[arg(long = "exact_ifmr")]
+    #[serde(default)]
+    pub exact_ifmr: bool,
     /// amct_onnx's Python evaluator script. Not supported (ascend-ptq runs no Python): the
     /// option is accepted only to explain what to give instead.
     #[arg(long = "evaluator", value_name = "FILE.py")]
@@ -146,6 +151,7 @@ impl CalibrationArgs {
             sensitivity: self.sensitivity,
             accuracy_target: self.accuracy_target,
             evaluator: self.evaluator,
+            exact_ifmr: self.exact_ifmr,
         }
     }
 }
