@@ -146,6 +146,11 @@ fn build_om(dir: &Path, m: &ModelProto, name: &str, precision: SimPrecision) -> 
     om
 }
 
+/// The int8 OM of the deploy model and the fp16 OM of its float twin (the compare pair).
+fn om_pair(dir: &Path) -> (PathBuf, PathBuf) {
+    (build_om(dir, &deploy_model(), "net_int8", SimPrecision::Int8), build_om(dir, &float_conv_model(), "net_fp16", SimPrecision::Fp16))
+}
+
 /// Runs run_om.cpp on `om` with the input `x`, checks what it prints and returns output `y`.
 fn run_example(dir: &Path, om: &Path, x: &[f32]) -> Vec<u8> {
     let exe = build_program("ffi/examples/run_om.cpp");
@@ -278,8 +283,7 @@ fn cosine(a: &[u8], b: &[u8]) -> f64 {
 fn c_compare_reports_the_engine_computed_cosine() {
     let sim = sim_path();
     let dir = tempfile::tempdir().unwrap();
-    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
-    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let (int8, fp16) = om_pair(dir.path());
     let data = dir.path().join("calib");
     std::fs::create_dir(&data).unwrap();
     let x = input_values();
@@ -333,8 +337,7 @@ fn c_compare_progress_and_cancel_leave_no_acl_object_and_no_report() {
     let exe = build_program("ffi/tests/long_calls_cancel.c");
     let sim = sim_path();
     let dir = tempfile::tempdir().unwrap();
-    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
-    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let (int8, fp16) = om_pair(dir.path());
     let data = dir.path().join("calib");
     std::fs::create_dir(&data).unwrap();
     let x = input_values();
@@ -480,8 +483,7 @@ fn c_two_models_on_two_threads_and_one_engine_on_two_threads() {
     let x = input_values();
     let input = dir.path().join("x.bin");
     std::fs::write(&input, f32_bytes(&x)).unwrap();
-    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
-    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let (int8, fp16) = om_pair(dir.path());
     let expected_int8 = dir.path().join("int8_y.bin");
     std::fs::write(&expected_int8, engine_output(&deploy_model(), &x, &RunOptions::default())).unwrap();
     let expected_fp16 = dir.path().join("fp16_y.bin");
@@ -515,8 +517,7 @@ fn cpp_sdk_tour_calibrates_cancels_and_compares() {
         let values: Vec<f32> = (0..3 * 48 * 192).map(|i| (((i * 7 + b * 13) % 255) as f32 / 127.5) - 1.0).collect();
         std::fs::write(calib.join(format!("batch{:04}.bin", b + 1)), f32_bytes(&values)).unwrap();
     }
-    let int8 = build_om(dir.path(), &deploy_model(), "net_int8", SimPrecision::Int8);
-    let fp16 = build_om(dir.path(), &float_conv_model(), "net_fp16", SimPrecision::Fp16);
+    let (int8, fp16) = om_pair(dir.path());
     let cmp = dir.path().join("cmp-bins");
     std::fs::create_dir(&cmp).unwrap();
     for b in 1..=2 {
