@@ -11,7 +11,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use super::boundary::{guard, guard_or, opt_str_arg, str_arg, write_string_out};
+use super::boundary::{check_out, guard, guard_or, handle, input_buffers, opt_str_arg, str_arg, write_string_out};
 use super::error::{CapiError, aptq_status};
 use crate::device::acl::{Acl, AippType, Context, DataType, Device, Format, IoDesc, Model};
 
@@ -38,11 +38,6 @@ impl aptq_outputs {
     pub(crate) fn new(items: Vec<(CString, Vec<u8>)>) -> Self {
         aptq_outputs { items }
     }
-}
-
-/// Writes a new handle through an out-pointer, checked before any work is done.
-fn check_out<T>(out: *mut *mut T, param: &str) -> Result<(), CapiError> {
-    if out.is_null() { Err(CapiError::invalid_argument(format!("{param} is NULL"))) } else { Ok(()) }
 }
 
 /// Opens AscendCL, sets `device` and creates a context on it.
@@ -236,19 +231,8 @@ pub unsafe extern "C" fn aptq_model_run(
         // SAFETY: NULL or live and unshared per the contract.
         let m = unsafe { model.as_mut() }.ok_or_else(|| CapiError::invalid_argument("model is NULL"))?;
         check_out(out, "out")?;
-        if n > 0 && (inputs.is_null() || sizes.is_null()) {
-            return Err(CapiError::invalid_argument(format!("inputs or sizes is NULL with n = {n}")));
-        }
-        let mut buffers: Vec<&[u8]> = Vec::with_capacity(n);
-        for i in 0..n {
-            // SAFETY: both arrays hold n entries per the contract.
-            let (ptr, size) = unsafe { (*inputs.add(i), *sizes.add(i)) };
-            if ptr.is_null() && size > 0 {
-                return Err(CapiError::invalid_argument(format!("inputs[{i}] is NULL with sizes[{i}] = {size}")));
-            }
-            // SAFETY: readable for `size` bytes per the contract (a zero-size input needs no data).
-            buffers.push(if size == 0 { &[] } else { unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size) } });
-        }
+        // SAFETY: arrays of n readable buffers per the contract.
+        let buffers = unsafe { input_buffers(inputs, sizes, n) }?;
         let results = m.model.run(&buffers)?;
         let names = m.model.desc().outputs().iter().map(|io| CString::new(io.name.replace('\0', "\\0")).expect("NULs replaced"));
         let items = names.zip(results).collect();
@@ -308,14 +292,6 @@ pub unsafe extern "C" fn aptq_outputs_free(outputs: *mut aptq_outputs) {
             drop(unsafe { Box::from_raw(outputs) });
         }
     })
-}
-
-/// Borrows a handle argument; NULL is an error naming the parameter.
-///
-/// # Safety
-/// `ptr` must be NULL or point to a live `T`.
-unsafe fn handle<'a, T>(ptr: *const T, param: &str) -> Result<&'a T, CapiError> {
-    unsafe { ptr.as_ref() }.ok_or_else(|| CapiError::invalid_argument(format!("{param} is NULL")))
 }
 
 fn io_at<'a>(list: &'a [IoDesc], i: usize, what: &str) -> Result<&'a IoDesc, CapiError> {

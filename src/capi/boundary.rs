@@ -4,7 +4,7 @@
 //! `aptq_version`.
 
 use std::cell::RefCell;
-use std::ffi::{CStr, CString, c_char};
+use std::ffi::{CStr, CString, c_char, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use super::error::{CapiError, aptq_status};
@@ -66,6 +66,41 @@ pub(crate) unsafe fn str_arg<'a>(ptr: *const c_char, param: &str) -> Result<&'a 
 /// As for [`str_arg`].
 pub(crate) unsafe fn opt_str_arg<'a>(ptr: *const c_char, param: &str) -> Result<Option<&'a str>, CapiError> {
     if ptr.is_null() { Ok(None) } else { unsafe { str_arg(ptr, param) }.map(Some) }
+}
+
+/// A handle argument: `param is NULL` when it is.
+///
+/// # Safety
+/// `ptr` must be NULL or point to a live `T`.
+pub(crate) unsafe fn handle<'a, T>(ptr: *const T, param: &str) -> Result<&'a T, CapiError> {
+    unsafe { ptr.as_ref() }.ok_or_else(|| CapiError::invalid_argument(format!("{param} is NULL")))
+}
+
+/// An out-pointer for a new handle, checked before any work is done.
+pub(crate) fn check_out<T>(out: *mut *mut T, param: &str) -> Result<(), CapiError> {
+    if out.is_null() { Err(CapiError::invalid_argument(format!("{param} is NULL"))) } else { Ok(()) }
+}
+
+/// The `n` caller buffers of a run (`inputs[i]`, `sizes[i]` bytes), borrowed.
+///
+/// # Safety
+/// `inputs` and `sizes` must be NULL or arrays of `n` entries, each `inputs[i]` readable for
+/// `sizes[i]` bytes for `'a`.
+pub(crate) unsafe fn input_buffers<'a>(inputs: *const *const c_void, sizes: *const usize, n: usize) -> Result<Vec<&'a [u8]>, CapiError> {
+    if n > 0 && (inputs.is_null() || sizes.is_null()) {
+        return Err(CapiError::invalid_argument(format!("inputs or sizes is NULL with n = {n}")));
+    }
+    let mut buffers: Vec<&[u8]> = Vec::with_capacity(n);
+    for i in 0..n {
+        // SAFETY: both arrays hold n entries per the contract.
+        let (ptr, size) = unsafe { (*inputs.add(i), *sizes.add(i)) };
+        if ptr.is_null() && size > 0 {
+            return Err(CapiError::invalid_argument(format!("inputs[{i}] is NULL with sizes[{i}] = {size}")));
+        }
+        // SAFETY: readable for `size` bytes per the contract (a zero-size input needs no data).
+        buffers.push(if size == 0 { &[] } else { unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size) } });
+    }
+    Ok(buffers)
 }
 
 /// Hands a Rust string to C through an out-pointer; C frees it with `aptq_string_free`.

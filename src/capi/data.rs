@@ -29,12 +29,7 @@ pub unsafe extern "C" fn aptq_preprocess(
     out_dir: *const c_char,
     manifest_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let params_path = unsafe { str_arg(params_path, "params_path") }?;
-        let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
-        let json = run_preprocess(params_path, out_dir, None)?;
-        unsafe { write_string_out(manifest_json, "manifest_json", json) }
-    })
+    guard(|| unsafe { preprocess_call(params_path, out_dir, std::ptr::null(), manifest_json) })
 }
 
 /// `aptq_preprocess` with a progress callback that can cancel it (`aptq_progress_fn`): phase
@@ -52,27 +47,30 @@ pub unsafe extern "C" fn aptq_preprocess_with_callbacks(
     callbacks: *const aptq_callbacks,
     manifest_json: *mut *mut c_char,
 ) -> aptq_status {
-    guard(|| {
-        let params_path = unsafe { str_arg(params_path, "params_path") }?;
-        let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
-        let reporter = unsafe { Reporter::new(callbacks) };
-        let report = |done: usize, total: usize| reporter.report("preprocess", done as u64, total as u64);
-        let json = reporter.scope(|| run_preprocess(params_path, out_dir, Some(&report)))?;
-        unsafe { write_string_out(manifest_json, "manifest_json", json) }
-    })
+    guard(|| unsafe { preprocess_call(params_path, out_dir, callbacks, manifest_json) })
 }
 
-/// Preprocesses and returns the manifest JSON the C functions hand back.
-fn run_preprocess(params_path: &str, out_dir: Option<&str>, progress: Option<&(dyn Fn(usize, usize) + Sync)>) -> Result<String, CapiError> {
+/// The body of both preprocess functions (`callbacks` may be NULL): the manifest JSON plus
+/// "dir" and "warnings".
+unsafe fn preprocess_call(
+    params_path: *const c_char,
+    out_dir: *const c_char,
+    callbacks: *const aptq_callbacks,
+    manifest_json: *mut *mut c_char,
+) -> Result<(), CapiError> {
+    let params_path = unsafe { str_arg(params_path, "params_path") }?;
+    let out_dir = unsafe { opt_str_arg(out_dir, "out_dir") }?;
+    let reporter = unsafe { Reporter::new(callbacks) };
+    let report = |done: usize, total: usize| reporter.report("preprocess", done as u64, total as u64);
     let loaded = load_params(Path::new(params_path), None)?;
     let dir = bins_dir(&loaded, out_dir.map(Path::new));
     let opts = PreprocessOptions { dir, keep_partial: false, skip_bad: false };
-    let report = preprocess(&loaded.params, &opts, progress)?;
+    let report = reporter.scope(|| preprocess(&loaded.params, &opts, Some(&report)))?;
     let mut value = serde_json::to_value(&report.manifest).map_err(CapiError::internal)?;
     let warnings: Vec<String> = loaded.warnings.into_iter().chain(report.warnings).collect();
     value["dir"] = serde_json::json!(report.dir);
     value["warnings"] = serde_json::json!(warnings);
-    to_json(&value)
+    unsafe { write_string_out(manifest_json, "manifest_json", to_json(&value)?) }
 }
 
 /// The static AIPP config text (`ascend-ptq aipp`) for a parameter file. AIPP does not

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::acl::aptq_outputs;
-use super::boundary::{guard, guard_or, opt_str_arg, str_arg, to_json, write_string_out};
+use super::boundary::{check_out, guard, guard_or, handle, input_buffers, opt_str_arg, str_arg, to_json, write_string_out};
 use super::error::{CapiError, aptq_status};
 use super::options::from_json;
 use crate::engine::files::{LoadedModel, RunFiles, run_files};
@@ -116,9 +116,7 @@ pub unsafe extern "C" fn aptq_engine_open(
     guard(|| {
         let path = unsafe { str_arg(model_path, "model_path") }?;
         let options = unsafe { opt_str_arg(options_json, "options_json") }?;
-        if out.is_null() {
-            return Err(CapiError::invalid_argument("out is NULL"));
-        }
+        check_out(out, "out")?;
         let args: EngineArgs = options.map(from_json).transpose()?.unwrap_or_default();
         let model = LoadedModel::load(path.as_ref(), args.input_shape.as_deref(), args.emulate_fp16)?;
         let inputs = model.input_names();
@@ -160,7 +158,7 @@ pub unsafe extern "C" fn aptq_engine_num_inputs(engine: *const aptq_engine) -> u
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn aptq_engine_input_info(engine: *const aptq_engine, i: usize, json_out: *mut *mut c_char) -> aptq_status {
     guard(|| {
-        let e = unsafe { engine.as_ref() }.ok_or_else(|| CapiError::invalid_argument("engine is NULL"))?;
+        let e = unsafe { handle(engine, "engine") }?;
         let spec = e.model.session.inputs().nth(i).ok_or_else(|| {
             CapiError::invalid_argument(format!("input index {i} out of range: the model has {} input(s)", e.inputs.len()))
         })?;
@@ -194,25 +192,15 @@ pub unsafe extern "C" fn aptq_engine_run(
     out: *mut *mut aptq_outputs,
 ) -> aptq_status {
     guard(|| {
-        let e = unsafe { engine.as_ref() }.ok_or_else(|| CapiError::invalid_argument("engine is NULL"))?;
-        if out.is_null() {
-            return Err(CapiError::invalid_argument("out is NULL"));
-        }
+        let e = unsafe { handle(engine, "engine") }?;
+        check_out(out, "out")?;
         if n != e.inputs.len() {
             return Err(CapiError::invalid_argument(format!("n is {n}, but the model has {} input(s): {:?}", e.inputs.len(), e.inputs)));
         }
-        if n > 0 && (inputs.is_null() || sizes.is_null()) {
-            return Err(CapiError::invalid_argument(format!("inputs or sizes is NULL with n = {n}")));
-        }
+        // SAFETY: arrays of n readable buffers per the contract.
+        let buffers = unsafe { input_buffers(inputs, sizes, n) }?;
         let mut feed = HashMap::with_capacity(n);
-        for (i, name) in e.inputs.iter().enumerate() {
-            // SAFETY: both arrays hold n entries per the contract.
-            let (ptr, size) = unsafe { (*inputs.add(i), *sizes.add(i)) };
-            if ptr.is_null() && size > 0 {
-                return Err(CapiError::invalid_argument(format!("inputs[{i}] is NULL with sizes[{i}] = {size}")));
-            }
-            // SAFETY: readable for `size` bytes per the contract.
-            let bytes = if size == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(ptr.cast::<u8>(), size) } };
+        for (i, (name, bytes)) in e.inputs.iter().zip(buffers).enumerate() {
             feed.insert(name.clone(), e.model.input_tensor(name, bytes, &format!("inputs[{i}]"))?);
         }
         let results = e.model.run(feed)?;
