@@ -10,6 +10,7 @@ pub mod inflight;
 pub mod input_shape;
 pub mod inspect;
 pub mod io;
+pub mod prune;
 pub mod shapes;
 pub mod tensor;
 pub mod window;

@@ -317,6 +317,8 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         }
         calibrator.results()?
     };
+    // The observers' bins and lists are done with: freed before the evaluation's sessions.
+    drop(calibrator);
 
     let output_clip = match opts.activation_clip {
         ActivationClip::Output if !plans.is_empty() => {
@@ -465,7 +467,17 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     } else if eval_batches == 0 {
         None
     } else {
+        // The passes' float session serves the evaluation too (one copy of the weights).
+        let own_session = if eval_set.shapes() == shapes {
+            None
+        } else {
+            Some(
+                Session::new(&model, &eval_set.shapes())
+                    .map_err(|source| CalibrateError::Engine { context: "float model".into(), source })?,
+            )
+        };
         Some(evaluate(
+            own_session.as_ref().unwrap_or(&session),
             &model,
             &fake,
             &layers,
@@ -802,8 +814,13 @@ fn equalize_depthwise_inputs(
     if candidates.is_empty() {
         return Ok(Vec::new());
     }
-    let session = Session::new(model, shapes).map_err(|source| CalibrateError::Engine { context: "equalization pass".into(), source })?;
     let observe: std::collections::HashSet<String> = candidates.iter().map(|c| c.tensor.clone()).collect();
+    // Only the part of the graph up to those tensors runs (PP-OCRv4 det: the backbone).
+    let mut wanted: Vec<&str> = observe.iter().map(String::as_str).collect();
+    wanted.sort_unstable();
+    let pruned = crate::onnx::prune::ancestors_model(model, &wanted);
+    let session = Session::new(pruned.as_ref().unwrap_or(model), shapes)
+        .map_err(|source| CalibrateError::Engine { context: "equalization pass".into(), source })?;
     let mut abs_max = std::collections::HashMap::new();
     let total = data.batch_num();
     for i in 0..total {

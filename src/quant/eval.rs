@@ -165,15 +165,20 @@ fn f32_values(t: &Tensor) -> Cow<'_, [f32]> {
 }
 
 /// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`.
-struct LayerSlice {
+/// Its session is built for each run and dropped after it: kept for all layers at once, the
+/// slices would hold another copy of every weight (as much again as a whole-model session),
+/// while building one costs about what packing that layer's weights costs.
+struct LayerSlice<'a> {
+    fake: &'a ModelProto,
     x: String,
     y: String,
-    model: ModelProto,
-    session: Option<Session>,
+    /// Indices into the fake model's nodes (in graph order) and initializers.
+    nodes: Vec<usize>,
+    initializers: Vec<usize>,
 }
 
-impl LayerSlice {
-    fn new(fake: &ModelProto, x: &str, y: &str) -> Result<Self> {
+impl<'a> LayerSlice<'a> {
+    fn new(fake: &'a ModelProto, x: &str, y: &str) -> Result<Self> {
         let graph = fake.graph.as_ref().expect("fake model has a graph");
         let producers: HashMap<&str, usize> =
             graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i))).collect();
@@ -195,32 +200,38 @@ impl LayerSlice {
                 }
             }
         }
-        let mut indices: Vec<usize> = keep.into_iter().collect();
-        indices.sort_unstable();
-        let sub = GraphProto {
-            name: Some(format!("slice of {y}")),
-            node: indices.iter().map(|&i| graph.node[i].clone()).collect(),
-            initializer: graph.initializer.iter().filter(|t| needed_initializers.contains(t.name())).cloned().collect(),
-            input: vec![ValueInfoProto { name: Some(x.to_string()), ..Default::default() }],
-            output: vec![ValueInfoProto { name: Some(y.to_string()), ..Default::default() }],
-            ..Default::default()
-        };
-        let model =
-            ModelProto { graph: Some(sub), ir_version: fake.ir_version, opset_import: fake.opset_import.clone(), ..Default::default() };
-        Ok(LayerSlice { x: x.to_string(), y: y.to_string(), model, session: None })
+        let mut nodes: Vec<usize> = keep.into_iter().collect();
+        nodes.sort_unstable();
+        let initializers =
+            graph.initializer.iter().enumerate().filter(|(_, t)| needed_initializers.contains(t.name())).map(|(i, _)| i).collect();
+        Ok(LayerSlice { fake, x: x.to_string(), y: y.to_string(), nodes, initializers })
     }
 
-    fn run(&mut self, input: &Tensor) -> Result<Tensor> {
-        if self.session.is_none() {
-            let shapes = HashMap::from([(self.x.clone(), input.shape().iter().map(|&d| d as i64).collect())]);
-            let s = Session::new(&self.model, &shapes)
-                .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })?;
-            self.session = Some(s);
+    fn model(&self) -> ModelProto {
+        let graph = self.fake.graph.as_ref().expect("fake model has a graph");
+        let sub = GraphProto {
+            name: Some(format!("slice of {}", self.y)),
+            node: self.nodes.iter().map(|&i| graph.node[i].clone()).collect(),
+            initializer: self.initializers.iter().map(|&i| graph.initializer[i].clone()).collect(),
+            input: vec![ValueInfoProto { name: Some(self.x.clone()), ..Default::default() }],
+            output: vec![ValueInfoProto { name: Some(self.y.clone()), ..Default::default() }],
+            ..Default::default()
+        };
+        ModelProto {
+            graph: Some(sub),
+            ir_version: self.fake.ir_version,
+            opset_import: self.fake.opset_import.clone(),
+            ..Default::default()
         }
-        let session = self.session.as_ref().expect("just built");
+    }
+
+    fn run(&self, input: &Tensor) -> Result<Tensor> {
+        let context = || format!("fake-quant slice of layer output '{}'", self.y);
+        let shapes = HashMap::from([(self.x.clone(), input.shape().iter().map(|&d| d as i64).collect())]);
+        let session = Session::new(&self.model(), &shapes).map_err(|source| CalibrateError::Engine { context: context(), source })?;
         let mut out = session
             .run(HashMap::from([(self.x.clone(), input.clone())]))
-            .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })?;
+            .map_err(|source| CalibrateError::Engine { context: context(), source })?;
         Ok(out.remove(0).1)
     }
 }
@@ -231,10 +242,12 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
     graph.node.get(layer.bias_add.unwrap_or(layer.node))?.output.first().cloned()
 }
 
-/// Runs the float model and the fake-quant model over the first `batch_num` calibration batches.
+/// Runs the float model (`float_session`, a session of `float` for `data`'s shapes) and the
+/// fake-quant model over the first `batch_num` calibration batches.
 /// `data_inputs[i]` is the data input of `layers[i]`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
+    float_session: &Session,
     float: &ModelProto,
     fake: &ModelProto,
     layers: &[QuantizedLayer],
@@ -249,7 +262,6 @@ pub fn evaluate(
         let what = what.to_string();
         move |source| CalibrateError::Engine { context: what.clone(), source }
     };
-    let float_session = Session::new(float, &shapes).map_err(engine_err("float model"))?;
     let fake_session = Session::new(fake, &shapes).map_err(engine_err("fake-quant model"))?;
     let mut slices = Vec::with_capacity(layers.len());
     let mut by_input: HashMap<String, Vec<usize>> = HashMap::new();
