@@ -101,13 +101,19 @@ fn f32_input<'a>(inputs: &[Option<&'a Tensor>], i: usize, what: &str) -> OpResul
     t.as_f32().ok_or_else(|| op_err!("input {i} ({what}) is {}, expected float", t.dtype_name()))
 }
 
+/// The data of a float tensor the builder made standard-layout.
+fn standard_f32(t: &Tensor) -> &[f32] {
+    t.as_f32().and_then(|a| a.as_slice()).expect("conv weights are kept as a standard-layout f32 tensor")
+}
+
 // ---------------------------------------------------------------------------------------
 // Conv
 
 struct Conv {
     attrs: ConvAttrs,
-    /// Constant weights captured at plan time (shape, data).
-    weights: Option<(Vec<usize>, Arc<Vec<f32>>)>,
+    /// Constant weights captured at plan time (shape, data): the plan's own constant, shared
+    /// rather than copied (a copy per conv doubled a session's weight memory).
+    weights: Option<(Vec<usize>, Arc<Tensor>)>,
     /// The constant weights packed for the panel kernel, once (None: another path).
     packed: Option<Arc<Vec<PackedWeights>>>,
     /// Element-wise ops fused after the conv at plan time.
@@ -125,9 +131,13 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         return super::int8::build_conv(ctx);
     }
     let attrs = ConvAttrs::parse(ctx)?;
-    let weights = match ctx.constant(1) {
-        Some(Tensor::F32(w)) => Some((w.shape().to_vec(), Arc::new(contiguous(w).into_owned()))),
-        _ => None,
+    let weights = match ctx.constants.get(1).cloned().flatten() {
+        Some(t) => match &*t {
+            Tensor::F32(w) if w.is_standard_layout() => Some((w.shape().to_vec(), t.clone())),
+            Tensor::F32(w) => Some((w.shape().to_vec(), Arc::new(Tensor::F32(w.as_standard_layout().into_owned())))),
+            _ => None,
+        },
+        None => None,
     };
     if let Some((shape, _)) = &weights {
         if shape.len() < 3 {
@@ -141,6 +151,7 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     // Packed for the channel count the weights imply; a run with another input channel
     // count is an error before the packing is used.
     let packed = weights.as_ref().and_then(|(shape, w)| {
+        let w = standard_f32(w);
         let kl = shape[2..].iter().product();
         pack_conv_weights(w, shape[1] * attrs.group, shape[0], attrs.group, kl).map(Arc::new)
     });
@@ -152,7 +163,7 @@ impl Op for Conv {
         let x = f32_input(inputs, 0, "X")?;
         let runtime_w;
         let (w_shape, w): (&[usize], &[f32]) = match &self.weights {
-            Some((s, w)) => (s, w),
+            Some((s, w)) => (s, standard_f32(w)),
             None => {
                 let wa = f32_input(inputs, 1, "W")?;
                 runtime_w = contiguous(wa);
