@@ -242,13 +242,38 @@ impl Search {
 /// `fl(A − x)` is exact (`A/2 ≤ x ≤ 2A` for q ≠ 0, Sterbenz; `A = 0` for q = 0), so each term
 /// is the same as the per-element search's; the bin range stops where a clipped value would
 /// pass 2A for some candidate. Values outside it (at most the ~k values beyond the
-/// percentiles at the default settings) are scored per element, exactly as before. The sums
-/// are the per-element ones up to the order of the f64 additions (relative 1e-12 at most on
-/// these sizes); `tests/ifmr_real.rs` checks on real activations that every tensor's choice
-/// is the per-element search's.
+/// percentiles at the default settings) are scored per element, exactly as before.
+///
+/// Exact sums: the bins are also cut at every power of two (±2^e), so the values of a bin lie
+/// in one closed binade, where consecutive f32 are one ulp apart: `d = k·ulp` with
+/// `k = key(x) − key(left)` an integer ≤ 2^23 ([`order_key`]). Per bin, n and Σk are kept in
+/// integers (exact, in any order or split). The bin holding 0 has q_c = 0, error −x, for
+/// every candidate: its values (the many zeros of ReLU outputs among them) are not binned at
+/// all. Σd² adds the same to every candidate; it comes from Σx² over the binned values (f64,
+/// for the reported mse only), as `Σd² = Σx² − Σ(n·left² + 2·left·Σd)`.
+/// `tests/ifmr_real.rs` checks on real activations that every tensor's choice is the
+/// per-element search's.
 #[derive(Debug, Clone)]
 struct Binned {
-    /// Sorted step points of all candidates inside [lo_in, hi_in]; bin j = [edges[j−1], edges[j]).
+    look: BinLookup,
+    /// Per bin, one accumulator per half of a batch: `count << PACK_SHIFT | Σk` since the
+    /// last flush into `count` / `offsets`.
+    packed: [Vec<u64>; 2],
+    /// Values added to `packed[h]` since its last flush (at most [`PACK_LIMIT`]).
+    pending: [usize; 2],
+    count: Vec<u64>,
+    offsets: Vec<u128>,
+    /// Σx² over all the binned values, the zero bin included.
+    squares: f64,
+    /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
+    outside: Vec<f64>,
+}
+
+/// The bins: edges and the look-up from a value to its bin.
+#[derive(Debug, Clone)]
+struct BinLookup {
+    /// Sorted step points of all candidates and powers of two inside [lo_in, hi_in];
+    /// bin j = [edges[j−1], edges[j]), followed by +∞ sentinels.
     edges: Vec<f32>,
     lo_in: f32,
     hi_in: f32,
@@ -257,16 +282,25 @@ struct Binned {
     inv_width: f32,
     steps: usize,
     start: Vec<u32>,
-    /// Per bin: [n, Σd, Σd²].
-    bins: Vec<[f64; 3]>,
-    /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
-    outside: Vec<f64>,
+    /// The bin holding 0: [zero_lo, zero_hi).
+    zero_lo: f32,
+    zero_hi: f32,
+    zero_bin: usize,
+    /// Per bin: `order_key` of its left edge.
+    left_key: Vec<i32>,
 }
 
 /// At most this many step points per tensor (60 candidates × ~256 steps by default).
 const MAX_EDGES: usize = 1 << 20;
 
-/// Monotone map of finite f32 to i64 (the f32 order), and back.
+/// Packed accumulators: the count above bit 44, Σk (k ≤ 2^23) below. Flushed at least every
+/// 2^20 − 1 values, so the count stays below 2^20 and Σk below 2^43.
+const PACK_SHIFT: u32 = 44;
+const PACK_LIMIT: usize = (1 << 20) - 1;
+const PACK_MASK: u64 = (1 << PACK_SHIFT) - 1;
+
+/// Monotone map of finite f32 to i64 (the f32 order), and back. Inside one binade (and
+/// between 0 and the smallest normal) it is linear: consecutive f32 have consecutive keys.
 fn order_key(x: f32) -> i64 {
     let b = x.to_bits() as i32;
     (if b < 0 { i32::MIN - b } else { b }) as i64
@@ -276,9 +310,23 @@ fn from_order_key(k: i64) -> f32 {
     f32::from_bits((if k < 0 { i32::MIN - k } else { k }) as u32)
 }
 
+/// [`order_key`] in i32 (−0 and +0 both 0), branch-free.
+#[inline(always)]
+fn order_key32(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    if b < 0 { i32::MIN.wrapping_sub(b) } else { b }
+}
+
 #[inline(always)]
 fn quant_index(c: Candidate, x: f32) -> f32 {
     round_even_small(x.max(c.lo).min(c.hi) / c.scale)
+}
+
+/// The f32 spacing inside the bin that starts at `left` (values ≥ left, same sign, one
+/// binade): above `left` when positive, below |left| when negative.
+fn bin_ulp(left: f32) -> f64 {
+    let a = left.abs();
+    if left > 0.0 { f32::from_bits(a.to_bits() + 1) as f64 - a as f64 } else { a as f64 - f32::from_bits(a.to_bits() - 1) as f64 }
 }
 
 impl Binned {
@@ -329,8 +377,24 @@ impl Binned {
                 }
             }
         }
-        edges.sort_unstable_by(f32::total_cmp);
-        edges.dedup_by(|a, b| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0));
+        let sort = |edges: &mut Vec<f32>| {
+            edges.sort_unstable_by(f32::total_cmp);
+            edges.dedup_by(|a, b| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0));
+        };
+        sort(&mut edges);
+        // The bin holding 0, then cuts at the powers of two outside it (one binade per bin).
+        let zero_lo = edges.iter().rev().find(|&&e| e <= 0.0).copied().unwrap_or(lo_in);
+        let zero_hi = edges.iter().find(|&&e| e > 0.0).copied().unwrap_or(f32::INFINITY);
+        for e in -126..=127 {
+            let p = f32::from_bits(((e + 127) as u32) << 23);
+            if p > zero_hi && p <= hi_in {
+                edges.push(p);
+            }
+            if -p < zero_lo && -p > lo_in {
+                edges.push(-p);
+            }
+        }
+        sort(&mut edges);
         // Cells fine enough that few edges share one; the look-up then takes `steps` branch-free
         // comparisons (edges past a cell's own are greater than any x of the cell).
         let mut cells = (edges.len() * 2).next_power_of_two().clamp(1024, 1 << 22);
@@ -357,59 +421,56 @@ impl Binned {
             cells *= 2;
         };
         let nbins = edges.len() + 1;
+        let left_key = (0..nbins).map(|j| order_key32(if j == 0 { lo_in } else { edges[j - 1] })).collect();
+        let zero_bin = edges.partition_point(|&e| e <= 0.0);
         // Sentinels so that the fixed number of comparisons never reads past the end.
-        edges.extend(std::iter::repeat_n(f32::INFINITY, steps + 1));
-        Some(Binned { edges, lo_in, hi_in, inv_width, steps, start, bins: vec![[0.0; 3]; nbins], outside: vec![0.0; cands.len()] })
+        edges.extend(std::iter::repeat_n(f32::INFINITY, steps.max(4) + 1));
+        let look = BinLookup { edges, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, left_key };
+        Some(Binned {
+            look,
+            packed: [vec![0; nbins], vec![0; nbins]],
+            pending: [0; 2],
+            count: vec![0; nbins],
+            offsets: vec![0; nbins],
+            squares: 0.0,
+            outside: vec![0.0; cands.len()],
+        })
     }
 
-    /// The left edge of bin j (lo_in for the first): the point d is measured from.
-    fn left(&self, j: usize) -> f64 {
-        if j == 0 { self.lo_in as f64 } else { self.edges[j - 1] as f64 }
-    }
-
-    #[inline(always)]
-    fn bin_of(&self, x: f32) -> usize {
-        let cell = (((x - self.lo_in) * self.inv_width) as usize).min(self.start.len() - 2);
-        let first = self.start[cell] as usize;
-        // The edges are sorted: the comparisons are true then false, their count is the bin,
-        // and the loads do not wait on each other.
-        first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>()
-    }
-
-    fn fill(&self, bins: &mut [[f64; 3]], outside: &mut Vec<f32>, data: &[f32]) {
-        for &x in data {
-            if x >= self.lo_in && x <= self.hi_in {
-                let j = self.bin_of(x);
-                let d = x as f64 - self.left(j);
-                let b = &mut bins[j];
-                b[0] += 1.0;
-                b[1] += d;
-                b[2] += d * d;
-            } else {
-                outside.push(x);
-            }
+    fn flush(&mut self, h: usize) {
+        for ((p, n), s) in self.packed[h].iter_mut().zip(&mut self.count).zip(&mut self.offsets) {
+            *n += *p >> PACK_SHIFT;
+            *s += (*p & PACK_MASK) as u128;
+            *p = 0;
         }
+        self.pending[h] = 0;
     }
 
     fn accumulate(&mut self, search: &Search, data: &[f32]) {
         let mut outside = Vec::new();
-        let mut bins = std::mem::take(&mut self.bins);
-        if data.len() >= 1 << 16 {
-            // Two fixed halves (the same split whatever the thread count), merged after.
-            let mid = data.len() / 2;
-            let mut other = vec![[0.0; 3]; bins.len()];
-            let mut outside2 = Vec::new();
-            rayon::join(|| self.fill(&mut bins, &mut outside, &data[..mid]), || self.fill(&mut other, &mut outside2, &data[mid..]));
-            for (b, o) in bins.iter_mut().zip(&other) {
-                for k in 0..3 {
-                    b[k] += o[k];
+        // Segments whose halves fit one flush period; two fixed halves (the same split
+        // whatever the thread count) when large.
+        for seg in data.chunks(PACK_LIMIT) {
+            let split = seg.len() >= 1 << 16;
+            let (first, second) = seg.split_at(if split { seg.len() / 2 } else { seg.len() });
+            for (h, part) in [first, second].into_iter().enumerate() {
+                if self.pending[h] + part.len() > PACK_LIMIT {
+                    self.flush(h);
                 }
+                self.pending[h] += part.len();
             }
-            outside.extend(outside2);
-        } else {
-            self.fill(&mut bins, &mut outside, data);
+            let look = &self.look;
+            let [p0, p1] = &mut self.packed;
+            let squares = if split {
+                let mut outside2 = Vec::new();
+                let (s0, s1) = rayon::join(|| look.fill(p0, &mut outside, first), || look.fill(p1, &mut outside2, second));
+                outside.extend(outside2);
+                s0 + s1
+            } else {
+                look.fill(p0, &mut outside, first)
+            };
+            self.squares += squares;
         }
-        self.bins = bins;
         for (c, sum) in search.candidates.iter().zip(self.outside.iter_mut()) {
             for &x in &outside {
                 *sum += sq_err(*c, x);
@@ -419,23 +480,184 @@ impl Binned {
 
     /// Σ squared error per candidate.
     fn totals(&self, search: &Search) -> Vec<f64> {
+        let look = &self.look;
+        // Per binned bin (zero bin left out): n, left, Σd.
+        let bins: Vec<(f64, f32, f64)> = (0..self.count.len())
+            .filter(|&j| j != look.zero_bin)
+            .filter_map(|j| {
+                let (p0, p1) = (self.packed[0][j], self.packed[1][j]);
+                let n = self.count[j] + (p0 >> PACK_SHIFT) + (p1 >> PACK_SHIFT);
+                let k = self.offsets[j] + (p0 & PACK_MASK) as u128 + (p1 & PACK_MASK) as u128;
+                if n == 0 {
+                    return None;
+                }
+                let left = if j == 0 { look.lo_in } else { look.edges[j - 1] };
+                Some((n as f64, left, k as f64 * bin_ulp(left)))
+            })
+            .collect();
+        // Σd² over the binned bins plus Σx² over the zero bin: the same for every candidate.
+        let common = self.squares - bins.iter().map(|&(n, l, s)| n * l as f64 * l as f64 + 2.0 * l as f64 * s).sum::<f64>();
         search
             .candidates
             .iter()
             .zip(&self.outside)
             .map(|(&c, &out)| {
                 let mut total = 0.0;
-                for (j, b) in self.bins.iter().enumerate() {
-                    if b[0] == 0.0 {
-                        continue;
-                    }
-                    let left = if j == 0 { self.lo_in } else { self.edges[j - 1] };
+                for &(n, left, s) in &bins {
                     let a = (quant_index(c, left) * c.scale) as f64 - left as f64;
-                    total += (b[0] * a * a - 2.0 * a * b[1] + b[2]).max(0.0);
+                    total += n * a * a - 2.0 * a * s;
                 }
-                total + out
+                (total + common).max(0.0) + out
             })
             .collect()
+    }
+}
+
+/// Values per block of [`BinLookup::fill`] (the compacted copy stays in L1).
+const FILL_BLOCK: usize = 2048;
+
+impl BinLookup {
+    /// Adds `data` to `packed`; values outside [lo_in, hi_in] go to `outside`. Returns Σx²
+    /// over the values inside.
+    fn fill(&self, packed: &mut [u64], outside: &mut Vec<f32>, data: &[f32]) -> f64 {
+        assert_eq!(packed.len(), self.left_key.len());
+        let mut buf = vec![0f32; FILL_BLOCK + 16];
+        let mut squares = 0.0;
+        for block in data.chunks(FILL_BLOCK) {
+            let (m, sq) = self.compact(block, &mut buf, outside);
+            squares += sq;
+            if self.steps <= 4 {
+                // SAFETY: steps ≤ 4 and the sentinels make every 4-edge read in bounds.
+                unsafe { self.add_4(packed, &buf[..m]) };
+            } else {
+                self.add_any(packed, &buf[..m]);
+            }
+        }
+        squares
+    }
+
+    /// Copies the values to bin (inside [lo_in, hi_in], outside the zero bin) to the front of
+    /// `buf`, pushes those outside [lo_in, hi_in] to `outside`; returns their count and Σx² of
+    /// the values inside.
+    fn compact(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just checked.
+            return unsafe { self.compact_avx512(block, buf, outside) };
+        }
+        self.compact_scalar(block, buf, outside)
+    }
+
+    fn compact_scalar(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        let (lo, hi, zl, zh) = (self.lo_in, self.hi_in, self.zero_lo, self.zero_hi);
+        let mut lanes = [0f64; 8];
+        let mut m = 0;
+        for g in block.chunks(8) {
+            if g.iter().any(|&x| !(x >= lo && x <= hi)) {
+                outside.extend(g.iter().filter(|&&x| !(x >= lo && x <= hi)));
+            }
+            for (j, &x) in g.iter().enumerate() {
+                let inside = x >= lo && x <= hi;
+                lanes[j] += if inside { x as f64 * x as f64 } else { 0.0 };
+                // Branch-free: written always, kept by advancing m.
+                buf[m] = x;
+                m += (inside && !(x >= zl && x < zh)) as usize;
+            }
+        }
+        (m, lanes.iter().sum())
+    }
+
+    /// [`compact_scalar`](Self::compact_scalar) 16 values at a time (compress, masked adds).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn compact_avx512(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        use std::arch::x86_64::*;
+        let (lo, hi) = (_mm512_set1_ps(self.lo_in), _mm512_set1_ps(self.hi_in));
+        let (zl, zh) = (_mm512_set1_ps(self.zero_lo), _mm512_set1_ps(self.zero_hi));
+        let (mut s0, mut s1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let mut m = 0;
+        let mut groups = block.chunks_exact(16);
+        for g in &mut groups {
+            // SAFETY: g has 16 values; buf has 16 slots past any m ≤ block.len() − 16 + … (m
+            // stays ≤ the values read so far, buf.len() = FILL_BLOCK + 16).
+            unsafe {
+                let x = _mm512_loadu_ps(g.as_ptr());
+                let inside = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo) & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, hi);
+                if inside != 0xffff {
+                    outside.extend(g.iter().filter(|&&v| !(v >= self.lo_in && v <= self.hi_in)));
+                }
+                let zero = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zl) & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, zh);
+                let keep = inside & !zero;
+                _mm512_storeu_ps(buf.as_mut_ptr().add(m), _mm512_maskz_compress_ps(keep, x));
+                m += keep.count_ones() as usize;
+                let x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+                let x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))));
+                s0 = _mm512_mask_add_pd(s0, inside as u8, s0, _mm512_mul_pd(x0, x0));
+                s1 = _mm512_mask_add_pd(s1, (inside >> 8) as u8, s1, _mm512_mul_pd(x1, x1));
+            }
+        }
+        let (m2, rest) = self.compact_scalar(groups.remainder(), &mut buf[m..], outside);
+        let mut lanes = [0f64; 16];
+        // SAFETY: 2 × 8 f64 into 16 slots.
+        unsafe {
+            _mm512_storeu_pd(lanes.as_mut_ptr(), s0);
+            _mm512_storeu_pd(lanes.as_mut_ptr().add(8), s1);
+        }
+        (m + m2, lanes.iter().sum::<f64>() + rest)
+    }
+
+    /// The bin of every value (inside [lo_in, hi_in]) in 4 comparisons, added to `packed`.
+    ///
+    /// # Safety
+    /// `steps ≤ 4`, `packed.len()` = the bin count (`edges` carries ≥ 5 sentinels).
+    #[inline(always)]
+    unsafe fn add_4(&self, packed: &mut [u64], values: &[f32]) {
+        let cells = self.start.len() - 2;
+        for &x in values {
+            let cell = (((x - self.lo_in) * self.inv_width) as usize).min(cells);
+            // SAFETY: cell < start.len(); first + 4 ≤ edges.len() (sentinels); the bin
+            // index is < packed.len() = left_key.len().
+            unsafe {
+                let first = *self.start.get_unchecked(cell) as usize;
+                let j = first + count_le4(self.edges.as_ptr().add(first), x);
+                let k = order_key32(x).wrapping_sub(*self.left_key.get_unchecked(j)) as u32 as u64;
+                let p = packed.get_unchecked_mut(j);
+                *p = p.wrapping_add((1 << PACK_SHIFT) | k);
+            }
+        }
+    }
+
+    fn add_any(&self, packed: &mut [u64], values: &[f32]) {
+        let cells = self.start.len() - 2;
+        for &x in values {
+            let cell = (((x - self.lo_in) * self.inv_width) as usize).min(cells);
+            let first = self.start[cell] as usize;
+            let j = first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>();
+            let k = order_key32(x).wrapping_sub(self.left_key[j]) as u32 as u64;
+            packed[j] = packed[j].wrapping_add((1 << PACK_SHIFT) | k);
+        }
+    }
+}
+
+/// How many of the 4 sorted f32 at `e` are ≤ x.
+///
+/// # Safety
+/// `e` must point to 4 readable f32.
+#[inline(always)]
+unsafe fn count_le4(e: *const f32, x: f32) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64; 4 f32 readable at e.
+    unsafe {
+        use std::arch::x86_64::*;
+        // Sorted edges: the true comparisons form a prefix, mask 0b0…01…1; its length is
+        // the trailing zeros of mask + 1.
+        let mask = _mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(e), _mm_set1_ps(x))) as u32;
+        (mask + 1).trailing_zeros() as usize
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    // SAFETY: 4 f32 readable at e.
+    unsafe {
+        (0..4).map(|i| (*e.add(i) <= x) as usize).sum()
     }
 }
 
