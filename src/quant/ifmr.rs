@@ -272,13 +272,13 @@ struct Binned {
 /// The bins: edges and the look-up from a value to its bin.
 #[derive(Debug, Clone)]
 struct BinLookup {
-    /// Sorted step points of all candidates and powers of two inside [lo_in, hi_in];
-    /// bin j = [edges[j−1], edges[j]), followed by +∞ sentinels.
-    edges: Vec<f32>,
+    /// lo_in, then the sorted step points of all candidates and the powers of two inside
+    /// [lo_in, hi_in], then +∞ sentinels: bin j = [bounds[j], bounds[j + 1]).
+    bounds: Vec<f32>,
     lo_in: f32,
     hi_in: f32,
     /// Cell look-up: cell(x) = ⌊(x − lo_in)·inv_width⌋ (f32, monotone in x); the bin of x is
-    /// start[cell] plus the number of edges ≤ x among the next `steps` (padded with +∞).
+    /// start[cell] plus the number of bounds ≤ x among the next `steps` after it.
     inv_width: f32,
     steps: usize,
     start: Vec<u32>,
@@ -286,8 +286,7 @@ struct BinLookup {
     zero_lo: f32,
     zero_hi: f32,
     zero_bin: usize,
-    /// Per bin: `order_key` of its left edge.
-    left_key: Vec<i32>,
+    nbins: usize,
 }
 
 /// At most this many step points per tensor (60 candidates × ~256 steps by default).
@@ -385,7 +384,7 @@ impl Binned {
         // The bin holding 0, then cuts at the powers of two outside it (one binade per bin).
         let zero_lo = edges.iter().rev().find(|&&e| e <= 0.0).copied().unwrap_or(lo_in);
         let zero_hi = edges.iter().find(|&&e| e > 0.0).copied().unwrap_or(f32::INFINITY);
-        for e in -126..=127 {
+        for e in -126i32..=127 {
             let p = f32::from_bits(((e + 127) as u32) << 23);
             if p > zero_hi && p <= hi_in {
                 edges.push(p);
@@ -395,9 +394,11 @@ impl Binned {
             }
         }
         sort(&mut edges);
-        // Cells fine enough that few edges share one; the look-up then takes `steps` branch-free
-        // comparisons (edges past a cell's own are greater than any x of the cell).
-        let mut cells = (edges.len() * 2).next_power_of_two().clamp(1024, 1 << 22);
+        // Cells fine enough that at most `compares` edges share one; the look-up then takes that
+        // many branch-free comparisons (edges past a cell's own are greater than any x of the
+        // cell): 16 in one AVX-512 compare, else 4.
+        let compares = if avx512() { 16 } else { 4 };
+        let mut cells = (edges.len() * 4 / compares).next_power_of_two().clamp(256, 1 << 22);
         let (inv_width, start, steps) = loop {
             let width = (hi_in - lo_in) / cells as f32;
             let inv_width = if width > 0.0 && width.is_finite() { 1.0 / width } else { 0.0 };
@@ -415,17 +416,19 @@ impl Binned {
                 steps = steps.max(k - first);
             }
             start[cells] = k as u32;
-            if steps <= 4 || cells >= 1 << 22 {
+            if steps <= compares || cells >= 1 << 22 {
                 break (inv_width, start, steps);
             }
             cells *= 2;
         };
         let nbins = edges.len() + 1;
-        let left_key = (0..nbins).map(|j| order_key32(if j == 0 { lo_in } else { edges[j - 1] })).collect();
         let zero_bin = edges.partition_point(|&e| e <= 0.0);
         // Sentinels so that the fixed number of comparisons never reads past the end.
-        edges.extend(std::iter::repeat_n(f32::INFINITY, steps.max(4) + 1));
-        let look = BinLookup { edges, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, left_key };
+        let mut bounds = Vec::with_capacity(nbins + steps.max(16) + 1);
+        bounds.push(lo_in);
+        bounds.extend(edges);
+        bounds.extend(std::iter::repeat_n(f32::INFINITY, steps.max(16) + 1));
+        let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
         Some(Binned {
             look,
             packed: [vec![0; nbins], vec![0; nbins]],
@@ -491,7 +494,7 @@ impl Binned {
                 if n == 0 {
                     return None;
                 }
-                let left = if j == 0 { look.lo_in } else { look.edges[j - 1] };
+                let left = look.bounds[j];
                 Some((n as f64, left, k as f64 * bin_ulp(left)))
             })
             .collect();
@@ -520,20 +523,91 @@ impl BinLookup {
     /// Adds `data` to `packed`; values outside [lo_in, hi_in] go to `outside`. Returns Σx²
     /// over the values inside.
     fn fill(&self, packed: &mut [u64], outside: &mut Vec<f32>, data: &[f32]) -> f64 {
-        assert_eq!(packed.len(), self.left_key.len());
+        assert_eq!(packed.len(), self.nbins);
         let mut buf = vec![0f32; FILL_BLOCK + 16];
+        // Bin and offset k of each value: found first, added after, so that the look-ups of
+        // many values overlap instead of waiting behind the additions.
+        let mut bins = vec![0u32; FILL_BLOCK];
+        let mut offsets = vec![0u32; FILL_BLOCK];
         let mut squares = 0.0;
         for block in data.chunks(FILL_BLOCK) {
             let (m, sq) = self.compact(block, &mut buf, outside);
             squares += sq;
-            if self.steps <= 4 {
-                // SAFETY: steps ≤ 4 and the sentinels make every 4-edge read in bounds.
-                unsafe { self.add_4(packed, &buf[..m]) };
-            } else {
-                self.add_any(packed, &buf[..m]);
+            self.locate(&buf[..m], &mut bins[..m], &mut offsets[..m]);
+            for (&j, &k) in bins[..m].iter().zip(&offsets[..m]) {
+                let p = &mut packed[j as usize];
+                *p = p.wrapping_add((1 << PACK_SHIFT) | k as u64);
             }
         }
         squares
+    }
+
+    /// The bin j of every value (inside [lo_in, hi_in]) and its offset in ulps from the bin's
+    /// left bound, `k = key(x) − key(bounds[j])`.
+    fn locate(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.steps <= 16 && avx512() {
+            // SAFETY: AVX-512F support was just checked; steps ≤ 16 (bounds has ≥ 17 sentinels).
+            unsafe { self.locate_avx512(values, bins, offsets) };
+            return;
+        }
+        let cells = self.start.len() - 2;
+        for ((&x, j), k) in values.iter().zip(bins.iter_mut()).zip(offsets.iter_mut()) {
+            let first = self.start[(((x - self.lo_in) * self.inv_width) as usize).min(cells)] as usize;
+            let next = &self.bounds[first + 1..];
+            *j = (first + if self.steps <= 4 { count_le4(&next[..4], x) } else { next[..self.steps].iter().filter(|&&e| e <= x).count() })
+                as u32;
+            *k = order_key32(x).wrapping_sub(order_key32(self.bounds[*j as usize])) as u32;
+        }
+    }
+
+    /// [`locate`](Self::locate) with one 16-wide comparison per value and the cells and keys
+    /// 16 values at a time.
+    ///
+    /// # Safety
+    /// `steps ≤ 16`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn locate_avx512(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
+        use std::arch::x86_64::*;
+        let cells = self.start.len() - 2;
+        let (lo, inv, max_cell) = (_mm512_set1_ps(self.lo_in), _mm512_set1_ps(self.inv_width), _mm512_set1_epi32(cells as i32));
+        let key = |b: __m512i| {
+            // order_key32: b < 0 → i32::MIN − b.
+            let neg = _mm512_cmplt_epi32_mask(b, _mm512_setzero_si512());
+            _mm512_mask_sub_epi32(b, neg, _mm512_set1_epi32(i32::MIN), b)
+        };
+        let n16 = values.len() / 16 * 16;
+        for i in (0..n16).step_by(16) {
+            // SAFETY: i + 16 ≤ len for values, bins and offsets; start[cell] with cell ≤ cells;
+            // first + 1 + 16 ≤ bounds.len() (first ≤ edge count, 17 sentinels); j < nbins.
+            unsafe {
+                let x = _mm512_loadu_ps(values.as_ptr().add(i));
+                let cell = _mm512_min_epu32(_mm512_cvttps_epu32(_mm512_mul_ps(_mm512_sub_ps(x, lo), inv)), max_cell);
+                let first = _mm512_i32gather_epi32::<4>(cell, self.start.as_ptr() as *const i32);
+                let mut f = [0u32; 16];
+                _mm512_storeu_si512(f.as_mut_ptr() as *mut _, first);
+                let b = bins.as_mut_ptr().add(i);
+                for (l, &fl) in f.iter().enumerate() {
+                    let xv = _mm512_set1_ps(*values.get_unchecked(i + l));
+                    let e = _mm512_loadu_ps(self.bounds.as_ptr().add(fl as usize + 1));
+                    let mask = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e, xv) as u32;
+                    *b.add(l) = fl + (mask + 1).trailing_zeros();
+                }
+                let j = _mm512_loadu_si512(b as *const _);
+                let left = _mm512_i32gather_epi32::<4>(j, self.bounds.as_ptr() as *const i32);
+                let k = _mm512_sub_epi32(key(_mm512_castps_si512(x)), key(left));
+                _mm512_storeu_si512(offsets.as_mut_ptr().add(i) as *mut _, k);
+            }
+        }
+        let cells_scalar = cells;
+        for i in n16..values.len() {
+            let x = values[i];
+            let first = self.start[(((x - self.lo_in) * self.inv_width) as usize).min(cells_scalar)] as usize;
+            let j = first + self.bounds[first + 1..first + 17].iter().filter(|&&e| e <= x).count();
+            bins[i] = j as u32;
+            offsets[i] = order_key32(x).wrapping_sub(order_key32(self.bounds[j])) as u32;
+        }
     }
 
     /// Copies the values to bin (inside [lo_in, hi_in], outside the zero bin) to the front of
@@ -605,60 +679,32 @@ impl BinLookup {
         }
         (m + m2, lanes.iter().sum::<f64>() + rest)
     }
-
-    /// The bin of every value (inside [lo_in, hi_in]) in 4 comparisons, added to `packed`.
-    ///
-    /// # Safety
-    /// `steps ≤ 4`, `packed.len()` = the bin count (`edges` carries ≥ 5 sentinels).
-    #[inline(always)]
-    unsafe fn add_4(&self, packed: &mut [u64], values: &[f32]) {
-        let cells = self.start.len() - 2;
-        for &x in values {
-            let cell = (((x - self.lo_in) * self.inv_width) as usize).min(cells);
-            // SAFETY: cell < start.len(); first + 4 ≤ edges.len() (sentinels); the bin
-            // index is < packed.len() = left_key.len().
-            unsafe {
-                let first = *self.start.get_unchecked(cell) as usize;
-                let j = first + count_le4(self.edges.as_ptr().add(first), x);
-                let k = order_key32(x).wrapping_sub(*self.left_key.get_unchecked(j)) as u32 as u64;
-                let p = packed.get_unchecked_mut(j);
-                *p = p.wrapping_add((1 << PACK_SHIFT) | k);
-            }
-        }
-    }
-
-    fn add_any(&self, packed: &mut [u64], values: &[f32]) {
-        let cells = self.start.len() - 2;
-        for &x in values {
-            let cell = (((x - self.lo_in) * self.inv_width) as usize).min(cells);
-            let first = self.start[cell] as usize;
-            let j = first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>();
-            let k = order_key32(x).wrapping_sub(self.left_key[j]) as u32 as u64;
-            packed[j] = packed[j].wrapping_add((1 << PACK_SHIFT) | k);
-        }
-    }
 }
 
-/// How many of the 4 sorted f32 at `e` are ≤ x.
-///
-/// # Safety
-/// `e` must point to 4 readable f32.
-#[inline(always)]
-unsafe fn count_le4(e: *const f32, x: f32) -> usize {
+/// AVX-512F available (x86-64).
+fn avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: SSE is part of x86_64; 4 f32 readable at e.
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return true;
+    }
+    false
+}
+
+/// How many of the 4 sorted f32 of `e` are ≤ x.
+#[inline(always)]
+fn count_le4(e: &[f32], x: f32) -> usize {
+    let e: &[f32; 4] = e.try_into().expect("4 bounds");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64; e holds 4 f32.
     unsafe {
         use std::arch::x86_64::*;
-        // Sorted edges: the true comparisons form a prefix, mask 0b0…01…1; its length is
-        // the trailing zeros of mask + 1.
-        let mask = _mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(e), _mm_set1_ps(x))) as u32;
+        // Sorted: the true comparisons form a prefix, mask 0b0…01…1, whose length is the
+        // trailing zeros of mask + 1.
+        let mask = _mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(e.as_ptr()), _mm_set1_ps(x))) as u32;
         (mask + 1).trailing_zeros() as usize
     }
     #[cfg(not(target_arch = "x86_64"))]
-    // SAFETY: 4 f32 readable at e.
-    unsafe {
-        (0..4).map(|i| (*e.add(i) <= x) as usize).sum()
-    }
+    e.iter().filter(|&&v| v <= x).count()
 }
 
 /// Round half to even for |v| ≤ 2^22, branch-free so the loop vectorizes without SSE4.1:
@@ -1128,15 +1174,45 @@ fn keep_extremes_each(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut Bin
 /// (wrapping sum of the bit patterns, xor of the bit patterns): equal multisets of values
 /// give equal fingerprints.
 fn fingerprint(data: &[f32]) -> [u64; 2] {
-    // Both halves are commutative and associative: chunks may be combined in any order.
+    // Both halves are commutative and associative: chunks and lanes may be combined in any order.
     let one = |chunk: &[f32]| {
-        chunk.iter().fold([0u64, 0u64], |[s, x], v| {
-            let b = v.to_bits() as u64;
-            [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
-        })
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: AVX-512F/DQ support was just checked.
+            return unsafe { fingerprint_avx512(chunk) };
+        }
+        fingerprint_lanes(chunk)
     };
-    let join = |a: [u64; 2], b: [u64; 2]| [a[0].wrapping_add(b[0]), a[1] ^ b[1]];
-    if data.len() >= 1 << 16 { data.par_chunks(1 << 14).map(one).reduce(|| [0, 0], join) } else { one(data) }
+    if data.len() >= 1 << 16 { data.par_chunks(1 << 14).map(one).reduce(|| [0, 0], fingerprint_join) } else { one(data) }
+}
+
+fn fingerprint_join(a: [u64; 2], b: [u64; 2]) -> [u64; 2] {
+    [a[0].wrapping_add(b[0]), a[1] ^ b[1]]
+}
+
+/// [`fingerprint`] of one chunk in 8 independent lanes (vectorizes).
+#[inline(always)]
+fn fingerprint_lanes(chunk: &[f32]) -> [u64; 2] {
+    let one = |[s, x]: [u64; 2], v: f32| {
+        let b = v.to_bits() as u64;
+        [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
+    };
+    let mut lanes = [[0u64; 2]; 8];
+    let mut groups = chunk.chunks_exact(8);
+    for g in &mut groups {
+        for l in 0..8 {
+            lanes[l] = one(lanes[l], g[l]);
+        }
+    }
+    let rest = groups.remainder().iter().fold([0, 0], |a, &v| one(a, v));
+    lanes.into_iter().fold(rest, fingerprint_join)
+}
+
+/// [`fingerprint_lanes`] compiled with AVX-512 (64-bit multiplies and variable rotates).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn fingerprint_avx512(chunk: &[f32]) -> [u64; 2] {
+    fingerprint_lanes(chunk)
 }
 
 #[cfg(test)]
