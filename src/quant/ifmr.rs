@@ -256,8 +256,9 @@ impl Search {
 #[derive(Debug, Clone)]
 struct Binned {
     look: BinLookup,
-    /// Per bin, one accumulator per half of a batch: `count << PACK_SHIFT | Σk` since the
-    /// last flush into `count` / `offsets`.
+    /// Per half of a batch, two accumulators per bin (slots 2j and 2j + 1, taking alternate
+    /// values, so that runs of one bin make two shorter add chains): `count << PACK_SHIFT | Σk`
+    /// since the last flush into `count` / `offsets`.
     packed: [Vec<u64>; 2],
     /// Values added to `packed[h]` since its last flush (at most [`PACK_LIMIT`]).
     pending: [usize; 2],
@@ -431,7 +432,7 @@ impl Binned {
         let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
         Some(Binned {
             look,
-            packed: [vec![0; nbins], vec![0; nbins]],
+            packed: [vec![0; 2 * nbins], vec![0; 2 * nbins]],
             pending: [0; 2],
             count: vec![0; nbins],
             offsets: vec![0; nbins],
@@ -441,10 +442,10 @@ impl Binned {
     }
 
     fn flush(&mut self, h: usize) {
-        for ((p, n), s) in self.packed[h].iter_mut().zip(&mut self.count).zip(&mut self.offsets) {
-            *n += *p >> PACK_SHIFT;
-            *s += (*p & PACK_MASK) as u128;
-            *p = 0;
+        for ((p, n), s) in self.packed[h].chunks_exact_mut(2).zip(&mut self.count).zip(&mut self.offsets) {
+            *n += (p[0] >> PACK_SHIFT) + (p[1] >> PACK_SHIFT);
+            *s += (p[0] & PACK_MASK) as u128 + (p[1] & PACK_MASK) as u128;
+            p.fill(0);
         }
         self.pending[h] = 0;
     }
@@ -488,9 +489,9 @@ impl Binned {
         let bins: Vec<(f64, f32, f64)> = (0..self.count.len())
             .filter(|&j| j != look.zero_bin)
             .filter_map(|j| {
-                let (p0, p1) = (self.packed[0][j], self.packed[1][j]);
-                let n = self.count[j] + (p0 >> PACK_SHIFT) + (p1 >> PACK_SHIFT);
-                let k = self.offsets[j] + (p0 & PACK_MASK) as u128 + (p1 & PACK_MASK) as u128;
+                let slots = [self.packed[0][2 * j], self.packed[0][2 * j + 1], self.packed[1][2 * j], self.packed[1][2 * j + 1]];
+                let n = self.count[j] + slots.iter().map(|p| p >> PACK_SHIFT).sum::<u64>();
+                let k = self.offsets[j] + slots.iter().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
                 if n == 0 {
                     return None;
                 }
@@ -523,7 +524,7 @@ impl BinLookup {
     /// Adds `data` to `packed`; values outside [lo_in, hi_in] go to `outside`. Returns Σx²
     /// over the values inside.
     fn fill(&self, packed: &mut [u64], outside: &mut Vec<f32>, data: &[f32]) -> f64 {
-        assert_eq!(packed.len(), self.nbins);
+        assert_eq!(packed.len(), 2 * self.nbins);
         let mut buf = vec![0f32; FILL_BLOCK + 16];
         // Bin and offset k of each value: found first, added after, so that the look-ups of
         // many values overlap instead of waiting behind the additions.
@@ -534,8 +535,8 @@ impl BinLookup {
             let (m, sq) = self.compact(block, &mut buf, outside);
             squares += sq;
             self.locate(&buf[..m], &mut bins[..m], &mut offsets[..m]);
-            for (&j, &k) in bins[..m].iter().zip(&offsets[..m]) {
-                let p = &mut packed[j as usize];
+            for (i, (&j, &k)) in bins[..m].iter().zip(&offsets[..m]).enumerate() {
+                let p = &mut packed[2 * j as usize + (i & 1)];
                 *p = p.wrapping_add((1 << PACK_SHIFT) | k as u64);
             }
         }
@@ -584,18 +585,21 @@ impl BinLookup {
             unsafe {
                 let x = _mm512_loadu_ps(values.as_ptr().add(i));
                 let cell = _mm512_min_epu32(_mm512_cvttps_epu32(_mm512_mul_ps(_mm512_sub_ps(x, lo), inv)), max_cell);
-                let first = _mm512_i32gather_epi32::<4>(cell, self.start.as_ptr() as *const i32);
-                let mut f = [0u32; 16];
-                _mm512_storeu_si512(f.as_mut_ptr() as *mut _, first);
+                // Scalar loads rather than gathers (slow on some AVX-512 CPUs).
+                let mut c = [0u32; 16];
+                _mm512_storeu_si512(c.as_mut_ptr() as *mut _, cell);
+                let mut left = [0f32; 16];
                 let b = bins.as_mut_ptr().add(i);
-                for (l, &fl) in f.iter().enumerate() {
+                for l in 0..16 {
+                    let first = *self.start.get_unchecked(c[l] as usize);
                     let xv = _mm512_set1_ps(*values.get_unchecked(i + l));
-                    let e = _mm512_loadu_ps(self.bounds.as_ptr().add(fl as usize + 1));
+                    let e = _mm512_loadu_ps(self.bounds.as_ptr().add(first as usize + 1));
                     let mask = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e, xv) as u32;
-                    *b.add(l) = fl + (mask + 1).trailing_zeros();
+                    let j = first + (mask + 1).trailing_zeros();
+                    *b.add(l) = j;
+                    left[l] = *self.bounds.get_unchecked(j as usize);
                 }
-                let j = _mm512_loadu_si512(b as *const _);
-                let left = _mm512_i32gather_epi32::<4>(j, self.bounds.as_ptr() as *const i32);
+                let left = _mm512_castps_si512(_mm512_loadu_ps(left.as_ptr()));
                 let k = _mm512_sub_epi32(key(_mm512_castps_si512(x)), key(left));
                 _mm512_storeu_si512(offsets.as_mut_ptr().add(i) as *mut _, k);
             }
