@@ -256,8 +256,8 @@ impl Search {
 #[derive(Debug, Clone)]
 struct Binned {
     look: BinLookup,
-    /// Per half of a batch, two accumulators per bin (slots 2j and 2j + 1, taking alternate
-    /// values, so that runs of one bin make two shorter add chains): `count << PACK_SHIFT | Σk`
+    /// Per half of a batch, [`SLOTS`] accumulators per bin (slot `SLOTS·j + i mod SLOTS` for the
+    /// i-th value, so that runs of one bin make several shorter add chains): `count << PACK_SHIFT | Σk`
     /// since the last flush into `count` / `offsets`.
     packed: [Vec<u64>; 2],
     /// Values added to `packed[h]` since its last flush (at most [`PACK_LIMIT`]).
@@ -298,6 +298,8 @@ const MAX_EDGES: usize = 1 << 20;
 const PACK_SHIFT: u32 = 44;
 const PACK_LIMIT: usize = (1 << 20) - 1;
 const PACK_MASK: u64 = (1 << PACK_SHIFT) - 1;
+/// Accumulators per bin and half.
+const SLOTS: usize = 2;
 
 /// Monotone map of finite f32 to i64 (the f32 order), and back. Inside one binade (and
 /// between 0 and the smallest normal) it is linear: consecutive f32 have consecutive keys.
@@ -432,7 +434,7 @@ impl Binned {
         let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
         Some(Binned {
             look,
-            packed: [vec![0; 2 * nbins], vec![0; 2 * nbins]],
+            packed: [vec![0; SLOTS * nbins], vec![0; SLOTS * nbins]],
             pending: [0; 2],
             count: vec![0; nbins],
             offsets: vec![0; nbins],
@@ -442,9 +444,9 @@ impl Binned {
     }
 
     fn flush(&mut self, h: usize) {
-        for ((p, n), s) in self.packed[h].chunks_exact_mut(2).zip(&mut self.count).zip(&mut self.offsets) {
-            *n += (p[0] >> PACK_SHIFT) + (p[1] >> PACK_SHIFT);
-            *s += (p[0] & PACK_MASK) as u128 + (p[1] & PACK_MASK) as u128;
+        for ((p, n), s) in self.packed[h].chunks_exact_mut(SLOTS).zip(&mut self.count).zip(&mut self.offsets) {
+            *n += p.iter().map(|v| v >> PACK_SHIFT).sum::<u64>();
+            *s += p.iter().map(|&v| (v & PACK_MASK) as u128).sum::<u128>();
             p.fill(0);
         }
         self.pending[h] = 0;
@@ -489,9 +491,9 @@ impl Binned {
         let bins: Vec<(f64, f32, f64)> = (0..self.count.len())
             .filter(|&j| j != look.zero_bin)
             .filter_map(|j| {
-                let slots = [self.packed[0][2 * j], self.packed[0][2 * j + 1], self.packed[1][2 * j], self.packed[1][2 * j + 1]];
-                let n = self.count[j] + slots.iter().map(|p| p >> PACK_SHIFT).sum::<u64>();
-                let k = self.offsets[j] + slots.iter().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
+                let slots = || self.packed.iter().flat_map(|p| &p[SLOTS * j..SLOTS * (j + 1)]);
+                let n = self.count[j] + slots().map(|p| p >> PACK_SHIFT).sum::<u64>();
+                let k = self.offsets[j] + slots().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
                 if n == 0 {
                     return None;
                 }
@@ -524,19 +526,20 @@ impl BinLookup {
     /// Adds `data` to `packed`; values outside [lo_in, hi_in] go to `outside`. Returns Σx²
     /// over the values inside.
     fn fill(&self, packed: &mut [u64], outside: &mut Vec<f32>, data: &[f32]) -> f64 {
-        assert_eq!(packed.len(), 2 * self.nbins);
-        let mut buf = vec![0f32; FILL_BLOCK + 16];
+        assert_eq!(packed.len(), SLOTS * self.nbins);
+        let block = FILL_BLOCK.min(data.len());
+        let mut buf = vec![0f32; block + 16];
         // Bin and offset k of each value: found first, added after, so that the look-ups of
         // many values overlap instead of waiting behind the additions.
-        let mut bins = vec![0u32; FILL_BLOCK];
-        let mut offsets = vec![0u32; FILL_BLOCK];
+        let mut bins = vec![0u32; block];
+        let mut offsets = vec![0u32; block];
         let mut squares = 0.0;
         for block in data.chunks(FILL_BLOCK) {
             let (m, sq) = self.compact(block, &mut buf, outside);
             squares += sq;
             self.locate(&buf[..m], &mut bins[..m], &mut offsets[..m]);
             for (i, (&j, &k)) in bins[..m].iter().zip(&offsets[..m]).enumerate() {
-                let p = &mut packed[2 * j as usize + (i & 1)];
+                let p = &mut packed[SLOTS * j as usize + i % SLOTS];
                 *p = p.wrapping_add((1 << PACK_SHIFT) | k as u64);
             }
         }
@@ -906,9 +909,28 @@ mod avx2 {
     }
 }
 
+/// True when every value is finite (AVX2 code when available: same answer).
+fn all_finite(data: &[f32]) -> bool {
+    #[inline(always)]
+    fn body(data: &[f32]) -> bool {
+        data.iter().fold(true, |ok, v| ok & v.is_finite())
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(data: &[f32]) -> bool {
+        body(data)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        return unsafe { avx2(data) };
+    }
+    body(data)
+}
+
 fn check_finite(tensor: &str, data: &[f32], start: usize) -> Result<()> {
     // A branch-free scan first (the common case: all finite), then the position if not.
-    let all_finite = data.chunks(4096).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+    let all_finite = data.chunks(4096).all(all_finite);
     if all_finite {
         return Ok(());
     }
@@ -1139,8 +1161,24 @@ fn keep_extremes(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHe
 /// Elements per min/max check of [`keep_extremes`].
 const EXTREMES_CHUNK: usize = 512;
 
-/// (min, max) of finite values, in 8 independent lanes so it vectorizes.
+/// (min, max) of finite values, in 8 independent lanes so it vectorizes (AVX2 code when
+/// available: the same selections, the same answer).
 fn min_max(data: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(data: &[f32]) -> (f32, f32) {
+        min_max_lanes(data)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        return unsafe { avx2(data) };
+    }
+    min_max_lanes(data)
+}
+
+#[inline(always)]
+fn min_max_lanes(data: &[f32]) -> (f32, f32) {
     let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
     let mut groups = data.chunks_exact(8);
     for g in &mut groups {
