@@ -555,6 +555,10 @@ impl BinLookup {
             unsafe { self.locate_avx512(values, bins, offsets) };
             return;
         }
+        self.locate_scalar(values, bins, offsets);
+    }
+
+    fn locate_scalar(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
         let cells = self.start.len() - 2;
         for ((&x, j), k) in values.iter().zip(bins.iter_mut()).zip(offsets.iter_mut()) {
             let first = self.start[(((x - self.lo_in) * self.inv_width) as usize).min(cells)] as usize;
@@ -978,7 +982,7 @@ enum Phase {
     /// Pass 1: the k_max largest (min-heap) and k_min smallest (max-heap) values so far.
     Extremes { largest: BinaryHeap<Reverse<Key>>, smallest: BinaryHeap<Key> },
     /// Pass 2: squared-error partial sums of every candidate, per element or by bins.
-    Errors { search: Search, sums: Vec<[f64; LANES]>, binned: Option<Binned> },
+    Errors { search: Search, sums: Vec<[f64; LANES]>, binned: Option<Box<Binned>> },
 }
 
 /// Streaming IFMR for one tensor: call [`observe`](Self::observe) for every batch, then
@@ -1065,7 +1069,7 @@ impl IfmrObserver {
         let kth_smallest = smallest.peek().expect("total > 0").0;
         let search = Search::new(&self.params, kth_largest, kth_smallest);
         let sums = vec![[0f64; LANES]; search.candidates.len()];
-        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest) };
+        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest).map(Box::new) };
         self.phase = Phase::Errors { search, sums, binned };
         self.seen = 0;
         Ok(())
@@ -1397,6 +1401,38 @@ mod tests {
                             pos += part.len();
                         }
                         assert_eq!(fast, slow, "asym {asymmetric} max {kl} start {start} split {split}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bin_lookup_paths_agree() {
+        // The portable compaction and look-up against the dispatched ones (AVX-512 when present).
+        let mut data: Vec<f32> = distributions().into_iter().flat_map(|(_, d)| d.into_iter().take(30_000)).collect();
+        data.extend([0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 0.25]);
+        for asymmetric in [true, false] {
+            let params = IfmrParams { asymmetric, ..Default::default() };
+            for (kl, ks) in [(3.0, -1.0), (2.0, 0.0), (0.37, -4.0)] {
+                let Some(b) = Binned::new(&Search::new(&params, kl, ks), kl, ks) else { continue };
+                let look = &b.look;
+                for block in data.chunks(FILL_BLOCK) {
+                    let (mut buf_a, mut buf_b) = (vec![0f32; FILL_BLOCK + 16], vec![0f32; FILL_BLOCK + 16]);
+                    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+                    let (ma, sa) = look.compact(block, &mut buf_a, &mut out_a);
+                    let (mb, sb) = look.compact_scalar(block, &mut buf_b, &mut out_b);
+                    assert_eq!((ma, &buf_a[..ma], &out_a), (mb, &buf_b[..mb], &out_b));
+                    assert!((sa - sb).abs() <= 1e-12 * sb, "{sa} vs {sb}");
+                    let (mut ja, mut ka, mut jb, mut kb) = (vec![0; ma], vec![0; ma], vec![0; ma], vec![0; ma]);
+                    look.locate(&buf_a[..ma], &mut ja, &mut ka);
+                    look.locate_scalar(&buf_a[..ma], &mut jb, &mut kb);
+                    assert_eq!((&ja, &ka), (&jb, &kb));
+                    // Every value lies in its bin, k ulps above the left bound.
+                    for ((&x, &j), &k) in buf_a[..ma].iter().zip(&ja).zip(&ka) {
+                        let (left, right) = (look.bounds[j as usize], look.bounds[j as usize + 1]);
+                        assert!(left <= x && x < right && j as usize != look.zero_bin, "{x} in [{left}, {right})");
+                        assert_eq!(x as f64 - left as f64, k as f64 * bin_ulp(left), "{x} from {left}");
                     }
                 }
             }
