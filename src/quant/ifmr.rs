@@ -242,31 +242,67 @@ impl Search {
 /// `fl(A − x)` is exact (`A/2 ≤ x ≤ 2A` for q ≠ 0, Sterbenz; `A = 0` for q = 0), so each term
 /// is the same as the per-element search's; the bin range stops where a clipped value would
 /// pass 2A for some candidate. Values outside it (at most the ~k values beyond the
-/// percentiles at the default settings) are scored per element, exactly as before. The sums
-/// are the per-element ones up to the order of the f64 additions (relative 1e-12 at most on
-/// these sizes); `tests/ifmr_real.rs` checks on real activations that every tensor's choice
-/// is the per-element search's.
+/// percentiles at the default settings) are scored per element, exactly as before.
+///
+/// Exact sums: the bins are also cut at every power of two (±2^e), so the values of a bin lie
+/// in one closed binade, where consecutive f32 are one ulp apart: `d = k·ulp` with
+/// `k = key(x) − key(left)` an integer ≤ 2^23 ([`order_key`]). Per bin, n and Σk are kept in
+/// integers (exact, in any order or split). The bin holding 0 has q_c = 0, error −x, for
+/// every candidate: its values (the many zeros of ReLU outputs among them) are not binned at
+/// all. Σd² adds the same to every candidate; it comes from Σx² over the binned values (f64,
+/// for the reported mse only), as `Σd² = Σx² − Σ(n·left² + 2·left·Σd)`.
+/// `tests/ifmr_real.rs` checks on real activations that every tensor's choice is the
+/// per-element search's.
 #[derive(Debug, Clone)]
 struct Binned {
-    /// Sorted step points of all candidates inside [lo_in, hi_in]; bin j = [edges[j−1], edges[j]).
-    edges: Vec<f32>,
+    look: BinLookup,
+    /// Per half of a batch, [`SLOTS`] accumulators per bin (slot `SLOTS·j + i mod SLOTS` for the
+    /// i-th value, so that runs of one bin make several shorter add chains): `count << PACK_SHIFT | Σk`
+    /// since the last flush into `count` / `offsets`.
+    packed: [Vec<u64>; 2],
+    /// Values added to `packed[h]` since its last flush (at most [`PACK_LIMIT`]).
+    pending: [usize; 2],
+    count: Vec<u64>,
+    offsets: Vec<u128>,
+    /// Σx² over all the binned values, the zero bin included.
+    squares: f64,
+    /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
+    outside: Vec<f64>,
+}
+
+/// The bins: edges and the look-up from a value to its bin.
+#[derive(Debug, Clone)]
+struct BinLookup {
+    /// lo_in, then the sorted step points of all candidates and the powers of two inside
+    /// [lo_in, hi_in], then +∞ sentinels: bin j = [bounds[j], bounds[j + 1]).
+    bounds: Vec<f32>,
     lo_in: f32,
     hi_in: f32,
     /// Cell look-up: cell(x) = ⌊(x − lo_in)·inv_width⌋ (f32, monotone in x); the bin of x is
-    /// start[cell] plus the number of edges ≤ x among the next `steps` (padded with +∞).
+    /// start[cell] plus the number of bounds ≤ x among the next `steps` after it.
     inv_width: f32,
     steps: usize,
     start: Vec<u32>,
-    /// Per bin: [n, Σd, Σd²].
-    bins: Vec<[f64; 3]>,
-    /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
-    outside: Vec<f64>,
+    /// The bin holding 0: [zero_lo, zero_hi).
+    zero_lo: f32,
+    zero_hi: f32,
+    zero_bin: usize,
+    nbins: usize,
 }
 
 /// At most this many step points per tensor (60 candidates × ~256 steps by default).
 const MAX_EDGES: usize = 1 << 20;
 
-/// Monotone map of finite f32 to i64 (the f32 order), and back.
+/// Packed accumulators: the count above bit 44, Σk (k ≤ 2^23) below. Flushed at least every
+/// 2^20 − 1 values, so the count stays below 2^20 and Σk below 2^43.
+const PACK_SHIFT: u32 = 44;
+const PACK_LIMIT: usize = (1 << 20) - 1;
+const PACK_MASK: u64 = (1 << PACK_SHIFT) - 1;
+/// Accumulators per bin and half.
+const SLOTS: usize = 2;
+
+/// Monotone map of finite f32 to i64 (the f32 order), and back. Inside one binade (and
+/// between 0 and the smallest normal) it is linear: consecutive f32 have consecutive keys.
 fn order_key(x: f32) -> i64 {
     let b = x.to_bits() as i32;
     (if b < 0 { i32::MIN - b } else { b }) as i64
@@ -276,9 +312,23 @@ fn from_order_key(k: i64) -> f32 {
     f32::from_bits((if k < 0 { i32::MIN - k } else { k }) as u32)
 }
 
+/// [`order_key`] in i32 (−0 and +0 both 0), branch-free.
+#[inline(always)]
+fn order_key32(x: f32) -> i32 {
+    let b = x.to_bits() as i32;
+    if b < 0 { i32::MIN.wrapping_sub(b) } else { b }
+}
+
 #[inline(always)]
 fn quant_index(c: Candidate, x: f32) -> f32 {
     round_even_small(x.max(c.lo).min(c.hi) / c.scale)
+}
+
+/// The f32 spacing inside the bin that starts at `left` (values ≥ left, same sign, one
+/// binade): above `left` when positive, below |left| when negative.
+fn bin_ulp(left: f32) -> f64 {
+    let a = left.abs();
+    if left > 0.0 { f32::from_bits(a.to_bits() + 1) as f64 - a as f64 } else { a as f64 - f32::from_bits(a.to_bits() - 1) as f64 }
 }
 
 impl Binned {
@@ -329,11 +379,29 @@ impl Binned {
                 }
             }
         }
-        edges.sort_unstable_by(f32::total_cmp);
-        edges.dedup_by(|a, b| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0));
-        // Cells fine enough that few edges share one; the look-up then takes `steps` branch-free
-        // comparisons (edges past a cell's own are greater than any x of the cell).
-        let mut cells = (edges.len() * 2).next_power_of_two().clamp(1024, 1 << 22);
+        let sort = |edges: &mut Vec<f32>| {
+            edges.sort_unstable_by(f32::total_cmp);
+            edges.dedup_by(|a, b| a.to_bits() == b.to_bits() || (*a == 0.0 && *b == 0.0));
+        };
+        sort(&mut edges);
+        // The bin holding 0, then cuts at the powers of two outside it (one binade per bin).
+        let zero_lo = edges.iter().rev().find(|&&e| e <= 0.0).copied().unwrap_or(lo_in);
+        let zero_hi = edges.iter().find(|&&e| e > 0.0).copied().unwrap_or(f32::INFINITY);
+        for e in -126i32..=127 {
+            let p = f32::from_bits(((e + 127) as u32) << 23);
+            if p > zero_hi && p <= hi_in {
+                edges.push(p);
+            }
+            if -p < zero_lo && -p > lo_in {
+                edges.push(-p);
+            }
+        }
+        sort(&mut edges);
+        // Cells fine enough that at most `compares` edges share one; the look-up then takes that
+        // many branch-free comparisons (edges past a cell's own are greater than any x of the
+        // cell): 16 in one AVX-512 compare, else 4.
+        let compares = if avx512() { 16 } else { 4 };
+        let mut cells = (edges.len() * 4 / compares).next_power_of_two().clamp(256, 1 << 22);
         let (inv_width, start, steps) = loop {
             let width = (hi_in - lo_in) / cells as f32;
             let inv_width = if width > 0.0 && width.is_finite() { 1.0 / width } else { 0.0 };
@@ -351,65 +419,64 @@ impl Binned {
                 steps = steps.max(k - first);
             }
             start[cells] = k as u32;
-            if steps <= 4 || cells >= 1 << 22 {
+            if steps <= compares || cells >= 1 << 22 {
                 break (inv_width, start, steps);
             }
             cells *= 2;
         };
         let nbins = edges.len() + 1;
+        let zero_bin = edges.partition_point(|&e| e <= 0.0);
         // Sentinels so that the fixed number of comparisons never reads past the end.
-        edges.extend(std::iter::repeat_n(f32::INFINITY, steps + 1));
-        Some(Binned { edges, lo_in, hi_in, inv_width, steps, start, bins: vec![[0.0; 3]; nbins], outside: vec![0.0; cands.len()] })
+        let mut bounds = Vec::with_capacity(nbins + steps.max(16) + 1);
+        bounds.push(lo_in);
+        bounds.extend(edges);
+        bounds.extend(std::iter::repeat_n(f32::INFINITY, steps.max(16) + 1));
+        let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
+        Some(Binned {
+            look,
+            packed: [vec![0; SLOTS * nbins], vec![0; SLOTS * nbins]],
+            pending: [0; 2],
+            count: vec![0; nbins],
+            offsets: vec![0; nbins],
+            squares: 0.0,
+            outside: vec![0.0; cands.len()],
+        })
     }
 
-    /// The left edge of bin j (lo_in for the first): the point d is measured from.
-    fn left(&self, j: usize) -> f64 {
-        if j == 0 { self.lo_in as f64 } else { self.edges[j - 1] as f64 }
-    }
-
-    #[inline(always)]
-    fn bin_of(&self, x: f32) -> usize {
-        let cell = (((x - self.lo_in) * self.inv_width) as usize).min(self.start.len() - 2);
-        let first = self.start[cell] as usize;
-        // The edges are sorted: the comparisons are true then false, their count is the bin,
-        // and the loads do not wait on each other.
-        first + self.edges[first..first + self.steps].iter().map(|&e| (e <= x) as usize).sum::<usize>()
-    }
-
-    fn fill(&self, bins: &mut [[f64; 3]], outside: &mut Vec<f32>, data: &[f32]) {
-        for &x in data {
-            if x >= self.lo_in && x <= self.hi_in {
-                let j = self.bin_of(x);
-                let d = x as f64 - self.left(j);
-                let b = &mut bins[j];
-                b[0] += 1.0;
-                b[1] += d;
-                b[2] += d * d;
-            } else {
-                outside.push(x);
-            }
+    fn flush(&mut self, h: usize) {
+        for ((p, n), s) in self.packed[h].chunks_exact_mut(SLOTS).zip(&mut self.count).zip(&mut self.offsets) {
+            *n += p.iter().map(|v| v >> PACK_SHIFT).sum::<u64>();
+            *s += p.iter().map(|&v| (v & PACK_MASK) as u128).sum::<u128>();
+            p.fill(0);
         }
+        self.pending[h] = 0;
     }
 
     fn accumulate(&mut self, search: &Search, data: &[f32]) {
         let mut outside = Vec::new();
-        let mut bins = std::mem::take(&mut self.bins);
-        if data.len() >= 1 << 16 {
-            // Two fixed halves (the same split whatever the thread count), merged after.
-            let mid = data.len() / 2;
-            let mut other = vec![[0.0; 3]; bins.len()];
-            let mut outside2 = Vec::new();
-            rayon::join(|| self.fill(&mut bins, &mut outside, &data[..mid]), || self.fill(&mut other, &mut outside2, &data[mid..]));
-            for (b, o) in bins.iter_mut().zip(&other) {
-                for k in 0..3 {
-                    b[k] += o[k];
+        // Segments whose halves fit one flush period; two fixed halves (the same split
+        // whatever the thread count) when large.
+        for seg in data.chunks(PACK_LIMIT) {
+            let split = seg.len() >= 1 << 16;
+            let (first, second) = seg.split_at(if split { seg.len() / 2 } else { seg.len() });
+            for (h, part) in [first, second].into_iter().enumerate() {
+                if self.pending[h] + part.len() > PACK_LIMIT {
+                    self.flush(h);
                 }
+                self.pending[h] += part.len();
             }
-            outside.extend(outside2);
-        } else {
-            self.fill(&mut bins, &mut outside, data);
+            let look = &self.look;
+            let [p0, p1] = &mut self.packed;
+            let squares = if split {
+                let mut outside2 = Vec::new();
+                let (s0, s1) = rayon::join(|| look.fill(p0, &mut outside, first), || look.fill(p1, &mut outside2, second));
+                outside.extend(outside2);
+                s0 + s1
+            } else {
+                look.fill(p0, &mut outside, first)
+            };
+            self.squares += squares;
         }
-        self.bins = bins;
         for (c, sum) in search.candidates.iter().zip(self.outside.iter_mut()) {
             for &x in &outside {
                 *sum += sq_err(*c, x);
@@ -419,24 +486,236 @@ impl Binned {
 
     /// Σ squared error per candidate.
     fn totals(&self, search: &Search) -> Vec<f64> {
+        let look = &self.look;
+        // Per binned bin (zero bin left out): n, left, Σd.
+        let bins: Vec<(f64, f32, f64)> = (0..self.count.len())
+            .filter(|&j| j != look.zero_bin)
+            .filter_map(|j| {
+                let slots = || self.packed.iter().flat_map(|p| &p[SLOTS * j..SLOTS * (j + 1)]);
+                let n = self.count[j] + slots().map(|p| p >> PACK_SHIFT).sum::<u64>();
+                let k = self.offsets[j] + slots().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
+                if n == 0 {
+                    return None;
+                }
+                let left = look.bounds[j];
+                Some((n as f64, left, k as f64 * bin_ulp(left)))
+            })
+            .collect();
+        // Σd² over the binned bins plus Σx² over the zero bin: the same for every candidate.
+        let common = self.squares - bins.iter().map(|&(n, l, s)| n * l as f64 * l as f64 + 2.0 * l as f64 * s).sum::<f64>();
         search
             .candidates
             .iter()
             .zip(&self.outside)
             .map(|(&c, &out)| {
                 let mut total = 0.0;
-                for (j, b) in self.bins.iter().enumerate() {
-                    if b[0] == 0.0 {
-                        continue;
-                    }
-                    let left = if j == 0 { self.lo_in } else { self.edges[j - 1] };
+                for &(n, left, s) in &bins {
                     let a = (quant_index(c, left) * c.scale) as f64 - left as f64;
-                    total += (b[0] * a * a - 2.0 * a * b[1] + b[2]).max(0.0);
+                    total += n * a * a - 2.0 * a * s;
                 }
-                total + out
+                (total + common).max(0.0) + out
             })
             .collect()
     }
+}
+
+/// Values per block of [`BinLookup::fill`] (the compacted copy stays in L1).
+const FILL_BLOCK: usize = 2048;
+
+impl BinLookup {
+    /// Adds `data` to `packed`; values outside [lo_in, hi_in] go to `outside`. Returns Σx²
+    /// over the values inside.
+    fn fill(&self, packed: &mut [u64], outside: &mut Vec<f32>, data: &[f32]) -> f64 {
+        assert_eq!(packed.len(), SLOTS * self.nbins);
+        let block = FILL_BLOCK.min(data.len());
+        let mut buf = vec![0f32; block + 16];
+        // Bin and offset k of each value: found first, added after, so that the look-ups of
+        // many values overlap instead of waiting behind the additions.
+        let mut bins = vec![0u32; block];
+        let mut offsets = vec![0u32; block];
+        let mut squares = 0.0;
+        for block in data.chunks(FILL_BLOCK) {
+            let (m, sq) = self.compact(block, &mut buf, outside);
+            squares += sq;
+            self.locate(&buf[..m], &mut bins[..m], &mut offsets[..m]);
+            for (i, (&j, &k)) in bins[..m].iter().zip(&offsets[..m]).enumerate() {
+                let p = &mut packed[SLOTS * j as usize + i % SLOTS];
+                *p = p.wrapping_add((1 << PACK_SHIFT) | k as u64);
+            }
+        }
+        squares
+    }
+
+    /// The bin j of every value (inside [lo_in, hi_in]) and its offset in ulps from the bin's
+    /// left bound, `k = key(x) − key(bounds[j])`.
+    fn locate(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
+        #[cfg(target_arch = "x86_64")]
+        if self.steps <= 16 && avx512() {
+            // SAFETY: AVX-512F support was just checked; steps ≤ 16 (bounds has ≥ 17 sentinels).
+            unsafe { self.locate_avx512(values, bins, offsets) };
+            return;
+        }
+        self.locate_scalar(values, bins, offsets);
+    }
+
+    fn locate_scalar(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
+        let cells = self.start.len() - 2;
+        for ((&x, j), k) in values.iter().zip(bins.iter_mut()).zip(offsets.iter_mut()) {
+            let first = self.start[(((x - self.lo_in) * self.inv_width) as usize).min(cells)] as usize;
+            let next = &self.bounds[first + 1..];
+            *j = (first + if self.steps <= 4 { count_le4(&next[..4], x) } else { next[..self.steps].iter().filter(|&&e| e <= x).count() })
+                as u32;
+            *k = order_key32(x).wrapping_sub(order_key32(self.bounds[*j as usize])) as u32;
+        }
+    }
+
+    /// [`locate`](Self::locate) with one 16-wide comparison per value and the cells and keys
+    /// 16 values at a time.
+    ///
+    /// # Safety
+    /// `steps ≤ 16`.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    unsafe fn locate_avx512(&self, values: &[f32], bins: &mut [u32], offsets: &mut [u32]) {
+        use std::arch::x86_64::*;
+        let cells = self.start.len() - 2;
+        let (lo, inv, max_cell) = (_mm512_set1_ps(self.lo_in), _mm512_set1_ps(self.inv_width), _mm512_set1_epi32(cells as i32));
+        let key = |b: __m512i| {
+            // order_key32: b < 0 → i32::MIN − b.
+            let neg = _mm512_cmplt_epi32_mask(b, _mm512_setzero_si512());
+            _mm512_mask_sub_epi32(b, neg, _mm512_set1_epi32(i32::MIN), b)
+        };
+        let n16 = values.len() / 16 * 16;
+        for i in (0..n16).step_by(16) {
+            // SAFETY: i + 16 ≤ len for values, bins and offsets; start[cell] with cell ≤ cells;
+            // first + 1 + 16 ≤ bounds.len() (first ≤ edge count, 17 sentinels); j < nbins.
+            unsafe {
+                let x = _mm512_loadu_ps(values.as_ptr().add(i));
+                let cell = _mm512_min_epu32(_mm512_cvttps_epu32(_mm512_mul_ps(_mm512_sub_ps(x, lo), inv)), max_cell);
+                // Scalar loads rather than gathers (slow on some AVX-512 CPUs).
+                let mut c = [0u32; 16];
+                _mm512_storeu_si512(c.as_mut_ptr() as *mut _, cell);
+                let mut left = [0f32; 16];
+                let b = bins.as_mut_ptr().add(i);
+                for l in 0..16 {
+                    let first = *self.start.get_unchecked(c[l] as usize);
+                    let xv = _mm512_set1_ps(*values.get_unchecked(i + l));
+                    let e = _mm512_loadu_ps(self.bounds.as_ptr().add(first as usize + 1));
+                    let mask = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e, xv) as u32;
+                    let j = first + (mask + 1).trailing_zeros();
+                    *b.add(l) = j;
+                    left[l] = *self.bounds.get_unchecked(j as usize);
+                }
+                let left = _mm512_castps_si512(_mm512_loadu_ps(left.as_ptr()));
+                let k = _mm512_sub_epi32(key(_mm512_castps_si512(x)), key(left));
+                _mm512_storeu_si512(offsets.as_mut_ptr().add(i) as *mut _, k);
+            }
+        }
+        let cells_scalar = cells;
+        for i in n16..values.len() {
+            let x = values[i];
+            let first = self.start[(((x - self.lo_in) * self.inv_width) as usize).min(cells_scalar)] as usize;
+            let j = first + self.bounds[first + 1..first + 17].iter().filter(|&&e| e <= x).count();
+            bins[i] = j as u32;
+            offsets[i] = order_key32(x).wrapping_sub(order_key32(self.bounds[j])) as u32;
+        }
+    }
+
+    /// Copies the values to bin (inside [lo_in, hi_in], outside the zero bin) to the front of
+    /// `buf`, pushes those outside [lo_in, hi_in] to `outside`; returns their count and Σx² of
+    /// the values inside.
+    fn compact(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just checked.
+            return unsafe { self.compact_avx512(block, buf, outside) };
+        }
+        self.compact_scalar(block, buf, outside)
+    }
+
+    fn compact_scalar(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        let (lo, hi, zl, zh) = (self.lo_in, self.hi_in, self.zero_lo, self.zero_hi);
+        let mut lanes = [0f64; 8];
+        let mut m = 0;
+        for g in block.chunks(8) {
+            if g.iter().any(|&x| !(x >= lo && x <= hi)) {
+                outside.extend(g.iter().filter(|&&x| !(x >= lo && x <= hi)));
+            }
+            for (j, &x) in g.iter().enumerate() {
+                let inside = x >= lo && x <= hi;
+                lanes[j] += if inside { x as f64 * x as f64 } else { 0.0 };
+                // Branch-free: written always, kept by advancing m.
+                buf[m] = x;
+                m += (inside && !(x >= zl && x < zh)) as usize;
+            }
+        }
+        (m, lanes.iter().sum())
+    }
+
+    /// [`compact_scalar`](Self::compact_scalar) 16 values at a time (compress, masked adds).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    fn compact_avx512(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
+        use std::arch::x86_64::*;
+        let (lo, hi) = (_mm512_set1_ps(self.lo_in), _mm512_set1_ps(self.hi_in));
+        let (zl, zh) = (_mm512_set1_ps(self.zero_lo), _mm512_set1_ps(self.zero_hi));
+        let (mut s0, mut s1) = (_mm512_setzero_pd(), _mm512_setzero_pd());
+        let mut m = 0;
+        let mut groups = block.chunks_exact(16);
+        for g in &mut groups {
+            // SAFETY: g has 16 values; buf has 16 slots past any m ≤ block.len() − 16 + … (m
+            // stays ≤ the values read so far, buf.len() = FILL_BLOCK + 16).
+            unsafe {
+                let x = _mm512_loadu_ps(g.as_ptr());
+                let inside = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, lo) & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(x, hi);
+                if inside != 0xffff {
+                    outside.extend(g.iter().filter(|&&v| !(v >= self.lo_in && v <= self.hi_in)));
+                }
+                let zero = _mm512_cmp_ps_mask::<_CMP_GE_OQ>(x, zl) & _mm512_cmp_ps_mask::<_CMP_LT_OQ>(x, zh);
+                let keep = inside & !zero;
+                _mm512_storeu_ps(buf.as_mut_ptr().add(m), _mm512_maskz_compress_ps(keep, x));
+                m += keep.count_ones() as usize;
+                let x0 = _mm512_cvtps_pd(_mm512_castps512_ps256(x));
+                let x1 = _mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x))));
+                s0 = _mm512_mask_add_pd(s0, inside as u8, s0, _mm512_mul_pd(x0, x0));
+                s1 = _mm512_mask_add_pd(s1, (inside >> 8) as u8, s1, _mm512_mul_pd(x1, x1));
+            }
+        }
+        let (m2, rest) = self.compact_scalar(groups.remainder(), &mut buf[m..], outside);
+        let mut lanes = [0f64; 16];
+        // SAFETY: 2 × 8 f64 into 16 slots.
+        unsafe {
+            _mm512_storeu_pd(lanes.as_mut_ptr(), s0);
+            _mm512_storeu_pd(lanes.as_mut_ptr().add(8), s1);
+        }
+        (m + m2, lanes.iter().sum::<f64>() + rest)
+    }
+}
+
+/// AVX-512F available (x86-64).
+fn avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        return true;
+    }
+    false
+}
+
+/// How many of the 4 sorted f32 of `e` are ≤ x.
+#[inline(always)]
+fn count_le4(e: &[f32], x: f32) -> usize {
+    let e: &[f32; 4] = e.try_into().expect("4 bounds");
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64; e holds 4 f32.
+    unsafe {
+        use std::arch::x86_64::*;
+        // Sorted: the true comparisons form a prefix, mask 0b0…01…1, whose length is the
+        // trailing zeros of mask + 1.
+        let mask = _mm_movemask_ps(_mm_cmple_ps(_mm_loadu_ps(e.as_ptr()), _mm_set1_ps(x))) as u32;
+        (mask + 1).trailing_zeros() as usize
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    e.iter().filter(|&&v| v <= x).count()
 }
 
 /// Round half to even for |v| ≤ 2^22, branch-free so the loop vectorizes without SSE4.1:
@@ -634,9 +913,28 @@ mod avx2 {
     }
 }
 
+/// True when every value is finite (AVX2 code when available: same answer).
+fn all_finite(data: &[f32]) -> bool {
+    #[inline(always)]
+    fn body(data: &[f32]) -> bool {
+        data.iter().fold(true, |ok, v| ok & v.is_finite())
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(data: &[f32]) -> bool {
+        body(data)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        return unsafe { avx2(data) };
+    }
+    body(data)
+}
+
 fn check_finite(tensor: &str, data: &[f32], start: usize) -> Result<()> {
     // A branch-free scan first (the common case: all finite), then the position if not.
-    let all_finite = data.chunks(4096).all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()));
+    let all_finite = data.chunks(4096).all(all_finite);
     if all_finite {
         return Ok(());
     }
@@ -684,7 +982,7 @@ enum Phase {
     /// Pass 1: the k_max largest (min-heap) and k_min smallest (max-heap) values so far.
     Extremes { largest: BinaryHeap<Reverse<Key>>, smallest: BinaryHeap<Key> },
     /// Pass 2: squared-error partial sums of every candidate, per element or by bins.
-    Errors { search: Search, sums: Vec<[f64; LANES]>, binned: Option<Binned> },
+    Errors { search: Search, sums: Vec<[f64; LANES]>, binned: Option<Box<Binned>> },
 }
 
 /// Streaming IFMR for one tensor: call [`observe`](Self::observe) for every batch, then
@@ -771,7 +1069,7 @@ impl IfmrObserver {
         let kth_smallest = smallest.peek().expect("total > 0").0;
         let search = Search::new(&self.params, kth_largest, kth_smallest);
         let sums = vec![[0f64; LANES]; search.candidates.len()];
-        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest) };
+        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest).map(Box::new) };
         self.phase = Phase::Errors { search, sums, binned };
         self.seen = 0;
         Ok(())
@@ -867,8 +1165,24 @@ fn keep_extremes(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHe
 /// Elements per min/max check of [`keep_extremes`].
 const EXTREMES_CHUNK: usize = 512;
 
-/// (min, max) of finite values, in 8 independent lanes so it vectorizes.
+/// (min, max) of finite values, in 8 independent lanes so it vectorizes (AVX2 code when
+/// available: the same selections, the same answer).
 fn min_max(data: &[f32]) -> (f32, f32) {
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn avx2(data: &[f32]) -> (f32, f32) {
+        min_max_lanes(data)
+    }
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 support was just checked.
+        return unsafe { avx2(data) };
+    }
+    min_max_lanes(data)
+}
+
+#[inline(always)]
+fn min_max_lanes(data: &[f32]) -> (f32, f32) {
     let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);
     let mut groups = data.chunks_exact(8);
     for g in &mut groups {
@@ -906,15 +1220,45 @@ fn keep_extremes_each(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut Bin
 /// (wrapping sum of the bit patterns, xor of the bit patterns): equal multisets of values
 /// give equal fingerprints.
 fn fingerprint(data: &[f32]) -> [u64; 2] {
-    // Both halves are commutative and associative: chunks may be combined in any order.
+    // Both halves are commutative and associative: chunks and lanes may be combined in any order.
     let one = |chunk: &[f32]| {
-        chunk.iter().fold([0u64, 0u64], |[s, x], v| {
-            let b = v.to_bits() as u64;
-            [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
-        })
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512dq") {
+            // SAFETY: AVX-512F/DQ support was just checked.
+            return unsafe { fingerprint_avx512(chunk) };
+        }
+        fingerprint_lanes(chunk)
     };
-    let join = |a: [u64; 2], b: [u64; 2]| [a[0].wrapping_add(b[0]), a[1] ^ b[1]];
-    if data.len() >= 1 << 16 { data.par_chunks(1 << 14).map(one).reduce(|| [0, 0], join) } else { one(data) }
+    if data.len() >= 1 << 16 { data.par_chunks(1 << 14).map(one).reduce(|| [0, 0], fingerprint_join) } else { one(data) }
+}
+
+fn fingerprint_join(a: [u64; 2], b: [u64; 2]) -> [u64; 2] {
+    [a[0].wrapping_add(b[0]), a[1] ^ b[1]]
+}
+
+/// [`fingerprint`] of one chunk in 8 independent lanes (vectorizes).
+#[inline(always)]
+fn fingerprint_lanes(chunk: &[f32]) -> [u64; 2] {
+    let one = |[s, x]: [u64; 2], v: f32| {
+        let b = v.to_bits() as u64;
+        [s.wrapping_add(b.wrapping_mul(0x9E37_79B9_7F4A_7C15)), x ^ b.rotate_left((b & 63) as u32)]
+    };
+    let mut lanes = [[0u64; 2]; 8];
+    let mut groups = chunk.chunks_exact(8);
+    for g in &mut groups {
+        for l in 0..8 {
+            lanes[l] = one(lanes[l], g[l]);
+        }
+    }
+    let rest = groups.remainder().iter().fold([0, 0], |a, &v| one(a, v));
+    lanes.into_iter().fold(rest, fingerprint_join)
+}
+
+/// [`fingerprint_lanes`] compiled with AVX-512 (64-bit multiplies and variable rotates).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq")]
+fn fingerprint_avx512(chunk: &[f32]) -> [u64; 2] {
+    fingerprint_lanes(chunk)
 }
 
 #[cfg(test)]
@@ -1057,6 +1401,38 @@ mod tests {
                             pos += part.len();
                         }
                         assert_eq!(fast, slow, "asym {asymmetric} max {kl} start {start} split {split}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn bin_lookup_paths_agree() {
+        // The portable compaction and look-up against the dispatched ones (AVX-512 when present).
+        let mut data: Vec<f32> = distributions().into_iter().flat_map(|(_, d)| d.into_iter().take(30_000)).collect();
+        data.extend([0.0, -0.0, 1e-40, -1e-40, 0.5, -0.5, 1.0, -1.0, 2.0, -2.0, 0.25]);
+        for asymmetric in [true, false] {
+            let params = IfmrParams { asymmetric, ..Default::default() };
+            for (kl, ks) in [(3.0, -1.0), (2.0, 0.0), (0.37, -4.0)] {
+                let Some(b) = Binned::new(&Search::new(&params, kl, ks), kl, ks) else { continue };
+                let look = &b.look;
+                for block in data.chunks(FILL_BLOCK) {
+                    let (mut buf_a, mut buf_b) = (vec![0f32; FILL_BLOCK + 16], vec![0f32; FILL_BLOCK + 16]);
+                    let (mut out_a, mut out_b) = (Vec::new(), Vec::new());
+                    let (ma, sa) = look.compact(block, &mut buf_a, &mut out_a);
+                    let (mb, sb) = look.compact_scalar(block, &mut buf_b, &mut out_b);
+                    assert_eq!((ma, &buf_a[..ma], &out_a), (mb, &buf_b[..mb], &out_b));
+                    assert!((sa - sb).abs() <= 1e-12 * sb, "{sa} vs {sb}");
+                    let (mut ja, mut ka, mut jb, mut kb) = (vec![0; ma], vec![0; ma], vec![0; ma], vec![0; ma]);
+                    look.locate(&buf_a[..ma], &mut ja, &mut ka);
+                    look.locate_scalar(&buf_a[..ma], &mut jb, &mut kb);
+                    assert_eq!((&ja, &ka), (&jb, &kb));
+                    // Every value lies in its bin, k ulps above the left bound.
+                    for ((&x, &j), &k) in buf_a[..ma].iter().zip(&ja).zip(&ka) {
+                        let (left, right) = (look.bounds[j as usize], look.bounds[j as usize + 1]);
+                        assert!(left <= x && x < right && j as usize != look.zero_bin, "{x} in [{left}, {right})");
+                        assert_eq!(x as f64 - left as f64, k as f64 * bin_ulp(left), "{x} from {left}");
                     }
                 }
             }

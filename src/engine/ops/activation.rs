@@ -100,7 +100,13 @@ macro_rules! impl_real {
             }
             #[inline(always)]
             fn round_even(self) -> Self {
-                <$t>::round_ties_even(self)
+                // rint without the libm call (x86-64's baseline has no roundss): below
+                // 2^(mantissa bits − 1) adding that power leaves no fraction bits, so the
+                // FPU's ties-to-even rounds; larger values, ±∞ and NaN are returned as they are,
+                // zeros keep their sign (as rint).
+                const BIG: $t = (1u64 << (<$t>::MANTISSA_DIGITS - 1)) as $t;
+                let a = self.abs();
+                if a < BIG { ((a + BIG) - BIG).copysign(self) } else { self }
             }
             #[inline(always)]
             fn erf(self) -> Self {
@@ -732,6 +738,25 @@ pub fn register(r: &mut Registry) {
 mod tests {
     use super::super::binary::test_util::*;
     use super::*;
+
+    #[test]
+    fn round_even_is_rint_bit_for_bit() {
+        // Ties, signed zeros, the 2^22 / 2^23 (2^51 / 2^52) boundaries, huge, ±∞, NaN payloads.
+        let mut f: Vec<f32> = vec![0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 0.49999997, -0.49999997, 1e-45, -1e-45];
+        f.extend([4194303.5, 4194304.5, 8388607.5, -8388607.5, 8388608.0, 8388609.0, 1.6777217e7, 3.0e38, f32::MAX, f32::MIN]);
+        f.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN, -f32::NAN, f32::from_bits(0x7f80_0001), f32::from_bits(0xffc0_1234)]);
+        // Every f32 with a step of 2^-20 of the bit space, both signs, and every half-integer below 2^12.
+        f.extend((0..1u32 << 12).map(|i| i as f32 + 0.5).flat_map(|v| [v, -v]));
+        f.extend((0..1u32 << 20).map(|i| f32::from_bits(i.wrapping_mul(4099))));
+        for &x in &f {
+            assert_eq!(Real::round_even(x).to_bits(), x.round_ties_even().to_bits(), "{x:e} ({:#x})", x.to_bits());
+        }
+        let d = [0.5f64, -2.5, -0.0, 4503599627370495.5, -4503599627370495.5, 4503599627370497.0, 1e300, f64::NAN, f64::INFINITY];
+        let d = d.into_iter().chain((0..1u64 << 18).map(|i| f64::from_bits(i.wrapping_mul(0x9E37_79B9_7F4A_7C15))));
+        for x in d {
+            assert_eq!(Real::round_even(x).to_bits(), x.round_ties_even().to_bits(), "{x:e} ({:#x})", x.to_bits());
+        }
+    }
 
     #[test]
     fn erf_reference_values() {
