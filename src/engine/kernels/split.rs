@@ -4,6 +4,19 @@
 
 use std::ops::Range;
 
+use rayon::prelude::*;
+
+/// `n` zeros, written by all threads when the buffer is big: a reused heap block is
+/// otherwise zeroed by one thread (calloc's memset) while the others wait.
+pub fn zeroed_f32(n: usize) -> Vec<f32> {
+    if n < 1 << 18 || rayon::current_num_threads() < 2 {
+        return vec![0.0; n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
+    v
+}
+
 /// Part `i` of `0..n` cut into `parts` contiguous ranges whose lengths differ by at most 1.
 pub fn even_range(i: usize, parts: usize, n: usize) -> Range<usize> {
     (i * n / parts)..((i + 1) * n / parts)
