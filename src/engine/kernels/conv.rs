@@ -180,9 +180,10 @@ pub fn conv_f32(
     }
     let mut tile = tile.min(pout);
     let mut tiles = pout.div_ceil(tile);
-    // Equal tiles, as many jobs per thread: 3 tiles on 2 threads run as 2 tiles' time.
-    let even = split::balanced_tiles(tiles, jobs_per_tile, threads, pout.div_ceil(16));
-    if even != tiles {
+    // On several threads, tiles of equal width (not a short last one) and a job count that
+    // divides among the threads: 3 tiles on 2 threads take 2 tiles' time.
+    if threads > 1 {
+        let even = split::balanced_tiles(tiles, jobs_per_tile, threads, pout.div_ceil(16));
         tile = pout.div_ceil(even);
         tiles = pout.div_ceil(tile);
     }
