@@ -11,8 +11,8 @@ use ndarray::{ArrayD, IxDyn};
 use rayon::prelude::*;
 
 use super::common::{Num, PAR_THRESHOLD};
-use crate::engine::kernels::SendPtr;
 use crate::engine::error::OpResult;
+use crate::engine::kernels::SendPtr;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::op_err;

@@ -136,7 +136,12 @@ impl AxisMap {
 /// Generic axis-wise gather used by Slice, Pad, Tile, Expand and Split: every output axis
 /// picks input indices through its map. Trailing `Full` axes are copied as contiguous
 /// blocks, and runs of consecutive indices on the last mapped axis are copied at once.
-pub(crate) fn remap<T: Clone + Send + Sync>(src: &[T], in_shape: &[usize], maps: &[AxisMap], fill: Option<&T>) -> OpResult<(Vec<usize>, Vec<T>)> {
+pub(crate) fn remap<T: Clone + Send + Sync>(
+    src: &[T],
+    in_shape: &[usize],
+    maps: &[AxisMap],
+    fill: Option<&T>,
+) -> OpResult<(Vec<usize>, Vec<T>)> {
     let out_shape: Vec<usize> = maps.iter().zip(in_shape).map(|(m, &d)| m.len(d)).collect();
     let total: usize = out_shape.iter().product();
     let Some(k) = maps.iter().rposition(|m| !matches!(m, AxisMap::Full)) else {
