@@ -27,7 +27,7 @@ pub fn even_range(i: usize, parts: usize, n: usize) -> Range<usize> {
 /// does not divide among the threads, leave one thread idle while another finishes (e.g. 7
 /// blocks on 2 threads cost 4 blocks of time, 1 block on 2 threads runs serially).
 pub fn panel_chunks(blocks: usize, panels: usize, threads: usize) -> usize {
-    if threads <= 1 || blocks == 0 || (blocks >= 4 * threads && (blocks % threads == 0 || blocks >= 8 * threads)) {
+    if threads <= 1 || blocks == 0 || (blocks >= 4 * threads && (blocks.is_multiple_of(threads) || blocks >= 8 * threads)) {
         return 1;
     }
     // At least 4 jobs per thread (a late-waking thread still gets a share), a multiple of
@@ -39,11 +39,11 @@ pub fn panel_chunks(blocks: usize, panels: usize, threads: usize) -> usize {
 /// divide evenly among `threads`, when there are few enough jobs for a remainder to matter.
 pub fn balanced_tiles(tiles: usize, jobs_per_tile: usize, threads: usize, max_tiles: usize) -> usize {
     let jobs = tiles * jobs_per_tile;
-    if threads <= 1 || jobs == 0 || jobs % threads == 0 || jobs >= 8 * threads {
+    if threads <= 1 || jobs == 0 || jobs.is_multiple_of(threads) || jobs >= 8 * threads {
         return tiles;
     }
     let mut n = tiles;
-    while (n * jobs_per_tile) % threads != 0 && n < max_tiles {
+    while !(n * jobs_per_tile).is_multiple_of(threads) && n < max_tiles {
         n += 1;
     }
     n

@@ -435,16 +435,16 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
                     col.iter_mut().for_each(|c| *c = (*c - m).exp());
                     let sum: f64 = col.iter().sum();
-                    for k in 0..n {
-                        put(k, j, T::from_f64(col[k] / sum));
+                    for (k, &c) in col.iter().enumerate() {
+                        put(k, j, T::from_f64(c / sum));
                     }
                 }
                 SoftKind::LogSoftmax => {
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
                     let sum: f64 = col.iter().map(|x| (x - m).exp()).sum();
                     let ls = sum.ln();
-                    for k in 0..n {
-                        put(k, j, T::from_f64(col[k] - m - ls));
+                    for (k, &c) in col.iter().enumerate() {
+                        put(k, j, T::from_f64(c - m - ls));
                     }
                 }
             }

@@ -710,4 +710,23 @@ mod tests {
         assert_eq!(shape, vec![2, 4]);
         assert_eq!(v, vec![9, 4, 5, 6, 9, 1, 2, 3]);
     }
+
+    /// The row-parallel walk writes what the serial one does: a strided slice with a padded
+    /// (fill) row, big enough to be split, on 1 and 3 threads.
+    #[test]
+    fn remap_is_the_same_on_several_threads() {
+        let shape = [4, 5, 90, 160];
+        let src: Vec<i32> = (0..shape.iter().product::<usize>() as i32).collect();
+        let rows = AxisMap::Map((0..92).map(|o| 89usize.checked_sub(o)).collect());
+        let maps = [AxisMap::Full, AxisMap::Map(vec![Some(4), None, Some(0)]), rows, AxisMap::Map((0..80).map(|o| Some(2 * o)).collect())];
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| remap(&src, &shape, &maps, Some(&-1)).unwrap())
+        };
+        let (one, three) = (on(1), on(3));
+        assert_eq!(one.0, vec![4, 3, 92, 80]);
+        assert_eq!(one, three);
+        assert_eq!(one.1[80 * 92 + 7], -1);
+        assert_eq!(one.1[3], (4 * 90 + 89) * 160 + 6);
+    }
 }
