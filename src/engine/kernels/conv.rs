@@ -9,7 +9,8 @@ use rayon::prelude::*;
 use super::SendPtr;
 use super::epilogue::Epilogue;
 use super::gemm::{MatRef, gemm, gemm_ptr};
-use super::panel::{PackedWeights, strided_rows};
+use super::panel::{MR, PackedWeights, strided_rows};
+use super::split;
 
 /// Spatial geometry of a convolution, as 3-D (depth, height, width).
 #[derive(Clone, Debug, PartialEq)]
@@ -177,8 +178,15 @@ pub fn conv_f32(
         let want_tiles = (2 * threads).div_ceil(jobs_per_tile);
         tile = tile.min(pout.div_ceil(want_tiles).next_multiple_of(16).max(64));
     }
-    let tile = tile.min(pout);
-    let tiles = pout.div_ceil(tile);
+    let mut tile = tile.min(pout);
+    let mut tiles = pout.div_ceil(tile);
+    // On several threads, tiles of equal width (not a short last one) and a job count that
+    // divides among the threads: 3 tiles on 2 threads take 2 tiles' time.
+    if threads > 1 {
+        let even = split::balanced_tiles(tiles, jobs_per_tile, threads, pout.div_ceil(16));
+        tile = pout.div_ceil(even);
+        tiles = pout.div_ceil(tile);
+    }
     let out_ptr = SendPtr(out.as_mut_ptr());
     // Every tile's im2col rows are `tile` apart (the last tile leaves a gap), so the panel
     // kernel's row table is the same for all jobs.
@@ -256,6 +264,7 @@ fn stride1_without_im2col(
     let mut padded = Vec::new();
     let out_ptr = SendPtr(out.as_mut_ptr());
     let work_per_row = cog * cig * kh * kw * ow;
+    let threads = rayon::current_num_threads().max(1);
     for b in 0..batch {
         for (gi, packed) in packed.iter().enumerate().take(group) {
             let xg = &x[(b * c_in + gi * cig) * pin..][..cig * pin];
@@ -291,26 +300,32 @@ fn stride1_without_im2col(
             // column is the same sum as in a one-row call, so the results are identical.
             let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
             let blocks = oh.div_ceil(per_block);
-            let block_task = |scratch: &mut Vec<f32>, blk: usize| {
+            // Big products with few row blocks are also cut by weight panels (output channels).
+            let panels = packed.panels();
+            let pchunks = if work_per_row * oh < PAR_WORK { 1 } else { split::panel_chunks(blocks, panels, threads) };
+            let job_task = |scratch: &mut Vec<f32>, job: usize| {
+                let (blk, pr) = (job / pchunks, split::even_range(job % pchunks, pchunks, panels));
                 let (y0, y1) = (blk * per_block, ((blk + 1) * per_block).min(oh));
+                let (m0, mn) = (pr.start * MR, (pr.end * MR).min(cog) - pr.start * MR);
                 let cols = (y1 - y0 - 1) * width + ow;
-                // SAFETY: the block reads src[y·width + rows[k] + j] for y0 ≤ y < y1, j < ow,
+                // SAFETY: the job reads src[y·width + rows[k] + j] for y0 ≤ y < y1, j < ow,
                 // inside the plane set by hp/wp (the dropped columns lie between them); it
-                // alone writes output rows y0..y1 of these cog channels.
+                // alone writes output rows y0..y1 of channels m0..m0+mn of this group.
                 unsafe {
-                    let dst = out_ptr.get().add(image + y0 * ow);
+                    let dst = out_ptr.get().add(image + m0 * pout + y0 * ow);
+                    let x0 = src.as_ptr().add(y0 * width);
                     if y1 - y0 == 1 || width == ow {
-                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, dst, pout);
+                        packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, dst, pout);
                         if let Some(e) = epi {
-                            e.apply_block_from(first, gi * cog, cog, dst, pout, cols);
+                            e.apply_block_from(first, gi * cog + m0, mn, dst, pout, cols);
                         }
                     } else {
-                        scratch.resize(cog * cols, 0.0);
-                        packed.multiply_affine(src.as_ptr().add(y0 * width), &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
+                        scratch.resize(mn * cols, 0.0);
+                        packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
                         if let Some(e) = epi {
-                            e.apply_block_from(first, gi * cog, cog, scratch.as_mut_ptr(), cols, cols);
+                            e.apply_block_from(first, gi * cog + m0, mn, scratch.as_mut_ptr(), cols, cols);
                         }
-                        for m in 0..cog {
+                        for m in 0..mn {
                             for y in 0..y1 - y0 {
                                 let s = &scratch[m * cols + y * width..][..ow];
                                 std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(m * pout + y * ow), ow);
@@ -319,16 +334,20 @@ fn stride1_without_im2col(
                     }
                 }
             };
-            let min_len = (1 << 17) / (work_per_row * per_block).max(1) + 1;
-            if blocks <= min_len {
+            let jobs = blocks * pchunks;
+            let min_len = PAR_WORK / (work_per_row * oh / jobs).max(1) + 1;
+            if jobs <= min_len {
                 let mut scratch = Vec::new();
-                (0..blocks).for_each(|blk| block_task(&mut scratch, blk));
+                (0..jobs).for_each(|j| job_task(&mut scratch, j));
             } else {
-                (0..blocks).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, block_task);
+                (0..jobs).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, job_task);
             }
         }
     }
 }
+
+/// Multiply-adds below which a stride-1 conv runs on one thread.
+const PAR_WORK: usize = 1 << 17;
 
 /// Output columns a stride-1 conv's kernel call aims for (several narrow rows at once).
 const BLOCK_COLS: usize = 480;

@@ -5,6 +5,7 @@ pub mod conv;
 pub mod epilogue;
 pub mod gemm;
 pub mod panel;
+pub mod split;
 
 /// A raw pointer that tasks writing disjoint parts of one buffer may share across threads.
 #[derive(Clone, Copy)]

@@ -86,17 +86,46 @@ impl PackedWeights {
         dst: *mut f32,
         dst_rs: usize,
     ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.multiply_panels(0..self.panels(), x, rows, cols, bias, affine, dst, dst_rs) }
+    }
+
+    /// Number of [`MR`]-row panels.
+    pub fn panels(&self) -> usize {
+        self.rows.div_ceil(MR)
+    }
+
+    /// [`Self::multiply_affine`] for output rows `panels.start·MR..min(panels.end·MR, M)`
+    /// only, with `dst` pointing at the first of them (`bias` and `affine` still indexed by
+    /// absolute row). Each output is the same sum as in a call over all panels, so threads
+    /// may split a product by panels without changing any result.
+    ///
+    /// # Safety
+    /// As for [`Self::multiply_affine`], for the selected rows.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn multiply_panels(
+        &self,
+        panels: std::ops::Range<usize>,
+        x: *const f32,
+        rows: &[usize],
+        cols: usize,
+        bias: Option<&[f32]>,
+        affine: Option<(&[f32], &[f32])>,
+        dst: *mut f32,
+        dst_rs: usize,
+    ) {
         debug_assert_eq!(rows.len(), self.depth);
+        debug_assert!(panels.end <= self.panels());
         debug_assert!(bias.is_none_or(|b| b.len() >= self.rows));
         assert!(affine.is_none_or(|(a, b)| a.len() >= self.rows && b.len() >= self.rows));
         #[cfg(target_arch = "x86_64")]
         // SAFETY: forwarded from the caller.
         unsafe {
-            avx512::multiply(self, x, rows, cols, bias, affine, dst, dst_rs)
+            avx512::multiply(self, panels, x, rows, cols, bias, affine, dst, dst_rs)
         }
         #[cfg(not(target_arch = "x86_64"))]
         {
-            let _ = (x, rows, cols, bias, affine, dst, dst_rs);
+            let _ = (panels, x, rows, cols, bias, affine, dst, dst_rs);
             unreachable!("PackedWeights::multiply without the fast path")
         }
     }
@@ -119,6 +148,7 @@ mod avx512 {
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn multiply(
         w: &PackedWeights,
+        panels: std::ops::Range<usize>,
         x: *const f32,
         rows_at: &[usize],
         cols: usize,
@@ -130,9 +160,8 @@ mod avx512 {
         // Column tiles outside, panels inside: a tile's operand rows (K × 48 values) are read
         // by every panel while they are still in cache, instead of all of X once per panel.
         // Each output is the same sum either way.
-        let panels = w.rows.div_ceil(MR);
         let run = |j: usize, width: usize| {
-            for p in 0..panels {
+            for p in panels.clone() {
                 let rows = (w.rows - p * MR).min(MR);
                 // SAFETY (all calls): the caller guarantees every row of x has `cols` readable
                 // floats and dst covers rows × cols; each tile stays within columns
@@ -150,7 +179,7 @@ mod avx512 {
                         (ea, es)
                     });
                     let aff = aff.as_ref();
-                    let dst = dst.add(p * MR * dst_rs + j);
+                    let dst = dst.add((p - panels.start) * MR * dst_rs + j);
                     match width {
                         NR => tile::<3>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),
                         16 => tile::<1>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),

@@ -11,6 +11,7 @@ use crate::engine::error::OpResult;
 use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_conv_weights, pack_transpose_weights};
 use crate::engine::kernels::epilogue::Epilogue;
 use crate::engine::kernels::panel::PackedWeights;
+use crate::engine::kernels::split;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::window::{AxisWindow, TransposeOutput, Window, WindowAttrs};
@@ -63,7 +64,7 @@ fn geometry(input: &[usize], output: &[usize], kernel: &[usize], stride: &[usize
 fn run_into_output(batch: usize, c_out: usize, out_spatial: &[usize], kernel: impl FnOnce(&mut [f32])) -> OpResult<Vec<Tensor>> {
     let mut shape = vec![batch, c_out];
     shape.extend_from_slice(out_spatial);
-    let mut out = vec![0.0f32; shape.iter().product()];
+    let mut out = split::zeroed_f32(shape.iter().product());
     kernel(&mut out);
     let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
     Ok(vec![Tensor::F32(out)])

@@ -12,6 +12,7 @@ use rayon::prelude::*;
 
 use super::common::{Num, PAR_THRESHOLD};
 use crate::engine::error::OpResult;
+use crate::engine::kernels::SendPtr;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::op_err;
@@ -398,12 +399,23 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     let src = src.as_slice().expect("standard layout");
     let mut out = vec![T::from_f64(0.0); src.len()];
     let block = n * inner;
+    // Jobs are (block, column range) pairs: a single big block (e.g. YOLOv8's DFL softmax,
+    // [1, 16, 4·anchors] on axis 1) is cut along its columns so every thread gets a share.
+    // Each column is computed alone, so the cut changes no result.
+    let threads = rayon::current_num_threads().max(1);
+    let parallel = src.len() >= PAR_THRESHOLD && block > 0;
+    let col_chunks = if parallel && outer < 4 * threads { (4 * threads).div_ceil(outer).min(inner.div_ceil(16)) } else { 1 };
+    let dst_ptr = SendPtr(out.as_mut_ptr());
     // One exp per element (kept in `col` for the division), and the column buffer reused
     // across blocks: the same f64 arithmetic as computing exp twice, without its cost.
-    let work = |col: &mut Vec<f64>, (o, dst): (usize, &mut [T])| {
+    let work = |col: &mut Vec<f64>, job: usize| {
+        let (o, part) = (job / col_chunks, job % col_chunks);
         let s = &src[o * block..(o + 1) * block];
+        // SAFETY: job (o, part) alone writes elements k·inner + j of block o for j in its
+        // column range; `out` outlives the loop and is not otherwise touched meanwhile.
+        let put = |k: usize, j: usize, v: T| unsafe { *dst_ptr.get().add(o * block + k * inner + j) = v };
         col.resize(n, 0.0);
-        for j in 0..inner {
+        for j in (part * inner / col_chunks)..((part + 1) * inner / col_chunks) {
             for (k, c) in col.iter_mut().enumerate() {
                 *c = s[k * inner + j].to_f64();
             }
@@ -416,36 +428,35 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
                         }
                     }
                     for k in 0..n {
-                        dst[k * inner + j] = T::from_f64(if k == best { 1.0 } else { 0.0 });
+                        put(k, j, T::from_f64(if k == best { 1.0 } else { 0.0 }));
                     }
                 }
                 SoftKind::Softmax => {
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
                     col.iter_mut().for_each(|c| *c = (*c - m).exp());
                     let sum: f64 = col.iter().sum();
-                    for k in 0..n {
-                        dst[k * inner + j] = T::from_f64(col[k] / sum);
+                    for (k, &c) in col.iter().enumerate() {
+                        put(k, j, T::from_f64(c / sum));
                     }
                 }
                 SoftKind::LogSoftmax => {
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
                     let sum: f64 = col.iter().map(|x| (x - m).exp()).sum();
                     let ls = sum.ln();
-                    for k in 0..n {
-                        dst[k * inner + j] = T::from_f64(col[k] - m - ls);
+                    for (k, &c) in col.iter().enumerate() {
+                        put(k, j, T::from_f64(c - m - ls));
                     }
                 }
             }
         }
     };
-    if block > 0 {
-        if src.len() >= PAR_THRESHOLD && outer > 1 {
-            let min_blocks = (PAR_THRESHOLD / 4).checked_div(block).unwrap_or(1).max(1);
-            out.par_chunks_mut(block).enumerate().with_min_len(min_blocks).for_each_init(Vec::new, work);
-        } else {
-            let mut col = Vec::new();
-            out.chunks_mut(block).enumerate().for_each(|b| work(&mut col, b));
-        }
+    let jobs = outer * col_chunks;
+    if parallel && jobs > 1 {
+        let min_jobs = (PAR_THRESHOLD / 4).checked_div(block / col_chunks).unwrap_or(1).max(1);
+        (0..jobs).into_par_iter().with_min_len(min_jobs).for_each_init(Vec::new, work);
+    } else if block > 0 {
+        let mut col = Vec::new();
+        (0..jobs).for_each(|j| work(&mut col, j));
     }
     ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count")
 }

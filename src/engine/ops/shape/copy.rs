@@ -136,17 +136,32 @@ pub(crate) fn transpose_vec<T: Clone + Send + Sync>(src: &[T], shape: &[usize], 
             strides[i] = strides[i + 1] * outer_shape[i + 1];
         }
         let out_outer: Vec<usize> = rp[..rp.len() - 1].iter().map(|&p| outer_shape[p]).collect();
-        let mut idx = vec![0usize; out_outer.len()];
-        for chunk in dst.chunks_mut(inner) {
-            let off: usize = idx.iter().zip(&rp).map(|(&i, &p)| i * strides[p]).sum();
-            chunk.clone_from_slice(&src[off * inner..(off + 1) * inner]);
+        // Rows first..: the multi-index of row `first`, then counted up row by row.
+        let copy_rows = |first: usize, part: &mut [T]| {
+            let mut idx = vec![0usize; out_outer.len()];
+            let mut r = first;
             for a in (0..idx.len()).rev() {
-                idx[a] += 1;
-                if idx[a] < out_outer[a] {
-                    break;
-                }
-                idx[a] = 0;
+                idx[a] = r % out_outer[a];
+                r /= out_outer[a];
             }
+            for chunk in part.chunks_mut(inner) {
+                let off: usize = idx.iter().zip(&rp).map(|(&i, &p)| i * strides[p]).sum();
+                chunk.clone_from_slice(&src[off * inner..(off + 1) * inner]);
+                for a in (0..idx.len()).rev() {
+                    idx[a] += 1;
+                    if idx[a] < out_outer[a] {
+                        break;
+                    }
+                    idx[a] = 0;
+                }
+            }
+        };
+        let rows = dst.len() / inner;
+        if dst.len() >= 1 << 16 && rows > 1 {
+            let per_job = rows.div_ceil(4 * rayon::current_num_threads().max(1));
+            dst.par_chunks_mut(per_job * inner).enumerate().for_each(|(j, part)| copy_rows(j * per_job, part));
+        } else {
+            copy_rows(0, &mut dst);
         }
     } else {
         transpose_blocked(src, &mut dst, &rs, &rp);
@@ -263,17 +278,47 @@ fn build_concat(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     Ok(Box::new(Concat { axis }))
 }
 
-fn concat_arrays<T: Clone>(arrs: &[(usize, &ArrayD<T>)], axis: usize, out_shape: &[usize]) -> OpResult<ArrayD<T>> {
+fn concat_arrays<T: Clone + Send + Sync>(arrs: &[(usize, &ArrayD<T>)], axis: usize, out_shape: &[usize]) -> OpResult<ArrayD<T>> {
     let outer: usize = out_shape[..axis].iter().product();
     let total: usize = out_shape.iter().product();
     let parts: Vec<(std::borrow::Cow<'_, [T]>, usize)> =
         arrs.iter().map(|(_, a)| (contiguous(a), a.shape()[axis..].iter().product::<usize>())).filter(|(_, block)| *block > 0).collect();
-    let mut out = Vec::with_capacity(total);
+    let threads = rayon::current_num_threads();
+    if threads < 2 || total < 1 << 16 {
+        let mut out = Vec::with_capacity(total);
+        for o in 0..outer {
+            for (src, block) in &parts {
+                out.extend_from_slice(&src[o * block..(o + 1) * block]);
+            }
+        }
+        return make(out_shape, out);
+    }
+    // Big outputs: the copies in pieces of about total / (4 · threads), in parallel, each
+    // to its place in the output.
+    let piece = (total / (4 * threads)).max(1 << 12);
+    let mut copies = Vec::new();
+    let mut at = 0;
     for o in 0..outer {
         for (src, block) in &parts {
-            out.extend_from_slice(&src[o * block..(o + 1) * block]);
+            for p in src[o * block..(o + 1) * block].chunks(piece) {
+                copies.push((at, p));
+                at += p.len();
+            }
         }
     }
+    assert_eq!(at, total, "concat: pieces do not tile the output");
+    let mut out: Vec<T> = Vec::with_capacity(total);
+    // The address as an integer: pieces on other threads write disjoint slots through it.
+    let dst_addr = out.spare_capacity_mut().as_mut_ptr() as usize;
+    copies.par_iter().for_each(|&(at, p)| {
+        let dst = dst_addr as *mut T;
+        for (i, v) in p.iter().enumerate() {
+            // SAFETY: the pieces tile 0..total without overlap, inside the capacity.
+            unsafe { dst.add(at + i).write(v.clone()) };
+        }
+    });
+    // SAFETY: the pieces cover all `total` slots, each written above.
+    unsafe { out.set_len(total) };
     make(out_shape, out)
 }
 

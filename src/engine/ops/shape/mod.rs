@@ -11,7 +11,10 @@ mod copy;
 mod gather;
 mod scatter;
 
+use std::mem::MaybeUninit;
+
 use ndarray::{ArrayD, IxDyn};
+use rayon::prelude::*;
 
 use super::common::contiguous;
 use crate::engine::error::{OpError, OpResult};
@@ -133,7 +136,12 @@ impl AxisMap {
 /// Generic axis-wise gather used by Slice, Pad, Tile, Expand and Split: every output axis
 /// picks input indices through its map. Trailing `Full` axes are copied as contiguous
 /// blocks, and runs of consecutive indices on the last mapped axis are copied at once.
-pub(crate) fn remap<T: Clone>(src: &[T], in_shape: &[usize], maps: &[AxisMap], fill: Option<&T>) -> OpResult<(Vec<usize>, Vec<T>)> {
+pub(crate) fn remap<T: Clone + Send + Sync>(
+    src: &[T],
+    in_shape: &[usize],
+    maps: &[AxisMap],
+    fill: Option<&T>,
+) -> OpResult<(Vec<usize>, Vec<T>)> {
     let out_shape: Vec<usize> = maps.iter().zip(in_shape).map(|(m, &d)| m.len(d)).collect();
     let total: usize = out_shape.iter().product();
     let Some(k) = maps.iter().rposition(|m| !matches!(m, AxisMap::Full)) else {
@@ -159,11 +167,66 @@ pub(crate) fn remap<T: Clone>(src: &[T], in_shape: &[usize], maps: &[AxisMap], f
         strides[i] = strides[i + 1] * in_shape[i + 1];
     }
     let inner: usize = in_shape[k + 1..].iter().product();
-    let mut out = Vec::with_capacity(total);
     let ctx = RemapCtx { src, in_shape, maps, fill, strides: &strides, k, inner };
-    ctx.rec(0, 0, &mut out);
-    debug_assert_eq!(out.len(), total);
+    let mut out = Vec::with_capacity(total);
+    let spare = &mut out.spare_capacity_mut()[..total];
+    // Big outputs: jobs over the output rows of the first axes (at least 4 per thread), each
+    // row written by the same loop as in the serial walk.
+    let threads = rayon::current_num_threads();
+    let mut rows = 1;
+    let level = (0..k).find(|&a| {
+        rows *= out_shape[a];
+        rows >= 4 * threads
+    });
+    match level {
+        Some(l) if threads > 1 && total >= 1 << 16 => {
+            let block = total / rows;
+            spare.par_chunks_mut(block).enumerate().for_each(|(r, chunk)| {
+                let (mut rest, mut off) = (r, 0usize);
+                for a in (0..=l).rev() {
+                    let o = rest % out_shape[a];
+                    rest /= out_shape[a];
+                    off = match (off, maps[a].get(o)) {
+                        (usize::MAX, _) | (_, None) => usize::MAX,
+                        (off, Some(i)) => off + i * strides[a],
+                    };
+                }
+                let mut sink = Sink { buf: chunk, pos: 0 };
+                ctx.rec(l + 1, off, &mut sink);
+                assert_eq!(sink.pos, block, "remap: a row left unwritten");
+            });
+        }
+        _ => {
+            let mut sink = Sink { buf: spare, pos: 0 };
+            ctx.rec(0, 0, &mut sink);
+            assert_eq!(sink.pos, total, "remap: output left unwritten");
+        }
+    }
+    // SAFETY: the assertions above checked that every one of the `total` slots was written.
+    unsafe { out.set_len(total) };
     Ok((out_shape, out))
+}
+
+/// Where [`RemapCtx::rec`] writes: consecutive slots of an output not yet initialized.
+struct Sink<'a, T> {
+    buf: &'a mut [MaybeUninit<T>],
+    pos: usize,
+}
+
+impl<T: Clone> Sink<'_, T> {
+    fn extend_from_slice(&mut self, s: &[T]) {
+        for (d, v) in self.buf[self.pos..self.pos + s.len()].iter_mut().zip(s) {
+            d.write(v.clone());
+        }
+        self.pos += s.len();
+    }
+
+    fn fill(&mut self, v: &T, n: usize) {
+        for d in &mut self.buf[self.pos..self.pos + n] {
+            d.write(v.clone());
+        }
+        self.pos += n;
+    }
 }
 
 struct RemapCtx<'a, T> {
@@ -178,7 +241,7 @@ struct RemapCtx<'a, T> {
 
 impl<T: Clone> RemapCtx<'_, T> {
     /// `off` is the input offset or usize::MAX when an outer axis already selected the fill.
-    fn rec(&self, axis: usize, off: usize, out: &mut Vec<T>) {
+    fn rec(&self, axis: usize, off: usize, out: &mut Sink<'_, T>) {
         let map = &self.maps[axis];
         let n = map.len(self.in_shape[axis]);
         if axis == self.k {
@@ -187,8 +250,7 @@ impl<T: Clone> RemapCtx<'_, T> {
             while o < n {
                 match (off, map.get(o)) {
                     (usize::MAX, _) | (_, None) => {
-                        let f = self.fill.expect("checked");
-                        out.extend(std::iter::repeat_n(f, inner).cloned());
+                        out.fill(self.fill.expect("checked"), inner);
                         o += 1;
                     }
                     (off, Some(i)) => {
@@ -647,5 +709,24 @@ mod tests {
         let (shape, v) = remap(&src, &[2, 3], &maps, Some(&9)).unwrap();
         assert_eq!(shape, vec![2, 4]);
         assert_eq!(v, vec![9, 4, 5, 6, 9, 1, 2, 3]);
+    }
+
+    /// The row-parallel walk writes what the serial one does: a strided slice with a padded
+    /// (fill) row, big enough to be split, on 1 and 3 threads.
+    #[test]
+    fn remap_is_the_same_on_several_threads() {
+        let shape = [4, 5, 90, 160];
+        let src: Vec<i32> = (0..shape.iter().product::<usize>() as i32).collect();
+        let rows = AxisMap::Map((0..92).map(|o| 89usize.checked_sub(o)).collect());
+        let maps = [AxisMap::Full, AxisMap::Map(vec![Some(4), None, Some(0)]), rows, AxisMap::Map((0..80).map(|o| Some(2 * o)).collect())];
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| remap(&src, &shape, &maps, Some(&-1)).unwrap())
+        };
+        let (one, three) = (on(1), on(3));
+        assert_eq!(one.0, vec![4, 3, 92, 80]);
+        assert_eq!(one, three);
+        assert_eq!(one.1[80 * 92 + 7], -1);
+        assert_eq!(one.1[3], (4 * 90 + 89) * 160 + 6);
     }
 }

@@ -1,0 +1,69 @@
+//! How kernels cut their work into parallel jobs. Only where an output element is computed
+//! changes with the cut, never how: every element is the same sequence of operations
+//! whatever the thread count.
+
+use std::ops::Range;
+
+use rayon::prelude::*;
+
+/// `n` zeros, written by all threads when the buffer is big: a reused heap block is
+/// otherwise zeroed by one thread (calloc's memset) while the others wait.
+pub fn zeroed_f32(n: usize) -> Vec<f32> {
+    if n < 1 << 18 || rayon::current_num_threads() < 2 {
+        return vec![0.0; n];
+    }
+    let mut v = Vec::with_capacity(n);
+    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
+    v
+}
+
+/// Part `i` of `0..n` cut into `parts` contiguous ranges whose lengths differ by at most 1.
+pub fn even_range(i: usize, parts: usize, n: usize) -> Range<usize> {
+    (i * n / parts)..((i + 1) * n / parts)
+}
+
+/// Into how many panel ranges to cut each of `blocks` equal column blocks of a product with
+/// `panels` weight panels, so that `threads` get even shares: few blocks, or a count that
+/// does not divide among the threads, leave one thread idle while another finishes (e.g. 7
+/// blocks on 2 threads cost 4 blocks of time, 1 block on 2 threads runs serially).
+pub fn panel_chunks(blocks: usize, panels: usize, threads: usize) -> usize {
+    if threads <= 1 || blocks == 0 || (blocks >= 4 * threads && (blocks.is_multiple_of(threads) || blocks >= 8 * threads)) {
+        return 1;
+    }
+    // At least 4 jobs per thread (a late-waking thread still gets a share), a multiple of
+    // the thread count per block.
+    (4 * threads).div_ceil(blocks).next_multiple_of(threads).clamp(1, panels.max(1))
+}
+
+/// The number of equal column tiles (at least `tiles`) whose `jobs_per_tile · tiles` jobs
+/// divide evenly among `threads`, when there are few enough jobs for a remainder to matter.
+pub fn balanced_tiles(tiles: usize, jobs_per_tile: usize, threads: usize, max_tiles: usize) -> usize {
+    let jobs = tiles * jobs_per_tile;
+    if threads <= 1 || jobs == 0 || jobs.is_multiple_of(threads) || jobs >= 8 * threads {
+        return tiles;
+    }
+    let mut n = tiles;
+    while !(n * jobs_per_tile).is_multiple_of(threads) && n < max_tiles {
+        n += 1;
+    }
+    n
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_cover_and_shares_even_out() {
+        let parts: Vec<_> = (0..4).map(|i| even_range(i, 4, 10)).collect();
+        assert_eq!(parts, [0..2, 2..5, 5..7, 7..10]);
+        assert_eq!(panel_chunks(7, 12, 1), 1);
+        assert_eq!(panel_chunks(7, 12, 2), 2);
+        assert_eq!(panel_chunks(1, 60, 2), 8);
+        assert_eq!(panel_chunks(1, 3, 2), 3);
+        assert_eq!(panel_chunks(104, 3, 2), 1);
+        assert_eq!(balanced_tiles(9, 1, 2, 100), 10);
+        assert_eq!(balanced_tiles(3, 1, 2, 3), 3);
+        assert_eq!(balanced_tiles(4, 1, 2, 100), 4);
+    }
+}
