@@ -85,6 +85,8 @@ pub fn node_macs(model: &ModelProto, node: usize, weight_dims: Option<&[i64]>, s
 pub struct TrialRunner<'a> {
     float: &'a ModelProto,
     float_session: Session,
+    /// The float model's shapes, types and known values, for planning suffixes.
+    inferred: InferredShapes,
     shapes: HashMap<String, Vec<i64>>,
     task: Option<TaskEval<'a>>,
     inputs: Vec<HashMap<String, Tensor>>,
@@ -103,6 +105,7 @@ impl<'a> TrialRunner<'a> {
         let mut runner = TrialRunner {
             float,
             float_session,
+            inferred: crate::onnx::shapes::infer_shapes(float, &shapes)?,
             shapes: shapes.clone(),
             task,
             inputs: Vec::new(),
@@ -147,10 +150,9 @@ impl<'a> TrialRunner<'a> {
             let mut suffixes = Vec::with_capacity(chunk.len());
             for subset in chunk {
                 let (deploy, _) = build_deploy(self.float, subset)?;
-                suffixes.push(suffix(self.float, &build_fake_quant(&deploy)?)?);
+                suffixes.push(suffix(self.float, &self.inferred, &build_fake_quant(&deploy)?, &self.shapes)?);
             }
             let observe: HashSet<String> = suffixes.iter().flat_map(|s| s.frontier.iter().cloned()).collect();
-            let mut sessions: Vec<Option<Session>> = (0..chunk.len()).map(|_| None).collect();
             let mut accs = vec![Accumulator::default(); chunk.len()];
             for (inputs, r) in self.inputs.iter().zip(&self.outputs) {
                 let mut values: HashMap<String, Tensor> = HashMap::new();
@@ -159,25 +161,17 @@ impl<'a> TrialRunner<'a> {
                         values.insert(name.to_string(), t.clone());
                     })
                     .map_err(engine_error("float model"))?;
-                for ((s, session), acc) in suffixes.iter().zip(&mut sessions).zip(&mut accs) {
-                    let computed = if !s.computes_outputs() {
-                        Vec::new()
-                    } else {
-                        if session.is_none() {
-                            let shapes =
-                                s.frontier.iter().map(|n| (n.clone(), values[n].shape().iter().map(|&d| d as i64).collect())).collect();
-                            *session = Some(Session::new(&s.model(&values), &shapes).map_err(engine_error("fake-quant trial suffix"))?);
+                for (s, acc) in suffixes.iter().zip(&mut accs) {
+                    let computed = match &s.session {
+                        Some(session) => {
+                            let feed = s.frontier.iter().map(|n| (n.clone(), values[n].clone())).collect();
+                            session.run(feed).map_err(engine_error("fake-quant trial suffix"))?
                         }
-                        let feed = s.frontier.iter().map(|n| (n.clone(), values[n].clone())).collect();
-                        session.as_ref().expect("built above").run(feed).map_err(engine_error("fake-quant trial suffix"))?
+                        None => Vec::new(),
                     };
                     let mut computed = computed.iter().map(|(_, t)| t);
-                    let q: Vec<&Tensor> = s
-                        .outputs
-                        .iter()
-                        .zip(r)
-                        .map(|(o, f)| if o.is_some() { computed.next().expect("one per output") } else { f })
-                        .collect();
+                    let q: Vec<&Tensor> =
+                        s.outputs.iter().zip(r).map(|(&c, f)| if c { computed.next().expect("one per output") } else { f }).collect();
                     acc.add(self.task, r, &q)?;
                 }
             }
