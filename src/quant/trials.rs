@@ -127,6 +127,3 @@ pub(crate) fn suffix(
 fn engine_error(source: crate::engine::EngineError) -> CalibrateError {
     CalibrateError::Engine { context: "fake-quant trial suffix".into(), source }
 }
-
-#[cfg(test)]
-mod tests {}
