@@ -28,7 +28,7 @@ use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
 use crate::onnx::proto::ModelProto;
 use crate::onnx::shapes::InferredShapes;
-use crate::tasks::TaskMetrics;
+use crate::tasks::{Decoded, TaskMetrics};
 
 /// The output agreement of one trial with float.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -92,6 +92,8 @@ pub struct TrialRunner<'a> {
     inputs: Vec<HashMap<String, Tensor>>,
     /// Per batch, every output in the model's order (the task may read them all).
     outputs: Vec<Vec<Tensor>>,
+    /// Per batch, the float outputs decoded for the task (once, not per trial).
+    decoded: Vec<(Decoded, usize)>,
     /// The first output's name.
     pub output: String,
     /// Trials run so far.
@@ -110,6 +112,7 @@ impl<'a> TrialRunner<'a> {
             task,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            decoded: Vec::new(),
             output: String::new(),
             trials: 0,
         };
@@ -121,7 +124,11 @@ impl<'a> TrialRunner<'a> {
             };
             runner.output = name.clone();
             runner.inputs.push(inputs);
-            runner.outputs.push(outs.into_iter().map(|(_, t)| t).collect());
+            let outs: Vec<Tensor> = outs.into_iter().map(|(_, t)| t).collect();
+            if let Some(t) = task {
+                runner.decoded.push(t.decode_reference(&outs.iter().collect::<Vec<_>>())?);
+            }
+            runner.outputs.push(outs);
         }
         Ok(runner)
     }
@@ -133,10 +140,10 @@ impl<'a> TrialRunner<'a> {
         let fake = build_fake_quant(&deploy)?;
         let session = Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))?;
         let mut acc = Accumulator::default();
-        for (inputs, r) in self.inputs.iter().zip(&self.outputs) {
+        for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
             let q: Vec<Tensor> =
                 session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect();
-            acc.add(self.task, r, &q.iter().collect::<Vec<_>>())?;
+            acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q.iter().collect::<Vec<_>>())?;
         }
         Ok(acc.trial(self.task, &self.output))
     }
@@ -161,7 +168,7 @@ impl<'a> TrialRunner<'a> {
             }
             let observe: HashSet<String> = suffixes.iter().flat_map(|s| s.frontier.iter().cloned()).collect();
             let mut accs = vec![Accumulator::default(); chunk.len()];
-            for (inputs, r) in self.inputs.iter().zip(&self.outputs) {
+            for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
                 let mut values: HashMap<String, Tensor> = HashMap::new();
                 self.float_session
                     .run_observed(inputs.clone(), &observe, &mut |name, t| {
@@ -179,7 +186,7 @@ impl<'a> TrialRunner<'a> {
                     let mut computed = computed.iter().map(|(_, t)| t);
                     let q: Vec<&Tensor> =
                         s.outputs.iter().zip(r).map(|(&c, f)| if c { computed.next().expect("one per output") } else { f }).collect();
-                    acc.add(self.task, r, &q)?;
+                    acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q)?;
                 }
             }
             for acc in accs {
@@ -211,13 +218,13 @@ struct Accumulator {
 }
 
 impl Accumulator {
-    fn add(&mut self, task: Option<TaskEval>, r: &[Tensor], q: &[&Tensor]) -> Result<()> {
+    fn add(&mut self, task: Option<(TaskEval, &(Decoded, usize))>, r: &[Tensor], q: &[&Tensor]) -> Result<()> {
         let (Some(r0), Some(q0)) = (r.first(), q.first()) else {
             return Err(CalibrateError::Argument { flag: "--model", detail: "the model has no output".into() });
         };
         self.sums.add(&f32_view(r0).unwrap_or_default(), &f32_view(q0).unwrap_or_default());
-        if let Some(t) = task {
-            self.rows.push(t.agreement_outputs(&r.iter().collect::<Vec<_>>(), q)?);
+        if let Some((t, reference)) = task {
+            self.rows.push(t.agreement_decoded(reference, q)?);
         }
         Ok(())
     }
