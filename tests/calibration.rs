@@ -654,3 +654,73 @@ fn output_scored_clips_never_raise_the_layer_output_error() {
         }
     }
 }
+
+/// The sensitivity's and the fallback's trials run as suffixes (only the nodes downstream of
+/// a changed one, fed the float values they read): every number is bit-for-bit that of the
+/// whole fake-quant model (`APTQ_FULL_TRIALS=1`), on the two-layer model and on PP-OCRv4 det
+/// (merges, upsampling, a task) at a small input.
+#[test]
+fn suffix_trials_equal_whole_model_trials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, model_path, bins, _) = small_model_and_bins(tmp.path());
+    let files = |dir: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        names.into_iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).unwrap())).collect()
+    };
+    let both = |name: &str, run: &dyn Fn(&Path, bool)| {
+        let (fast, full) = (tmp.path().join(format!("{name}_fast")), tmp.path().join(format!("{name}_full")));
+        run(&fast.join("m"), false);
+        run(&full.join("m"), true);
+        let (a, b) = (files(&fast), files(&full));
+        assert!(a.iter().any(|(n, _)| n.ends_with("_quant_report.json")), "{name}");
+        assert_eq!(a.len(), b.len(), "{name}");
+        for ((n, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x == y, "{name}: {n} differs between suffix and whole-model trials");
+        }
+    };
+    let run_small = |prefix: &Path, full: bool, extra: &[&str]| {
+        let mut cmd = common::cli();
+        cmd.arg("calibration")
+            .arg(format!("--model={}", model_path.display()))
+            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,12,12", "--data_types", "float32"])
+            .arg(format!("--data_dir={}", bins.display()))
+            .args(["--eval_batches", "5", "--batch_num", "5"])
+            .args(extra);
+        if full {
+            cmd.env("APTQ_FULL_TRIALS", "1");
+        }
+        ok_stdout(cmd.output().unwrap());
+    };
+    both("small_sens", &|prefix, full| run_small(prefix, full, &["--sensitivity"]));
+    let Some(det) = common::asset(common::DET) else { return };
+    let (calib, held) = (tmp.path().join("det_calib"), tmp.path().join("det_held"));
+    for (dir, count, seed) in [(&calib, 2, 0usize), (&held, 2, 5)] {
+        std::fs::create_dir_all(dir).unwrap();
+        for b in 0..count {
+            let v: Vec<u8> = (0..3 * 64 * 64)
+                .flat_map(|i| {
+                    let (y, x) = ((i / 64) % 64, i % 64);
+                    let stripe = if (y / (3 + b + seed) + x / 7) % 2 == 0 { 1.5f32 } else { -1.2 };
+                    (stripe + 0.2 * ((x + y * (b + seed + 1)) as f32 * 0.3).sin()).to_le_bytes()
+                })
+                .collect();
+            std::fs::write(dir.join(format!("batch{:04}.bin", b + 1)), v).unwrap();
+        }
+    }
+    let run_det = |prefix: &Path, full: bool, extra: &[&str]| {
+        let mut cmd = common::cli();
+        cmd.arg("calibration")
+            .arg(format!("--model={}", det.display()))
+            .args(["--save_path", prefix.to_str().unwrap(), "--input_shape", "x:1,3,64,64", "--task", "db"])
+            .arg(format!("--data_dir={}", calib.display()))
+            .arg(format!("--eval_data_dir={}", held.display()))
+            .args(extra);
+        if full {
+            cmd.env("APTQ_FULL_TRIALS", "1");
+        }
+        ok_stdout(cmd.output().unwrap());
+    };
+    both("det_sens", &|prefix, full| run_det(prefix, full, &["--sensitivity"]));
+    both("det_fallback", &|prefix, full| run_det(prefix, full, &["--accuracy_target", "cosine>=0.98"]));
+}

@@ -16,7 +16,7 @@ use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
 use crate::onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
-use crate::tasks::{Task, TaskMetrics};
+use crate::tasks::{Decoded, Task, TaskMetrics};
 
 use super::calibrate::{CalibrateError, Result};
 
@@ -71,12 +71,26 @@ impl TaskEval<'_> {
     /// The same over a model's outputs (in the model's order), as many as the task reads.
     pub(crate) fn agreement_outputs(&self, reference: &[&Tensor], candidate: &[&Tensor]) -> Result<TaskMetrics> {
         let used = if self.task.uses_all_outputs() { reference.len() } else { reference.len().min(1) };
-        let decode = |xs: &[&Tensor]| {
-            let values: Vec<Cow<[f32]>> = xs[..used.min(xs.len())].iter().map(|x| f32_values(x)).collect();
-            let refs: Vec<(&[f32], &[usize])> = values.iter().zip(xs).map(|(v, x)| (v.as_ref(), x.shape())).collect();
-            crate::tasks::decode_outputs(self.task, &refs, self.input_hw).map_err(task_err)
-        };
-        crate::tasks::agreement(&decode(candidate)?, &decode(reference)?).map_err(task_err)
+        let candidate = self.decode(candidate, used)?;
+        crate::tasks::agreement(&candidate, &self.decode(reference, used)?).map_err(task_err)
+    }
+
+    /// The same against a reference decoded once by [`Self::decode_reference`] (trials
+    /// compare many candidates with the same float outputs).
+    pub(crate) fn agreement_decoded(&self, reference: &(Decoded, usize), candidate: &[&Tensor]) -> Result<TaskMetrics> {
+        crate::tasks::agreement(&self.decode(candidate, reference.1)?, &reference.0).map_err(task_err)
+    }
+
+    pub(crate) fn decode_reference(&self, reference: &[&Tensor]) -> Result<(Decoded, usize)> {
+        let used = if self.task.uses_all_outputs() { reference.len() } else { reference.len().min(1) };
+        Ok((self.decode(reference, used)?, used))
+    }
+
+    /// The first `used` of `xs` decoded.
+    fn decode(&self, xs: &[&Tensor], used: usize) -> Result<Decoded> {
+        let values: Vec<Cow<[f32]>> = xs[..used.min(xs.len())].iter().map(|x| f32_values(x)).collect();
+        let refs: Vec<(&[f32], &[usize])> = values.iter().zip(xs).map(|(v, x)| (v.as_ref(), x.shape())).collect();
+        crate::tasks::decode_outputs(self.task, &refs, self.input_hw).map_err(task_err)
     }
 }
 

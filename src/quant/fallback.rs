@@ -183,7 +183,7 @@ pub fn search(
 ) -> Result<Fallback> {
     let n = layers.len();
     let budget = 1 + n + 2 * (usize::BITS - n.leading_zeros()) as usize + MAX_PRUNE.min(n);
-    let mut step = |runner: &mut TrialRunner, int8: &[usize]| -> Result<Trial> {
+    let step = |runner: &mut TrialRunner, int8: &[usize], progress: &mut dyn FnMut(usize, usize)| -> Result<Trial> {
         let subset: Vec<QuantizedLayer> = (0..n).filter(|i| int8.contains(i)).map(|i| layers[i].clone()).collect();
         let t = runner.run(&subset);
         progress(runner.trials, budget);
@@ -192,13 +192,13 @@ pub fn search(
     let (all_int8, alone) = match known {
         Some((all, alone)) => (all.clone(), alone),
         None => {
-            let all = step(runner, &(0..n).collect::<Vec<_>>())?;
-            let mut alone = Vec::with_capacity(n);
-            if !target.met_by(&all)? {
-                for i in 0..n {
-                    alone.push(step(runner, &[i])?);
-                }
-            }
+            let all = step(runner, &(0..n).collect::<Vec<_>>(), &mut *progress)?;
+            let alone = if target.met_by(&all)? {
+                Vec::new()
+            } else {
+                let subsets: Vec<Vec<QuantizedLayer>> = layers.iter().map(|l| vec![l.clone()]).collect();
+                runner.run_many(&subsets, &mut |r| progress(r.trials, budget))?
+            };
             (all, alone)
         }
     };
@@ -231,7 +231,7 @@ pub fn search(
     let (mut lo, mut hi, mut best) = (0usize, n, None::<Trial>);
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
-        let t = step(runner, &ranking[..mid])?;
+        let t = step(runner, &ranking[..mid], &mut *progress)?;
         if target.met_by(&t)? {
             (lo, best) = (mid, Some(t));
         } else {
@@ -248,7 +248,7 @@ pub fn search(
     while hi - lo > 1 {
         let mid = lo + (hi - lo) / 2;
         let with: Vec<usize> = int8.iter().chain(&quiet[..mid]).copied().collect();
-        let t = step(runner, &with)?;
+        let t = step(runner, &with, &mut *progress)?;
         if target.met_by(&t)? {
             (lo, best) = (mid, Some(t));
         } else {
@@ -277,7 +277,7 @@ pub fn search(
         }
         let mut with = int8.clone();
         with.push(i);
-        let t = step(runner, &with)?;
+        let t = step(runner, &with, &mut *progress)?;
         if target.met_by(&t)? {
             (int8, best) = (with, t);
         }

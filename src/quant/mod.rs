@@ -48,5 +48,6 @@ pub mod report_html;
 pub mod scale;
 pub mod select;
 pub mod sensitivity;
+pub mod trials;
 
 pub use error::{QuantError, Result};
