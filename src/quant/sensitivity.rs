@@ -205,10 +205,10 @@ fn full_trials() -> bool {
     std::env::var("APTQ_FULL_TRIALS").is_ok_and(|v| v == "1")
 }
 
-/// Trials planned at once by [`TrialRunner::run_many`]: each session holds ≈ 14 MiB on
+/// Trials planned at once by [`TrialRunner::run_many`]: each session held ≈ 14 MiB on
 /// PP-OCRv4 det (peak RSS 0.39 / 0.50 / 0.65 GiB at 8 / 16 / 32), and each chunk costs one
 /// more float pass.
-const SUFFIX_CHUNK: usize = 16;
+const SUFFIX_CHUNK: usize = 8;
 
 /// One trial's agreement with float, summed over the batches in order.
 #[derive(Clone, Default)]
