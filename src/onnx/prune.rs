@@ -11,6 +11,16 @@ use super::proto::{GraphProto, ModelProto, ValueInfoProto};
 /// only the initializers those nodes read). None when a tensor is not produced by a node or a
 /// graph input, or when a kept node has a subgraph (its outer-scope reads are not followed).
 pub fn ancestors_model(model: &ModelProto, outputs: &[&str]) -> Option<ModelProto> {
+    cut_model(model, &[], outputs)
+}
+
+/// [`ancestors_model`] stopped at the tensors `from`: they become the graph inputs (name only),
+/// their producers and everything before them are left out.
+pub fn slice_model(model: &ModelProto, from: &[&str], outputs: &[&str]) -> Option<ModelProto> {
+    cut_model(model, from, outputs)
+}
+
+fn cut_model(model: &ModelProto, from: &[&str], outputs: &[&str]) -> Option<ModelProto> {
     let graph = model.graph.as_ref()?;
     let view = super::Graph::new(graph).ok()?;
     let inputs: HashSet<&str> = graph.input.iter().map(|v| v.name()).collect();
@@ -18,7 +28,7 @@ pub fn ancestors_model(model: &ModelProto, outputs: &[&str]) -> Option<ModelProt
     let mut read = HashSet::new();
     let mut stack: Vec<&str> = outputs.to_vec();
     while let Some(t) = stack.pop() {
-        if !read.insert(t) {
+        if !read.insert(t) || from.contains(&t) {
             continue;
         }
         match view.producer(t) {
@@ -35,10 +45,15 @@ pub fn ancestors_model(model: &ModelProto, outputs: &[&str]) -> Option<ModelProt
             None => return None,
         }
     }
+    let input = if from.is_empty() {
+        graph.input.iter().filter(|v| read.contains(v.name()) || view.initializer(v.name()).is_none()).cloned().collect()
+    } else {
+        from.iter().map(|t| ValueInfoProto { name: Some(t.to_string()), ..Default::default() }).collect()
+    };
     let sub = GraphProto {
         node: graph.node.iter().zip(&keep).filter(|(_, k)| **k).map(|(n, _)| n.clone()).collect(),
         initializer: graph.initializer.iter().filter(|t| read.contains(t.name())).cloned().collect(),
-        input: graph.input.iter().filter(|v| read.contains(v.name()) || view.initializer(v.name()).is_none()).cloned().collect(),
+        input,
         output: outputs.iter().map(|o| ValueInfoProto { name: Some(o.to_string()), ..Default::default() }).collect(),
         value_info: graph.value_info.iter().filter(|v| read.contains(v.name())).cloned().collect(),
         name: graph.name.clone(),
@@ -90,6 +105,14 @@ mod tests {
         assert_eq!(g.output.iter().map(|o| o.name()).collect::<Vec<_>>(), ["b"]);
         let g = ancestors_model(&model(), &["a", "c"]).unwrap().graph.unwrap();
         assert_eq!(g.node.iter().map(|n| n.op_type()).collect::<Vec<_>>(), ["Relu", "Add"]);
+        assert_eq!(g.initializer.len(), 1);
+    }
+
+    #[test]
+    fn a_slice_starts_at_the_given_tensors() {
+        let g = slice_model(&model(), &["a"], &["c"]).unwrap().graph.unwrap();
+        assert_eq!(g.node.iter().map(|n| n.op_type()).collect::<Vec<_>>(), ["Add"]);
+        assert_eq!(g.input.iter().map(|v| v.name()).collect::<Vec<_>>(), ["a"]);
         assert_eq!(g.initializer.len(), 1);
     }
 

@@ -15,7 +15,7 @@ use super::deploy::QuantizedLayer;
 use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
-use crate::onnx::proto::{GraphProto, ModelProto, ValueInfoProto};
+use crate::onnx::proto::ModelProto;
 use crate::tasks::{Decoded, Task, TaskMetrics};
 
 use super::calibrate::{CalibrateError, Result};
@@ -186,63 +186,26 @@ struct LayerSlice<'a> {
     fake: &'a ModelProto,
     x: String,
     y: String,
-    /// Indices into the fake model's nodes (in graph order) and initializers.
-    nodes: Vec<usize>,
-    initializers: Vec<usize>,
 }
 
 impl<'a> LayerSlice<'a> {
     fn new(fake: &'a ModelProto, x: &str, y: &str) -> Result<Self> {
-        let graph = fake.graph.as_ref().expect("fake model has a graph");
-        let producers: HashMap<&str, usize> =
-            graph.node.iter().enumerate().flat_map(|(i, n)| n.output.iter().map(move |o| (o.as_str(), i))).collect();
-        let mut keep = HashSet::new();
-        let mut stack = vec![y.to_string()];
-        let mut needed_initializers = HashSet::new();
-        while let Some(t) = stack.pop() {
-            if t == x {
-                continue;
-            }
-            match producers.get(t.as_str()) {
-                Some(&i) => {
-                    if keep.insert(i) {
-                        stack.extend(graph.node[i].input.iter().filter(|s| !s.is_empty()).cloned());
-                    }
-                }
-                None => {
-                    needed_initializers.insert(t);
-                }
-            }
-        }
-        let mut nodes: Vec<usize> = keep.into_iter().collect();
-        nodes.sort_unstable();
-        let initializers =
-            graph.initializer.iter().enumerate().filter(|(_, t)| needed_initializers.contains(t.name())).map(|(i, _)| i).collect();
-        Ok(LayerSlice { fake, x: x.to_string(), y: y.to_string(), nodes, initializers })
+        let slice = LayerSlice { fake, x: x.to_string(), y: y.to_string() };
+        slice.model()?;
+        Ok(slice)
     }
 
-    fn model(&self) -> ModelProto {
-        let graph = self.fake.graph.as_ref().expect("fake model has a graph");
-        let sub = GraphProto {
-            name: Some(format!("slice of {}", self.y)),
-            node: self.nodes.iter().map(|&i| graph.node[i].clone()).collect(),
-            initializer: self.initializers.iter().map(|&i| graph.initializer[i].clone()).collect(),
-            input: vec![ValueInfoProto { name: Some(self.x.clone()), ..Default::default() }],
-            output: vec![ValueInfoProto { name: Some(self.y.clone()), ..Default::default() }],
-            ..Default::default()
-        };
-        ModelProto {
-            graph: Some(sub),
-            ir_version: self.fake.ir_version,
-            opset_import: self.fake.opset_import.clone(),
-            ..Default::default()
-        }
+    fn model(&self) -> Result<ModelProto> {
+        crate::onnx::prune::slice_model(self.fake, &[&self.x], &[&self.y]).ok_or_else(|| CalibrateError::Argument {
+            flag: "--model",
+            detail: format!("the layer from '{}' to '{}' cannot be cut out of the fake-quant model", self.x, self.y),
+        })
     }
 
     fn run(&self, input: &Tensor) -> Result<Tensor> {
         let context = || format!("fake-quant slice of layer output '{}'", self.y);
         let shapes = HashMap::from([(self.x.clone(), input.shape().iter().map(|&d| d as i64).collect())]);
-        let session = Session::new(&self.model(), &shapes).map_err(|source| CalibrateError::Engine { context: context(), source })?;
+        let session = Session::new(&self.model()?, &shapes).map_err(|source| CalibrateError::Engine { context: context(), source })?;
         let mut out = session
             .run(HashMap::from([(self.x.clone(), input.clone())]))
             .map_err(|source| CalibrateError::Engine { context: context(), source })?;

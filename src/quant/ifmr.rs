@@ -626,7 +626,7 @@ impl BinLookup {
     /// the values inside.
     fn compact(&self, block: &[f32], buf: &mut [f32], outside: &mut Vec<f32>) -> (usize, f64) {
         #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx512f") {
+        if avx512() {
             // SAFETY: AVX-512F support was just checked.
             return unsafe { self.compact_avx512(block, buf, outside) };
         }
