@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::kernels::epilogue::{BinOp, Epilogue, Stage};
 use super::ops::norm::batchnorm_coeffs;
+use super::registry::Op;
 use super::tensor::Tensor;
 use crate::onnx::{NodeExt, NodeProto};
 
@@ -27,8 +28,12 @@ pub(super) struct StepView<'a> {
 }
 
 /// One fusion found: step `conv` followed by `absorbed` becomes one op writing `output`.
+/// With `head_input`, `conv` is not a convolution but an element-wise op of that value with
+/// a scalar constant (the fake-quant chain Mul→Round→Add→Clip→Sub): its own operation is
+/// the epilogue's first stage, and the fused op reads only `head_input`.
 pub(super) struct Fusion {
     pub conv: usize,
+    pub head_input: Option<usize>,
     pub absorbed: Vec<usize>,
     pub output: usize,
     pub epilogue: Epilogue,
@@ -58,16 +63,25 @@ pub(super) fn find_fusions(
     let mut fusions = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         let domain = s.node.domain();
-        if !(domain.is_empty() || domain == "ai.onnx")
-            || !matches!(s.node.op_type(), "Conv" | "ConvTranspose")
-            || s.outputs.len() != 1
-            || taken[i]
-        {
+        let conv_head = matches!(s.node.op_type(), "Conv" | "ConvTranspose");
+        let scalar_head = matches!(s.node.op_type(), "Mul" | "Div" | "Add" | "Sub");
+        if !(domain.is_empty() || domain == "ai.onnx") || !(conv_head || scalar_head) || s.outputs.len() != 1 || taken[i] {
             continue;
         }
         let first = s.outputs[0];
         let Some(out_shape) = shape(first).filter(|sh| sh.len() >= 3) else { continue };
         let ctx = Ctx { steps, constant, shape, out_shape: &out_shape };
+        // An element-wise head: its stage on the one input that is not a constant, that input
+        // of the output's shape (not broadcast) and the constant a scalar.
+        let head = if scalar_head {
+            let Some(x) = s.inputs.iter().flatten().copied().find(|&id| constant(id).is_none()) else { continue };
+            match ctx.stage(i, x) {
+                Some(st @ Stage::Bin { .. }) if shape(x).as_deref() == Some(&out_shape[..]) && st.is_scalar() => Some((x, st)),
+                _ => continue,
+            }
+        } else {
+            None
+        };
         let mut stages = Vec::new();
         let mut absorbed = Vec::new();
         let mut hidden = Vec::new();
@@ -109,7 +123,11 @@ pub(super) fn find_fusions(
             taken[a] = true;
         }
         taken[i] = true;
-        fusions.push(Fusion { conv: i, absorbed, output: t, epilogue: Epilogue { stages }.fuse_gates(), hidden });
+        let head_input = head.map(|(x, st)| {
+            stages.insert(0, st);
+            x
+        });
+        fusions.push(Fusion { conv: i, head_input, absorbed, output: t, epilogue: Epilogue { stages }.fuse_gates(), hidden });
     }
     fusions
 }
@@ -138,6 +156,7 @@ impl Ctx<'_, '_> {
         let c = self.out_shape[1];
         match node.op_type() {
             "Relu" if only_t && s.inputs.len() == 1 => Some(Stage::Relu),
+            "Round" if only_t && s.inputs.len() == 1 && s.opset >= 11 => Some(Stage::Round),
             "LeakyRelu" if only_t && s.inputs.len() == 1 => Some(Stage::LeakyRelu(node.attr_f("alpha", 0.01).ok()?)),
             "Sigmoid" if only_t && s.inputs.len() == 1 => Some(Stage::Sigmoid),
             "HardSigmoid" if only_t && s.inputs.len() == 1 => {
@@ -255,6 +274,38 @@ impl Ctx<'_, '_> {
     }
 }
 
+/// A fused element-wise chain led by an element-wise op ([`Fusion::head_input`]):
+/// the input, with every stage applied (per N·C channel run, two threads on big tensors).
+#[derive(Debug)]
+pub(super) struct ElementwiseChain {
+    epilogue: Arc<Epilogue>,
+}
+
+impl ElementwiseChain {
+    pub(super) fn new(epilogue: Epilogue) -> Self {
+        ElementwiseChain { epilogue: Arc::new(epilogue) }
+    }
+}
+
+impl Op for ElementwiseChain {
+    fn run(&self, inputs: &[Option<&Tensor>]) -> super::error::OpResult<Vec<Tensor>> {
+        use rayon::prelude::*;
+        let x = super::registry::input_f32(inputs, 0)?;
+        let shape = x.shape().to_vec();
+        let (channels, run) = (shape.get(1).copied().unwrap_or(1).max(1), shape.iter().skip(2).product::<usize>().max(1));
+        let src = x.as_standard_layout();
+        let src = src.as_slice().expect("standard layout");
+        let mut out = vec![0f32; src.len()];
+        out.par_chunks_mut(run).zip(src.par_chunks(run)).enumerate().with_min_len((1 << 14) / run + 1).for_each(|(i, (dst, s))| {
+            dst.copy_from_slice(s);
+            self.epilogue.apply(i % channels, dst);
+        });
+        let out = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), out)
+            .map_err(|e| super::error::OpError(format!("internal shape error: {e}")))?;
+        Ok(vec![Tensor::F32(out)])
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{HashMap, HashSet};
@@ -348,5 +399,52 @@ mod tests {
         let observed = session.run_observed(inputs(), &observe, &mut |_, t| seen.extend(t.as_f32().unwrap().iter().copied())).unwrap();
         assert!(seen.iter().any(|&v| v > 0.0 && v < 1.0) && seen.contains(&0.0), "{seen:?}");
         assert_eq!(bits(&observed[0].1), bits(&plain[0].1));
+    }
+
+    /// A fake-quant chain on a value that is not a conv output (a graph input with another
+    /// reader): Mul(scale, x)→Round→Add→Clip→Sub becomes one op reading x, bit-exact,
+    /// rounding ties and clipped values included.
+    #[test]
+    fn fake_quant_chain_fuses_behind_an_elementwise_head() {
+        let nodes = vec![
+            konst("scale", &[], vec![4.0]),
+            konst("offset", &[], vec![-3.0]),
+            konst("lo", &[], vec![-128.0]),
+            konst("hi", &[], vec![127.0]),
+            node("Mul", "fq_mul", &["scale", "x"], &["m"], vec![]),
+            node("Round", "fq_round", &["m"], &["r"], vec![]),
+            node("Add", "fq_add", &["r", "offset"], &["a"], vec![]),
+            node("Clip", "fq_clip", &["a", "lo", "hi"], &["c"], vec![]),
+            node("Sub", "fq_sub", &["c", "offset"], &["q"], vec![]),
+            node("Add", "other_reader", &["q", "x"], &["y"], vec![]),
+        ];
+        let model = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+            graph: Some(GraphProto {
+                name: Some("g".into()),
+                node: nodes,
+                input: vec![float_value_info("x", &[2, 3, 5, 7])],
+                output: vec![float_value_info("y", &[2, 3, 5, 7])],
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let session = Session::new(&model, &HashMap::new()).unwrap();
+        assert_eq!(session.step_count(), 6);
+        assert_eq!(session.fused_step_count(), 2);
+        // x·4 lands on ties (k + 0.5) for x = k/4 + 1/8, and beyond the int8 range.
+        let mut v: Vec<f32> = (0..210).map(|i| (i as f32 - 105.0) / 4.0 + 0.125).collect();
+        v[0] = 100.0;
+        v[1] = -100.0;
+        v[2] = f32::NAN;
+        let x = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[2, 3, 5, 7]), v).unwrap());
+        let inputs = || HashMap::from([("x".to_string(), x.clone())]);
+        let bits = |t: &Tensor| t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        let fused = session.run(inputs()).unwrap();
+        let plain = session.run_unfused(inputs()).unwrap();
+        assert_eq!(bits(&fused[0].1), bits(&plain[0].1));
+        let y = plain[0].1.as_f32().unwrap();
+        assert_eq!((y[[0, 0, 0, 0]], y[[0, 0, 0, 1]]), (230.0, -225.0), "clipped to 127 − (−3) and −128 − (−3), plus x");
     }
 }

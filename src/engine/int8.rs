@@ -5,7 +5,9 @@
 
 use rayon::prelude::*;
 
+use super::kernels::SendPtr;
 use super::kernels::conv::valid_range;
+use super::kernels::dot::{self, BLOCK, DotIsa, PackedWeights, pack_block};
 
 /// Geometry of a 2-D convolution (NCHW input, OIHW weight).
 #[derive(Debug, Clone)]
@@ -35,8 +37,256 @@ impl ConvGeometry {
 }
 
 /// int8 convolution with exact int32 accumulation. `x`: N×C×H×W, `w`: M×(C/group)×kh×kw,
-/// `bias`: M values or empty. Returns N×M×oh×ow accumulators.
+/// `bias`: M values or empty, `x_offset` in −128..=127. Returns N×M×oh×ow accumulators.
 pub fn conv2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+    if g.in_channels == g.group {
+        return conv2d_channelwise(x, x_offset, w, bias, g);
+    }
+    match DotIsa::detect() {
+        Some(isa) if g.out_channels / g.group >= DOT_MIN_CHANNELS && (-128..=127).contains(&x_offset) => {
+            if g.strides == [1, 1] {
+                conv2d_dot_direct(isa, x, x_offset, w, bias, g)
+            } else {
+                conv2d_dot(isa, x, x_offset, w, bias, g)
+            }
+        }
+        _ => conv2d_portable(x, x_offset, w, bias, g),
+    }
+}
+
+/// A stride-1 [`conv2d`] on the dot-product blocks without im2col: the group's input is
+/// copied once into padded planes of 4 interleaved channels (`[C/4][H+pads][W+pads][4]`
+/// bytes), where the k-quad (tap, channel quad) of 16 consecutive output pixels is 64
+/// consecutive bytes. Output rows are computed at the padded width (the `kw − 1` extra
+/// columns of each row are dropped), so that pixel blocks run on across rows.
+fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+    let [oh, ow] = g.out_hw();
+    let [kh, kw] = g.kernel;
+    let (cg, mg) = (g.in_channels / g.group, g.out_channels / g.group);
+    let (quads, taps) = (cg.div_ceil(4), kh * kw);
+    let (ph, pw) = (g.in_h + g.pads[0] + g.pads[2], g.in_w + g.pads[1] + g.pads[3]);
+    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    // Weights in the k order (tap, channel quad, channel in quad); channels past cg are 0.
+    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
+        .map(|grp| {
+            let mut reordered = vec![0i8; mg * taps * quads * 4];
+            for mi in 0..mg {
+                let src = &w[(grp * mg + mi) * cg * taps..][..cg * taps];
+                let dst = &mut reordered[mi * taps * quads * 4..][..taps * quads * 4];
+                for c in 0..cg {
+                    for tap in 0..taps {
+                        dst[(tap * quads + c / 4) * 4 + c % 4] = src[c * taps + tap];
+                    }
+                }
+            }
+            let packed = PackedWeights::new(&reordered, mg, taps * quads * 4);
+            let base =
+                (0..mg).map(|mi| bias.get(grp * mg + mi).copied().unwrap_or(0) - (isa.shift() + x_offset) * packed.sums[mi]).collect();
+            (packed, base)
+        })
+        .collect();
+    let offsets: Vec<usize> = (0..taps * quads)
+        .map(|kq| {
+            let (tap, q) = (kq / quads, kq % quads);
+            ((q * ph + (tap / kw) * g.dilations[0]) * pw + (tap % kw) * g.dilations[1]) * 4
+        })
+        .collect();
+    // Virtual output pixels: oh rows of pw. The last block reads up to a row and a block
+    // past the planes.
+    let virtual_pixels = oh * pw;
+    let blocks = virtual_pixels.div_ceil(BLOCK);
+    let pad = isa.encode(x_offset as i8);
+    let mut planes = vec![pad; (quads * ph * pw + pw + BLOCK) * 4];
+    let mut virtual_out = vec![0i32; mg * virtual_pixels];
+    let plane = g.in_h * g.in_w;
+    for n in 0..g.batch {
+        for (grp, (weights, base)) in groups.iter().enumerate() {
+            let input = &x[(n * g.in_channels + grp * cg) * plane..][..cg * plane];
+            planes[..quads * ph * pw * 4].par_chunks_mut(ph * pw * 4).enumerate().for_each(|(q, dst)| {
+                for t in 0..4 {
+                    let c = 4 * q + t;
+                    for (y, row) in dst[(g.pads[0] * pw + g.pads[1]) * 4..].chunks_mut(pw * 4).take(g.in_h).enumerate() {
+                        match input.get(c * plane..(c + 1) * plane) {
+                            Some(src) => {
+                                for (px, &v) in row.chunks_exact_mut(4).zip(&src[y * g.in_w..][..g.in_w]) {
+                                    px[t] = isa.encode(v);
+                                }
+                            }
+                            // A channel past cg: its weights are 0.
+                            None => row.iter_mut().skip(t).step_by(4).take(g.in_w).for_each(|b| *b = 0),
+                        }
+                    }
+                }
+            });
+            let dst = SendPtr(virtual_out.as_mut_ptr());
+            let planes = &planes;
+            (0..blocks).into_par_iter().for_each(|b| {
+                let (v0, np) = (b * BLOCK, (virtual_pixels - b * BLOCK).min(BLOCK));
+                // SAFETY: block b writes virtual pixels v0..v0+np of every channel row (mg ×
+                // virtual_pixels), which no other block writes; its reads end before
+                // quads·ph·pw + pw + BLOCK pixels (see `planes`).
+                unsafe { dot::block_at(isa, planes.as_ptr().add(v0 * 4), &offsets, np, weights, base, dst.get().add(v0), virtual_pixels) };
+            });
+            let out_g = &mut out[(n * g.out_channels + grp * mg) * oh * ow..][..mg * oh * ow];
+            out_g.par_chunks_mut(oh * ow).zip(virtual_out.par_chunks(virtual_pixels)).for_each(|(dst, src)| {
+                for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(pw)) {
+                    d.copy_from_slice(&s[..ow]);
+                }
+            });
+        }
+    }
+    out
+}
+
+/// Output channels per group from which a conv runs on the dot-product blocks: a tile
+/// computes 4 channels, and a depthwise conv (1 per group) costs more to pack than to sum.
+const DOT_MIN_CHANNELS: usize = 4;
+
+/// [`conv2d`] on the dot-product blocks of [`dot`]: per group, blocks of 64 output pixels
+/// gather their im2col rows (stored bytes, padding = the zero point) and multiply them with
+/// every output channel's weights; jobs are (batch item, group, block) triples.
+fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+    let [oh, ow] = g.out_hw();
+    let [kh, kw] = g.kernel;
+    let cg = g.in_channels / g.group;
+    let mg = g.out_channels / g.group;
+    let k = cg * kh * kw;
+    let p = oh * ow;
+    let mut out = vec![0i32; g.batch * g.out_channels * p];
+    if out.is_empty() || k == 0 {
+        for (m, plane) in out.chunks_mut(p.max(1)).enumerate() {
+            plane.fill(bias.get(m % g.out_channels).copied().unwrap_or(0));
+        }
+        return out;
+    }
+    let stored: Vec<u8> = x.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
+    let pad = isa.encode(x_offset as i8);
+    // Σ (stored − shift − offset)·w = Σ (q − offset)·w: the blocks start from the bias minus
+    // (shift + offset)·Σw.
+    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
+        .map(|grp| {
+            let packed = PackedWeights::new(&w[grp * mg * k..][..mg * k], mg, k);
+            let base =
+                (0..mg).map(|mi| bias.get(grp * mg + mi).copied().unwrap_or(0) - (isa.shift() + x_offset) * packed.sums[mi]).collect();
+            (packed, base)
+        })
+        .collect();
+    let blocks = p.div_ceil(BLOCK);
+    let plane = g.in_h * g.in_w;
+    let dst = SendPtr(out.as_mut_ptr());
+    (0..g.batch * g.group * blocks).into_par_iter().for_each_init(
+        || vec![0u8; k.div_ceil(4) * 4 * BLOCK],
+        |buf, job| {
+            let (n, grp, b) = (job / (g.group * blocks), job / blocks % g.group, job % blocks);
+            let planes = &stored[(n * g.in_channels + grp * cg) * plane..][..cg * plane];
+            let (p0, np) = (b * BLOCK, (p - b * BLOCK).min(BLOCK));
+            pack_block(buf, k, np, |r, row| gather_row(planes, g, r, p0, row, pad));
+            let (weights, base) = &groups[grp];
+            // SAFETY: the job writes channels grp·mg.. of item n at pixels p0..p0+np only,
+            // which no other job writes; the buffer holds N·M·p elements.
+            unsafe { dot::block(isa, buf, np, weights, base, dst.get().add((n * g.out_channels + grp * mg) * p + p0), p) };
+        },
+    );
+    out
+}
+
+/// The im2col row `r` = (c, ky, kx) of a group's stored input `planes` for output pixels
+/// `p0..p0 + row.len()`: input bytes, `pad` where the window is outside the input.
+fn gather_row(planes: &[u8], g: &ConvGeometry, r: usize, p0: usize, row: &mut [u8], pad: u8) {
+    let [kh, kw] = g.kernel;
+    let [_, ow] = g.out_hw();
+    let (c, ky, kx) = (r / (kh * kw), (r / kw) % kh, r % kw);
+    let src = &planes[c * g.in_h * g.in_w..][..g.in_h * g.in_w];
+    let (sx, x_off) = (g.strides[1] as isize, (kx * g.dilations[1]) as isize - g.pads[1] as isize);
+    let mut j = 0;
+    while j < row.len() {
+        let (oy, ox0) = ((p0 + j) / ow, (p0 + j) % ow);
+        let end = (j + ow - ox0).min(row.len());
+        let seg = &mut row[j..end];
+        j += seg.len();
+        let iy = (oy * g.strides[0] + ky * g.dilations[0]) as isize - g.pads[0] as isize;
+        if iy < 0 || iy as usize >= g.in_h {
+            seg.fill(pad);
+            continue;
+        }
+        let line = &src[iy as usize * g.in_w..][..g.in_w];
+        // Pixels t of the segment read ix = (ox0 + t)·sx + x_off: inside for t in lo..hi.
+        let w = g.in_w as isize;
+        let first = ox0 as isize * sx + x_off;
+        let lo = if first >= 0 { 0 } else { ((-first + sx - 1) / sx) as usize }.min(seg.len());
+        let hi = if first >= w { 0 } else { ((w - 1 - first) / sx + 1) as usize }.clamp(lo, seg.len());
+        seg[..lo].fill(pad);
+        seg[hi..].fill(pad);
+        if sx == 1 {
+            let start = (first + lo as isize) as usize;
+            seg[lo..hi].copy_from_slice(&line[start..start + hi - lo]);
+        } else {
+            for (t, b) in seg[lo..hi].iter_mut().enumerate() {
+                *b = line[(first + (lo + t) as isize * sx) as usize];
+            }
+        }
+    }
+}
+
+/// [`conv2d`] when every output channel reads one input channel (depthwise, C_in = group):
+/// per output plane, each tap adds its weight times the shifted zero-point-corrected input
+/// rows (a pre-padded i16 copy of the input plane, padding 0 = the zero point).
+fn conv2d_channelwise(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+    let [oh, ow] = g.out_hw();
+    let [kh, kw] = g.kernel;
+    let mg = g.out_channels / g.group;
+    let (ph, pw) = (g.in_h + g.pads[0] + g.pads[2], g.in_w + g.pads[1] + g.pads[3]);
+    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    out.par_chunks_mut(oh * ow).enumerate().for_each_init(
+        || (vec![0i16; ph * pw], usize::MAX),
+        |(padded, held), (plane, acc)| {
+            let (n, oc) = (plane / g.out_channels, plane % g.out_channels);
+            let input_plane = n * g.in_channels + oc / mg;
+            let src = &x[input_plane * g.in_h * g.in_w..][..g.in_h * g.in_w];
+            // Output channels of one input channel are neighbours: the copy is reused.
+            if *held != input_plane {
+                *held = input_plane;
+                padded.fill(0);
+                for (dst, row) in padded[g.pads[0] * pw..].chunks_exact_mut(pw).zip(src.chunks_exact(g.in_w)) {
+                    for (d, &q) in dst[g.pads[1]..].iter_mut().zip(row) {
+                        *d = (q as i32 - x_offset) as i16;
+                    }
+                }
+            }
+            acc.fill(bias.get(oc).copied().unwrap_or(0));
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let wv = w[(oc * kh + ky) * kw + kx] as i32;
+                    if wv == 0 {
+                        continue;
+                    }
+                    for (oy, row) in acc.chunks_exact_mut(ow).enumerate() {
+                        let line = &padded[(oy * g.strides[0] + ky * g.dilations[0]) * pw + kx * g.dilations[1]..];
+                        if g.strides[1] == 1 {
+                            for (a, &v) in row.iter_mut().zip(&line[..ow]) {
+                                *a += wv * v as i32;
+                            }
+                        } else {
+                            for (a, &v) in row.iter_mut().zip(line.iter().step_by(g.strides[1])) {
+                                *a += wv * v as i32;
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    );
+    out
+}
+
+/// The portable [`conv2d`]: i16 im2col rows times each output channel's weights.
+fn conv2d_portable(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
     let [oh, ow] = g.out_hw();
     let [kh, kw] = g.kernel;
     let cg = g.in_channels / g.group;
@@ -102,6 +352,84 @@ pub struct TransposeGeometry {
 /// (q − offset)·w into the kernel-sized output window it spreads to; windows falling outside
 /// the (cropped) output are dropped. `bias`: C_out values or empty. Returns N×C_out×oh×ow.
 pub fn conv_transpose2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+    match DotIsa::detect() {
+        Some(isa) if g.out_channels / g.group * g.kernel[0] * g.kernel[1] >= DOT_MIN_CHANNELS && (-128..=127).contains(&x_offset) => {
+            conv_transpose2d_dot(isa, x, x_offset, w, bias, g)
+        }
+        _ => conv_transpose2d_portable(x, x_offset, w, bias, g),
+    }
+}
+
+/// [`conv_transpose2d`] on the dot-product blocks: per batch item and group, every
+/// (output channel, tap) row of the weights times the input pixels (a product over the
+/// input channels), then each output plane gathers its taps' rows at their shifted places.
+fn conv_transpose2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+    let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
+    let (cig, cog, taps, pixels) = (g.in_channels / g.group, g.out_channels / g.group, kh * kw, ih * iw);
+    let rows = cog * taps;
+    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    if out.is_empty() {
+        return out;
+    }
+    let stored: Vec<u8> = x.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
+    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
+        .map(|grp| {
+            // w is C_in × C_out/group × kh × kw: row r = (co, ky, kx) of input channel ci
+            // sits at (ci·cog)·taps + r.
+            let mut rows_by_ci = vec![0i8; rows * cig];
+            for ci in 0..cig {
+                for r in 0..rows {
+                    rows_by_ci[r * cig + ci] = w[(grp * cig + ci) * rows + r];
+                }
+            }
+            let packed = PackedWeights::new(&rows_by_ci, rows, cig);
+            let base = packed.sums.iter().map(|&s| -(isa.shift() + x_offset) * s).collect();
+            (packed, base)
+        })
+        .collect();
+    let blocks = pixels.div_ceil(BLOCK);
+    let mut cols = vec![0i32; rows * pixels];
+    for n in 0..g.batch {
+        for (grp, (weights, base)) in groups.iter().enumerate() {
+            let planes = &stored[(n * g.in_channels + grp * cig) * pixels..][..cig * pixels];
+            let dst = SendPtr(cols.as_mut_ptr());
+            (0..blocks).into_par_iter().for_each_init(
+                || vec![0u8; cig.div_ceil(4) * 4 * BLOCK],
+                |buf, b| {
+                    let (p0, np) = (b * BLOCK, (pixels - b * BLOCK).min(BLOCK));
+                    pack_block(buf, cig, np, |r, row| row.copy_from_slice(&planes[r * pixels + p0..][..np]));
+                    // SAFETY: block b writes pixels p0..p0+np of every row of `cols`
+                    // (rows × pixels), which no other block writes.
+                    unsafe { dot::block(isa, buf, np, weights, base, dst.get().add(p0), pixels) };
+                },
+            );
+            let out_g = &mut out[(n * g.out_channels + grp * cog) * oh * ow..][..cog * oh * ow];
+            out_g.par_chunks_mut(oh * ow).enumerate().for_each(|(co, acc)| {
+                acc.fill(bias.get(grp * cog + co).copied().unwrap_or(0));
+                for ky in 0..kh {
+                    let y_off = (ky * g.dilations[0]) as isize - g.pad_begin[0];
+                    let (y0, y1) = valid_range(ih, g.strides[0], y_off, oh);
+                    for kx in 0..kw {
+                        let x_off = (kx * g.dilations[1]) as isize - g.pad_begin[1];
+                        let (x0, x1) = valid_range(iw, g.strides[1], x_off, ow);
+                        let col = &cols[(co * taps + ky * kw + kx) * pixels..][..pixels];
+                        for iy in y0..y1 {
+                            let oy = ((iy * g.strides[0]) as isize + y_off) as usize;
+                            let row = &mut acc[oy * ow..][..ow];
+                            for (ix, &v) in col[iy * iw..][..iw].iter().enumerate().take(x1).skip(x0) {
+                                row[((ix * g.strides[1]) as isize + x_off) as usize] += v;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+    out
+}
+
+/// The portable [`conv_transpose2d`]: each input pixel scatters into its output window.
+fn conv_transpose2d_portable(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
     let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
     let (cig, cog) = (g.in_channels / g.group, g.out_channels / g.group);
     let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
@@ -261,6 +589,39 @@ mod tests {
         }
     }
 
+    /// Both kernels against the definition on shapes that exercise the dot path's edges:
+    /// output rows longer and shorter than a 64-pixel block, channel counts not a multiple
+    /// of 4, k not a multiple of 4, strides, dilations, asymmetric pads, extreme zero points.
+    #[test]
+    fn dot_and_portable_convs_match_the_direct_definition() {
+        let cases = [
+            // (in_c, h, w, out_c, kernel, strides, dilations, pads, group, offset)
+            (3, 11, 70, 9, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1, -128),
+            (5, 9, 13, 6, [1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 1, 127),
+            (8, 17, 9, 12, [3, 2], [2, 3], [2, 1], [2, 0, 1, 3], 2, 3),
+            (2, 5, 130, 4, [1, 5], [1, 2], [1, 1], [0, 2, 0, 2], 1, 0),
+            (8, 12, 20, 8, [3, 3], [1, 1], [2, 2], [2, 1, 0, 3], 2, -1),
+            // Channel-wise: a depth multiplier of 2 with strides, a dilated 5×5.
+            (4, 9, 11, 8, [3, 3], [2, 2], [1, 1], [1, 0, 2, 1], 4, -7),
+            (6, 10, 70, 6, [5, 5], [1, 1], [2, 2], [4, 4, 4, 4], 6, 100),
+        ];
+        for (c, h, w, m, kernel, strides, dilations, pads, group, offset) in cases {
+            let g = ConvGeometry { batch: 2, in_channels: c, in_h: h, in_w: w, out_channels: m, kernel, strides, dilations, pads, group };
+            let x = pseudo_random(2 * c * h * w, 5);
+            let wt = pseudo_random(m * (c / group) * kernel[0] * kernel[1], 6);
+            let bias: Vec<i32> = (0..m as i32).map(|i| i * 1000 - 3000).collect();
+            let want = reference(&x, offset, &wt, &bias, &g);
+            assert_eq!(conv2d_portable(&x, offset, &wt, &bias, &g), want, "portable, {g:?}");
+            assert_eq!(conv2d(&x, offset, &wt, &bias, &g), want, "dispatched, {g:?}");
+            if let Some(isa) = DotIsa::detect() {
+                assert_eq!(conv2d_dot(isa, &x, offset, &wt, &bias, &g), want, "{isa:?}, {g:?}");
+                if g.strides == [1, 1] {
+                    assert_eq!(conv2d_dot_direct(isa, &x, offset, &wt, &bias, &g), want, "{isa:?} direct, {g:?}");
+                }
+            }
+        }
+    }
+
     /// Gather form of ConvTranspose: output (oy, ox) collects every input pixel and tap with
     /// iy·s + ky·d − pad = oy (and likewise for x).
     fn transpose_reference(x: &[i8], off: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
@@ -295,13 +656,17 @@ mod tests {
     #[test]
     fn conv_transpose_matches_the_gather_definition() {
         // Cropped output (positive pads) and an output grown past the full size (negative).
-        for (group, strides, dilations, pad_begin, out_hw) in
-            [(1, [2, 2], [1, 1], [1, 0], [8, 9]), (2, [1, 2], [2, 1], [-1, 2], [10, 8]), (4, [3, 1], [1, 1], [0, 0], [14, 7])]
-        {
+        // The last: more input pixels than one 64-pixel block of the dot path.
+        for (group, strides, dilations, pad_begin, out_hw, in_hw) in [
+            (1, [2, 2], [1, 1], [1, 0], [8, 9], [4, 5]),
+            (2, [1, 2], [2, 1], [-1, 2], [10, 8], [4, 5]),
+            (4, [3, 1], [1, 1], [0, 0], [14, 7], [4, 5]),
+            (1, [2, 2], [1, 1], [0, 1], [19, 30], [9, 15]),
+        ] {
             let g = TransposeGeometry {
                 batch: 2,
                 in_channels: 4,
-                in_hw: [4, 5],
+                in_hw,
                 out_channels: 4,
                 out_hw,
                 kernel: [3, 2],
@@ -310,10 +675,15 @@ mod tests {
                 pad_begin,
                 group,
             };
-            let x = pseudo_random(2 * 4 * 20, 3);
+            let x = pseudo_random(2 * 4 * in_hw[0] * in_hw[1], 3);
             let w = pseudo_random(4 * (4 / group) * 6, 4);
             let bias = vec![7, -100_000, 0, 55];
-            assert_eq!(conv_transpose2d(&x, 9, &w, &bias, &g), transpose_reference(&x, 9, &w, &bias, &g), "group {group}");
+            let want = transpose_reference(&x, 9, &w, &bias, &g);
+            assert_eq!(conv_transpose2d_portable(&x, 9, &w, &bias, &g), want, "portable, group {group}");
+            assert_eq!(conv_transpose2d(&x, 9, &w, &bias, &g), want, "dispatched, group {group}");
+            if let Some(isa) = DotIsa::detect() {
+                assert_eq!(conv_transpose2d_dot(isa, &x, 9, &w, &bias, &g), want, "{isa:?}, group {group}");
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::error::{EngineError, Result};
-use super::fuse::{StepView, find_fusions};
+use super::fuse::{ElementwiseChain, StepView, find_fusions};
 use super::registry::{BuildContext, Op, Registry};
 use super::tensor::Tensor;
 use crate::onnx::graph::Graph;
@@ -405,13 +405,20 @@ fn fuse_plan(
     let mut hidden = HashSet::new();
     for f in fusions {
         let conv = &plan.steps[f.conv];
-        let Some(op) = conv.op.with_epilogue(Arc::new(f.epilogue)) else { continue };
+        let (op, inputs): (Arc<dyn Op>, _) = match f.head_input {
+            Some(x) => (Arc::new(ElementwiseChain::new(f.epilogue)), vec![Some(x)]),
+            None => match conv.op.with_epilogue(Arc::new(f.epilogue)) {
+                Some(op) => (Arc::from(op), conv.inputs.clone()),
+                None => continue,
+            },
+        };
         let tail: Vec<&str> = f.absorbed.iter().map(|&i| plan.steps[i].op_type.as_str()).collect();
         replaced.insert(
             f.conv,
             Step {
                 label: format!("{} (+ {})", conv.label, tail.join(", ")),
-                op: Arc::from(op),
+                op,
+                inputs,
                 outputs: vec![f.output],
                 frees: Vec::new(),
                 ..conv.clone()

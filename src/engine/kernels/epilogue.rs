@@ -8,7 +8,7 @@
 //! (no FMA contraction, no reassociation), so a fused graph gives bit-for-bit the outputs of
 //! the unfused one; `tests/engine_oracle*.rs` and the unit test below check it.
 
-use crate::engine::ops::activation::{hard_sigmoid_f32, hard_swish_f32, sigmoid_f32};
+use crate::engine::ops::activation::{Real, hard_sigmoid_f32, hard_swish_f32, sigmoid_f32};
 
 /// A binary op with one constant operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +34,8 @@ pub enum Stage {
         const_first: bool,
     },
     Relu,
+    /// Round half to even (the Round op).
+    Round,
     LeakyRelu(f32),
     Sigmoid,
     HardSigmoid(f32, f32),
@@ -59,6 +61,17 @@ pub enum Stage {
     Save,
     /// `saved · v`: the gate's Mul.
     MulSaved,
+}
+
+impl Stage {
+    /// Whether the stage reads no per-channel value.
+    pub fn is_scalar(&self) -> bool {
+        match self {
+            Stage::Affine { .. } => false,
+            Stage::Bin { k, .. } => k.len() == 1,
+            _ => true,
+        }
+    }
 }
 
 /// The stages after one convolution, in order.
@@ -181,6 +194,7 @@ impl Epilogue {
                     }
                 }
                 Stage::Relu => v.iter_mut().for_each(|x| *x = if *x < 0.0 { 0.0 } else { *x }),
+                Stage::Round => v.iter_mut().for_each(|x| *x = Real::round_even(*x)),
                 Stage::LeakyRelu(al) => v.iter_mut().for_each(|x| *x = if *x < 0.0 { *x * al } else { *x }),
                 Stage::Sigmoid => v.iter_mut().for_each(|x| *x = sigmoid_f32(*x)),
                 Stage::HardSigmoid(al, be) => v.iter_mut().for_each(|x| *x = hard_sigmoid_f32(*x, *al, *be)),

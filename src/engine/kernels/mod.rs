@@ -1,7 +1,9 @@
 //! Shared compute kernels of the engine: a strided GEMM over the `gemm` crate, and the
-//! convolution building blocks (im2col, col2im, a direct depthwise kernel).
+//! convolution building blocks (im2col, col2im, a direct depthwise kernel), and the int8
+//! dot-product blocks of the deploy models' integer layers.
 
 pub mod conv;
+pub mod dot;
 pub mod epilogue;
 pub mod gemm;
 pub mod panel;

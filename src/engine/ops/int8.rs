@@ -7,6 +7,8 @@
 //! `conv.rs` and `matmul.rs` delegate here when input 1 is an int8 constant; `pool.rs` when
 //! an AveragePool's input comes from an AscendQuant.
 
+use std::borrow::Cow;
+
 use ndarray::{ArrayD, IxDyn};
 
 use super::conv::TransposeAttrs;
@@ -43,9 +45,13 @@ fn input_zero_point(ctx: &BuildContext) -> OpResult<i32> {
     }
 }
 
-fn int8_input(inputs: &[Option<&Tensor>], i: usize) -> OpResult<Vec<i8>> {
+/// Input `i`'s int8 values in standard order (borrowed when the tensor is contiguous).
+fn int8_input<'a>(inputs: &[Option<&'a Tensor>], i: usize) -> OpResult<Cow<'a, [i8]>> {
     match input(inputs, i)? {
-        Tensor::I8(a) => Ok(a.iter().copied().collect()),
+        Tensor::I8(a) => Ok(match a.as_slice() {
+            Some(s) => Cow::Borrowed(s),
+            None => Cow::Owned(a.iter().copied().collect()),
+        }),
         other => Err(op_err!("input {i} is {}, expected int8 (an int8 layer of a deploy model)", other.dtype_name())),
     }
 }
