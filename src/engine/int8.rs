@@ -518,7 +518,7 @@ pub fn matmul(a: &[i8], a_offset: i32, b: &[i8], bias: &[i32], m: usize, k: usiz
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// Direct definition: every output is Σ over the window of (q − offset)·w, pads = 0.
@@ -555,7 +555,7 @@ mod tests {
         out
     }
 
-    fn pseudo_random(n: usize, seed: u32) -> Vec<i8> {
+    pub(crate) fn pseudo_random(n: usize, seed: u32) -> Vec<i8> {
         let mut s = seed;
         (0..n)
             .map(|_| {

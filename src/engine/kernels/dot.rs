@@ -289,16 +289,7 @@ mod sdot {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn bytes(n: usize, seed: u32) -> Vec<i8> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_103_515_245).wrapping_add(12_345);
-                (s >> 16) as i8
-            })
-            .collect()
-    }
+    use crate::engine::int8::tests::pseudo_random as bytes;
 
     /// Every row count 1..=9 (tiles of 4 and the remainders), k not a multiple of 4, a
     /// partial block, extreme values: the sums equal the scalar definition.

@@ -272,7 +272,10 @@ fn max_pool_2d<T: Num>(
     if out_plane == 0 {
         return;
     }
-    if planes > 1 && planes * in_plane.max(out_plane) >= PAR_THRESHOLD {
+    // Split by the comparisons, not the elements: YOLOX's SPP pools (up to 13×13 windows on
+    // 13×13 planes) are few elements but many taps.
+    let taps_per_output = width.k + taps[0].iter().map(Vec::len).max().unwrap_or(1);
+    if planes > 1 && planes * in_plane.max(out_plane) * taps_per_output >= 4 * PAR_THRESHOLD {
         out.par_chunks_mut(out_plane).enumerate().for_each_init(Vec::new, |rows, (p, d)| work(p, d, rows));
     } else {
         let mut rows = Vec::new();
