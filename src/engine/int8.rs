@@ -496,6 +496,81 @@ pub fn window_sums(x: &[i8], offset: i32, planes: usize, in_hw: [usize; 2], rows
     out
 }
 
+/// An int8 MatMul / Gemm weight (K×N, row-major) with, where the CPU has dot-product
+/// instructions, its columns packed once as [`dot`] weight rows (in chunks of
+/// [`MATMUL_ROWS`], so that a product with few activation rows still splits between threads).
+#[derive(Debug)]
+pub struct MatMulWeights {
+    pub k: usize,
+    pub n: usize,
+    raw: Vec<i8>,
+    dot: Option<(DotIsa, Vec<PackedWeights>)>,
+}
+
+/// Weight columns per packed chunk of [`MatMulWeights`].
+const MATMUL_ROWS: usize = 256;
+
+impl MatMulWeights {
+    pub fn new(raw: Vec<i8>, k: usize, n: usize) -> MatMulWeights {
+        let dot = DotIsa::detect().filter(|_| k > 0 && n > 0).map(|isa| {
+            let chunks = (0..n)
+                .step_by(MATMUL_ROWS)
+                .map(|j0| {
+                    let cols = (n - j0).min(MATMUL_ROWS);
+                    let rows: Vec<i8> =
+                        (j0..j0 + cols).flat_map(|j| (0..k).map(move |kk| (kk, j))).map(|(kk, j)| raw[kk * n + j]).collect();
+                    PackedWeights::new(&rows, cols, k)
+                })
+                .collect();
+            (isa, chunks)
+        });
+        MatMulWeights { k, n, raw, dot }
+    }
+}
+
+/// [`matmul`] with prepared weights: on the dot-product blocks when the CPU has them (the M
+/// activation rows are the blocks' pixels, the N weight columns their rows; the product is
+/// computed N×M and transposed), else the portable loop.
+pub fn matmul_prepared(a: &[i8], a_offset: i32, w: &MatMulWeights, bias: &[i32], m: usize) -> Vec<i32> {
+    let (k, n) = (w.k, w.n);
+    let Some((isa, chunks)) = w.dot.as_ref().filter(|_| m > 0 && (-128..=127).contains(&a_offset)) else {
+        return matmul(a, a_offset, &w.raw, bias, m, k, n);
+    };
+    let stored: Vec<u8> = a.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
+    let bases: Vec<Vec<i32>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(c, p)| {
+            (0..p.rows).map(|r| bias.get(c * MATMUL_ROWS + r).copied().unwrap_or(0) - (isa.shift() + a_offset) * p.sums[r]).collect()
+        })
+        .collect();
+    let blocks = m.div_ceil(BLOCK);
+    let mut transposed = vec![0i32; n * m];
+    let dst = SendPtr(transposed.as_mut_ptr());
+    (0..chunks.len() * blocks).into_par_iter().for_each_init(
+        || vec![0u8; k.div_ceil(4) * 4 * BLOCK],
+        |buf, job| {
+            let (c, b) = (job / blocks, job % blocks);
+            let (i0, np) = (b * BLOCK, (m - b * BLOCK).min(BLOCK));
+            pack_block(buf, k, np, |r, row| {
+                for (j, v) in row.iter_mut().enumerate() {
+                    *v = stored[(i0 + j) * k + r];
+                }
+            });
+            // SAFETY: job (c, b) writes columns c·MATMUL_ROWS.. (its chunk's rows) at
+            // activation rows i0..i0+np of the N×M buffer, which no other job writes.
+            unsafe { dot::block(*isa, buf, np, &chunks[c], &bases[c], dst.get().add(c * MATMUL_ROWS * m + i0), m) };
+        },
+    );
+    let mut out = vec![0i32; m * n];
+    out.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = transposed[j * m + i];
+        }
+    });
+    out
+}
+
 /// int8 matrix product with exact int32 accumulation: `a` is M×K activations (zero point
 /// `a_offset`), `b` is K×N weights, `bias` N values or empty. Returns M×N.
 pub fn matmul(a: &[i8], a_offset: i32, b: &[i8], bias: &[i32], m: usize, k: usize, n: usize) -> Vec<i32> {
@@ -694,6 +769,20 @@ pub(crate) mod tests {
         let x = [1, 2, 3, 4, 5, 6];
         let sums = window_sums(&x, 1, 1, [2, 3], &[vec![0, 1], vec![1]], &[vec![1, 2], vec![0]]);
         assert_eq!(sums, vec![12, 3, 9, 3]);
+    }
+
+    /// Prepared weights (dot-product blocks where the CPU has them) against the portable
+    /// loop: activation rows over two blocks, weight columns over two packed chunks, k not a
+    /// multiple of 4, extreme zero points.
+    #[test]
+    fn prepared_matmul_equals_the_portable_one() {
+        for (m, k, n, offset) in [(70, 37, 300, -128), (1, 4, 3, 127), (64, 120, 256, 0), (5, 1, 9, 3)] {
+            let a = pseudo_random(m * k, 7);
+            let b = pseudo_random(k * n, 8);
+            let bias: Vec<i32> = (0..n as i32).map(|j| 77 * j - 5000).collect();
+            let w = MatMulWeights::new(b.clone(), k, n);
+            assert_eq!(matmul_prepared(&a, offset, &w, &bias, m), matmul(&a, offset, &b, &bias, m, k, n), "{m}×{k}×{n}");
+        }
     }
 
     #[test]

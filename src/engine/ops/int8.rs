@@ -14,7 +14,7 @@ use ndarray::{ArrayD, IxDyn};
 use super::conv::TransposeAttrs;
 use super::pool::{Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
-use crate::engine::int8::{self, ConvGeometry, TransposeGeometry};
+use crate::engine::int8::{self, ConvGeometry, MatMulWeights, TransposeGeometry};
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
@@ -265,10 +265,8 @@ impl Op for Int8AvgPool {
 #[derive(Debug)]
 struct Int8MatMul {
     x_offset: i32,
-    /// K×N, row-major (transB applied at plan time).
-    weight: Vec<i8>,
-    k: usize,
-    n: usize,
+    /// K×N, row-major (transB applied at plan time), packed for the dot-product blocks.
+    weight: MatMulWeights,
     bias: Vec<i32>,
     /// Gemm: A must be 2-D; MatMul: leading dims are batch.
     gemm: bool,
@@ -301,9 +299,7 @@ pub fn build_matmul(ctx: &BuildContext, gemm: bool) -> OpResult<Box<dyn Op>> {
     };
     Ok(Box::new(Int8MatMul {
         x_offset: input_zero_point(ctx)?,
-        weight,
-        k,
-        n,
+        weight: MatMulWeights::new(weight, k, n),
         bias: if gemm { int32_bias(ctx, n)? } else { Vec::new() },
         gemm,
     }))
@@ -312,17 +308,16 @@ pub fn build_matmul(ctx: &BuildContext, gemm: bool) -> OpResult<Box<dyn Op>> {
 impl Op for Int8MatMul {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let shape = input(inputs, 0)?.shape().to_vec();
-        let bad = || -> OpError {
-            op_err!("input 0 has shape {shape:?}, expected …×{} to multiply the {}×{} int8 weight", self.k, self.k, self.n)
-        };
-        if shape.last() != Some(&self.k) || (self.gemm && shape.len() != 2) {
+        let (k, n) = (self.weight.k, self.weight.n);
+        let bad = || -> OpError { op_err!("input 0 has shape {shape:?}, expected …×{k} to multiply the {k}×{n} int8 weight") };
+        if shape.last() != Some(&k) || (self.gemm && shape.len() != 2) {
             return Err(bad());
         }
         let m: usize = shape[..shape.len() - 1].iter().product();
         let a = int8_input(inputs, 0)?;
-        let acc = int8::matmul(&a, self.x_offset, &self.weight, &self.bias, m, self.k, self.n);
+        let acc = int8::matmul_prepared(&a, self.x_offset, &self.weight, &self.bias, m);
         let mut out_shape = shape.clone();
-        *out_shape.last_mut().expect("non-empty") = self.n;
+        *out_shape.last_mut().expect("non-empty") = n;
         Ok(vec![output(&out_shape, acc)?])
     }
 }
