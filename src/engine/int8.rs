@@ -83,8 +83,7 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
                 }
             }
             let packed = PackedWeights::new(&reordered, mg, taps * quads * 4);
-            let base =
-                (0..mg).map(|mi| bias.get(grp * mg + mi).copied().unwrap_or(0) - (isa.shift() + x_offset) * packed.sums[mi]).collect();
+            let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
             (packed, base)
         })
         .collect();
@@ -162,15 +161,12 @@ fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &
         }
         return out;
     }
-    let stored: Vec<u8> = x.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
+    let stored = isa.encode_all(x);
     let pad = isa.encode(x_offset as i8);
-    // Σ (stored − shift − offset)·w = Σ (q − offset)·w: the blocks start from the bias minus
-    // (shift + offset)·Σw.
     let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
         .map(|grp| {
             let packed = PackedWeights::new(&w[grp * mg * k..][..mg * k], mg, k);
-            let base =
-                (0..mg).map(|mi| bias.get(grp * mg + mi).copied().unwrap_or(0) - (isa.shift() + x_offset) * packed.sums[mi]).collect();
+            let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
             (packed, base)
         })
         .collect();
@@ -371,7 +367,7 @@ fn conv_transpose2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[
     if out.is_empty() {
         return out;
     }
-    let stored: Vec<u8> = x.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
+    let stored = isa.encode_all(x);
     let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
         .map(|grp| {
             // w is C_in × C_out/group × kh × kw: row r = (co, ky, kx) of input channel ci
@@ -383,7 +379,8 @@ fn conv_transpose2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[
                 }
             }
             let packed = PackedWeights::new(&rows_by_ci, rows, cig);
-            let base = packed.sums.iter().map(|&s| -(isa.shift() + x_offset) * s).collect();
+            // The bias is added per output pixel after the taps are gathered.
+            let base = packed.bases(isa, x_offset, &[]);
             (packed, base)
         })
         .collect();
@@ -536,14 +533,9 @@ pub fn matmul_prepared(a: &[i8], a_offset: i32, w: &MatMulWeights, bias: &[i32],
     let Some((isa, chunks)) = w.dot.as_ref().filter(|_| m > 0 && (-128..=127).contains(&a_offset)) else {
         return matmul(a, a_offset, &w.raw, bias, m, k, n);
     };
-    let stored: Vec<u8> = a.par_iter().with_min_len(1 << 14).map(|&q| isa.encode(q)).collect();
-    let bases: Vec<Vec<i32>> = chunks
-        .iter()
-        .enumerate()
-        .map(|(c, p)| {
-            (0..p.rows).map(|r| bias.get(c * MATMUL_ROWS + r).copied().unwrap_or(0) - (isa.shift() + a_offset) * p.sums[r]).collect()
-        })
-        .collect();
+    let stored = isa.encode_all(a);
+    let bases: Vec<Vec<i32>> =
+        chunks.iter().enumerate().map(|(c, p)| p.bases(*isa, a_offset, bias.get(c * MATMUL_ROWS..).unwrap_or(&[]))).collect();
     let blocks = m.div_ceil(BLOCK);
     let mut transposed = vec![0i32; n * m];
     let dst = SendPtr(transposed.as_mut_ptr());

@@ -52,6 +52,12 @@ impl DotIsa {
         }
     }
 
+    /// Every value of `x` stored (two threads on big inputs).
+    pub fn encode_all(self, x: &[i8]) -> Vec<u8> {
+        use rayon::prelude::*;
+        x.par_iter().with_min_len(1 << 14).map(|&q| self.encode(q)).collect()
+    }
+
     /// The stored byte's value minus `q`: a block's sums exceed `Σ q·w` by `shift·Σw`.
     pub fn shift(self) -> i32 {
         match self {
@@ -69,6 +75,8 @@ pub struct PackedWeights {
     bytes: Vec<i8>,
     /// Σ_k w[row][k].
     pub sums: Vec<i32>,
+    /// Where k-quad q of a [`pack_block`]ed block starts (q · 4 · BLOCK), for [`block`].
+    packed_offsets: Vec<usize>,
 }
 
 impl PackedWeights {
@@ -80,7 +88,15 @@ impl PackedWeights {
             dst[..k].copy_from_slice(src);
         }
         let sums = w.chunks_exact(k.max(1)).take(rows).map(|r| r.iter().map(|&v| v as i32).sum()).collect();
-        PackedWeights { rows, k4, bytes, sums }
+        let packed_offsets = (0..k4 / 4).map(|q| q * 4 * BLOCK).collect();
+        PackedWeights { rows, k4, bytes, sums, packed_offsets }
+    }
+
+    /// What each row's sums start from so that the block gives `bias[row] + Σ (q − offset)·w`:
+    /// `Σ (stored − shift − offset)·w = Σ (q − offset)·w`, so the bias minus
+    /// (shift + offset)·Σw (`bias` may be shorter or empty: 0 for the missing rows).
+    pub fn bases(&self, isa: DotIsa, offset: i32, bias: &[i32]) -> Vec<i32> {
+        self.sums.iter().enumerate().map(|(r, &s)| bias.get(r).copied().unwrap_or(0) - (isa.shift() + offset) * s).collect()
     }
 }
 
@@ -119,8 +135,7 @@ pub fn pack_block(dst: &mut [u8], k: usize, np: usize, mut row: impl FnMut(usize
 /// else reads or writes those elements meanwhile.
 pub unsafe fn block(isa: DotIsa, act: &[u8], np: usize, w: &PackedWeights, base: &[i32], dst: *mut i32, stride: usize) {
     debug_assert!(act.len() >= w.k4 * BLOCK);
-    let offsets: Vec<usize> = (0..w.k4 / 4).map(|q| q * 4 * BLOCK).collect();
-    unsafe { block_at(isa, act.as_ptr(), &offsets, np, w, base, dst, stride) }
+    unsafe { block_at(isa, act.as_ptr(), &w.packed_offsets, np, w, base, dst, stride) }
 }
 
 /// [`block`] with k-quad q of the block at `act + quad_offsets[q]`.
