@@ -216,6 +216,81 @@ impl Session {
         self.execute(inputs, observe, callback, None, &RunOptions::default(), false)
     }
 
+    /// Computes the value `want` from `given` values (any values of the model, not only graph
+    /// inputs) and the constants, running only the steps on the way. It takes the unfused
+    /// plan, in which every value exists (same bits as the fused one). For re-running a part
+    /// of a model on other data with the session's own weights.
+    pub fn run_part(&self, given: &[(&str, &Tensor)], want: &str) -> Result<Tensor> {
+        let id_of = |name: &str| {
+            self.ids
+                .get(name)
+                .copied()
+                .ok_or_else(|| EngineError::Input { name: name.to_string(), detail: "is not a value of the model".into() })
+        };
+        let mut known: Vec<Option<&Tensor>> = vec![None; self.names.len()];
+        for (id, c) in &self.constants {
+            known[*id] = Some(c.as_ref());
+        }
+        for &(name, t) in given {
+            known[id_of(name)?] = Some(t);
+        }
+        let want_id = id_of(want)?;
+        if let Some(t) = known[want_id] {
+            return Ok(t.clone());
+        }
+        // Backwards from `want`: the steps producing a needed value not known.
+        let mut needed = vec![false; self.names.len()];
+        needed[want_id] = true;
+        let mut to_run = Vec::new();
+        for (i, step) in self.steps.iter().enumerate().rev() {
+            if step.outputs.iter().any(|&o| needed[o]) {
+                to_run.push(i);
+                for &id in step.inputs.iter().flatten() {
+                    if known[id].is_none() {
+                        needed[id] = true;
+                    }
+                }
+            }
+        }
+        to_run.reverse();
+        if let Some((spec, _)) = self.inputs.iter().find(|(_, id)| needed[*id]) {
+            return Err(EngineError::Input { name: spec.name.clone(), detail: format!("is needed for '{want}' but was not given") });
+        }
+        let mut last_use: HashMap<usize, usize> = HashMap::new();
+        for &i in &to_run {
+            for &id in self.steps[i].inputs.iter().flatten() {
+                last_use.insert(id, i);
+            }
+        }
+        let mut computed: Vec<Option<Tensor>> = vec![None; self.names.len()];
+        for &i in &to_run {
+            if super::cancel::cancelled() {
+                return Err(EngineError::Cancelled);
+            }
+            let step = &self.steps[i];
+            let results = {
+                let args: Vec<Option<&Tensor>> =
+                    step.inputs.iter().map(|id| id.and_then(|id| known[id].or(computed[id].as_ref()))).collect();
+                step.op.run(&args).map_err(|e| EngineError::Node {
+                    node: step.label.clone(),
+                    op_type: step.op_type.clone(),
+                    detail: e.0,
+                })?
+            };
+            for (&id, t) in step.outputs.iter().zip(results) {
+                computed[id] = Some(t);
+            }
+            for &id in step.inputs.iter().flatten() {
+                if id != want_id && last_use.get(&id) == Some(&i) {
+                    computed[id] = None;
+                }
+            }
+        }
+        computed[want_id]
+            .take()
+            .ok_or_else(|| EngineError::Input { name: want.to_string(), detail: "was never computed (no step produces it)".into() })
+    }
+
     /// Runs once and returns, with the outputs, the wall time of every executed node as
     /// (node, op type, milliseconds) in execution order.
     #[allow(clippy::type_complexity)]
@@ -538,6 +613,25 @@ mod tests {
         let ints = Tensor::I64(ArrayD::zeros(IxDyn(&[3, 2])));
         let e = s.run(HashMap::from([("x".into(), ints)])).unwrap_err().to_string();
         assert_eq!(e, "input 'x': is int64, the model expects float");
+    }
+
+    #[test]
+    fn run_part_runs_only_the_steps_between_given_and_wanted_values() {
+        let shapes = HashMap::from([("x".to_string(), vec![3, 2])]);
+        let s = Session::with_registry(&chain("Third"), &shapes, &registry()).unwrap();
+        // a = 2x, b = a / 3, y = 2b: from a given `a`, b and y follow without x.
+        let a = x(3);
+        let b = s.run_part(&[("a", &a)], "b").unwrap();
+        assert_eq!(b.to_f64_vec(), a.to_f64_vec().iter().map(|v| (*v as f32 / 3.0) as f64).collect::<Vec<_>>());
+        let y = s.run_part(&[("a", &a)], "y").unwrap();
+        assert_eq!(y.to_f64_vec(), b.to_f64_vec().iter().map(|v| v * 2.0).collect::<Vec<_>>());
+        // The same as a whole run from x = a / 2.
+        let half = Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[3, 2]), a.to_f64_vec().iter().map(|v| *v as f32 / 2.0).collect()).unwrap());
+        assert_eq!(s.run(HashMap::from([("x".to_string(), half)])).unwrap()[0].1, y);
+        // A given value is returned as is; missing or unknown values are named.
+        assert_eq!(s.run_part(&[("b", &a)], "b").unwrap(), a);
+        assert_eq!(s.run_part(&[], "b").unwrap_err().to_string(), "input 'x': is needed for 'b' but was not given");
+        assert_eq!(s.run_part(&[("q", &a)], "b").unwrap_err().to_string(), "input 'q': is not a value of the model");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! - per layer, the cosine similarity of the layer's fake-quant output against its float
 //!   output **given the same float input** (the error this layer adds on its own: quantized
 //!   activation and weights), pooled over all batches; each layer's fake-quant slice of the
-//!   graph runs as its own small session on the float input observed in the float run;
+//!   graph runs, in the fake-quant model's session, on the float input observed in the float run;
 //! - per model output, cosine, SQNR and max error of the whole fake-quant model against the
 //!   float model.
 //!
@@ -136,7 +136,7 @@ pub(crate) fn summarize_task(task: &Task, output: &str, rows: &[TaskMetrics]) ->
 }
 
 /// Running sums of a pair of tensors.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub(crate) struct PairSums {
     dot: f64,
     ref_sq: f64,
@@ -146,17 +146,77 @@ pub(crate) struct PairSums {
     max_ref: f64,
 }
 
+/// Values per part of [`PairSums::add`]: parts are summed on their own (in parallel when
+/// there are several) and joined in order, so the sums do not depend on the thread count.
+const PAIR_PART: usize = 1 << 15;
+
 impl PairSums {
     pub(crate) fn add(&mut self, reference: &[f32], test: &[f32]) {
-        for (&r, &t) in reference.iter().zip(test) {
-            let (r, t) = (r as f64, t as f64);
-            self.dot += r * t;
-            self.ref_sq += r * r;
-            self.test_sq += t * t;
-            self.err_sq += (r - t) * (r - t);
-            self.max_err = self.max_err.max((r - t).abs());
-            self.max_ref = self.max_ref.max(r.abs());
+        use rayon::prelude::*;
+        let n = reference.len().min(test.len());
+        let (reference, test) = (&reference[..n], &test[..n]);
+        let parts: Vec<PairSums> = if n >= 2 * PAIR_PART {
+            reference.par_chunks(PAIR_PART).zip(test.par_chunks(PAIR_PART)).map(|(r, t)| PairSums::of_part(r, t)).collect()
+        } else {
+            vec![PairSums::of_part(reference, test)]
+        };
+        for p in parts {
+            self.join(&p);
         }
+    }
+
+    fn join(&mut self, other: &PairSums) {
+        self.dot += other.dot;
+        self.ref_sq += other.ref_sq;
+        self.test_sq += other.test_sq;
+        self.err_sq += other.err_sq;
+        self.max_err = self.max_err.max(other.max_err);
+        self.max_ref = self.max_ref.max(other.max_ref);
+    }
+
+    /// The sums of one part, in 8 independent lanes (element i in lane i mod 8) so that they
+    /// vectorize; AVX2 code when available (the same operations in the same order).
+    fn of_part(reference: &[f32], test: &[f32]) -> PairSums {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        fn avx2(reference: &[f32], test: &[f32]) -> PairSums {
+            PairSums::lanes(reference, test)
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just checked.
+            return unsafe { avx2(reference, test) };
+        }
+        PairSums::lanes(reference, test)
+    }
+
+    #[inline(always)]
+    fn lanes(reference: &[f32], test: &[f32]) -> PairSums {
+        const L: usize = 8;
+        let (mut dot, mut rr, mut tt, mut ee, mut me, mut mr) = ([0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L]);
+        let mut step = |j: usize, r: f32, t: f32| {
+            let (r, t) = (r as f64, t as f64);
+            let e = r - t;
+            dot[j] += r * t;
+            rr[j] += r * r;
+            tt[j] += t * t;
+            ee[j] += e * e;
+            me[j] = if e.abs() > me[j] { e.abs() } else { me[j] };
+            mr[j] = if r.abs() > mr[j] { r.abs() } else { mr[j] };
+        };
+        let (rs, ts) = (reference.chunks_exact(L), test.chunks_exact(L));
+        let (r_rest, t_rest) = (rs.remainder(), ts.remainder());
+        for (r, t) in rs.zip(ts) {
+            for j in 0..L {
+                step(j, r[j], t[j]);
+            }
+        }
+        for (j, (&r, &t)) in r_rest.iter().zip(t_rest).enumerate() {
+            step(j, r, t);
+        }
+        let sum = |a: [f64; L]| a.iter().sum::<f64>();
+        let max = |a: [f64; L]| a.iter().copied().fold(0.0, f64::max);
+        PairSums { dot: sum(dot), ref_sq: sum(rr), test_sq: sum(tt), err_sq: sum(ee), max_err: max(me), max_ref: max(mr) }
     }
 
     pub(crate) fn cosine(&self) -> f64 {
@@ -178,38 +238,31 @@ fn f32_values(t: &Tensor) -> Cow<'_, [f32]> {
     f32_view(t).unwrap_or_else(|| Cow::Owned(t.to_f64_vec().into_iter().map(|v| v as f32).collect()))
 }
 
-/// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`.
-/// Its session is built for each run and dropped after it: kept for all layers at once, the
-/// slices would hold another copy of every weight (as much again as a whole-model session),
-/// while building one costs about what packing that layer's weights costs.
-struct LayerSlice<'a> {
-    fake: &'a ModelProto,
+/// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`. It
+/// runs inside the fake-quant model's session (its steps from `x` to `y` only): no session
+/// or weight copy of its own.
+struct LayerSlice {
     x: String,
     y: String,
 }
 
-impl<'a> LayerSlice<'a> {
-    fn new(fake: &'a ModelProto, x: &str, y: &str) -> Result<Self> {
-        let slice = LayerSlice { fake, x: x.to_string(), y: y.to_string() };
-        slice.model()?;
-        Ok(slice)
+impl LayerSlice {
+    /// Checks up front that `y` follows from `x` and constants alone in `fake`.
+    fn new(fake: &ModelProto, x: &str, y: &str) -> Result<Self> {
+        if crate::onnx::prune::slice_model(fake, &[x], &[y]).is_none() {
+            return Err(CalibrateError::Argument {
+                flag: "--model",
+                detail: format!("the layer from '{x}' to '{y}' cannot be cut out of the fake-quant model"),
+            });
+        }
+        Ok(LayerSlice { x: x.to_string(), y: y.to_string() })
     }
 
-    fn model(&self) -> Result<ModelProto> {
-        crate::onnx::prune::slice_model(self.fake, &[&self.x], &[&self.y]).ok_or_else(|| CalibrateError::Argument {
-            flag: "--model",
-            detail: format!("the layer from '{}' to '{}' cannot be cut out of the fake-quant model", self.x, self.y),
-        })
-    }
-
-    fn run(&self, input: &Tensor) -> Result<Tensor> {
-        let context = || format!("fake-quant slice of layer output '{}'", self.y);
-        let shapes = HashMap::from([(self.x.clone(), input.shape().iter().map(|&d| d as i64).collect())]);
-        let session = Session::new(&self.model()?, &shapes).map_err(|source| CalibrateError::Engine { context: context(), source })?;
-        let mut out = session
-            .run(HashMap::from([(self.x.clone(), input.clone())]))
-            .map_err(|source| CalibrateError::Engine { context: context(), source })?;
-        Ok(out.remove(0).1)
+    /// The layer's fake-quant output for `input`, computed by the fake-quant model's session.
+    fn run(&self, fake_session: &Session, input: &Tensor) -> Result<Tensor> {
+        fake_session
+            .run_part(&[(&self.x, input)], &self.y)
+            .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })
     }
 }
 
@@ -257,7 +310,7 @@ pub fn evaluate(
     for b in 0..batch_num {
         let batch = data.batch(b)?;
         let inputs = batch.into_map();
-        let mut pending: HashMap<usize, Vec<f32>> = HashMap::new();
+        let mut pending: HashMap<usize, Tensor> = HashMap::new();
         let mut failure: Option<CalibrateError> = None;
         let float_out = float_session
             .run_observed(inputs.clone(), &observe, &mut |name, tensor| {
@@ -266,13 +319,13 @@ pub fn evaluate(
                 }
                 for &i in by_output.get(name).map(Vec::as_slice).unwrap_or(&[]) {
                     if let Some(q) = pending.remove(&i) {
-                        layer_sums[i].add(&f32_values(tensor), &q);
+                        layer_sums[i].add(&f32_values(tensor), &f32_values(&q));
                     }
                 }
                 for &i in by_input.get(name).map(Vec::as_slice).unwrap_or(&[]) {
-                    match slices[i].run(tensor) {
+                    match slices[i].run(&fake_session, tensor) {
                         Ok(q) => {
-                            pending.insert(i, f32_values(&q).into_owned());
+                            pending.insert(i, q);
                         }
                         Err(e) => failure = Some(e),
                     }
@@ -319,4 +372,49 @@ pub fn evaluate(
             })
             .collect(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_sums_match_the_plain_sums() {
+        // Sizes below, at and above one part, with a remainder in every lane count.
+        for n in [0usize, 1, 7, 9, 1000, PAIR_PART, 2 * PAIR_PART + 13, 5 * PAIR_PART + 3] {
+            let r: Vec<f32> = (0..n).map(|i| ((i * 7919 % 1013) as f32 - 500.0) * 0.01).collect();
+            let t: Vec<f32> = r.iter().enumerate().map(|(i, &v)| v + ((i % 17) as f32 - 8.0) * 1e-3).collect();
+            let mut sums = PairSums::default();
+            sums.add(&r, &t);
+            let (mut dot, mut rr, mut tt, mut ee, mut me, mut mr) = (0f64, 0f64, 0f64, 0f64, 0f64, 0f64);
+            for (&a, &b) in r.iter().zip(&t) {
+                let (a, b) = (a as f64, b as f64);
+                dot += a * b;
+                rr += a * a;
+                tt += b * b;
+                ee += (a - b) * (a - b);
+                me = me.max((a - b).abs());
+                mr = mr.max(a.abs());
+            }
+            let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * y.abs().max(1.0);
+            assert!(close(sums.dot, dot) && close(sums.ref_sq, rr) && close(sums.test_sq, tt) && close(sums.err_sq, ee), "n = {n}");
+            assert_eq!((sums.max_err, sums.max_ref), (me, mr), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn pair_sums_of_a_split_equal_the_parts_joined() {
+        // add() over a long tensor = the same parts added one by one: the result does not
+        // depend on how many threads summed them.
+        let n = 3 * PAIR_PART + 5;
+        let r: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
+        let t: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() + 1e-3 * (i % 5) as f32).collect();
+        let mut whole = PairSums::default();
+        whole.add(&r, &t);
+        let mut parts = PairSums::default();
+        for (a, b) in r.chunks(PAIR_PART).zip(t.chunks(PAIR_PART)) {
+            parts.join(&PairSums::of_part(a, b));
+        }
+        assert_eq!(whole, parts);
+    }
 }
