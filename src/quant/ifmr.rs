@@ -434,10 +434,11 @@ impl Binned {
         let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
         Some(Binned {
             look,
-            packed: [vec![0; SLOTS * nbins], vec![0; SLOTS * nbins]],
+            // Allocated by the first batch of pass 2 (see `allocate`).
+            packed: [Vec::new(), Vec::new()],
             pending: [0; 2],
-            count: vec![0; nbins],
-            offsets: vec![0; nbins],
+            count: Vec::new(),
+            offsets: Vec::new(),
             squares: 0.0,
             outside: vec![0.0; cands.len()],
         })
@@ -452,7 +453,20 @@ impl Binned {
         self.pending[h] = 0;
     }
 
+    /// The accumulators, allocated when pass 2 starts rather than in [`Binned::new`]: the bins
+    /// of all tensors are built in parallel, and memory the allocator's per-thread arenas
+    /// took for them would not be reused by the evaluation after the calibration (+50 MiB).
+    fn allocate(&mut self) {
+        let nbins = self.look.nbins;
+        if self.count.len() != nbins {
+            self.packed = [vec![0; SLOTS * nbins], vec![0; SLOTS * nbins]];
+            self.count = vec![0; nbins];
+            self.offsets = vec![0; nbins];
+        }
+    }
+
     fn accumulate(&mut self, search: &Search, data: &[f32]) {
+        self.allocate();
         let mut outside = Vec::new();
         // Segments whose halves fit one flush period; two fixed halves (the same split
         // whatever the thread count) when large.
@@ -488,12 +502,12 @@ impl Binned {
     fn totals(&self, search: &Search) -> Vec<f64> {
         let look = &self.look;
         // Per binned bin (zero bin left out): n, left, Σd.
-        let bins: Vec<(f64, f32, f64)> = (0..self.count.len())
+        let bins: Vec<(f64, f32, f64)> = (0..look.nbins)
             .filter(|&j| j != look.zero_bin)
             .filter_map(|j| {
-                let slots = || self.packed.iter().flat_map(|p| &p[SLOTS * j..SLOTS * (j + 1)]);
-                let n = self.count[j] + slots().map(|p| p >> PACK_SHIFT).sum::<u64>();
-                let k = self.offsets[j] + slots().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
+                let slots = || self.packed.iter().flat_map(|p| p.get(SLOTS * j..SLOTS * (j + 1)).unwrap_or_default());
+                let n = self.count.get(j).copied().unwrap_or(0) + slots().map(|p| p >> PACK_SHIFT).sum::<u64>();
+                let k = self.offsets.get(j).copied().unwrap_or(0) + slots().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
                 if n == 0 {
                     return None;
                 }
@@ -1039,14 +1053,18 @@ impl IfmrObserver {
                 format!("received {} values, more than the {} announced (shape × batch_num)", self.seen + data.len(), self.total),
             ));
         }
-        let fp = fingerprint(data);
         match &mut self.phase {
             Phase::Extremes { largest, smallest } => {
-                check_finite(&self.tensor, data, self.seen)?;
-                keep_extremes(largest, smallest, self.k_max, self.k_min, data);
+                let scan = Scan::of(data);
+                if !scan.finite {
+                    check_finite(&self.tensor, data, self.seen)?;
+                }
+                keep_extremes(largest, smallest, self.k_max, self.k_min, data, &scan.ranges);
+                let fp = scan.fingerprint;
                 self.fingerprint = [self.fingerprint[0].wrapping_add(fp[0]), self.fingerprint[1] ^ fp[1]];
             }
             Phase::Errors { search, sums, binned } => {
+                let fp = fingerprint(data);
                 match binned {
                     Some(b) => b.accumulate(search, data),
                     None => search.accumulate(sums, self.seen, data),
@@ -1144,43 +1162,98 @@ impl ActObserver for IfmrObserver {
     }
 }
 
-fn keep_extremes(largest: &mut BinaryHeap<Reverse<Key>>, smallest: &mut BinaryHeap<Key>, k_max: usize, k_min: usize, data: &[f32]) {
+/// `ranges`: the (min, max) of each [`EXTREMES_CHUNK`] values of `data` ([`Scan`]).
+fn keep_extremes(
+    largest: &mut BinaryHeap<Reverse<Key>>,
+    smallest: &mut BinaryHeap<Key>,
+    k_max: usize,
+    k_min: usize,
+    data: &[f32],
+    ranges: &[(f32, f32)],
+) {
     // Once both heaps are full, a chunk whose max is ≤ the k-th largest so far and whose min
     // is ≥ the k-th smallest changes neither (the element loop replaces only on a strict
-    // inequality): skipped after one vectorized min/max.
-    for chunk in data.chunks(EXTREMES_CHUNK) {
+    // inequality): skipped on its scanned range.
+    for (chunk, &(lo, hi)) in data.chunks(EXTREMES_CHUNK).zip(ranges) {
         if largest.len() == k_max
             && smallest.len() == k_min
             && let (Some(top), Some(bottom)) = (largest.peek(), smallest.peek())
+            && hi <= top.0.0
+            && lo >= bottom.0
         {
-            let (lo, hi) = min_max(chunk);
-            if hi <= top.0.0 && lo >= bottom.0 {
-                continue;
-            }
+            continue;
         }
         keep_extremes_each(largest, smallest, k_max, k_min, chunk);
     }
 }
 
-/// Elements per min/max check of [`keep_extremes`].
+/// Elements per (min, max) range of [`Scan`] (the unit [`keep_extremes`] skips).
 const EXTREMES_CHUNK: usize = 512;
 
-/// (min, max) of finite values, in 8 independent lanes so it vectorizes (AVX2 code when
-/// available: the same selections, the same answer).
-fn min_max(data: &[f32]) -> (f32, f32) {
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn avx2(data: &[f32]) -> (f32, f32) {
-        min_max_lanes(data)
-    }
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: AVX2 support was just checked.
-        return unsafe { avx2(data) };
-    }
-    min_max_lanes(data)
+/// Values per part of [`Scan::of`] (a multiple of [`EXTREMES_CHUNK`]); parts scan in parallel.
+const SCAN_PART: usize = 64 * EXTREMES_CHUNK;
+
+/// Pass 1's single read of a batch: the (min, max) of every [`EXTREMES_CHUNK`] values, whether
+/// all are finite and the [`fingerprint`] (each chunk read from memory once, then from L1).
+struct Scan {
+    ranges: Vec<(f32, f32)>,
+    finite: bool,
+    fingerprint: [u64; 2],
 }
 
+impl Scan {
+    fn of(data: &[f32]) -> Scan {
+        if data.len() < 2 * SCAN_PART {
+            return Scan::part(data);
+        }
+        let parts: Vec<Scan> = data.par_chunks(SCAN_PART).map(Scan::part).collect();
+        let mut all = Scan { ranges: Vec::with_capacity(data.len().div_ceil(EXTREMES_CHUNK)), finite: true, fingerprint: [0, 0] };
+        for p in parts {
+            all.ranges.extend(p.ranges);
+            all.finite &= p.finite;
+            all.fingerprint = fingerprint_join(all.fingerprint, p.fingerprint);
+        }
+        all
+    }
+
+    /// AVX-512 code when available (64-bit multiplies for the fingerprint), AVX2 else: the
+    /// same selections and integer operations, the same answer.
+    fn part(data: &[f32]) -> Scan {
+        #[cfg(target_arch = "x86_64")]
+        {
+            #[target_feature(enable = "avx512f,avx512dq")]
+            fn avx512(data: &[f32]) -> Scan {
+                Scan::part_lanes(data)
+            }
+            #[target_feature(enable = "avx2")]
+            fn avx2(data: &[f32]) -> Scan {
+                Scan::part_lanes(data)
+            }
+            if std::arch::is_x86_feature_detected!("avx512dq") {
+                // SAFETY: AVX-512F/DQ support was just checked.
+                return unsafe { avx512(data) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: AVX2 support was just checked.
+                return unsafe { avx2(data) };
+            }
+        }
+        Scan::part_lanes(data)
+    }
+
+    #[inline(always)]
+    fn part_lanes(data: &[f32]) -> Scan {
+        let mut scan = Scan { ranges: Vec::with_capacity(data.len().div_ceil(EXTREMES_CHUNK)), finite: true, fingerprint: [0, 0] };
+        for chunk in data.chunks(EXTREMES_CHUNK) {
+            scan.ranges.push(min_max_lanes(chunk));
+            scan.finite &= chunk.iter().fold(true, |ok, v| ok & v.is_finite());
+            scan.fingerprint = fingerprint_join(scan.fingerprint, fingerprint_lanes(chunk));
+        }
+        scan
+    }
+}
+
+/// (min, max) of finite values, in 8 independent lanes so it vectorizes.
 #[inline(always)]
 fn min_max_lanes(data: &[f32]) -> (f32, f32) {
     let (mut lo, mut hi) = ([f32::INFINITY; 8], [f32::NEG_INFINITY; 8]);

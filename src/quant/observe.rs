@@ -57,7 +57,7 @@ impl Pass {
 }
 
 /// The state of one activation algorithm on one tensor.
-pub trait ActObserver {
+pub trait ActObserver: Send {
     /// One batch's values of the tensor, in a pass of [`ActAlgorithm::passes`].
     fn observe(&mut self, pass: Pass, values: &[f32]) -> Result<()>;
     /// Every batch of `pass` was observed.
@@ -219,11 +219,13 @@ impl ActivationCalibrator {
     }
 
     /// Ends `pass` (call after its last batch).
+    /// The observers finish in parallel (IFMR builds its bins there); the first error in
+    /// slot order is returned.
     pub fn finish_pass(&mut self, pass: Pass) -> Result<()> {
-        for slot in self.slots.iter_mut().filter(|s| s.spec.takes_part_in(pass)) {
-            slot.observer_mut()?.finish_pass(pass)?;
-        }
-        Ok(())
+        use rayon::prelude::*;
+        let results: Vec<Result<()>> =
+            self.slots.par_iter_mut().filter(|s| s.spec.takes_part_in(pass)).map(|slot| slot.observer_mut()?.finish_pass(pass)).collect();
+        results.into_iter().collect()
     }
 
     /// The result of every spec, in the order given to [`new`](Self::new).
