@@ -5,6 +5,7 @@
 pub mod conv;
 pub mod dot;
 pub mod epilogue;
+pub mod exp;
 pub mod gemm;
 pub mod panel;
 pub mod split;

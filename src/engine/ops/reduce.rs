@@ -393,6 +393,39 @@ struct Soft {
     coerce_2d: bool,
 }
 
+/// Softmax of one contiguous row (the last axis): the general path's operations in the same
+/// order (the max is order-free, the sum stays sequential), laid out so that the gather, the
+/// max, the exps and the quotients vectorize (PP-OCRv4 rec's 40 × 6625 CTC softmax).
+fn softmax_row<T: Num>(s: &[T], col: &mut [f64], dst: &mut [T]) {
+    for (c, x) in col.iter_mut().zip(s) {
+        *c = x.to_f64();
+    }
+    let m = max_or_nan(col);
+    crate::engine::kernels::exp::exp_shifted(col, m);
+    let sum: f64 = col.iter().sum();
+    for (d, &c) in dst.iter_mut().zip(col.iter()) {
+        *d = T::from_f64(c / sum);
+    }
+}
+
+/// The largest value, or NaN when there is one (in 8 lanes; the max of a set does not depend
+/// on the order it is taken in).
+fn max_or_nan(v: &[f64]) -> f64 {
+    let (mut lanes, mut nan) = ([f64::NEG_INFINITY; 8], false);
+    let mut groups = v.chunks_exact(8);
+    for g in &mut groups {
+        for j in 0..8 {
+            nan |= g[j].is_nan();
+            lanes[j] = if g[j] > lanes[j] { g[j] } else { lanes[j] };
+        }
+    }
+    for &x in groups.remainder() {
+        nan |= x.is_nan();
+        lanes[0] = if x > lanes[0] { x } else { lanes[0] };
+    }
+    if nan { f64::NAN } else { lanes.iter().copied().fold(f64::NEG_INFINITY, f64::max) }
+}
+
 /// Applies the op along the middle axis of an `[outer, n, inner]` layout.
 fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind: SoftKind) -> ArrayD<T> {
     let src = a.as_standard_layout();
@@ -415,6 +448,12 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
         // column range; `out` outlives the loop and is not otherwise touched meanwhile.
         let put = |k: usize, j: usize, v: T| unsafe { *dst_ptr.get().add(o * block + k * inner + j) = v };
         col.resize(n, 0.0);
+        if inner == 1 && kind == SoftKind::Softmax {
+            // SAFETY: as `put`: job o alone writes block o.
+            let dst = unsafe { std::slice::from_raw_parts_mut(dst_ptr.get().add(o * block), n) };
+            softmax_row(s, col, dst);
+            return;
+        }
         for j in (part * inner / col_chunks)..((part + 1) * inner / col_chunks) {
             for (k, c) in col.iter_mut().enumerate() {
                 *c = s[k * inner + j].to_f64();
@@ -433,7 +472,7 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
                 }
                 SoftKind::Softmax => {
                     let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
-                    col.iter_mut().for_each(|c| *c = (*c - m).exp());
+                    crate::engine::kernels::exp::exp_shifted(col, m);
                     let sum: f64 = col.iter().sum();
                     for (k, &c) in col.iter().enumerate() {
                         put(k, j, T::from_f64(c / sum));
