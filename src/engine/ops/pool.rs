@@ -232,7 +232,8 @@ fn max_pool_2d<T: Num>(
         rows.resize(ih * ow, lowest);
         // Row maxima one kernel tap at a time over all outputs of the row: each output still
         // meets its taps (those of `taps[1]`, the in-range x·s − pad + j·d) in increasing j,
-        // so the same comparisons in the same order as a per-output walk.
+        // so the same comparisons in the same order as a per-output walk. Maxima are selects,
+        // not conditional stores: those compiled to a data-dependent branch per element.
         let WidthWindow { k, s, d, pad } = width;
         for (y, r) in rows.chunks_exact_mut(ow).enumerate() {
             let line = &plane[y * iw..(y + 1) * iw];
@@ -245,15 +246,11 @@ fn max_pool_2d<T: Num>(
                 let first = (lo as isize * s as isize + off) as usize;
                 if s == 1 {
                     for (b, &v) in r[lo..hi].iter_mut().zip(&line[first..first + (hi - lo)]) {
-                        if v > *b {
-                            *b = v;
-                        }
+                        *b = if v > *b { v } else { *b };
                     }
                 } else {
                     for (b, &v) in r[lo..hi].iter_mut().zip(line[first..].iter().step_by(s)) {
-                        if v > *b {
-                            *b = v;
-                        }
+                        *b = if v > *b { v } else { *b };
                     }
                 }
             }
@@ -262,9 +259,7 @@ fn max_pool_2d<T: Num>(
             o.fill(lowest);
             for &y in th {
                 for (b, &v) in o.iter_mut().zip(&rows[y * ow..(y + 1) * ow]) {
-                    if v > *b {
-                        *b = v;
-                    }
+                    *b = if v > *b { v } else { *b };
                 }
             }
         }
