@@ -167,7 +167,13 @@ pub(crate) fn remap<T: Clone + Send + Sync>(
         strides[i] = strides[i + 1] * in_shape[i + 1];
     }
     let inner: usize = in_shape[k + 1..].iter().product();
-    let ctx = RemapCtx { src, in_shape, maps, fill, strides: &strides, k, inner };
+    // Single elements from the last mapped axis with no two consecutive indices (a strided
+    // Slice, e.g. YOLOX's Focus): element by element, without looking for runs to copy.
+    let scattered = match &maps[k] {
+        AxisMap::Map(m) if inner == 1 => !m.windows(2).any(|w| matches!((w[0], w[1]), (Some(a), Some(b)) if b == a + 1)),
+        _ => false,
+    };
+    let ctx = RemapCtx { src, in_shape, maps, fill, strides: &strides, k, inner, scattered };
     let mut out = Vec::with_capacity(total);
     let spare = &mut out.spare_capacity_mut()[..total];
     // Big outputs: jobs over the output rows of the first axes (at least 4 per thread), each
@@ -237,6 +243,8 @@ struct RemapCtx<'a, T> {
     strides: &'a [usize],
     k: usize,
     inner: usize,
+    /// See [`remap`]: inner == 1 and no runs on axis k.
+    scattered: bool,
 }
 
 impl<T: Clone> RemapCtx<'_, T> {
@@ -244,6 +252,21 @@ impl<T: Clone> RemapCtx<'_, T> {
     fn rec(&self, axis: usize, off: usize, out: &mut Sink<'_, T>) {
         let map = &self.maps[axis];
         let n = map.len(self.in_shape[axis]);
+        if axis == self.k
+            && self.scattered
+            && off != usize::MAX
+            && let AxisMap::Map(m) = map
+        {
+            let stride = self.strides[axis];
+            for (d, i) in out.buf[out.pos..out.pos + n].iter_mut().zip(m) {
+                d.write(match i {
+                    Some(i) => self.src[off + i * stride].clone(),
+                    None => self.fill.expect("checked").clone(),
+                });
+            }
+            out.pos += n;
+            return;
+        }
         if axis == self.k {
             let inner = self.inner;
             let mut o = 0;
