@@ -69,6 +69,34 @@ pub fn exp_shifted(v: &mut [f64], shift: f64) {
     body(v, shift)
 }
 
+/// `v[j] = exp(v[j] − shift[j])` for every j (each `shift[j]` ≥ `v[j]`); as [`exp_shifted`].
+pub fn exp_shifted_each(v: &mut [f64], shift: &[f64]) {
+    #[inline(always)]
+    fn body(v: &mut [f64], shift: &[f64]) {
+        v.iter_mut().zip(shift).for_each(|(x, &s)| *x = exp_nonpositive(*x - s));
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512(v: &mut [f64], shift: &[f64]) {
+            body(v, shift)
+        }
+        #[target_feature(enable = "avx2")]
+        fn avx2(v: &mut [f64], shift: &[f64]) {
+            body(v, shift)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just checked.
+            return unsafe { avx512(v, shift) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 support was just checked.
+            return unsafe { avx2(v, shift) };
+        }
+    }
+    body(v, shift)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -408,8 +408,91 @@ fn softmax_row<T: Num>(s: &[T], col: &mut [f64], dst: &mut [T]) {
     }
 }
 
+/// Rows up to this length take [`softmax_short_rows`], [`SHORT_GROUP`] rows per call.
+const SHORT_ROW: usize = 64;
+const SHORT_GROUP: usize = 256;
+
+/// [`softmax_row`] for each row of `n` values of `s` (AVX-512 code when available: the same
+/// operations, the same results).
+fn softmax_short_rows<T: Num>(s: &[T], n: usize, d: &mut [T]) {
+    #[inline(always)]
+    fn body<T: Num>(s: &[T], n: usize, d: &mut [T]) {
+        use crate::engine::kernels::exp::exp_nonpositive;
+        let mut buf = [0f64; SHORT_ROW];
+        for (row, dst) in s.chunks_exact(n).zip(d.chunks_exact_mut(n)) {
+            let col = &mut buf[..n];
+            for (c, x) in col.iter_mut().zip(row) {
+                *c = x.to_f64();
+            }
+            let m = max_or_nan(col);
+            col.iter_mut().for_each(|c| *c = exp_nonpositive(*c - m));
+            let sum: f64 = col.iter().sum();
+            for (o, &c) in dst.iter_mut().zip(col.iter()) {
+                *o = T::from_f64(c / sum);
+            }
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx512f")]
+        fn avx512<T: Num>(s: &[T], n: usize, d: &mut [T]) {
+            body(s, n, d)
+        }
+        if std::arch::is_x86_feature_detected!("avx512f") {
+            // SAFETY: AVX-512F support was just checked.
+            return unsafe { avx512(s, n, d) };
+        }
+    }
+    body(s, n, d)
+}
+
+/// Columns per tile of [`softmax_columns`].
+const SOFT_COLS: usize = 64;
+
+/// Softmax down the columns `columns` of an `[n, inner]` block (`dst`: the block's output):
+/// per column the general path's operations in the same order (the sum over k ascending), a
+/// tile of columns side by side so that every step vectorizes across them (YOLOv8's DFL
+/// softmax, 16 rows × 4·anchors columns).
+fn softmax_columns<T: Num>(s: &[T], n: usize, inner: usize, columns: std::ops::Range<usize>, e: &mut Vec<f64>, dst: *mut T) {
+    use crate::engine::kernels::exp::exp_shifted_each;
+    let mut j0 = columns.start;
+    while j0 < columns.end {
+        let w = SOFT_COLS.min(columns.end - j0);
+        e.resize(n * w, 0.0);
+        let (mut m, mut nan) = ([f64::NEG_INFINITY; SOFT_COLS], [false; SOFT_COLS]);
+        for k in 0..n {
+            for ((x, c), (mj, nj)) in s[k * inner + j0..][..w].iter().zip(&mut e[k * w..(k + 1) * w]).zip(m.iter_mut().zip(&mut nan)) {
+                *c = x.to_f64();
+                *nj |= c.is_nan();
+                *mj = if *c > *mj { *c } else { *mj };
+            }
+        }
+        for (mj, nj) in m.iter_mut().zip(nan) {
+            if nj {
+                *mj = f64::NAN;
+            }
+        }
+        let mut sum = [0f64; SOFT_COLS];
+        for row in e.chunks_exact_mut(w) {
+            exp_shifted_each(row, &m[..w]);
+            for (t, &c) in sum.iter_mut().zip(row.iter()) {
+                *t += c;
+            }
+        }
+        for (k, row) in e.chunks_exact(w).enumerate() {
+            // SAFETY: the caller's job alone writes these columns of the block.
+            let out = unsafe { std::slice::from_raw_parts_mut(dst.add(k * inner + j0), w) };
+            for ((d, &c), &t) in out.iter_mut().zip(row).zip(&sum) {
+                *d = T::from_f64(c / t);
+            }
+        }
+        j0 += w;
+    }
+}
+
 /// The largest value, or NaN when there is one (in 8 lanes; the max of a set does not depend
 /// on the order it is taken in).
+#[inline(always)]
 fn max_or_nan(v: &[f64]) -> f64 {
     let (mut lanes, mut nan) = ([f64::NEG_INFINITY; 8], false);
     let mut groups = v.chunks_exact(8);
@@ -438,6 +521,17 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     let threads = rayon::current_num_threads().max(1);
     let parallel = src.len() >= PAR_THRESHOLD && block > 0;
     let col_chunks = if parallel && outer < 4 * threads { (4 * threads).div_ceil(outer).min(inner.div_ceil(16)) } else { 1 };
+    if kind == SoftKind::Softmax && inner == 1 && (1..=SHORT_ROW).contains(&n) {
+        // Many short rows (YOLOv8's opset-12 DFL softmax: 86 016 rows of 16) go in groups, so
+        // that the set-up per row does not cost more than the row.
+        let group = n * SHORT_GROUP;
+        if parallel {
+            src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each(|(s, d)| softmax_short_rows(s, n, d));
+        } else {
+            src.chunks(group).zip(out.chunks_mut(group)).for_each(|(s, d)| softmax_short_rows(s, n, d));
+        }
+        return ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count");
+    }
     let dst_ptr = SendPtr(out.as_mut_ptr());
     // One exp per element (kept in `col` for the division), and the column buffer reused
     // across blocks: the same f64 arithmetic as computing exp twice, without its cost.
@@ -454,7 +548,14 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
             softmax_row(s, col, dst);
             return;
         }
-        for j in (part * inner / col_chunks)..((part + 1) * inner / col_chunks) {
+        let columns = (part * inner / col_chunks)..((part + 1) * inner / col_chunks);
+        if kind == SoftKind::Softmax {
+            // SAFETY: as `put`.
+            let dst = unsafe { dst_ptr.get().add(o * block) };
+            softmax_columns(s, n, inner, columns, col, dst);
+            return;
+        }
+        for j in columns {
             for (k, c) in col.iter_mut().enumerate() {
                 *c = s[k * inner + j].to_f64();
             }
@@ -675,6 +776,51 @@ mod tests {
         assert!(op.run(&[Some(&bad)]).unwrap_err().0.contains("input 0 is int64"));
         let op = Soft { kind: SoftKind::Softmax, axis: 2, coerce_2d: false };
         assert!(op.run(&[Some(&x)]).unwrap_err().0.contains("out of range"));
+    }
+
+    #[test]
+    fn softmax_fast_paths_equal_the_per_column_definition() {
+        // Last axis (contiguous rows) and a middle axis (column tiles, partial last tile), with
+        // NaN, ±inf and a wide range; reference: per column, f64 with libm exp, sum in order.
+        let (outer, n, inner) = (3usize, 16usize, 150usize);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut data: Vec<f32> = (0..outer * n * inner)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                ((state >> 11) as f64 / (1u64 << 53) as f64 * 80.0 - 50.0) as f32
+            })
+            .collect();
+        data[5] = f32::NAN;
+        data[inner + 7] = f32::INFINITY;
+        data[2 * inner + 9] = f32::NEG_INFINITY;
+        let reference = |axis_inner: usize, axis_n: usize| -> Vec<f32> {
+            let mut out = vec![0f32; data.len()];
+            for (o, block) in data.chunks(axis_n * axis_inner).enumerate() {
+                for j in 0..axis_inner {
+                    let col: Vec<f64> = (0..axis_n).map(|k| block[k * axis_inner + j] as f64).collect();
+                    let m = col.iter().copied().fold(f64::NEG_INFINITY, |m, x| if x.is_nan() || m.is_nan() { f64::NAN } else { m.max(x) });
+                    let e: Vec<f64> = col.iter().map(|x| (x - m).exp()).collect();
+                    let sum: f64 = e.iter().sum();
+                    for k in 0..axis_n {
+                        out[o * axis_n * axis_inner + k * axis_inner + j] = (e[k] / sum) as f32;
+                    }
+                }
+            }
+            out
+        };
+        // Columns (axis 1), long rows (axis 2 of [3, 16, 150]) and short rows (axis 2 of [3, 150, 16]).
+        for (shape, axis, axis_n, axis_inner) in
+            [([outer, n, inner], 1i64, n, inner), ([outer, n, inner], 2, inner, 1), ([outer, inner, n], 2, n, 1)]
+        {
+            let x = t(&shape, &data);
+            let op = Soft { kind: SoftKind::Softmax, axis, coerce_2d: false };
+            let Tensor::F32(got) = &op.run(&[Some(&x)]).unwrap()[0] else { panic!("f32 expected") };
+            let want = reference(axis_inner, axis_n);
+            let bits = |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+            assert_eq!(bits(got.as_slice().unwrap()), bits(&want), "axis {axis}");
+        }
     }
 
     #[test]
