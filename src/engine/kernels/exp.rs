@@ -40,61 +40,40 @@ pub fn exp_nonpositive(x: f64) -> f64 {
     if x < LOWEST { 0.0 } else { p * scale }
 }
 
-/// `v[i] = exp(v[i] − shift)` for every i (`shift` ≥ every v[i]: softmax's max); AVX-512 or
-/// AVX2 code when available (the same operations, the same results).
+/// `v[i] = exp(v[i] − shift)` for every i (`shift` ≥ every v[i]: softmax's max).
 pub fn exp_shifted(v: &mut [f64], shift: f64) {
-    #[inline(always)]
-    fn body(v: &mut [f64], shift: f64) {
-        v.iter_mut().for_each(|x| *x = exp_nonpositive(*x - shift));
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512(v: &mut [f64], shift: f64) {
-            body(v, shift)
-        }
-        #[target_feature(enable = "avx2")]
-        fn avx2(v: &mut [f64], shift: f64) {
-            body(v, shift)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F support was just checked.
-            return unsafe { avx512(v, shift) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked.
-            return unsafe { avx2(v, shift) };
-        }
-    }
-    body(v, shift)
+    with_wide_vectors(|| v.iter_mut().for_each(|x| *x = exp_nonpositive(*x - shift)))
 }
 
-/// `v[j] = exp(v[j] − shift[j])` for every j (each `shift[j]` ≥ `v[j]`); as [`exp_shifted`].
+/// `v[j] = exp(v[j] − shift[j])` for every j (each `shift[j]` ≥ `v[j]`).
 pub fn exp_shifted_each(v: &mut [f64], shift: &[f64]) {
-    #[inline(always)]
-    fn body(v: &mut [f64], shift: &[f64]) {
-        v.iter_mut().zip(shift).for_each(|(x, &s)| *x = exp_nonpositive(*x - s));
-    }
+    with_wide_vectors(|| v.iter_mut().zip(shift).for_each(|(x, &s)| *x = exp_nonpositive(*x - s)))
+}
+
+/// Runs `body` compiled for AVX-512F, else AVX2, when the CPU has them (the closure is inlined
+/// into the feature-enabled function): the same operations, so the same results, only wider.
+#[inline(always)]
+pub(crate) fn with_wide_vectors<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
     {
         #[target_feature(enable = "avx512f")]
-        fn avx512(v: &mut [f64], shift: &[f64]) {
-            body(v, shift)
+        fn avx512<R>(body: impl FnOnce() -> R) -> R {
+            body()
         }
         #[target_feature(enable = "avx2")]
-        fn avx2(v: &mut [f64], shift: &[f64]) {
-            body(v, shift)
+        fn avx2<R>(body: impl FnOnce() -> R) -> R {
+            body()
         }
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: AVX-512F support was just checked.
-            return unsafe { avx512(v, shift) };
+            return unsafe { avx512(body) };
         }
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: AVX2 support was just checked.
-            return unsafe { avx2(v, shift) };
+            return unsafe { avx2(body) };
         }
     }
-    body(v, shift)
+    body()
 }
 
 #[cfg(test)]

@@ -412,12 +412,10 @@ fn softmax_row<T: Num>(s: &[T], col: &mut [f64], dst: &mut [T]) {
 const SHORT_ROW: usize = 64;
 const SHORT_GROUP: usize = 256;
 
-/// [`softmax_row`] for each row of `n` values of `s` (AVX-512 code when available: the same
-/// operations, the same results).
+/// [`softmax_row`] for each row of `n` values of `s`, compiled for the widest vectors.
 fn softmax_short_rows<T: Num>(s: &[T], n: usize, d: &mut [T]) {
-    #[inline(always)]
-    fn body<T: Num>(s: &[T], n: usize, d: &mut [T]) {
-        use crate::engine::kernels::exp::exp_nonpositive;
+    use crate::engine::kernels::exp::{exp_nonpositive, with_wide_vectors};
+    with_wide_vectors(|| {
         let mut buf = [0f64; SHORT_ROW];
         for (row, dst) in s.chunks_exact(n).zip(d.chunks_exact_mut(n)) {
             let col = &mut buf[..n];
@@ -431,19 +429,7 @@ fn softmax_short_rows<T: Num>(s: &[T], n: usize, d: &mut [T]) {
                 *o = T::from_f64(c / sum);
             }
         }
-    }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx512f")]
-        fn avx512<T: Num>(s: &[T], n: usize, d: &mut [T]) {
-            body(s, n, d)
-        }
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: AVX-512F support was just checked.
-            return unsafe { avx512(s, n, d) };
-        }
-    }
-    body(s, n, d)
+    })
 }
 
 /// Columns per tile of [`softmax_columns`].
