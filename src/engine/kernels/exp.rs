@@ -5,8 +5,8 @@
 //! boundary (none in the unit test's 200 000 values).
 
 /// fdlibm's split of ln 2: `n · LN2_HI` is exact for |n| < 2^20.
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-01;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+const LN2_HI: f64 = 6.931_471_803_691_238e-1;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 const INV_LN2: f64 = std::f64::consts::LOG2_E;
 /// 1.5 · 2^52: adding it rounds to an integer (ties to even) held in the low mantissa bits.
 const ROUNDER: f64 = 6_755_399_441_055_744.0;
