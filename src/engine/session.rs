@@ -46,6 +46,19 @@ struct Step {
     frees: Vec<usize>,
 }
 
+impl Step {
+    /// Runs the op on the values `value(id)` gives for its inputs; errors name the node.
+    fn run<'a>(&self, value: impl Fn(usize) -> Option<&'a Tensor>) -> Result<Vec<Tensor>> {
+        let args: Vec<Option<&Tensor>> = self.inputs.iter().map(|id| id.and_then(&value)).collect();
+        let node_err = |detail| EngineError::Node { node: self.label.clone(), op_type: self.op_type.clone(), detail };
+        let results = self.op.run(&args).map_err(|e| node_err(e.0))?;
+        if results.len() < self.outputs.len() {
+            return Err(node_err(format!("produced {} outputs, the graph expects {}", results.len(), self.outputs.len())));
+        }
+        Ok(results)
+    }
+}
+
 /// A planned model, ready to run many times (it is `Send + Sync`).
 #[derive(Debug)]
 pub struct Session {
@@ -268,15 +281,7 @@ impl Session {
                 return Err(EngineError::Cancelled);
             }
             let step = &self.steps[i];
-            let results = {
-                let args: Vec<Option<&Tensor>> =
-                    step.inputs.iter().map(|id| id.and_then(|id| known[id].or(computed[id].as_ref()))).collect();
-                step.op.run(&args).map_err(|e| EngineError::Node {
-                    node: step.label.clone(),
-                    op_type: step.op_type.clone(),
-                    detail: e.0,
-                })?
-            };
+            let results = step.run(|id| known[id].or(computed[id].as_ref()))?;
             for (&id, t) in step.outputs.iter().zip(results) {
                 computed[id] = Some(t);
             }
@@ -338,21 +343,7 @@ impl Session {
                 return Err(EngineError::Cancelled);
             }
             let started = std::time::Instant::now();
-            let results = {
-                let args: Vec<Option<&Tensor>> = step.inputs.iter().map(|id| id.and_then(|id| env[id].as_deref())).collect();
-                step.op.run(&args).map_err(|e| EngineError::Node {
-                    node: step.label.clone(),
-                    op_type: step.op_type.clone(),
-                    detail: e.0,
-                })?
-            };
-            if results.len() < step.outputs.len() {
-                return Err(EngineError::Node {
-                    node: step.label.clone(),
-                    op_type: step.op_type.clone(),
-                    detail: format!("produced {} outputs, the graph expects {}", results.len(), step.outputs.len()),
-                });
-            }
+            let results = step.run(|id| env[id].as_deref())?;
             for (&id, mut t) in step.outputs.iter().zip(results) {
                 if options.round_outputs_to_f16 {
                     super::fp16::round_tensor_to_f16(&mut t);

@@ -175,19 +175,9 @@ impl PairSums {
     }
 
     /// The sums of one part, in 8 independent lanes (element i in lane i mod 8) so that they
-    /// vectorize; AVX2 code when available (the same operations in the same order).
+    /// vectorize, compiled for the widest vectors (the same operations in the same order).
     fn of_part(reference: &[f32], test: &[f32]) -> PairSums {
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        fn avx2(reference: &[f32], test: &[f32]) -> PairSums {
-            PairSums::lanes(reference, test)
-        }
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked.
-            return unsafe { avx2(reference, test) };
-        }
-        PairSums::lanes(reference, test)
+        crate::engine::kernels::exp::with_wide_vectors(|| PairSums::lanes(reference, test))
     }
 
     #[inline(always)]
