@@ -24,8 +24,8 @@
 //!   "output_clip" (with --activation_clip output only): [{"tensor", "layers": [...], "factor",
 //!       "clip_max_ifmr", "clip_max", "output_error_ifmr", "output_error"}] (the clip_max chosen
 //!       over IFMR's and the readers' summed relative output errors; [`super::output_clip`]),
-//!   "fallback" (with --accuracy_target only): {"target", "method", "met", "all_int8": trial,
-//!       "result": trial, "float_layers": [{"name", "macs", "gain_sqnr_db", "gain_cosine"}],
+//!   "fallback" (with --accuracy_target only): {"target", "method", "all_int8": trial,
+//!       "result": trial, "float_layers": [{"name", "macs", "alone_sqnr_db", "alone_cosine"}],
 //!       "trials", "int8_mac_share"} (trial: {"cosine", "sqnr_db", "task"?}) }
 //! ```
 //! `equalized` lists the depthwise-conv inputs whose channel c was multiplied by `gains[c]`
