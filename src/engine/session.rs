@@ -174,7 +174,7 @@ impl Session {
     /// Runs the model without the plan-time fusions, one op per node (for checking that
     /// the fused plan gives the same outputs).
     pub fn run_unfused(&self, inputs: HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, &RunOptions::default(), true)
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, &RunOptions::default(), true, false)
     }
 
     /// The plan a run takes: the fused one unless the run needs a value it hides, or rounds
@@ -215,7 +215,7 @@ impl Session {
 
     /// Runs the model with [`RunOptions`].
     pub fn run_with(&self, inputs: HashMap<String, Tensor>, options: &RunOptions) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options, false)
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options, false, false)
     }
 
     /// Runs the model; every tensor named in `observe` is passed to `callback` as soon as
@@ -226,7 +226,19 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, observe, callback, None, &RunOptions::default(), false)
+        self.execute(inputs, observe, callback, None, &RunOptions::default(), false, false)
+    }
+
+    /// [`Self::run_observed`] that stops as soon as every tensor of `observe` the model has
+    /// was passed to `callback`: the steps after the last of them do not run, and no output
+    /// is returned.
+    pub fn observe_prefix(
+        &self,
+        inputs: HashMap<String, Tensor>,
+        observe: &HashSet<String>,
+        callback: &mut dyn FnMut(&str, &Tensor),
+    ) -> Result<()> {
+        self.execute(inputs, observe, callback, None, &RunOptions::default(), false, true).map(drop)
     }
 
     /// Computes the value `want` from `given` values (any values of the model, not only graph
@@ -301,7 +313,7 @@ impl Session {
     #[allow(clippy::type_complexity)]
     pub fn run_profiled(&self, inputs: HashMap<String, Tensor>) -> Result<(Vec<(String, Tensor)>, Vec<(String, String, f64)>)> {
         let mut times = Vec::with_capacity(self.steps.len());
-        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default(), false)?;
+        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default(), false, false)?;
         let steps = self.plan_for(&HashSet::new(), &RunOptions::default(), false);
         let profile = steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
         Ok((outputs, profile))
@@ -315,6 +327,7 @@ impl Session {
         mut step_times: Option<&mut Vec<f64>>,
         options: &RunOptions,
         unfused: bool,
+        prefix_only: bool,
     ) -> Result<Vec<(String, Tensor)>> {
         if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
             let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
@@ -331,14 +344,20 @@ impl Session {
             check_input(spec, &t)?;
             env[*id] = Some(Arc::new(t));
         }
+        // Observed values not passed to `callback` yet (`prefix_only` stops at none).
+        let mut unseen = observe.iter().filter(|n| self.ids.contains_key(*n)).count();
         for (id, slot) in env.iter().enumerate() {
             if let Some(t) = slot
                 && observe.contains(&self.names[id])
             {
                 callback(&self.names[id], t);
+                unseen = unseen.saturating_sub(1);
             }
         }
         for step in self.plan_for(observe, options, unfused) {
+            if prefix_only && unseen == 0 {
+                return Ok(Vec::new());
+            }
             if super::cancel::cancelled() {
                 return Err(EngineError::Cancelled);
             }
@@ -350,6 +369,7 @@ impl Session {
                 }
                 if observe.contains(&self.names[id]) {
                     callback(&self.names[id], &t);
+                    unseen = unseen.saturating_sub(1);
                 }
                 env[id] = Some(Arc::new(t));
             }
@@ -359,6 +379,9 @@ impl Session {
             if let Some(times) = step_times.as_deref_mut() {
                 times.push(started.elapsed().as_secs_f64() * 1e3);
             }
+        }
+        if prefix_only {
+            return Ok(Vec::new());
         }
         self.outputs
             .iter()
@@ -623,6 +646,35 @@ mod tests {
         assert_eq!(s.run_part(&[("b", &a)], "b").unwrap(), a);
         assert_eq!(s.run_part(&[], "b").unwrap_err().to_string(), "input 'x': is needed for 'b' but was not given");
         assert_eq!(s.run_part(&[("q", &a)], "b").unwrap_err().to_string(), "input 'q': is not a value of the model");
+    }
+
+    #[test]
+    fn observe_prefix_stops_after_the_last_observed_value() {
+        /// Test op that fails when it runs.
+        #[derive(Debug)]
+        struct Boom;
+        impl Op for Boom {
+            fn run(&self, _: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
+                Err(crate::engine::error::OpError("ran".into()))
+            }
+        }
+        let mut r = registry();
+        r.register("Boom", |_| Ok(Box::new(Boom)));
+        let shapes = HashMap::from([("x".to_string(), vec![3, 2])]);
+        let s = Session::with_registry(&chain("Boom"), &shapes, &r).unwrap();
+        let input = || HashMap::from([("x".to_string(), x(3))]);
+        let mut seen = Vec::new();
+        // `a` comes before the failing step n2: it is observed and n2 never runs.
+        let observe = HashSet::from(["a".to_string(), "not a value".to_string()]);
+        s.observe_prefix(input(), &observe, &mut |name, t| seen.push((name.to_string(), t.to_f64_vec()))).unwrap();
+        assert_eq!(seen, vec![("a".to_string(), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0])]);
+        // A whole run, or a prefix up to `b`, runs n2.
+        let e = s.run_observed(input(), &observe, &mut |_, _| {}).unwrap_err().to_string();
+        assert!(e.contains("n2") && e.contains("ran"), "{e}");
+        let to_b = HashSet::from(["a".to_string(), "b".to_string()]);
+        assert!(s.observe_prefix(input(), &to_b, &mut |_, _| {}).is_err());
+        // Observing only a graph input runs no step at all.
+        s.observe_prefix(input(), &HashSet::from(["x".to_string()]), &mut |_, _| {}).unwrap();
     }
 
     #[test]

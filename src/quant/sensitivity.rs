@@ -16,6 +16,8 @@
 
 use std::collections::{HashMap, HashSet};
 
+use rayon::prelude::*;
+
 use serde::Serialize;
 
 use super::calibrate::{CalibrateError, Result};
@@ -139,10 +141,15 @@ impl<'a> TrialRunner<'a> {
         let (deploy, _) = build_deploy(self.float, subset)?;
         let fake = build_fake_quant(&deploy)?;
         let session = Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))?;
+        // The batches side by side (each run is parallel inside too, but its small steps
+        // leave a core idle); their sums are added in batch order below.
+        let runs: Vec<Vec<Tensor>> = self
+            .inputs
+            .par_iter()
+            .map(|inputs| Ok(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect()))
+            .collect::<Result<_>>()?;
         let mut acc = Accumulator::default();
-        for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
-            let q: Vec<Tensor> =
-                session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect();
+        for (b, (r, q)) in self.outputs.iter().zip(&runs).enumerate() {
             acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q.iter().collect::<Vec<_>>())?;
         }
         Ok(acc.trial(self.task, &self.output))
@@ -169,20 +176,25 @@ impl<'a> TrialRunner<'a> {
             let observe: HashSet<String> = suffixes.iter().flat_map(|s| s.frontier.iter().cloned()).collect();
             let mut accs = vec![Accumulator::default(); chunk.len()];
             for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
+                // The float run only as far as the last frontier value.
                 let mut values: HashMap<String, Tensor> = HashMap::new();
                 self.float_session
-                    .run_observed(inputs.clone(), &observe, &mut |name, t| {
+                    .observe_prefix(inputs.clone(), &observe, &mut |name, t| {
                         values.insert(name.to_string(), t.clone());
                     })
                     .map_err(engine_error("float model"))?;
-                for (s, acc) in suffixes.iter().zip(&mut accs) {
-                    let computed = match &s.session {
+                // The suffixes side by side, their sums added in trial order below.
+                let runs: Vec<Vec<(String, Tensor)>> = suffixes
+                    .par_iter()
+                    .map(|s| match &s.session {
                         Some(session) => {
                             let feed = s.frontier.iter().map(|n| (n.clone(), values[n].clone())).collect();
-                            session.run(feed).map_err(engine_error("fake-quant trial suffix"))?
+                            session.run(feed).map_err(engine_error("fake-quant trial suffix"))
                         }
-                        None => Vec::new(),
-                    };
+                        None => Ok(Vec::new()),
+                    })
+                    .collect::<Result<_>>()?;
+                for ((s, acc), computed) in suffixes.iter().zip(&mut accs).zip(&runs) {
                     let mut computed = computed.iter().map(|(_, t)| t);
                     let q: Vec<&Tensor> =
                         s.outputs.iter().zip(r).map(|(&c, f)| if c { computed.next().expect("one per output") } else { f }).collect();
