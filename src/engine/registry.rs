@@ -19,6 +19,12 @@ pub trait Op: Send + Sync + Debug {
     fn with_epilogue(&self, _epilogue: Arc<crate::engine::kernels::epilogue::Epilogue>) -> Option<Box<dyn Op>> {
         None
     }
+
+    /// Whether `run` reads input `i` (false for a constant the op captured, in another form,
+    /// when it was built): a session drops the constants no step reads.
+    fn reads_input(&self, _i: usize) -> bool {
+        true
+    }
 }
 
 /// What a builder knows about the node when the model is planned.

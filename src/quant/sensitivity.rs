@@ -146,7 +146,9 @@ impl<'a> TrialRunner<'a> {
         let runs: Vec<Vec<Tensor>> = self
             .inputs
             .par_iter()
-            .map(|inputs| Ok(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect()))
+            .map(|inputs| {
+                Ok(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect())
+            })
             .collect::<Result<_>>()?;
         let mut acc = Accumulator::default();
         for (b, (r, q)) in self.outputs.iter().zip(&runs).enumerate() {

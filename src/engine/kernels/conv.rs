@@ -132,7 +132,8 @@ pub fn conv_f32(
     let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
     let (cig, cog) = (c_in / group, c_out / group);
     debug_assert_eq!(x.len(), batch * c_in * pin);
-    debug_assert_eq!(w.len(), c_out * cig * kl);
+    // `w` may be empty when `prepacked` holds the weights (a depthwise conv never packs).
+    debug_assert!(w.len() == c_out * cig * kl || (w.is_empty() && prepacked.is_some()));
     debug_assert_eq!(out.len(), batch * c_out * pout);
     if out.is_empty() {
         return;
@@ -197,7 +198,6 @@ pub fn conv_f32(
         let (p0, p1) = (ti * tile, ((ti + 1) * tile).min(pout));
         let t = p1 - p0;
         let xg = &x[(b * c_in + gi * cig) * pin..(b * c_in + (gi + 1) * cig) * pin];
-        let wg = MatRef::row_major(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk);
         let rhs = if pointwise {
             MatRef { data: &xg[p0..], rows: kk, cols: t, rs: pin, cs: 1 }
         } else {
@@ -220,6 +220,7 @@ pub fn conv_f32(
                         std::slice::from_raw_parts_mut(dst.add(m * pout), t).fill(bias[gi * cog + m]);
                     }
                 }
+                let wg = MatRef::row_major(&w[gi * cog * kk..(gi + 1) * cog * kk], cog, kk);
                 gemm_ptr(dst, pout, wg, rhs, bias.is_some(), 1.0, 1);
             }
             if let Some(e) = epi {

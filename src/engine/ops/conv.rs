@@ -113,8 +113,10 @@ fn standard_f32(t: &Tensor) -> &[f32] {
 struct Conv {
     attrs: ConvAttrs,
     /// Constant weights captured at plan time (shape, data): the plan's own constant, shared
-    /// rather than copied (a copy per conv doubled a session's weight memory).
-    weights: Option<(Vec<usize>, Arc<Tensor>)>,
+    /// rather than copied (a copy per conv doubled a session's weight memory). The data only
+    /// where `packed` does not cover every path (None when packed: the session then drops
+    /// the constant, which no step reads).
+    weights: Option<(Vec<usize>, Option<Arc<Tensor>>)>,
     /// The constant weights packed for the panel kernel, once (None: another path).
     packed: Option<Arc<Vec<PackedWeights>>>,
     /// Element-wise ops fused after the conv at plan time.
@@ -156,6 +158,7 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         let kl = shape[2..].iter().product();
         pack_conv_weights(w, shape[1] * attrs.group, shape[0], attrs.group, kl).map(Arc::new)
     });
+    let weights = weights.map(|(shape, w)| (shape, packed.is_none().then_some(w)));
     Ok(Box::new(Conv { attrs, weights, packed, epilogue: None }))
 }
 
@@ -164,7 +167,9 @@ impl Op for Conv {
         let x = f32_input(inputs, 0, "X")?;
         let runtime_w;
         let (w_shape, w): (&[usize], &[f32]) = match &self.weights {
-            Some((s, w)) => (s, standard_f32(w)),
+            Some((s, Some(w))) => (s, standard_f32(w)),
+            // Packed: conv_f32 reads only the packed weights.
+            Some((s, None)) => (s, &[]),
             None => {
                 let wa = f32_input(inputs, 1, "W")?;
                 runtime_w = contiguous(wa);
@@ -209,6 +214,10 @@ impl Op for Conv {
             packed: self.packed.clone(),
             epilogue: Some(epilogue),
         }))
+    }
+
+    fn reads_input(&self, i: usize) -> bool {
+        i != 1 || self.weights.is_none()
     }
 }
 
@@ -328,6 +337,10 @@ impl Op for ConvTranspose {
 
     fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
         Some(Box::new(ConvTranspose { attrs: self.attrs.clone(), packed: self.packed.clone(), epilogue: Some(epilogue) }))
+    }
+
+    fn reads_input(&self, i: usize) -> bool {
+        i != 1 || self.packed.is_none()
     }
 }
 
