@@ -32,6 +32,14 @@ pub struct RunOptions {
     pub round_outputs_to_f16: bool,
 }
 
+/// Which plan a run takes and how far: the unfused one (every value exists), and only up to
+/// the last observed value ([`Session::observe_prefix`]).
+#[derive(Debug, Clone, Copy, Default)]
+struct Extent {
+    unfused: bool,
+    prefix_only: bool,
+}
+
 #[derive(Debug, Clone)]
 struct Step {
     label: String,
@@ -222,7 +230,7 @@ impl Session {
     /// Runs the model without the plan-time fusions, one op per node (for checking that
     /// the fused plan gives the same outputs).
     pub fn run_unfused(&self, inputs: HashMap<String, Tensor>) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, &RunOptions::default(), true, false)
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, &RunOptions::default(), Extent { unfused: true, prefix_only: false })
     }
 
     /// The plan a run takes: the fused one unless the run needs a value it hides, or rounds
@@ -263,7 +271,7 @@ impl Session {
 
     /// Runs the model with [`RunOptions`].
     pub fn run_with(&self, inputs: HashMap<String, Tensor>, options: &RunOptions) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options, false, false)
+        self.execute(inputs, &HashSet::new(), &mut |_, _| {}, None, options, Extent::default())
     }
 
     /// Runs the model; every tensor named in `observe` is passed to `callback` as soon as
@@ -274,7 +282,7 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<Vec<(String, Tensor)>> {
-        self.execute(inputs, observe, callback, None, &RunOptions::default(), false, false)
+        self.execute(inputs, observe, callback, None, &RunOptions::default(), Extent::default())
     }
 
     /// [`Self::run_observed`] that stops as soon as every tensor of `observe` the model has
@@ -286,7 +294,7 @@ impl Session {
         observe: &HashSet<String>,
         callback: &mut dyn FnMut(&str, &Tensor),
     ) -> Result<()> {
-        self.execute(inputs, observe, callback, None, &RunOptions::default(), false, true).map(drop)
+        self.execute(inputs, observe, callback, None, &RunOptions::default(), Extent { unfused: false, prefix_only: true }).map(drop)
     }
 
     /// Computes the value `want` from `given` values (any values of the model, not only graph
@@ -361,7 +369,7 @@ impl Session {
     #[allow(clippy::type_complexity)]
     pub fn run_profiled(&self, inputs: HashMap<String, Tensor>) -> Result<(Vec<(String, Tensor)>, Vec<(String, String, f64)>)> {
         let mut times = Vec::with_capacity(self.steps.len());
-        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default(), false, false)?;
+        let outputs = self.execute(inputs, &HashSet::new(), &mut |_, _| {}, Some(&mut times), &RunOptions::default(), Extent::default())?;
         let steps = self.plan_for(&HashSet::new(), &RunOptions::default(), false);
         let profile = steps.iter().zip(times).map(|(s, t)| (s.label.clone(), s.op_type.clone(), t)).collect();
         Ok((outputs, profile))
@@ -374,8 +382,7 @@ impl Session {
         callback: &mut dyn FnMut(&str, &Tensor),
         mut step_times: Option<&mut Vec<f64>>,
         options: &RunOptions,
-        unfused: bool,
-        prefix_only: bool,
+        Extent { unfused, prefix_only }: Extent,
     ) -> Result<Vec<(String, Tensor)>> {
         if let Some(unknown) = inputs.keys().find(|k| !self.inputs.iter().any(|(s, _)| &s.name == *k)) {
             let known: Vec<&str> = self.inputs.iter().map(|(s, _)| s.name.as_str()).collect();
