@@ -116,10 +116,11 @@ impl Session {
             inputs.push((spec, id));
         }
 
-        // Readers of each initializer not built yet, and the values some built step reads at
-        // run time: an initializer that its last reader captured in another form (a conv's
-        // packed weights) is freed as soon as that reader is built, so that a session does
-        // not hold every weight twice while it plans (YOLOX: 20 MB).
+        // Readers of each initializer not built yet, and the values some built node reads
+        // (a step at run time, or a folded node): an initializer that all its readers
+        // captured in another form (a conv's packed weights) is freed as soon as the last of
+        // them is built, so that a session does not hold every weight twice while it plans
+        // (YOLOX: 20 MB).
         let output_names: HashSet<&str> = graph_proto.output.iter().map(|o| o.name()).collect();
         let mut readers_left: HashMap<usize, usize> = HashMap::new();
         for n in graph_proto.node.iter().flat_map(|n| &n.input) {
@@ -130,7 +131,7 @@ impl Session {
                 *readers_left.entry(id).or_default() += 1;
             }
         }
-        let mut read_at_run = vec![false; plan.names.len()];
+        let mut read_by_nodes = vec![false; plan.names.len()];
 
         for index in graph.topological_order()? {
             let node = &graph_proto.node[index];
@@ -168,13 +169,13 @@ impl Session {
             drop(ctx);
             for (k, id) in input_ids.iter().enumerate() {
                 let Some(id) = *id else { continue };
-                if !folded && op.reads_input(k) {
-                    read_at_run.resize(plan.names.len().max(id + 1), false);
-                    read_at_run[id] = true;
+                if folded || op.reads_input(k) {
+                    read_by_nodes.resize(plan.names.len().max(id + 1), false);
+                    read_by_nodes[id] = true;
                 }
                 if let Some(left) = readers_left.get_mut(&id) {
                     *left -= 1;
-                    if *left == 0 && !read_at_run.get(id).copied().unwrap_or(false) {
+                    if *left == 0 && !read_by_nodes.get(id).copied().unwrap_or(false) {
                         plan.constants[id] = None;
                     }
                 }
@@ -202,9 +203,10 @@ impl Session {
             (Vec::new(), HashSet::new())
         };
         let Planner { names, ids, constants, steps } = plan;
-        // Constants no step reads at run time (weights a conv packed, initializers only
-        // folding used) are dropped: memory, not values.
-        let mut read = vec![false; names.len()];
+        // Constants no node reads (weights a conv packed, initializers nothing reads) are
+        // dropped: memory, not values. A value folding read stays (it may be observed).
+        let mut read = read_by_nodes;
+        read.resize(names.len(), false);
         for step in steps.iter().chain(&fused) {
             for (k, id) in step.inputs.iter().enumerate() {
                 if let Some(id) = *id
@@ -737,7 +739,7 @@ mod tests {
         use crate::onnx::build::{attr_ints, node as op_node};
         use crate::onnx::{Tensor as OnnxTensor, TensorData};
         // y = Conv(x, w, b) + c; w is packed by the conv (on a CPU with the panel kernel),
-        // `unused` is read by no node, `two` only by a Mul that folds to `c`.
+        // `unused` is read by no node, `two` only by a Mul that folds to `c` (kept).
         let (ci, co) = (4usize, 8usize);
         let w: Vec<f32> = (0..co * ci * 9).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.1).collect();
         let init = |name: &str, dims: Vec<i64>, v: Vec<f32>| OnnxTensor::new(dims, TensorData::F32(v)).to_proto(name);
@@ -766,8 +768,8 @@ mod tests {
         };
         let s = Session::new(&model, &HashMap::new()).unwrap();
         let held: HashSet<&str> = s.constants.iter().map(|(id, _)| s.names[*id].as_str()).collect();
-        assert!(held.contains("b") && held.contains("c"), "{held:?}");
-        assert!(!held.contains("unused") && !held.contains("two"), "{held:?}");
+        assert!(held.contains("b") && held.contains("c") && held.contains("two"), "{held:?}");
+        assert!(!held.contains("unused"), "{held:?}");
         let packed = crate::engine::kernels::conv::pack_conv_weights(&w, ci, co, 1, 9).is_some();
         assert_eq!(held.contains("w"), !packed, "{held:?}");
         // The direct definition of y.
