@@ -167,15 +167,15 @@ impl Session {
                 }
             }
             drop(ctx);
+            read_by_nodes.resize(plan.names.len(), false);
             for (k, id) in input_ids.iter().enumerate() {
                 let Some(id) = *id else { continue };
                 if folded || op.reads_input(k) {
-                    read_by_nodes.resize(plan.names.len().max(id + 1), false);
                     read_by_nodes[id] = true;
                 }
                 if let Some(left) = readers_left.get_mut(&id) {
                     *left -= 1;
-                    if *left == 0 && !read_by_nodes.get(id).copied().unwrap_or(false) {
+                    if *left == 0 && !read_by_nodes[id] {
                         plan.constants[id] = None;
                     }
                 }
@@ -204,10 +204,11 @@ impl Session {
         };
         let Planner { names, ids, constants, steps } = plan;
         // Constants no node reads (weights a conv packed, initializers nothing reads) are
-        // dropped: memory, not values. A value folding read stays (it may be observed).
+        // dropped: memory, not values. A value folding read stays (it may be observed). The
+        // unfused steps were counted as they were built; the fused plan's are checked here.
         let mut read = read_by_nodes;
         read.resize(names.len(), false);
-        for step in steps.iter().chain(&fused) {
+        for step in &fused {
             for (k, id) in step.inputs.iter().enumerate() {
                 if let Some(id) = *id
                     && step.op.reads_input(k)
