@@ -130,7 +130,7 @@ pub fn conv_f32(
     epi: Option<&Epilogue>,
 ) {
     let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
-    let (cig, cog) = (c_in / group, c_out / group);
+    let cig = c_in / group;
     debug_assert_eq!(x.len(), batch * c_in * pin);
     // `w` may be empty when `prepacked` holds the weights (a depthwise conv never packs).
     debug_assert!(w.len() == c_out * cig * kl || (w.is_empty() && prepacked.is_some()));
@@ -151,7 +151,6 @@ pub fn conv_f32(
         depthwise(x, c_in, w, c_out, bias, g, out, epi);
         return;
     }
-    let kk = cig * kl;
     let packed_here;
     let packed: Option<&[PackedWeights]> = match prepacked {
         Some(p) => Some(p),
@@ -161,14 +160,37 @@ pub fn conv_f32(
         }
     };
     if let Some(packed) = packed
-        && g.stride == [1; 3]
+        && g.stride[0] == 1
         && g.kernel[0] == 1
         && g.input[0] == 1
         && g.pad.iter().all(|&p| p >= 0)
     {
-        stride1_without_im2col(x, batch, c_in, packed, c_out, group, bias, g, out, epi);
+        conv_without_im2col(x, batch, c_in, packed, c_out, group, bias, g, out, epi);
         return;
     }
+    conv_im2col(x, batch, c_in, w, c_out, group, bias, g, out, packed, epi);
+}
+
+/// Conv through im2col tiles (3-D convs, negative pads; the general GEMM where the panel
+/// kernel is not available), tiles in parallel. Arguments as for [`conv_f32`], `packed` as
+/// resolved there.
+#[allow(clippy::too_many_arguments)]
+fn conv_im2col(
+    x: &[f32],
+    batch: usize,
+    c_in: usize,
+    w: &[f32],
+    c_out: usize,
+    group: usize,
+    bias: Option<&[f32]>,
+    g: &Geom,
+    out: &mut [f32],
+    packed: Option<&[PackedWeights]>,
+    epi: Option<&Epilogue>,
+) {
+    let (pin, pout, kl) = (g.input_len(), g.output_len(), g.kernel_len());
+    let (cig, cog) = (c_in / group, c_out / group);
+    let kk = cig * kl;
     let pointwise = kl == 1 && g.stride == [1; 3] && g.pad == [0; 3] && g.input == g.output;
     let threads = rayon::current_num_threads().max(1);
     // Tile width: an im2col tile of about TILE_FLOATS, at least 256 columns, and enough tiles
@@ -237,11 +259,17 @@ pub fn conv_f32(
     }
 }
 
-/// A 1-D/2-D stride-1 conv as one panel-kernel product per output row, reading each
+/// A 1-D/2-D conv (any stride) as one panel-kernel product per output row, reading each
 /// (channel, tap) row of the GEMM operand straight from a zero-padded copy of the input
-/// (or the input itself when no padding is needed): no im2col matrix is ever built.
+/// (or the input itself for an unpadded stride-1 conv): no im2col matrix is ever built.
+///
+/// With stride s the copy is split into phase planes: plane (r, q) holds the padded input's
+/// rows r, r + s, r + 2s, … and, within them, columns q, q + s, … . Tap (a, b) of output pixel
+/// (y, j) is padded pixel (y·s + a·d, j·s + b·d) = phase ((a·d) mod s, (b·d) mod s) at
+/// (y + ⌊a·d/s⌋, j + ⌊b·d/s⌋), so every tap's operand row is contiguous in j, as at stride 1.
+/// Each output is the same sum, in the same order, as through im2col.
 #[allow(clippy::too_many_arguments)]
-fn stride1_without_im2col(
+fn conv_without_im2col(
     x: &[f32],
     batch: usize,
     c_in: usize,
@@ -253,15 +281,32 @@ fn stride1_without_im2col(
     out: &mut [f32],
     epi: Option<&Epilogue>,
 ) {
-    let ([_, ih, iw], [_, oh, ow], [_, kh, kw], [_, dh, dw]) = (g.input, g.output, g.kernel, g.dilation);
+    let ([_, ih, iw], [_, oh, ow], [_, kh, kw], [_, dh, dw], [_, sh, sw]) = (g.input, g.output, g.kernel, g.dilation, g.stride);
     let (pt, pl) = (g.pad[1] as usize, g.pad[2] as usize);
     let (cig, cog, pin, pout) = (c_in / group, c_out / group, g.input_len(), g.output_len());
-    // Extent of the input every output pixel's taps cover.
-    let (hp, wp) = (oh + (kh - 1) * dh, ow + (kw - 1) * dw);
-    let in_place = pt == 0 && pl == 0 && wp == iw && hp <= ih;
-    let (plane, width) = if in_place { (pin, iw) } else { (hp * wp, wp) };
-    let rows: Vec<usize> =
-        (0..cig).flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| ci * plane + a * dh * width + b * dw))).collect();
+    // Rows and columns of each phase plane: the output's plus the farthest tap's shift.
+    let (ph, width) = (oh + (kh - 1) * dh / sh, ow + (kw - 1) * dw / sw);
+    // The phases some tap reads (a 1×1 stride-2 conv reads only one of its four).
+    let mut phase_slot = vec![usize::MAX; sh * sw];
+    let mut phases = Vec::new();
+    for a in 0..kh {
+        for b in 0..kw {
+            let p = (a * dh % sh) * sw + b * dw % sw;
+            if phase_slot[p] == usize::MAX {
+                phase_slot[p] = phases.len();
+                phases.push((p / sw, p % sw));
+            }
+        }
+    }
+    let in_place = sh == 1 && sw == 1 && pt == 0 && pl == 0 && width == iw && ph <= ih;
+    let plane = if in_place { pin } else { phases.len() * ph * width };
+    let rows: Vec<usize> = (0..cig)
+        .flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| (ci, a, b))))
+        .map(|(ci, a, b)| {
+            let slot = phase_slot[(a * dh % sh) * sw + b * dw % sw];
+            ci * plane + slot * ph * width + (a * dh / sh) * width + b * dw / sw
+        })
+        .collect();
     let mut padded = Vec::new();
     let out_ptr = SendPtr(out.as_mut_ptr());
     let work_per_row = cog * cig * kh * kw * ow;
@@ -274,16 +319,24 @@ fn stride1_without_im2col(
             } else {
                 padded.resize(cig * plane, 0.0);
                 let pad_plane = |(ci, p): (usize, &mut [f32])| {
-                    for (yy, row) in p.chunks_exact_mut(wp).enumerate() {
-                        let y = yy.wrapping_sub(pt);
-                        if y >= ih {
-                            row.fill(0.0);
-                            continue;
+                    let xc = &xg[ci * pin..][..pin];
+                    for (&(r, q), phase) in phases.iter().zip(p.chunks_exact_mut(ph * width)) {
+                        // Columns v of this phase read input column v·sw + q - pl.
+                        let (lo, hi) = valid_range(width, sw, q as isize - pl as isize, iw);
+                        for (u, row) in phase.chunks_exact_mut(width).enumerate() {
+                            let y = (u * sh + r).wrapping_sub(pt);
+                            if y >= ih {
+                                row.fill(0.0);
+                                continue;
+                            }
+                            let src = &xc[y * iw..][..iw];
+                            row[..lo].fill(0.0);
+                            row[hi..].fill(0.0);
+                            if lo == hi {
+                                continue;
+                            }
+                            gather_every(&mut row[lo..hi], &src[lo * sw + q - pl..], sw);
                         }
-                        let n = iw.min(wp - pl.min(wp));
-                        row[..pl.min(wp)].fill(0.0);
-                        row[pl.min(wp)..pl.min(wp) + n].copy_from_slice(&xg[ci * pin + y * iw..][..n]);
-                        row[pl.min(wp) + n..].fill(0.0);
                     }
                 };
                 padded.par_chunks_mut(plane).enumerate().with_min_len(8).for_each(pad_plane);
@@ -342,6 +395,28 @@ fn stride1_without_im2col(
                 (0..jobs).for_each(|j| job_task(&mut scratch, j));
             } else {
                 (0..jobs).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, job_task);
+            }
+        }
+    }
+}
+
+/// `dst[k] = src[k·step]` for every k: one phase-plane row from an input row.
+fn gather_every(dst: &mut [f32], src: &[f32], step: usize) {
+    match step {
+        1 => dst.copy_from_slice(&src[..dst.len()]),
+        // Pairs, so that the loop vectorizes (a shuffle per vector, not a load per value).
+        2 => {
+            let pairs = dst.len().min(src.len() / 2);
+            for (d, p) in dst.iter_mut().zip(src.chunks_exact(2)) {
+                *d = p[0];
+            }
+            if let Some(last) = dst.get_mut(pairs) {
+                *last = src[2 * pairs];
+            }
+        }
+        _ => {
+            for (d, &v) in dst.iter_mut().zip(src.iter().step_by(step)) {
+                *d = v;
             }
         }
     }
@@ -705,6 +780,58 @@ mod tests {
         out
     }
 
+    /// The direct path (phase planes for strides above 1) gives bit for bit what im2col
+    /// gives with the same packed weights: the same sums in the same order.
+    #[test]
+    fn direct_and_im2col_paths_agree_bitwise() {
+        let mut seed = 11u32;
+        let mut rnd = move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        };
+        // c_in, c_out, group, (ih, iw), (kh, kw), (sh, sw), dilation, pad (top, left)
+        let cases = [
+            (6, 20, 1, (21, 23), (3, 3), (2, 2), 1, (1, 1)),
+            (4, 9, 1, (16, 16), (3, 3), (2, 2), 1, (0, 0)),
+            (6, 16, 2, (13, 30), (3, 3), (2, 1), 1, (1, 1)),
+            (3, 8, 1, (17, 19), (5, 5), (3, 2), 2, (4, 2)),
+            (5, 8, 1, (12, 12), (1, 1), (2, 2), 1, (0, 0)),
+            (3, 24, 1, (70, 70), (3, 3), (2, 2), 1, (1, 1)),
+            (8, 16, 1, (9, 13), (3, 3), (1, 1), 1, (1, 1)),
+            (2, 4, 1, (3, 4), (3, 3), (1, 1), 1, (3, 3)),
+        ];
+        for (c_in, c_out, group, (ih, iw), (kh, kw), (sh, sw), d, (pt, pl)) in cases {
+            let ext = |i: usize, k: usize, p: usize, s: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
+            let (oh, ow) = (ext(ih, kh, pt, sh), ext(iw, kw, pl, sw));
+            let g = Geom {
+                input: [1, ih, iw],
+                output: [1, oh, ow],
+                kernel: [1, kh, kw],
+                stride: [1, sh, sw],
+                dilation: [1, d, d],
+                pad: [0, pt as isize, pl as isize],
+            };
+            let x: Vec<f32> = (0..2 * c_in * ih * iw).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..c_out * (c_in / group) * kh * kw).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
+            let Some(packed) = pack_conv_weights(&w, c_in, c_out, group, kh * kw) else {
+                eprintln!("skipped: no panel kernel on this machine");
+                return;
+            };
+            let mut direct = vec![f32::NAN; 2 * c_out * oh * ow];
+            conv_f32(&x, 2, c_in, &w, c_out, group, Some(&bias), &g, &mut direct, Some(&packed), None);
+            let mut via_col = vec![f32::NAN; 2 * c_out * oh * ow];
+            conv_im2col(&x, 2, c_in, &w, c_out, group, Some(&bias), &g, &mut via_col, Some(&packed), None);
+            for (i, (a, b)) in direct.iter().zip(&via_col).enumerate() {
+                assert_eq!(a.to_bits(), b.to_bits(), "stride {sh}x{sw} kernel {kh}x{kw} pad {pt},{pl}: element {i}: {a} vs {b}");
+            }
+            let want = naive(&x[..c_in * ih * iw], c_in, &w, c_out, group, &bias, &g);
+            for (i, (a, b)) in direct.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() < 1e-5, "stride {sh}x{sw}: element {i}: {a} vs {b}");
+            }
+        }
+    }
+
     /// Depthwise (with channel multipliers) and grouped/dense convs over strides 1–3, pads,
     /// dilations and odd sizes agree with the textbook loop.
     #[test]
@@ -757,6 +884,43 @@ mod tests {
             for (i, (a, b)) in out.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() < 1e-5, "case c_in={c_in} group={group} s={s} d={d}: element {i}: {a} vs {b}");
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    use super::*;
+    use std::time::Instant;
+
+    /// `cargo test --release --lib conv::bench -- --ignored --nocapture`: GFLOP/s of
+    /// conv_f32 on YOLOX-like 3×3 convs, one thread.
+    #[test]
+    #[ignore]
+    fn conv_shapes() {
+        for (c_in, c_out, hw, s) in
+            [(24, 48, 208, 2), (96, 96, 52, 1), (12, 24, 208, 1), (48, 96, 104, 2), (192, 384, 26, 2), (24, 24, 104, 1)]
+        {
+            let o = (hw + 2 - 3) / s + 1;
+            let g = Geom { input: [1, hw, hw], output: [1, o, o], kernel: [1, 3, 3], stride: [1, s, s], dilation: [1; 3], pad: [0, 1, 1] };
+            let x: Vec<f32> = (0..c_in * hw * hw).map(|i| (i % 13) as f32 * 0.1).collect();
+            let w: Vec<f32> = (0..c_out * c_in * 9).map(|i| (i % 7) as f32 * 0.1).collect();
+            let bias = vec![0.1f32; c_out];
+            let packed = pack_conv_weights(&w, c_in, c_out, 1, 9);
+            let mut out = vec![0.0f32; c_out * o * o];
+            let flops = 2.0 * (c_out * c_in * 9 * o * o) as f64;
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+            let reps = std::env::var("CONV_BENCH_REPS").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
+            let t = pool.install(|| {
+                (0..reps)
+                    .map(|_| {
+                        let t = Instant::now();
+                        conv_f32(&x, 1, c_in, &w, c_out, 1, Some(&bias), &g, &mut out, packed.as_deref(), None);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .fold(f64::MAX, f64::min)
+            });
+            eprintln!("{c_in:>4}->{c_out:<4} {hw}² s{s}: {:7.3} ms {:6.1} GFLOP/s", t * 1e3, flops / t / 1e9);
         }
     }
 }

@@ -144,6 +144,13 @@ mod avx512 {
     /// Columns per register tile: 3 vectors of 16.
     const NR: usize = 48;
 
+    /// Depth block: 128 operand rows of a 48-column tile are 24–32 KiB (3 or 4 cache lines
+    /// each), within the 32–48 KiB L1 data cache of AVX-512 cores.
+    const KC: usize = 128;
+
+    /// How many operand rows ahead the first panel of a tile prefetches.
+    const PREFETCH_AHEAD: usize = 16;
+
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)]
     pub unsafe fn multiply(
@@ -160,30 +167,50 @@ mod avx512 {
         // Column tiles outside, panels inside: a tile's operand rows (K × 48 values) are read
         // by every panel while they are still in cache, instead of all of X once per panel.
         // Each output is the same sum either way.
+        // The depth is walked in blocks of KC: a tile's operand rows (KC × 48 values) stay in
+        // L1 while every panel reads them. Between blocks the accumulators go through `dst`
+        // (an f32 store and reload, exact), so each output is the same sum in the same order
+        // as in one pass over all of K.
         let run = |j: usize, width: usize| {
-            for p in panels.clone() {
-                let rows = (w.rows - p * MR).min(MR);
-                // SAFETY (all calls): the caller guarantees every row of x has `cols` readable
-                // floats and dst covers rows × cols; each tile stays within columns
-                // j..j+width ≤ cols.
-                unsafe {
-                    let panel = w.data.as_ptr().add(p * w.depth * MR);
-                    let mut b = [0.0f32; MR];
-                    if let Some(bias) = bias {
-                        b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
-                    }
-                    let aff = affine.map(|(a, s)| {
-                        let (mut ea, mut es) = ([1.0f32; MR], [0.0f32; MR]);
-                        ea[..rows].copy_from_slice(&a[p * MR..p * MR + rows]);
-                        es[..rows].copy_from_slice(&s[p * MR..p * MR + rows]);
-                        (ea, es)
-                    });
-                    let aff = aff.as_ref();
-                    let dst = dst.add((p - panels.start) * MR * dst_rs + j);
-                    match width {
-                        NR => tile::<3>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),
-                        16 => tile::<1>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, 0xFFFF),
-                        _ => tile::<1>(panel, rows_at, x.add(j), &b, aff, dst, dst_rs, rows, (1u16 << width) - 1),
+            for k0 in (0..w.depth).step_by(KC) {
+                let k1 = (k0 + KC).min(w.depth);
+                let (first, last) = (k0 == 0, k1 == w.depth);
+                for p in panels.clone() {
+                    let rows = (w.rows - p * MR).min(MR);
+                    // SAFETY (all calls): the caller guarantees every row of x has `cols`
+                    // readable floats and dst covers rows × cols; each tile stays within
+                    // columns j..j+width ≤ cols and rows < `rows` of its panel.
+                    unsafe {
+                        let panel = w.data.as_ptr().add((p * w.depth + k0) * MR);
+                        let mut b = [0.0f32; MR];
+                        if let Some(bias) = bias {
+                            b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+                        }
+                        let aff = affine.filter(|_| last).map(|(a, s)| {
+                            let (mut ea, mut es) = ([1.0f32; MR], [0.0f32; MR]);
+                            ea[..rows].copy_from_slice(&a[p * MR..p * MR + rows]);
+                            es[..rows].copy_from_slice(&s[p * MR..p * MR + rows]);
+                            (ea, es)
+                        });
+                        let t = Tile {
+                            panel,
+                            rows_at: &rows_at[k0..k1],
+                            ahead: &rows_at[(k0 + PREFETCH_AHEAD).min(w.depth)..(k1 + PREFETCH_AHEAD).min(w.depth)],
+                            x: x.add(j),
+                            seed: if first { Some(&b) } else { None },
+                            affine: aff.as_ref(),
+                            dst: dst.add((p - panels.start) * MR * dst_rs + j),
+                            dst_rs,
+                            rows,
+                        };
+                        // The last vector holds the columns past 16·(NV − 1).
+                        let mask = |nv: usize| ((1u32 << (width - 16 * (nv - 1))) - 1) as u16;
+                        match width {
+                            33..=NR if p == panels.start => tile::<3, true>(&t, mask(3)),
+                            33..=NR => tile::<3, false>(&t, mask(3)),
+                            17..=32 => tile::<2, false>(&t, mask(2)),
+                            _ => tile::<1, false>(&t, mask(1)),
+                        }
                     }
                 }
             }
@@ -193,45 +220,69 @@ mod avx512 {
             run(j, NR);
             j += NR;
         }
-        while j + 16 <= cols {
-            run(j, 16);
-            j += 16;
-        }
+        // The rest (under 48 columns) in one tile of 1–3 vectors, the last one masked.
         if j < cols {
             run(j, cols - j);
         }
     }
 
-    /// One 8-row × (16·NV)-column tile over the whole depth; `mask` selects the valid lanes of
-    /// the last vector.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    unsafe fn tile<const NV: usize>(
+    /// One 8-row × (16·NV)-column tile over a block of the depth.
+    struct Tile<'a> {
+        /// The panel's values for the block's first k.
         panel: *const f32,
-        rows_at: &[usize],
+        /// The block's operand row starts.
+        rows_at: &'a [usize],
+        /// The row starts PREFETCH_AHEAD further on (fewer near the end of the depth).
+        ahead: &'a [usize],
         x: *const f32,
-        bias: &[f32; MR],
-        affine: Option<&([f32; MR], [f32; MR])>,
+        /// Per-row start values (the bias) for the first block; later blocks continue from
+        /// the partial sums in `dst`.
+        seed: Option<&'a [f32; MR]>,
+        /// `v · a + b` per row before the last block stores.
+        affine: Option<&'a ([f32; MR], [f32; MR])>,
         dst: *mut f32,
         dst_rs: usize,
+        /// Valid rows of the panel.
         rows: usize,
-        mask: u16,
-    ) {
+    }
+
+    /// Runs one [`Tile`]; `mask` selects the valid lanes of the last vector.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn tile<const NV: usize, const PREFETCH: bool>(t: &Tile, mask: u16) {
         let mut acc = [[_mm512_setzero_ps(); NV]; MR];
         for (r, row) in acc.iter_mut().enumerate() {
-            *row = [_mm512_set1_ps(bias[r]); NV];
+            match t.seed {
+                Some(b) => *row = [_mm512_set1_ps(b[r]); NV],
+                None if r < t.rows => {
+                    for (v, a) in row.iter_mut().enumerate() {
+                        // SAFETY: row r < rows of the tile, columns within it (last masked).
+                        let d = unsafe { t.dst.add(r * t.dst_rs + 16 * v) };
+                        *a = if v + 1 == NV { unsafe { _mm512_maskz_loadu_ps(mask, d) } } else { unsafe { _mm512_loadu_ps(d) } };
+                    }
+                }
+                None => {}
+            }
         }
-        for (k, &row_start) in rows_at.iter().enumerate() {
+        for (k, &row_start) in t.rows_at.iter().enumerate() {
+            if PREFETCH && let Some(&ahead) = t.ahead.get(k) {
+                unsafe {
+                    let pa = t.x.add(ahead) as *const i8;
+                    _mm_prefetch::<_MM_HINT_T0>(pa);
+                    _mm_prefetch::<_MM_HINT_T0>(pa.add(64));
+                    _mm_prefetch::<_MM_HINT_T0>(pa.add(128));
+                    _mm_prefetch::<_MM_HINT_T0>(pa.add(188));
+                }
+            }
             // SAFETY: row k of x has at least 16·NV readable floats from here (the last vector
             // masked), and the panel has MR values per k.
             unsafe {
-                let xr = x.add(row_start);
+                let xr = t.x.add(row_start);
                 let mut xv = [_mm512_setzero_ps(); NV];
                 for (v, xv) in xv.iter_mut().enumerate() {
                     *xv = if v + 1 == NV { _mm512_maskz_loadu_ps(mask, xr.add(16 * v)) } else { _mm512_loadu_ps(xr.add(16 * v)) };
                 }
-                let wk = panel.add(k * MR);
+                let wk = t.panel.add(k * MR);
                 for (r, row) in acc.iter_mut().enumerate() {
                     let wv = _mm512_set1_ps(*wk.add(r));
                     for (a, &xv) in row.iter_mut().zip(&xv) {
@@ -240,7 +291,7 @@ mod avx512 {
                 }
             }
         }
-        if let Some((ea, es)) = affine {
+        if let Some((ea, es)) = t.affine {
             for (r, row) in acc.iter_mut().enumerate() {
                 let (m, s) = (_mm512_set1_ps(ea[r]), _mm512_set1_ps(es[r]));
                 for a in row.iter_mut() {
@@ -248,11 +299,11 @@ mod avx512 {
                 }
             }
         }
-        for (r, row) in acc.iter().enumerate().take(rows) {
+        for (r, row) in acc.iter().enumerate().take(t.rows) {
             for (v, &a) in row.iter().enumerate() {
                 // SAFETY: row r < rows, columns within the tile (last vector masked).
                 unsafe {
-                    let d = dst.add(r * dst_rs + 16 * v);
+                    let d = t.dst.add(r * t.dst_rs + 16 * v);
                     if v + 1 == NV {
                         _mm512_mask_storeu_ps(d, mask, a);
                     } else {
@@ -296,6 +347,38 @@ mod tests {
 }
 
 #[cfg(test)]
+mod bitwise {
+    use super::*;
+
+    /// Each output is the FMA chain bias, then k = 0, 1, … in order, whatever the depth
+    /// blocking and the column tile (full, 2- or 1-vector, masked) it falls in.
+    #[test]
+    fn outputs_are_the_in_order_fma_chain() {
+        if !PackedWeights::fast_path() {
+            eprintln!("skipped: no AVX-512 on this machine");
+            return;
+        }
+        for (m, k, n) in [(8, 129, 95), (13, 300, 47), (16, 128, 33), (9, 257, 17), (8, 5, 1)] {
+            let w: Vec<f32> = (0..m * k).map(|i| ((i * 37 % 101) as f32 - 50.0) / 23.0).collect();
+            let x: Vec<f32> = (0..k * n).map(|i| ((i * 53 % 97) as f32 - 48.0) / 29.0).collect();
+            let bias: Vec<f32> = (0..m).map(|i| i as f32 * 0.37 - 1.0).collect();
+            let (a, s): (Vec<f32>, Vec<f32>) = (0..m).map(|i| (1.0 + i as f32 * 0.1, 0.5 - i as f32 * 0.03)).unzip();
+            let mut dst = vec![0.0f32; m * n];
+            let packed = PackedWeights::new(&w, m, k);
+            let rows = strided_rows(k, n);
+            unsafe { packed.multiply_affine(x.as_ptr(), &rows, n, Some(&bias), Some((&a, &s)), dst.as_mut_ptr(), n) };
+            for i in 0..m {
+                for j in 0..n {
+                    let chain = (0..k).fold(bias[i], |acc, p| w[i * k + p].mul_add(x[p * n + j], acc));
+                    let want = chain * a[i] + s[i];
+                    assert_eq!(dst[i * n + j].to_bits(), want.to_bits(), "{m}x{k}x{n} at ({i},{j})");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
 mod bench {
     use super::*;
     use crate::engine::kernels::gemm::{MatRef, gemm};
@@ -315,6 +398,9 @@ mod bench {
             (128, 1152, 228),
             (384, 384, 400),
             (256, 2304, 113),
+            (96, 864, 430),
+            (96, 128, 480),
+            (48, 216, 419),
         ] {
             let w: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
             let x: Vec<f32> = (0..k * n).map(|i| (i % 11) as f32 * 0.1).collect();
@@ -331,10 +417,9 @@ mod bench {
             };
             let tg = best(&mut || gemm(&mut dst, n, MatRef::row_major(&w, m, k), MatRef::row_major(&x, k, n), false, 1.0, 1));
             let tp = if PackedWeights::fast_path() {
-                best(&mut || {
-                    let p = PackedWeights::new(&w, m, k);
-                    unsafe { p.multiply(x.as_ptr(), &strided_rows(k, n), n, None, dst.as_mut_ptr(), n) }
-                })
+                let p = PackedWeights::new(&w, m, k);
+                let rows = strided_rows(k, n);
+                best(&mut || unsafe { p.multiply(x.as_ptr(), &rows, n, None, dst.as_mut_ptr(), n) })
             } else {
                 f64::NAN
             };
