@@ -354,6 +354,8 @@ fn conv_without_im2col(
             // column is the same sum as in a one-row call, so the results are identical.
             let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
             let blocks = oh.div_ceil(per_block);
+            // Blocks of equal height (26 rows: 13 + 13, not 17 + 9), so that the jobs are too.
+            let per_block = oh.div_ceil(blocks);
             // Big products with few row blocks are also cut by weight panels (output channels).
             let panels = packed.panels();
             let pchunks = if work_per_row * oh < PAR_WORK { 1 } else { split::panel_chunks(blocks, panels, threads) };
