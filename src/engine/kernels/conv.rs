@@ -299,108 +299,131 @@ fn conv_without_im2col(
         }
     }
     let in_place = sh == 1 && sw == 1 && pt == 0 && pl == 0 && width == iw && ph <= ih;
-    let plane = if in_place { pin } else { phases.len() * ph * width };
+    let threads = rayon::current_num_threads().max(1);
+    // Narrow outputs take several rows per kernel call, so that the kernel's 48-column tiles
+    // are not mostly remainder: output pixel (y, j) reads the operand rows at y·width + j, so
+    // rows y0..y1 are one product over (y1 - y0 - 1)·width + ow columns (the `width - ow`
+    // columns between rows are computed and dropped). Every column is the same sum as in a
+    // one-row call, so the results are identical.
+    let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
+    let blocks = oh.div_ceil(per_block);
+    // Blocks of equal height (26 rows: 13 + 13, not 17 + 9), so that the jobs are too.
+    let per_block = oh.div_ceil(blocks);
+    // The padded copy is made one band of output rows at a time (about BAND_FLOATS values,
+    // the rows its taps reach), so that it is still in cache when the kernel reads it and
+    // a big input is never copied whole.
+    let qh = (kh - 1) * dh / sh;
+    let band_blocks = if in_place {
+        blocks
+    } else {
+        let per_row = cig * phases.len() * width;
+        ((BAND_FLOATS / per_row).saturating_sub(qh) / per_block).clamp(1, blocks)
+    };
+    let band_blocks = blocks.div_ceil(blocks.div_ceil(band_blocks));
+    let band_rows = band_blocks * per_block;
+    // Rows of each phase plane in a band's copy.
+    let band_ph = band_rows + qh;
+    let plane = if in_place { pin } else { phases.len() * band_ph * width };
     let rows: Vec<usize> = (0..cig)
         .flat_map(|ci| (0..kh).flat_map(move |a| (0..kw).map(move |b| (ci, a, b))))
         .map(|(ci, a, b)| {
             let slot = phase_slot[(a * dh % sh) * sw + b * dw % sw];
-            ci * plane + slot * ph * width + (a * dh / sh) * width + b * dw / sw
+            ci * plane + slot * band_ph * width + (a * dh / sh) * width + b * dw / sw
         })
         .collect();
-    let mut padded = Vec::new();
+    let mut padded = if in_place { Vec::new() } else { vec![0.0f32; cig * plane] };
     let out_ptr = SendPtr(out.as_mut_ptr());
     let work_per_row = cog * cig * kh * kw * ow;
-    let threads = rayon::current_num_threads().max(1);
+    let panels = packed[0].panels();
     for b in 0..batch {
         for (gi, packed) in packed.iter().enumerate().take(group) {
             let xg = &x[(b * c_in + gi * cig) * pin..][..cig * pin];
-            let src: &[f32] = if in_place {
-                xg
-            } else {
-                padded.resize(cig * plane, 0.0);
-                let pad_plane = |(ci, p): (usize, &mut [f32])| {
-                    let xc = &xg[ci * pin..][..pin];
-                    for (&(r, q), phase) in phases.iter().zip(p.chunks_exact_mut(ph * width)) {
+            for band_y0 in (0..oh).step_by(band_rows) {
+                let band_y1 = (band_y0 + band_rows).min(oh);
+                // Output row y reads the copy's rows from (y - first_row)·width on.
+                let (src, first_row): (&[f32], usize) = if in_place {
+                    (xg, 0)
+                } else {
+                    // Phase plane rows band_y0 .. band_y1 + qh, at the top of each plane.
+                    let fill = |(i, p): (usize, &mut [f32])| {
+                        let (ci, (r, q)) = (i / phases.len(), phases[i % phases.len()]);
+                        let xc = &xg[ci * pin..][..pin];
                         // Columns v of this phase read input column v·sw + q - pl.
                         let (lo, hi) = valid_range(width, sw, q as isize - pl as isize, iw);
-                        for (u, row) in phase.chunks_exact_mut(width).enumerate() {
+                        for (u, row) in (band_y0..band_y1 + qh).zip(p.chunks_exact_mut(width)) {
                             let y = (u * sh + r).wrapping_sub(pt);
                             if y >= ih {
                                 row.fill(0.0);
                                 continue;
                             }
-                            let src = &xc[y * iw..][..iw];
                             row[..lo].fill(0.0);
                             row[hi..].fill(0.0);
-                            if lo == hi {
-                                continue;
+                            if lo < hi {
+                                gather_every(&mut row[lo..hi], &xc[y * iw + lo * sw + q - pl..(y + 1) * iw], sw);
                             }
-                            gather_every(&mut row[lo..hi], &src[lo * sw + q - pl..], sw);
+                        }
+                    };
+                    let chunk = band_ph * width;
+                    padded.par_chunks_mut(chunk).enumerate().with_min_len((1 << 15) / chunk + 1).for_each(fill);
+                    (&padded, band_y0)
+                };
+                let bias_g = bias.map(|bv| &bv[gi * cog..]);
+                // A leading BatchNormalization is applied by the kernel before it stores.
+                let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
+                let first = usize::from(affine.is_some());
+                let image = (b * c_out + gi * cog) * pout;
+                let band_blocks = (band_y1 - band_y0).div_ceil(per_block);
+                // Big products with few row blocks are also cut by weight panels (output channels).
+                let band_work = work_per_row * (band_y1 - band_y0);
+                let pchunks = if band_work < PAR_WORK { 1 } else { split::panel_chunks(band_blocks, panels, threads) };
+                let job_task = |scratch: &mut Vec<f32>, job: usize| {
+                    let (blk, pr) = (job / pchunks, split::even_range(job % pchunks, pchunks, panels));
+                    let y0 = band_y0 + blk * per_block;
+                    let y1 = (y0 + per_block).min(band_y1);
+                    let (m0, mn) = (pr.start * MR, (pr.end * MR).min(cog) - pr.start * MR);
+                    let cols = (y1 - y0 - 1) * width + ow;
+                    // SAFETY: the job reads src[(y - first_row)·width + rows[k] + j] for
+                    // y0 ≤ y < y1, j < ow, inside the rows the copy (or the input) holds for
+                    // this band (the dropped columns lie between them); it alone writes
+                    // output rows y0..y1 of channels m0..m0+mn of this group.
+                    unsafe {
+                        let dst = out_ptr.get().add(image + m0 * pout + y0 * ow);
+                        let x0 = src.as_ptr().add((y0 - first_row) * width);
+                        if y1 - y0 == 1 || width == ow {
+                            packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, dst, pout);
+                            if let Some(e) = epi {
+                                e.apply_block_from(first, gi * cog + m0, mn, dst, pout, cols);
+                            }
+                        } else {
+                            scratch.resize(mn * cols, 0.0);
+                            packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
+                            if let Some(e) = epi {
+                                e.apply_block_from(first, gi * cog + m0, mn, scratch.as_mut_ptr(), cols, cols);
+                            }
+                            for m in 0..mn {
+                                for y in 0..y1 - y0 {
+                                    let s = &scratch[m * cols + y * width..][..ow];
+                                    std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(m * pout + y * ow), ow);
+                                }
+                            }
                         }
                     }
                 };
-                padded.par_chunks_mut(plane).enumerate().with_min_len(8).for_each(pad_plane);
-                &padded
-            };
-            let bias_g = bias.map(|bv| &bv[gi * cog..]);
-            // A leading BatchNormalization is applied by the kernel before it stores.
-            let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (&a[gi * cog..], &s[gi * cog..]));
-            let first = usize::from(affine.is_some());
-            let image = (b * c_out + gi * cog) * pout;
-            // Narrow outputs take several rows per kernel call, so that the kernel's 48-column
-            // tiles are not mostly remainder: output pixel (y, j) reads the operand rows at
-            // y·width + j, so rows y0..y1 are one product over (y1 - y0 - 1)·width + ow
-            // columns (the `width - ow` columns between rows are computed and dropped). Every
-            // column is the same sum as in a one-row call, so the results are identical.
-            let per_block = if ow >= BLOCK_COLS { 1 } else { (BLOCK_COLS / width).clamp(1, oh) };
-            let blocks = oh.div_ceil(per_block);
-            // Blocks of equal height (26 rows: 13 + 13, not 17 + 9), so that the jobs are too.
-            let per_block = oh.div_ceil(blocks);
-            // Big products with few row blocks are also cut by weight panels (output channels).
-            let panels = packed.panels();
-            let pchunks = if work_per_row * oh < PAR_WORK { 1 } else { split::panel_chunks(blocks, panels, threads) };
-            let job_task = |scratch: &mut Vec<f32>, job: usize| {
-                let (blk, pr) = (job / pchunks, split::even_range(job % pchunks, pchunks, panels));
-                let (y0, y1) = (blk * per_block, ((blk + 1) * per_block).min(oh));
-                let (m0, mn) = (pr.start * MR, (pr.end * MR).min(cog) - pr.start * MR);
-                let cols = (y1 - y0 - 1) * width + ow;
-                // SAFETY: the job reads src[y·width + rows[k] + j] for y0 ≤ y < y1, j < ow,
-                // inside the plane set by hp/wp (the dropped columns lie between them); it
-                // alone writes output rows y0..y1 of channels m0..m0+mn of this group.
-                unsafe {
-                    let dst = out_ptr.get().add(image + m0 * pout + y0 * ow);
-                    let x0 = src.as_ptr().add(y0 * width);
-                    if y1 - y0 == 1 || width == ow {
-                        packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, dst, pout);
-                        if let Some(e) = epi {
-                            e.apply_block_from(first, gi * cog + m0, mn, dst, pout, cols);
-                        }
-                    } else {
-                        scratch.resize(mn * cols, 0.0);
-                        packed.multiply_panels(pr, x0, &rows, cols, bias_g, affine, scratch.as_mut_ptr(), cols);
-                        if let Some(e) = epi {
-                            e.apply_block_from(first, gi * cog + m0, mn, scratch.as_mut_ptr(), cols, cols);
-                        }
-                        for m in 0..mn {
-                            for y in 0..y1 - y0 {
-                                let s = &scratch[m * cols + y * width..][..ow];
-                                std::ptr::copy_nonoverlapping(s.as_ptr(), dst.add(m * pout + y * ow), ow);
-                            }
-                        }
-                    }
+                let jobs = band_blocks * pchunks;
+                let min_len = PAR_WORK / (band_work / jobs).max(1) + 1;
+                if jobs <= min_len {
+                    let mut scratch = Vec::new();
+                    (0..jobs).for_each(|j| job_task(&mut scratch, j));
+                } else {
+                    (0..jobs).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, job_task);
                 }
-            };
-            let jobs = blocks * pchunks;
-            let min_len = PAR_WORK / (work_per_row * oh / jobs).max(1) + 1;
-            if jobs <= min_len {
-                let mut scratch = Vec::new();
-                (0..jobs).for_each(|j| job_task(&mut scratch, j));
-            } else {
-                (0..jobs).into_par_iter().with_min_len(min_len).for_each_init(Vec::new, job_task);
             }
         }
     }
 }
+
+/// Values (about) in one band of a conv's padded input copy: 1 MiB, within L2.
+const BAND_FLOATS: usize = 1 << 18;
 
 /// `dst[k] = src[k·step]` for every k: one phase-plane row from an input row.
 fn gather_every(dst: &mut [f32], src: &[f32], step: usize) {
@@ -801,6 +824,9 @@ mod tests {
             (3, 24, 1, (70, 70), (3, 3), (2, 2), 1, (1, 1)),
             (8, 16, 1, (9, 13), (3, 3), (1, 1), 1, (1, 1)),
             (2, 4, 1, (3, 4), (3, 3), (1, 1), 1, (3, 3)),
+            // Inputs big enough to be copied in several bands (stride 1 and 2).
+            (64, 8, 1, (90, 90), (3, 3), (1, 1), 1, (1, 1)),
+            (32, 8, 1, (200, 200), (3, 3), (2, 2), 1, (1, 1)),
         ];
         for (c_in, c_out, group, (ih, iw), (kh, kw), (sh, sw), d, (pt, pl)) in cases {
             let ext = |i: usize, k: usize, p: usize, s: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
