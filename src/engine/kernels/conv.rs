@@ -1,8 +1,10 @@
 //! Convolution drivers on contiguous NC(D)HW f32 buffers. Spatial ranks 1–3 are handled as
-//! 3-D with leading unit dimensions. Conv goes through im2col (tiled over output pixels,
-//! tiles in parallel) and GEMM, except 1×1/stride-1/unpadded convs (the input already is the
-//! GEMM operand) and depthwise convs (a direct, vectorizable kernel parallel over channels).
-//! ConvTranspose is one GEMM per image and group followed by col2im.
+//! 3-D with leading unit dimensions. Where the panel kernel runs (AVX-512), 1-D/2-D convs of
+//! any stride read their GEMM operand rows straight from a padded, per-band copy of the input
+//! (split into phase planes for strides above 1), or from the input itself; other convs go
+//! through im2col tiles (in parallel) and a GEMM. Depthwise convs take a direct, vectorizable
+//! kernel parallel over channels. ConvTranspose is one GEMM per image and group followed by
+//! col2im.
 
 use rayon::prelude::*;
 
