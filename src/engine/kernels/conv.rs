@@ -173,8 +173,8 @@ pub fn conv_f32(
     conv_im2col(x, batch, c_in, w, c_out, group, bias, g, out, packed, epi);
 }
 
-/// Conv through im2col tiles (3-D convs, negative pads; the general GEMM where the panel
-/// kernel is not available), tiles in parallel. Arguments as for [`conv_f32`], `packed` as
+/// Conv through im2col tiles, in parallel, and the panel kernel (3-D convs) or the general
+/// GEMM (where the panel kernel is not available). Arguments as for [`conv_f32`], `packed` as
 /// resolved there.
 #[allow(clippy::too_many_arguments)]
 fn conv_im2col(

@@ -266,12 +266,11 @@ mod avx512 {
         }
         for (k, &row_start) in t.rows_at.iter().enumerate() {
             if PREFETCH && let Some(&ahead) = t.ahead.get(k) {
-                unsafe {
-                    let pa = t.x.add(ahead) as *const i8;
-                    _mm_prefetch::<_MM_HINT_T0>(pa);
-                    _mm_prefetch::<_MM_HINT_T0>(pa.add(64));
-                    _mm_prefetch::<_MM_HINT_T0>(pa.add(128));
-                    _mm_prefetch::<_MM_HINT_T0>(pa.add(188));
+                // The (up to 4) cache lines of that row's 48 values. A prefetch never faults;
+                // wrapping arithmetic, as the last line may lie past a short row's end.
+                let pa = t.x.wrapping_add(ahead) as *const i8;
+                for off in [0, 64, 128, 188] {
+                    _mm_prefetch::<_MM_HINT_T0>(pa.wrapping_add(off));
                 }
             }
             // SAFETY: row k of x has at least 16·NV readable floats from here (the last vector
