@@ -177,7 +177,10 @@ impl PairSums {
     /// The sums of one part, in 8 independent lanes (element i in lane i mod 8) so that they
     /// vectorize, compiled for the widest vectors (the same operations in the same order).
     fn of_part(reference: &[f32], test: &[f32]) -> PairSums {
-        crate::engine::kernels::exp::with_wide_vectors(|| PairSums::lanes(reference, test))
+        crate::engine::kernels::exp::with_wide_vectors(
+            #[inline(always)]
+            || PairSums::lanes(reference, test),
+        )
     }
 
     #[inline(always)]

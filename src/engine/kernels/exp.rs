@@ -42,16 +42,24 @@ pub fn exp_nonpositive(x: f64) -> f64 {
 
 /// `v[i] = exp(v[i] − shift)` for every i (`shift` ≥ every v[i]: softmax's max).
 pub fn exp_shifted(v: &mut [f64], shift: f64) {
-    with_wide_vectors(|| v.iter_mut().for_each(|x| *x = exp_nonpositive(*x - shift)))
+    with_wide_vectors(
+        #[inline(always)]
+        || v.iter_mut().for_each(|x| *x = exp_nonpositive(*x - shift)),
+    )
 }
 
 /// `v[j] = exp(v[j] − shift[j])` for every j (each `shift[j]` ≥ `v[j]`).
 pub fn exp_shifted_each(v: &mut [f64], shift: &[f64]) {
-    with_wide_vectors(|| v.iter_mut().zip(shift).for_each(|(x, &s)| *x = exp_nonpositive(*x - s)))
+    with_wide_vectors(
+        #[inline(always)]
+        || v.iter_mut().zip(shift).for_each(|(x, &s)| *x = exp_nonpositive(*x - s)),
+    )
 }
 
-/// Runs `body` compiled for AVX-512F, else AVX2, when the CPU has them (the closure is inlined
-/// into the feature-enabled function): the same operations, so the same results, only wider.
+/// Runs `body` compiled for AVX-512F, else AVX2, when the CPU has them: the same operations,
+/// so the same results, only wider. Callers mark the closure `#[inline(always)]`: otherwise
+/// the compiler may keep it a function of its own, built for the baseline (it did for the
+/// evaluation's pair sums).
 #[inline(always)]
 pub(crate) fn with_wide_vectors<R>(body: impl FnOnce() -> R) -> R {
     #[cfg(target_arch = "x86_64")]
