@@ -924,7 +924,8 @@ mod bench {
     use std::time::Instant;
 
     /// `cargo test --release --lib conv::bench -- --ignored --nocapture`: GFLOP/s of
-    /// conv_f32 on YOLOX-like 3×3 convs, one thread.
+    /// conv_f32 on YOLOX-like 3×3 convs, one thread, fastest of CONV_BENCH_REPS (20) runs
+    /// (more for a profiler).
     #[test]
     #[ignore]
     fn conv_shapes() {
