@@ -412,24 +412,56 @@ fn softmax_row<T: Num>(s: &[T], col: &mut [f64], dst: &mut [T]) {
 const SHORT_ROW: usize = 64;
 const SHORT_GROUP: usize = 256;
 
-/// [`softmax_row`] for each row of `n` values of `s`. Built for the baseline vectors: an
-/// AVX-512 build of these loops measured slower on rows of 16 (YOLOv8n's DFL softmax 7.8 →
-/// 9.5 ms at 1 thread).
+/// [`softmax_row`] for each row of `n` values of `s`, compiled for the widest vectors: up to
+/// [`SOFT_COLS`] rows at a time are transposed into a k-major buffer so that every step runs
+/// across rows (one row per lane), each row still with the same operations in the same order
+/// (the max, exp of the shifted values, the sum over k ascending from 0, the division).
 fn softmax_short_rows<T: Num>(s: &[T], n: usize, d: &mut [T]) {
-    use crate::engine::kernels::exp::exp_nonpositive;
-    let mut buf = [0f64; SHORT_ROW];
-    for (row, dst) in s.chunks_exact(n).zip(d.chunks_exact_mut(n)) {
-        let col = &mut buf[..n];
-        for (c, x) in col.iter_mut().zip(row) {
-            *c = x.to_f64();
-        }
-        let m = max_or_nan(col);
-        col.iter_mut().for_each(|c| *c = exp_nonpositive(*c - m));
-        let sum: f64 = col.iter().sum();
-        for (o, &c) in dst.iter_mut().zip(col.iter()) {
-            *o = T::from_f64(c / sum);
-        }
-    }
+    use crate::engine::kernels::exp::{exp_nonpositive, with_wide_vectors};
+    with_wide_vectors(
+        #[inline(always)]
+        || {
+            let mut e = [0f64; SHORT_ROW * SOFT_COLS];
+            for (rows, dst) in s.chunks(n * SOFT_COLS).zip(d.chunks_mut(n * SOFT_COLS)) {
+                let w = rows.len() / n;
+                let e = &mut e[..n * w];
+                for (r, row) in rows.chunks_exact(n).enumerate() {
+                    for (k, x) in row.iter().enumerate() {
+                        e[k * w + r] = x.to_f64();
+                    }
+                }
+                let (mut m, mut nan) = ([f64::NEG_INFINITY; SOFT_COLS], [false; SOFT_COLS]);
+                for ek in e.chunks_exact(w) {
+                    for ((&c, mr), nr) in ek.iter().zip(m.iter_mut()).zip(nan.iter_mut()) {
+                        *nr |= c.is_nan();
+                        *mr = if c > *mr { c } else { *mr };
+                    }
+                }
+                for (mr, nr) in m.iter_mut().zip(nan) {
+                    if nr {
+                        *mr = f64::NAN;
+                    }
+                }
+                let mut sum = [0f64; SOFT_COLS];
+                for ek in e.chunks_exact_mut(w) {
+                    for ((c, &mr), t) in ek.iter_mut().zip(&m).zip(sum.iter_mut()) {
+                        *c = exp_nonpositive(*c - mr);
+                        *t += *c;
+                    }
+                }
+                for ek in e.chunks_exact_mut(w) {
+                    for (c, &t) in ek.iter_mut().zip(&sum) {
+                        *c /= t;
+                    }
+                }
+                for (r, out) in dst.chunks_exact_mut(n).enumerate() {
+                    for (k, o) in out.iter_mut().enumerate() {
+                        *o = T::from_f64(e[k * w + r]);
+                    }
+                }
+            }
+        },
+    )
 }
 
 /// Columns per tile of [`softmax_columns`].
