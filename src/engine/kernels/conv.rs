@@ -777,6 +777,30 @@ fn col2im(col: &[f32], g: &Geom, o: &mut [f32]) {
 mod tests {
     use super::*;
 
+    /// Uniform values in [-0.5, 0.5) from a linear congruential generator.
+    fn values(seed: u32) -> impl FnMut() -> f32 {
+        let mut seed = seed;
+        move || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
+        }
+    }
+
+    /// The geometry of a 2-D conv of an ih × iw input (output size from the ONNX formula with
+    /// equal begin and end pads).
+    #[allow(clippy::too_many_arguments)]
+    fn geom_2d(ih: usize, iw: usize, kh: usize, kw: usize, sh: usize, sw: usize, d: usize, pt: usize, pl: usize) -> Geom {
+        let ext = |i: usize, k: usize, p: usize, s: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
+        Geom {
+            input: [1, ih, iw],
+            output: [1, ext(ih, kh, pt, sh), ext(iw, kw, pl, sw)],
+            kernel: [1, kh, kw],
+            stride: [1, sh, sw],
+            dilation: [1, d, d],
+            pad: [0, pt as isize, pl as isize],
+        }
+    }
+
     /// Textbook 2-D convolution, one multiply-add at a time.
     #[allow(clippy::too_many_arguments)]
     fn naive(x: &[f32], c_in: usize, w: &[f32], c_out: usize, group: usize, bias: &[f32], g: &Geom) -> Vec<f32> {
@@ -811,11 +835,7 @@ mod tests {
     /// gives with the same packed weights: the same sums in the same order.
     #[test]
     fn direct_and_im2col_paths_agree_bitwise() {
-        let mut seed = 11u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut rnd = values(11);
         // c_in, c_out, group, (ih, iw), (kh, kw), (sh, sw), dilation, pad (top, left)
         let cases = [
             (6, 20, 1, (21, 23), (3, 3), (2, 2), 1, (1, 1)),
@@ -831,16 +851,8 @@ mod tests {
             (32, 8, 1, (200, 200), (3, 3), (2, 2), 1, (1, 1)),
         ];
         for (c_in, c_out, group, (ih, iw), (kh, kw), (sh, sw), d, (pt, pl)) in cases {
-            let ext = |i: usize, k: usize, p: usize, s: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
-            let (oh, ow) = (ext(ih, kh, pt, sh), ext(iw, kw, pl, sw));
-            let g = Geom {
-                input: [1, ih, iw],
-                output: [1, oh, ow],
-                kernel: [1, kh, kw],
-                stride: [1, sh, sw],
-                dilation: [1, d, d],
-                pad: [0, pt as isize, pl as isize],
-            };
+            let g = geom_2d(ih, iw, kh, kw, sh, sw, d, pt, pl);
+            let [_, oh, ow] = g.output;
             let x: Vec<f32> = (0..2 * c_in * ih * iw).map(|_| rnd()).collect();
             let w: Vec<f32> = (0..c_out * (c_in / group) * kh * kw).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
@@ -866,11 +878,7 @@ mod tests {
     /// dilations and odd sizes agree with the textbook loop.
     #[test]
     fn conv_paths_match_the_textbook_loop() {
-        let mut seed = 7u32;
-        let mut rnd = move || {
-            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-            (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
-        };
+        let mut rnd = values(7);
         let cases = [
             // c_in, c_out, group, (ih, iw), (kh, kw), stride, dilation, pad (top, left)
             (4, 4, 4, (9, 11), (3, 3), 1, 1, (1, 1)),
@@ -895,16 +903,8 @@ mod tests {
             (3, 8, 1, (70, 70), (3, 3), 2, 1, (1, 1)),
         ];
         for (c_in, c_out, group, (ih, iw), (kh, kw), s, d, (pt, pl)) in cases {
-            let ext = |i: usize, k: usize, p: usize| (i + 2 * p - (k - 1) * d - 1) / s + 1;
-            let (oh, ow) = (ext(ih, kh, pt), ext(iw, kw, pl));
-            let g = Geom {
-                input: [1, ih, iw],
-                output: [1, oh, ow],
-                kernel: [1, kh, kw],
-                stride: [1, s, s],
-                dilation: [1, d, d],
-                pad: [0, pt as isize, pl as isize],
-            };
+            let g = geom_2d(ih, iw, kh, kw, s, s, d, pt, pl);
+            let [_, oh, ow] = g.output;
             let x: Vec<f32> = (0..c_in * ih * iw).map(|_| rnd()).collect();
             let w: Vec<f32> = (0..c_out * (c_in / group) * kh * kw).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
