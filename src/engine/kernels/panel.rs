@@ -182,10 +182,14 @@ mod avx512 {
                     // columns j..j+width ≤ cols and rows < `rows` of its panel.
                     unsafe {
                         let panel = w.data.as_ptr().add((p * w.depth + k0) * MR);
-                        let mut b = [0.0f32; MR];
-                        if let Some(bias) = bias {
-                            b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
-                        }
+                        // The bias seeds only the first depth block; later ones reload.
+                        let b = first.then(|| {
+                            let mut b = [0.0f32; MR];
+                            if let Some(bias) = bias {
+                                b[..rows].copy_from_slice(&bias[p * MR..p * MR + rows]);
+                            }
+                            b
+                        });
                         let aff = affine.filter(|_| last).map(|(a, s)| {
                             let (mut ea, mut es) = ([1.0f32; MR], [0.0f32; MR]);
                             ea[..rows].copy_from_slice(&a[p * MR..p * MR + rows]);
@@ -197,7 +201,7 @@ mod avx512 {
                             rows_at: &rows_at[k0..k1],
                             ahead: &rows_at[(k0 + PREFETCH_AHEAD).min(w.depth)..(k1 + PREFETCH_AHEAD).min(w.depth)],
                             x: x.add(j),
-                            seed: if first { Some(&b) } else { None },
+                            seed: b.as_ref(),
                             affine: aff.as_ref(),
                             dst: dst.add((p - panels.start) * MR * dst_rs + j),
                             dst_rs,
