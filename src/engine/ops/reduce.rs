@@ -393,26 +393,50 @@ struct Soft {
     coerce_2d: bool,
 }
 
-/// Softmax of one contiguous row (the last axis): the general path's operations in the same
-/// order (the max is order-free, the sum stays sequential), laid out so that the gather, the
-/// max, the exps and the quotients vectorize (PP-OCRv4 rec's 40 × 6625 CTC softmax).
-fn softmax_row<T: Num>(s: &[T], col: &mut [f64], dst: &mut [T]) {
-    for (c, x) in col.iter_mut().zip(s) {
-        *c = x.to_f64();
-    }
-    let m = max_or_nan(col);
-    crate::engine::kernels::exp::exp_shifted(col, m);
-    let sum: f64 = col.iter().sum();
-    for (d, &c) in dst.iter_mut().zip(col.iter()) {
-        *d = T::from_f64(c / sum);
-    }
+/// Softmax of contiguous rows of `n` values (the last axis): the general path's operations in
+/// the same order (the max is order-free, each row's sum stays sequential), laid out so that
+/// the gather, the max, the exps and the quotients vectorize, and the rows' sums advance side
+/// by side so that they do not wait on each other's adds (PP-OCRv4 rec's 40 × 6625 CTC
+/// softmax).
+fn softmax_rows<T: Num>(s: &[T], n: usize, col: &mut Vec<f64>, dst: &mut [T]) {
+    use crate::engine::kernels::exp::{exp_nonpositive, with_wide_vectors};
+    // Padded to a whole group with zeros, so that the sums below have a fixed width; the
+    // padding rows' sums are not used.
+    col.clear();
+    col.resize(n * ROW_GROUP, 0.0);
+    with_wide_vectors(
+        #[inline(always)]
+        || {
+            for (c, x) in col.iter_mut().zip(s) {
+                *c = x.to_f64();
+            }
+            for row in col.chunks_exact_mut(n).take(s.len() / n) {
+                let m = max_or_nan(row);
+                row.iter_mut().for_each(|x| *x = exp_nonpositive(*x - m));
+            }
+            let mut sum = [0f64; ROW_GROUP];
+            for k in 0..n {
+                for (r, t) in sum.iter_mut().enumerate() {
+                    *t += col[r * n + k];
+                }
+            }
+            for ((d, c), &t) in dst.chunks_exact_mut(n).zip(col.chunks_exact(n)).zip(&sum) {
+                for (d, &c) in d.iter_mut().zip(c) {
+                    *d = T::from_f64(c / t);
+                }
+            }
+        },
+    )
 }
+
+/// Rows per call of [`softmax_rows`].
+const ROW_GROUP: usize = 4;
 
 /// Rows up to this length take [`softmax_short_rows`], [`SHORT_GROUP`] rows per call.
 const SHORT_ROW: usize = 64;
 const SHORT_GROUP: usize = 256;
 
-/// [`softmax_row`] for each row of `n` values of `s`, compiled for the widest vectors: up to
+/// [`softmax_rows`] for each row of `n` values of `s`, compiled for the widest vectors: up to
 /// [`SOFT_COLS`] rows at a time are transposed into a k-major buffer so that every step runs
 /// across rows (one row per lane), each row still with the same operations in the same order
 /// (the max, exp of the shifted values, the sum over k ascending from 0, the division).
@@ -550,6 +574,16 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
         }
         return ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count");
     }
+    if kind == SoftKind::Softmax && inner == 1 && n > 0 {
+        let group = n * ROW_GROUP;
+        if parallel {
+            src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each_init(Vec::new, |col, (s, d)| softmax_rows(s, n, col, d));
+        } else {
+            let mut col = Vec::new();
+            src.chunks(group).zip(out.chunks_mut(group)).for_each(|(s, d)| softmax_rows(s, n, &mut col, d));
+        }
+        return ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count");
+    }
     let dst_ptr = SendPtr(out.as_mut_ptr());
     // One exp per element (kept in `col` for the division), and the column buffer reused
     // across blocks: the same f64 arithmetic as computing exp twice, without its cost.
@@ -560,12 +594,6 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
         // column range; `out` outlives the loop and is not otherwise touched meanwhile.
         let put = |k: usize, j: usize, v: T| unsafe { *dst_ptr.get().add(o * block + k * inner + j) = v };
         col.resize(n, 0.0);
-        if inner == 1 && kind == SoftKind::Softmax {
-            // SAFETY: as `put`: job o alone writes block o.
-            let dst = unsafe { std::slice::from_raw_parts_mut(dst_ptr.get().add(o * block), n) };
-            softmax_row(s, col, dst);
-            return;
-        }
         let columns = (part * inner / col_chunks)..((part + 1) * inner / col_chunks);
         if kind == SoftKind::Softmax {
             // SAFETY: as `put`.
