@@ -129,6 +129,21 @@ impl std::fmt::Debug for Conv {
     }
 }
 
+/// Whether a weight tensor holds subnormal values (nonzero, below `f32::MIN_POSITIVE`).
+fn has_subnormal(w: &ArrayD<f32>) -> bool {
+    w.iter().any(|v| v.is_subnormal())
+}
+
+/// Constant conv weights with their subnormal values made zeros of the same sign. A product
+/// with one is below 1.2e-38·|x| and changes an output only where the sum itself is that
+/// small, but every such product costs the x86 cores a microcode assist: PP-OCRv4 rec's
+/// squeeze-excitation conv (480 → 120, 22 % of its weights subnormal) took 0.61 ms instead of
+/// 0.02 ms.
+fn flush_subnormals(mut w: ArrayD<f32>) -> ArrayD<f32> {
+    w.mapv_inplace(|v| if v.is_subnormal() { 0f32.copysign(v) } else { v });
+    w
+}
+
 fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     if super::int8::is_int8_layer(ctx) {
         return super::int8::build_conv(ctx);
@@ -136,8 +151,8 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     let attrs = ConvAttrs::parse(ctx)?;
     let weights = match ctx.constants.get(1).cloned().flatten() {
         Some(t) => match &*t {
-            Tensor::F32(w) if w.is_standard_layout() => Some((w.shape().to_vec(), t.clone())),
-            Tensor::F32(w) => Some((w.shape().to_vec(), Arc::new(Tensor::F32(w.as_standard_layout().into_owned())))),
+            Tensor::F32(w) if w.is_standard_layout() && !has_subnormal(w) => Some((w.shape().to_vec(), t.clone())),
+            Tensor::F32(w) => Some((w.shape().to_vec(), Arc::new(Tensor::F32(flush_subnormals(w.as_standard_layout().into_owned()))))),
             _ => None,
         },
         None => None,
@@ -370,6 +385,34 @@ mod tests {
         let y = op.run(&[Some(&x), None]).unwrap();
         assert_eq!(y[0].shape(), &[1, 1, 3, 3]);
         assert_eq!(y[0].to_f64_vec(), vec![12.0, 21.0, 16.0, 27.0, 45.0, 33.0, 24.0, 39.0, 28.0]);
+    }
+
+    #[test]
+    fn subnormal_constant_weights_are_signed_zeros() {
+        // Pointwise (panel kernel) and depthwise: a constant weight below f32::MIN_POSITIVE
+        // counts as a zero of its sign; the same weights given at run time are not flushed.
+        let tiny = 1e-40f32;
+        assert!(tiny.is_subnormal());
+        let bits = |t: &Tensor| t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        for (group, w_shape, w) in [(1, [2, 2, 1, 1], vec![tiny, 1.0, -tiny, 2.0]), (2, [2, 1, 1, 1], vec![tiny, -tiny])] {
+            let w = f32t(&w_shape, w);
+            let x = f32t(&[1, 2, 1, 1], if group == 1 { vec![1e30, 0.0] } else { vec![1e30, 1e30] });
+            let attrs = || {
+                vec![AttributeProto {
+                    name: Some("group".into()),
+                    r#type: Some(AttributeType::Int as i32),
+                    i: Some(group),
+                    ..Default::default()
+                }]
+            };
+            let constant = build(build_conv, "Conv", attrs(), vec![None, Some(w.clone())], 13).unwrap();
+            let y = constant.run(&[Some(&x), None]).unwrap();
+            // The sums start from +0, so (±0)·1e30 gives +0 either way.
+            assert_eq!(bits(&y[0]), vec![0; 2], "group {group}");
+            let runtime = build(build_conv, "Conv", attrs(), vec![None, None], 13).unwrap();
+            let y = runtime.run(&[Some(&x), Some(&w)]).unwrap();
+            assert_eq!(y[0].to_f64_vec(), vec![(tiny * 1e30) as f64, (-tiny * 1e30) as f64], "group {group}");
+        }
     }
 
     #[test]
