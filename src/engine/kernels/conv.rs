@@ -490,6 +490,27 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
     let (zd, zh, zw) = (ext(od, kd, sd, dd), ext(oh, kh, sh, dh), ext(ow, kw, sw, dw));
     let phase_w = zw.div_ceil(sw);
     let row_len = phase_w * sw;
+    // The same for every plane, so worked out once: where each phase's part of an input row
+    // goes (offset in the padded row, first input column, length) and each tap's offset.
+    let [id, ih, iw] = g.input;
+    let (lo, hi) = valid_range(zw, 1, -g.pad[2], iw);
+    let phases: Vec<(usize, usize, usize)> = (0..sw)
+        .filter_map(|phase| {
+            // Padded column c goes to phase c % sw, slot c / sw.
+            let first = lo - lo % sw + phase;
+            let first = if first < lo { first + sw } else { first };
+            (first < hi).then(|| (phase * phase_w + first / sw, (first as isize - g.pad[2]) as usize, (hi - first).div_ceil(sw)))
+        })
+        .collect();
+    let mut offsets = Vec::with_capacity(kl);
+    for a in 0..kd {
+        for bb in 0..kh {
+            for e in 0..kw {
+                let off = e * dw;
+                offsets.push(((a * dd) * zh + bb * dh) * row_len + (off % sw) * phase_w + off / sw);
+            }
+        }
+    }
     let plane = |oc: usize, o: &mut [f32], scratch: &mut (Vec<f32>, Vec<(usize, f32)>)| {
         let (buf, taps) = scratch;
         let b = oc / c_out;
@@ -502,8 +523,6 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
             buf.clear();
             buf.resize(zd * zh * row_len, 0.0);
         }
-        let [id, ih, iw] = g.input;
-        let (lo, hi) = valid_range(zw, 1, -g.pad[2], iw);
         for z in 0..zd {
             let zi = z as isize - g.pad[0];
             if zi < 0 || zi >= id as isize {
@@ -516,17 +535,8 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
                 }
                 let src = &xc[(zi as usize * ih + yi as usize) * iw..][..iw];
                 let dst = &mut buf[(z * zh + y) * row_len..][..row_len];
-                // Padded column c goes to phase c % sw, slot c / sw; walking one phase at a
-                // time keeps divisions out of the per-element loop.
-                for phase in 0..sw {
-                    let first = lo - lo % sw + phase;
-                    let first = if first < lo { first + sw } else { first };
-                    if first >= hi {
-                        continue;
-                    }
-                    let n = (hi - first).div_ceil(sw);
-                    let src0 = (first as isize - g.pad[2]) as usize;
-                    let out = &mut dst[phase * phase_w + first / sw..][..n];
+                for &(at, src0, n) in &phases {
+                    let out = &mut dst[at..][..n];
                     if sw == 1 {
                         out.copy_from_slice(&src[src0..src0 + n]);
                     } else {
@@ -539,14 +549,7 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
         }
         o.fill(bias.map_or(0.0, |bv| bv[oc % c_out]));
         taps.clear();
-        for a in 0..kd {
-            for bb in 0..kh {
-                for e in 0..kw {
-                    let off = e * dw;
-                    taps.push((((a * dd) * zh + bb * dh) * row_len + (off % sw) * phase_w + off / sw, wc[(a * kh + bb) * kw + e]));
-                }
-            }
-        }
+        taps.extend(offsets.iter().copied().zip(wc.iter().copied()));
         // A leading BatchNormalization is applied to each row as it is stored.
         let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (a[oc % c_out], s[oc % c_out]));
         let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len, affine };
@@ -592,60 +595,63 @@ impl DwRows<'_> {
     }
 
     /// The same sums with the output block held in registers across all taps (64 outputs in
-    /// four 16-lane accumulators, then masked blocks of 16 for the rest of the row): each
-    /// output still gets `o + w·s` per tap in kernel order, with separate multiplies and adds
-    /// (no FMA), so the results are identical to [`Self::accumulate_body`].
+    /// four 16-lane accumulators; the rest of the row, up to 63, as one block of 1–4 vectors,
+    /// the last masked, so that its taps' adds do not wait on each other): each output still
+    /// gets `o + w·s` per tap in kernel order, with separate multiplies and adds (no FMA), so
+    /// the results are identical to [`Self::accumulate_body`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn accumulate_avx512(&self, z: usize, y: usize, orow: &mut [f32]) {
-        use std::arch::x86_64::*;
         let n = orow.len();
         let base = (z * self.stride[0] * self.zh + y * self.stride[1]) * self.row_len;
         assert!(self.taps.iter().all(|&(off, _)| base + off + n <= self.buf.len()));
-        let buf = self.buf[base..].as_ptr();
-        let o = orow.as_mut_ptr();
         let mut j = 0;
-        // SAFETY: every load reads `buf[base + off + j..][..16]` with j + 16 <= n (or masked
-        // to n), in bounds by the assertion; stores stay in `orow` likewise.
+        // SAFETY (all calls): columns j..j + width are within the row (the block's own
+        // condition), and so within `buf` past every tap's offset by the assertion.
         unsafe {
             while j + 64 <= n {
-                let mut a0 = _mm512_loadu_ps(o.add(j));
-                let mut a1 = _mm512_loadu_ps(o.add(j + 16));
-                let mut a2 = _mm512_loadu_ps(o.add(j + 32));
-                let mut a3 = _mm512_loadu_ps(o.add(j + 48));
-                for &(off, wv) in self.taps {
-                    let w = _mm512_set1_ps(wv);
-                    let s = buf.add(off + j);
-                    a0 = _mm512_add_ps(a0, _mm512_mul_ps(w, _mm512_loadu_ps(s)));
-                    a1 = _mm512_add_ps(a1, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(16))));
-                    a2 = _mm512_add_ps(a2, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(32))));
-                    a3 = _mm512_add_ps(a3, _mm512_mul_ps(w, _mm512_loadu_ps(s.add(48))));
-                }
-                if let Some((ea, es)) = self.affine {
-                    let (m, s) = (_mm512_set1_ps(ea), _mm512_set1_ps(es));
-                    a0 = _mm512_add_ps(_mm512_mul_ps(a0, m), s);
-                    a1 = _mm512_add_ps(_mm512_mul_ps(a1, m), s);
-                    a2 = _mm512_add_ps(_mm512_mul_ps(a2, m), s);
-                    a3 = _mm512_add_ps(_mm512_mul_ps(a3, m), s);
-                }
-                _mm512_storeu_ps(o.add(j), a0);
-                _mm512_storeu_ps(o.add(j + 16), a1);
-                _mm512_storeu_ps(o.add(j + 32), a2);
-                _mm512_storeu_ps(o.add(j + 48), a3);
+                self.block_avx512::<4>(base, orow, j, 16);
                 j += 64;
             }
-            while j < n {
-                let m: __mmask16 = if n - j >= 16 { 0xffff } else { ((1u32 << (n - j)) - 1) as u16 };
-                let mut a = _mm512_maskz_loadu_ps(m, o.add(j));
-                for &(off, wv) in self.taps {
-                    let w = _mm512_set1_ps(wv);
-                    a = _mm512_add_ps(a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(m, buf.add(off + j))));
+            let rest = n - j;
+            match rest.div_ceil(16) {
+                0 => {}
+                1 => self.block_avx512::<1>(base, orow, j, rest),
+                2 => self.block_avx512::<2>(base, orow, j, rest - 16),
+                3 => self.block_avx512::<3>(base, orow, j, rest - 32),
+                _ => self.block_avx512::<4>(base, orow, j, rest - 48),
+            }
+        }
+    }
+
+    /// Outputs `j .. j + 16·(V − 1) + last` of the row: V accumulators over all taps, the last
+    /// holding `last` (1..=16) lanes.
+    ///
+    /// # Safety
+    /// AVX-512F; `j + 16·(V − 1) + last ≤ orow.len()` and `buf[base + off + j..]` holds as many
+    /// values for every tap.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn block_avx512<const V: usize>(&self, base: usize, orow: &mut [f32], j: usize, last: usize) {
+        use std::arch::x86_64::*;
+        let mask = |v: usize| -> __mmask16 { if v + 1 < V || last == 16 { 0xffff } else { ((1u32 << last) - 1) as u16 } };
+        let (o, buf) = (orow.as_mut_ptr(), self.buf.as_ptr().wrapping_add(base));
+        // SAFETY: every access is masked to the columns the caller vouches for.
+        unsafe {
+            let mut acc: [__m512; V] = std::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), o.add(j + 16 * v)));
+            for &(off, wv) in self.taps {
+                let w = _mm512_set1_ps(wv);
+                let s = buf.add(off + j);
+                for (v, a) in acc.iter_mut().enumerate() {
+                    *a = _mm512_add_ps(*a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(mask(v), s.add(16 * v))));
                 }
+            }
+            for (v, a) in acc.iter_mut().enumerate() {
                 if let Some((ea, es)) = self.affine {
-                    a = _mm512_add_ps(_mm512_mul_ps(a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
+                    *a = _mm512_add_ps(_mm512_mul_ps(*a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
                 }
-                _mm512_mask_storeu_ps(o.add(j), m, a);
-                j += 16;
+                _mm512_mask_storeu_ps(o.add(j + 16 * v), mask(v), *a);
             }
         }
     }
@@ -870,6 +876,59 @@ mod tests {
             let want = naive(&x[..c_in * ih * iw], c_in, &w, c_out, group, &bias, &g);
             for (i, (a, b)) in direct.iter().zip(&want).enumerate() {
                 assert!((a - b).abs() < 1e-5, "stride {sh}x{sw}: element {i}: {a} vs {b}");
+            }
+        }
+    }
+
+    /// The depthwise kernel's sums are the textbook loop's bit for bit: per output the bias,
+    /// then `+ w·x` per tap in kernel order (a padding tap adds `w·0`), rows of every width
+    /// the vector blocks split differently (64-column blocks and a 1–4-vector rest).
+    #[test]
+    fn depthwise_sums_are_the_in_order_textbook_sums() {
+        let mut rnd = values(5);
+        // c (channels, multiplier 1 or 2), (ih, iw), (kh, kw), stride, dilation, pad
+        for (c, mult, (ih, iw), (kh, kw), st, d, p) in [
+            (3, 1, (2, 96), (5, 5), 1, 1, 2),
+            (2, 1, (4, 1), (3, 3), 1, 1, 1),
+            (2, 2, (3, 15), (3, 3), 1, 1, 1),
+            (2, 1, (3, 17), (3, 3), 2, 1, 1),
+            (2, 1, (3, 40), (3, 3), 1, 2, 2),
+            (2, 1, (2, 63), (5, 5), 1, 1, 2),
+            (2, 1, (2, 64), (3, 3), 1, 1, 1),
+            (2, 1, (3, 65), (3, 3), 1, 1, 0),
+            (2, 1, (3, 130), (3, 3), 2, 1, 1),
+            (1, 1, (2, 200), (3, 3), 1, 1, 1),
+        ] {
+            let g = geom_2d(ih, iw, kh, kw, st, st, d, p, p);
+            let [_, oh, ow] = g.output;
+            let c_out = c * mult;
+            let x: Vec<f32> = (0..c * ih * iw).map(|_| rnd()).collect();
+            let w: Vec<f32> = (0..c_out * kh * kw).map(|_| rnd()).collect();
+            let bias: Vec<f32> = (0..c_out).map(|_| rnd()).collect();
+            let mut got = vec![f32::NAN; c_out * oh * ow];
+            depthwise(&x, c, &w, c_out, Some(&bias), &g, &mut got, None);
+            for oc in 0..c_out {
+                for y in 0..oh {
+                    for xo in 0..ow {
+                        let mut acc = bias[oc];
+                        for a in 0..kh {
+                            for b in 0..kw {
+                                let yi = (y * st + a * d) as isize - p as isize;
+                                let xi = (xo * st + b * d) as isize - p as isize;
+                                let inside = yi >= 0 && xi >= 0 && (yi as usize) < ih && (xi as usize) < iw;
+                                let v = if inside { x[((oc / mult) * ih + yi as usize) * iw + xi as usize] } else { 0.0 };
+                                acc += w[(oc * kh + a) * kw + b] * v;
+                            }
+                        }
+                        let i = (oc * oh + y) * ow + xo;
+                        assert_eq!(
+                            got[i].to_bits(),
+                            acc.to_bits(),
+                            "{ih}x{iw} k{kh} s{st} d{d} p{p}: output {oc},{y},{xo}: {} vs {acc}",
+                            got[i]
+                        );
+                    }
+                }
             }
         }
     }
