@@ -554,8 +554,9 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
         let affine = epi.and_then(|e| e.leading_affine()).map(|(a, s)| (a[oc % c_out], s[oc % c_out]));
         let rows = DwRows { buf, taps, stride: [sd, sh, sw], zh, row_len, affine };
         for z in 0..od {
-            for y in 0..oh {
-                rows.accumulate(z, y, &mut o[(z * oh + y) * ow..][..ow]);
+            for y in (0..oh).step_by(2) {
+                let count = (oh - y).min(2);
+                rows.accumulate(z, y, &mut o[(z * oh + y) * ow..][..count * ow], ow);
             }
         }
         if let Some(e) = epi {
@@ -583,75 +584,98 @@ struct DwRows<'a> {
 }
 
 impl DwRows<'_> {
-    /// Adds every tap's contribution to output row (z, y).
-    fn accumulate(&self, z: usize, y: usize, orow: &mut [f32]) {
+    /// Adds every tap's contribution to output rows (z, y), (z, y + 1), … (`orows`: as many
+    /// consecutive rows of `width`).
+    fn accumulate(&self, z: usize, y: usize, orows: &mut [f32], width: usize) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             // SAFETY: the feature was just detected.
-            unsafe { self.accumulate_avx512(z, y, orow) };
+            unsafe { self.accumulate_avx512(z, y, orows, width) };
             return;
         }
-        self.accumulate_body(z, y, orow);
+        for (r, orow) in orows.chunks_exact_mut(width).enumerate() {
+            self.accumulate_body(z, y + r, orow);
+        }
     }
 
-    /// The same sums with the output block held in registers across all taps (64 outputs in
-    /// four 16-lane accumulators; the rest of the row, up to 63, as one block of 1–4 vectors,
-    /// the last masked, so that its taps' adds do not wait on each other): each output still
-    /// gets `o + w·s` per tap in kernel order, with separate multiplies and adds (no FMA), so
-    /// the results are identical to [`Self::accumulate_body`].
+    /// The same sums with the outputs held in registers across all taps: 64 outputs of a row
+    /// in four 16-lane accumulators, then the rest of the row (up to 63) as one block of 1–4
+    /// vectors, the last masked — with the next row's rest when both fit in four vectors, so
+    /// that a block has enough independent adds not to wait on each one's latency. Each output
+    /// still gets `o + w·s` per tap in kernel order, with separate multiplies and adds (no
+    /// FMA), so the results are identical to [`Self::accumulate_body`].
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
-    unsafe fn accumulate_avx512(&self, z: usize, y: usize, orow: &mut [f32]) {
-        let n = orow.len();
-        let base = (z * self.stride[0] * self.zh + y * self.stride[1]) * self.row_len;
-        assert!(self.taps.iter().all(|&(off, _)| base + off + n <= self.buf.len()));
-        let mut j = 0;
-        // SAFETY (all calls): columns j..j + width are within the row (the block's own
-        // condition), and so within `buf` past every tap's offset by the assertion.
+    unsafe fn accumulate_avx512(&self, z: usize, y: usize, orows: &mut [f32], width: usize) {
+        let count = orows.len() / width;
+        let base = |r: usize| (z * self.stride[0] * self.zh + (y + r) * self.stride[1]) * self.row_len;
+        assert!(self.taps.iter().all(|&(off, _)| base(count - 1) + off + width <= self.buf.len()));
+        let out = orows.as_mut_ptr();
+        let row = |r: usize| out.wrapping_add(r * width);
+        let full = width - width % 64;
+        // SAFETY (all calls): columns j..j + 16·V of each row passed are within the row (the
+        // last vector masked to `last`), and so within `buf` past every tap's offset by the
+        // assertion (rows are in increasing order).
         unsafe {
-            while j + 64 <= n {
-                self.block_avx512::<4>(base, orow, j, 16);
-                j += 64;
+            for r in 0..count {
+                for j in (0..full).step_by(64) {
+                    self.block_avx512::<4, 1>([base(r)], [row(r)], j, 16);
+                }
             }
-            let rest = n - j;
-            match rest.div_ceil(16) {
-                0 => {}
-                1 => self.block_avx512::<1>(base, orow, j, rest),
-                2 => self.block_avx512::<2>(base, orow, j, rest - 16),
-                3 => self.block_avx512::<3>(base, orow, j, rest - 32),
-                _ => self.block_avx512::<4>(base, orow, j, rest - 48),
+            let rest = width - full;
+            let last = rest - 16 * (rest.div_ceil(16).max(1) - 1);
+            match (rest.div_ceil(16), count) {
+                (0, _) => {}
+                (1, 2) => self.block_avx512::<1, 2>([base(0), base(1)], [row(0), row(1)], full, last),
+                (2, 2) => self.block_avx512::<2, 2>([base(0), base(1)], [row(0), row(1)], full, last),
+                (vectors, _) => {
+                    for r in 0..count {
+                        match vectors {
+                            1 => self.block_avx512::<1, 1>([base(r)], [row(r)], full, last),
+                            2 => self.block_avx512::<2, 1>([base(r)], [row(r)], full, last),
+                            3 => self.block_avx512::<3, 1>([base(r)], [row(r)], full, last),
+                            _ => self.block_avx512::<4, 1>([base(r)], [row(r)], full, last),
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// Outputs `j .. j + 16·(V − 1) + last` of the row: V accumulators over all taps, the last
-    /// holding `last` (1..=16) lanes.
+    /// Outputs `j .. j + 16·(V − 1) + last` of R rows (`bases`: each row's offset in `buf`,
+    /// `rows`: each row's output): V accumulators per row over all taps, the last holding
+    /// `last` (1..=16) lanes.
     ///
     /// # Safety
-    /// AVX-512F; `j + 16·(V − 1) + last ≤ orow.len()` and `buf[base + off + j..]` holds as many
-    /// values for every tap.
+    /// AVX-512F; each row has `j + 16·(V − 1) + last` outputs and `buf[base + off + j..]` holds
+    /// as many values for every row and tap.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     #[inline]
-    unsafe fn block_avx512<const V: usize>(&self, base: usize, orow: &mut [f32], j: usize, last: usize) {
+    unsafe fn block_avx512<const V: usize, const R: usize>(&self, bases: [usize; R], rows: [*mut f32; R], j: usize, last: usize) {
         use std::arch::x86_64::*;
         let mask = |v: usize| -> __mmask16 { if v + 1 < V || last == 16 { 0xffff } else { ((1u32 << last) - 1) as u16 } };
-        let (o, buf) = (orow.as_mut_ptr(), self.buf.as_ptr().wrapping_add(base));
+        let buf = self.buf.as_ptr();
         // SAFETY: every access is masked to the columns the caller vouches for.
         unsafe {
-            let mut acc: [__m512; V] = std::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), o.add(j + 16 * v)));
+            let mut acc: [[__m512; V]; R] =
+                std::array::from_fn(|r| std::array::from_fn(|v| _mm512_maskz_loadu_ps(mask(v), rows[r].add(j + 16 * v))));
             for &(off, wv) in self.taps {
                 let w = _mm512_set1_ps(wv);
-                let s = buf.add(off + j);
-                for (v, a) in acc.iter_mut().enumerate() {
-                    *a = _mm512_add_ps(*a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(mask(v), s.add(16 * v))));
+                for (a, &b) in acc.iter_mut().zip(&bases) {
+                    let s = buf.add(b + off + j);
+                    for (v, a) in a.iter_mut().enumerate() {
+                        *a = _mm512_add_ps(*a, _mm512_mul_ps(w, _mm512_maskz_loadu_ps(mask(v), s.add(16 * v))));
+                    }
                 }
             }
-            for (v, a) in acc.iter_mut().enumerate() {
-                if let Some((ea, es)) = self.affine {
-                    *a = _mm512_add_ps(_mm512_mul_ps(*a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
+            for (a, &o) in acc.iter_mut().zip(&rows) {
+                for (v, a) in a.iter_mut().enumerate() {
+                    if let Some((ea, es)) = self.affine {
+                        *a = _mm512_add_ps(_mm512_mul_ps(*a, _mm512_set1_ps(ea)), _mm512_set1_ps(es));
+                    }
+                    _mm512_mask_storeu_ps(o.add(j + 16 * v), mask(v), *a);
                 }
-                _mm512_mask_storeu_ps(o.add(j + 16 * v), mask(v), *a);
             }
         }
     }
