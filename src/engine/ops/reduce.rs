@@ -402,8 +402,8 @@ fn softmax_rows<T: Num>(s: &[T], n: usize, col: &mut Vec<f64>, dst: &mut [T]) {
     use crate::engine::kernels::exp::{exp_nonpositive, with_wide_vectors};
     // Padded to a whole group with zeros, so that the sums below have a fixed width; the
     // padding rows' sums are not used.
-    col.clear();
     col.resize(n * ROW_GROUP, 0.0);
+    col[s.len()..].fill(0.0);
     with_wide_vectors(
         #[inline(always)]
         || {
