@@ -170,11 +170,14 @@ impl<'a> TrialRunner<'a> {
             return Ok(trials);
         }
         for chunk in subsets.chunks(SUFFIX_CHUNK) {
-            let mut suffixes = Vec::with_capacity(chunk.len());
-            for subset in chunk {
-                let (deploy, _) = build_deploy(self.float, subset)?;
-                suffixes.push(suffix(self.float, &self.inferred, &build_fake_quant(&deploy)?, &self.shapes)?);
-            }
+            // Planned side by side (~13 ms each on PP-OCRv4 det, mostly single-threaded).
+            let suffixes: Vec<_> = chunk
+                .par_iter()
+                .map(|subset| {
+                    let (deploy, _) = build_deploy(self.float, subset)?;
+                    suffix(self.float, &self.inferred, &build_fake_quant(&deploy)?, &self.shapes)
+                })
+                .collect::<Result<_>>()?;
             let observe: HashSet<String> = suffixes.iter().flat_map(|s| s.frontier.iter().cloned()).collect();
             let mut accs = vec![Accumulator::default(); chunk.len()];
             for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
