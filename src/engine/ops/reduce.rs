@@ -563,24 +563,20 @@ fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind:
     let threads = rayon::current_num_threads().max(1);
     let parallel = src.len() >= PAR_THRESHOLD && block > 0;
     let col_chunks = if parallel && outer < 4 * threads { (4 * threads).div_ceil(outer).min(inner.div_ceil(16)) } else { 1 };
-    if kind == SoftKind::Softmax && inner == 1 && (1..=SHORT_ROW).contains(&n) {
-        // Many short rows (YOLOv8's opset-12 DFL softmax: 86 016 rows of 16) go in groups, so
-        // that the set-up per row does not cost more than the row.
-        let group = n * SHORT_GROUP;
-        if parallel {
-            src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each(|(s, d)| softmax_short_rows(s, n, d));
-        } else {
-            src.chunks(group).zip(out.chunks_mut(group)).for_each(|(s, d)| softmax_short_rows(s, n, d));
-        }
-        return ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count");
-    }
     if kind == SoftKind::Softmax && inner == 1 && n > 0 {
-        let group = n * ROW_GROUP;
+        // Contiguous rows go in groups: many short ones (YOLOv8's opset-12 DFL softmax: 86 016
+        // rows of 16) transposed so that the set-up per row does not cost more than the row,
+        // long ones (rec's CTC softmax) a few side by side.
+        let short = n <= SHORT_ROW;
+        let group = n * if short { SHORT_GROUP } else { ROW_GROUP };
+        let rows = |col: &mut Vec<f64>, (s, d): (&[T], &mut [T])| {
+            if short { softmax_short_rows(s, n, d) } else { softmax_rows(s, n, col, d) }
+        };
         if parallel {
-            src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each_init(Vec::new, |col, (s, d)| softmax_rows(s, n, col, d));
+            src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each_init(Vec::new, rows);
         } else {
             let mut col = Vec::new();
-            src.chunks(group).zip(out.chunks_mut(group)).for_each(|(s, d)| softmax_rows(s, n, &mut col, d));
+            src.chunks(group).zip(out.chunks_mut(group)).for_each(|job| rows(&mut col, job));
         }
         return ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count");
     }
