@@ -524,7 +524,7 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
             };
             let mut used = (0..kh).filter(|&r| reads_input(r));
             match used.next() {
-                Some(lo) => lo * kw..(used.last().unwrap_or(lo) + 1) * kw,
+                Some(lo) => lo * kw..(used.next_back().unwrap_or(lo) + 1) * kw,
                 None => 0..0,
             }
         })
@@ -961,7 +961,6 @@ mod tests {
             (1, 1, (1, 30), (5, 5), 2, 1, 3),
         ] {
             let g = geom_2d(ih, iw, kh, kw, st, st, d, p, p);
-            let [_, oh, ow] = g.output;
             let c_out = c * mult;
             let x: Vec<f32> = (0..c * ih * iw).map(|_| rnd()).collect();
             let w: Vec<f32> = (0..c_out * kh * kw).map(|_| rnd()).collect();
