@@ -203,7 +203,8 @@ pub unsafe extern "C" fn aptq_engine_run(
         for (i, (name, bytes)) in e.inputs.iter().zip(buffers).enumerate() {
             feed.insert(name.clone(), e.model.input_tensor(name, bytes, &format!("inputs[{i}]"))?);
         }
-        let results = e.model.run(feed)?;
+        // Pool workers poll between ops instead of sleeping while this call lasts.
+        let results = crate::engine::with_workers_awake(|| e.model.run(feed))?;
         let items = results
             .into_iter()
             .map(|(name, t)| (CString::new(name.replace('\0', "\\0")).expect("NULs replaced"), t.to_le_bytes()))

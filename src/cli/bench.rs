@@ -74,7 +74,7 @@ fn print_profile(session: &Session, threads: usize, runs: usize) -> Result<()> {
     let mut profile: Vec<(String, String, f64)> = Vec::new();
     for _ in 0..runs {
         let inputs = ascend_ptq::engine::bench::synthetic_inputs(session)?;
-        let (_, run) = pool.install(|| session.run_profiled(inputs))?;
+        let (_, run) = pool.install(|| ascend_ptq::engine::with_workers_awake(|| session.run_profiled(inputs)))?;
         if profile.is_empty() {
             profile = run;
         } else {

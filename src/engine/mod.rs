@@ -2,6 +2,7 @@
 //! per op family under `ops/`), and a session that plans and runs a model. The engine
 //! knows no quantizer: Ascend quant ops are just ops.
 
+pub mod awake;
 pub mod bench;
 pub mod cancel;
 pub mod error;
@@ -15,6 +16,7 @@ pub mod registry;
 pub mod session;
 pub mod tensor;
 
+pub use awake::with_workers_awake;
 pub use error::{EngineError, OpError, OpResult, Result};
 pub use registry::{BuildContext, Op, Registry};
 pub use session::{InputSpec, RunOptions, Session};
