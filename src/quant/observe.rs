@@ -185,15 +185,17 @@ impl ActivationCalibrator {
     pub fn run_batch(&mut self, session: &Session, inputs: HashMap<String, Tensor>, pass: Pass) -> Result<()> {
         let observe = self.observed(pass);
         let mut failure: Option<QuantError> = None;
-        session
-            .observe_prefix(inputs, &observe, &mut |name, tensor| {
+        // One batch at a time, each op parallel inside: the other workers poll between ops.
+        crate::engine::with_workers_awake(|| {
+            session.observe_prefix(inputs, &observe, &mut |name, tensor| {
                 if failure.is_none()
                     && let Err(e) = self.observe(name, tensor, pass)
                 {
                     failure = Some(e);
                 }
             })
-            .map_err(|source| QuantError::Engine { context: "calibration run".into(), source })?;
+        })
+        .map_err(|source| QuantError::Engine { context: "calibration run".into(), source })?;
         match failure {
             Some(e) => Err(e),
             None => Ok(()),
