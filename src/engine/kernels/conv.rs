@@ -597,7 +597,8 @@ fn depthwise(x: &[f32], c_in: usize, w: &[f32], c_out: usize, bias: Option<&[f32
     }
 }
 
-/// One depthwise plane's padded, phase-split input and its taps.
+/// One depthwise plane's padded, phase-split input and its row layout (the taps are passed
+/// per call: a call may skip kernel rows that read only padding).
 struct DwRows<'a> {
     buf: &'a [f32],
     stride: [usize; 3],
