@@ -199,7 +199,7 @@ fn gathered_sums_apply<T: Num>(r: usize) -> bool {
 /// [`sum_rows`] for up to [`GATHERED_LANES`] f32 rows (only where [`gathered_sums_apply`]):
 /// one gather loads value i of 16 rows, so each lane of an f64 vector adds its row's values
 /// left to right from -0.0 — the same sums — and four such chains overlap their latencies.
-/// On cls's GlobalAveragePools (rows of 48–576 values) it takes under half the time of the
+/// On cls's GlobalAveragePools (rows of 48–1152 values) it takes under half the time of the
 /// scalar interleave.
 fn sum_rows_gathered<T: Num>(src: &[T], r: usize, mean: bool, out: &mut [T]) {
     #[cfg(target_arch = "x86_64")]
