@@ -56,8 +56,8 @@ pub fn exp_shifted_each(v: &mut [f64], shift: &[f64]) {
     )
 }
 
-/// Runs `body` compiled for AVX-512F, else AVX2, when the CPU has them: the same operations,
-/// so the same results, only wider. Callers mark the closure `#[inline(always)]`: otherwise
+/// Runs `body` compiled for AVX-512F, else AVX2 with FMA, when the CPU has them: the same
+/// operations, so the same results, only wider (an explicit `mul_add` is exact everywhere). Callers mark the closure `#[inline(always)]`: otherwise
 /// the compiler may keep it a function of its own, built for the baseline (it did for the
 /// evaluation's pair sums).
 #[inline(always)]
@@ -68,7 +68,7 @@ pub(crate) fn with_wide_vectors<R>(body: impl FnOnce() -> R) -> R {
         fn avx512<R>(body: impl FnOnce() -> R) -> R {
             body()
         }
-        #[target_feature(enable = "avx2")]
+        #[target_feature(enable = "avx2,fma")]
         fn avx2<R>(body: impl FnOnce() -> R) -> R {
             body()
         }
@@ -76,8 +76,8 @@ pub(crate) fn with_wide_vectors<R>(body: impl FnOnce() -> R) -> R {
             // SAFETY: AVX-512F support was just checked.
             return unsafe { avx512(body) };
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: AVX2 support was just checked.
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+            // SAFETY: AVX2 and FMA support were just checked.
             return unsafe { avx2(body) };
         }
     }

@@ -32,6 +32,8 @@ pub(crate) trait Real:
     fn exp_vec(self) -> Self;
     fn tanh_vec(self) -> Self;
     fn mish_vec(self) -> Self;
+    /// 1 / (1 + e^-x) (f32: [`sigmoid_f32`]).
+    fn sigmoid_vec(self) -> Self;
     fn exp_m1(self) -> Self;
     fn ln(self) -> Self;
     fn ln_1p(self) -> Self;
@@ -76,6 +78,10 @@ macro_rules! impl_real {
             #[inline(always)]
             fn mish_vec(self) -> Self {
                 mish_vec(self)
+            }
+            #[inline(always)]
+            fn sigmoid_vec(self) -> Self {
+                self.sigmoid_fast()
             }
             fn exp_m1(self) -> Self {
                 <$t>::exp_m1(self)
@@ -159,6 +165,7 @@ trait ExpVec {
     fn exp_fast(self) -> Self;
     fn tanh_fast(self) -> Self;
     fn mish_fast(self) -> Self;
+    fn sigmoid_fast(self) -> Self;
 }
 
 impl ExpVec for f64 {
@@ -171,6 +178,11 @@ impl ExpVec for f64 {
     }
     fn mish_fast(self) -> f64 {
         self * softplus(self).tanh()
+    }
+    #[inline(always)]
+    fn sigmoid_fast(self) -> f64 {
+        // No cancellation for either sign; exp(-x) = inf for x < -709 gives 0.
+        1.0 / (1.0 + (-self).exp())
     }
 }
 
@@ -238,6 +250,10 @@ impl ExpVec for f32 {
         let n = e * (e + 2.0);
         let m = self * n / (n + 2.0);
         if self > 20.0 { self } else { m }
+    }
+    #[inline(always)]
+    fn sigmoid_fast(self) -> f32 {
+        sigmoid_f32(self)
     }
 }
 
@@ -399,9 +415,7 @@ impl Kind {
 
 #[inline(always)]
 fn sigmoid<T: Real>(x: T) -> T {
-    // No cancellation for either sign; exp(-x) = inf for x < -88 gives 0.
-    let one = T::c(1.0);
-    one / (one + (-x).exp_vec())
+    x.sigmoid_vec()
 }
 
 #[inline(always)]
@@ -420,10 +434,31 @@ fn hard_swish<T: Real>(x: T) -> T {
     x * hard_sigmoid(x, T::c(1.0 / 6.0), T::c(0.5))
 }
 
-/// The Sigmoid op on one f32 (shared with the conv epilogue, so fused results are identical).
+/// The Sigmoid op on one f32 (shared with the conv epilogue, so fused results are identical):
+/// `1 / (1 + e^-x)`, within 2 ulp of the correctly rounded value (0 or a subnormal where that
+/// is below 4.2e-39). It is the tail of every SiLU conv in the YOLO families, so it is built
+/// for few vector ops: e^y = 2^n · p(r) with fused multiply-adds (degree-7 Taylor polynomial
+/// on |r| ≤ ln2/2, truncation 5.6e-9 relative), y clamped to [-87, 89] so that 2^n is a
+/// normal f32 or, for n = 128, +inf (and 1 / (1 + inf) = 0): no overflow or NaN branches.
+/// `mul_add` is one instruction where the build or the wide-vector path has FMA (AVX-512,
+/// AVX2+FMA, every aarch64); elsewhere it is libm's exact `fmaf`, so the bits never differ.
 #[inline(always)]
 pub(crate) fn sigmoid_f32(x: f32) -> f32 {
-    sigmoid(x)
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
+    // NaN stays NaN through clamp and every step below.
+    let y = (-x).clamp(-87.0, 89.0);
+    let kr = y.mul_add(std::f32::consts::LOG2_E, ROUND);
+    let n = kr - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, y));
+    let mut p: f32 = 1.0 / 5040.0;
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p.mul_add(r, c);
+    }
+    // 2^n from n's integer bits in `kr` (n in [-126, 128]; n = 128 makes the bits of +inf).
+    let scale = f32::from_bits((kr.to_bits().wrapping_sub(0x4B40_0000 - 127)) << 23);
+    1.0 / (1.0 + p * scale)
 }
 
 /// The HardSigmoid op on one f32 with its `alpha` and `beta` attributes.
@@ -777,6 +812,31 @@ mod tests {
             assert!((got - want).abs() < 2e-7, "erf_f32({x}) = {got} vs {want}");
         }
         assert!(erf_f32(f32::NAN).is_nan());
+    }
+
+    #[test]
+    fn sigmoid_within_two_ulp() {
+        // Against the f64 sigmoid rounded to f32, over [-100, 100] (and the edges): at most
+        // 2 ulp apart; where the exact value is below 4.2e-39 (x < -88.37) the result may be 0.
+        let mut worst = 0u32;
+        for i in 0..=400_000 {
+            let x = -100.0 + 200.0 * i as f32 / 400_000.0;
+            let want = 1.0 / (1.0 + (-(x as f64)).exp());
+            let got = sigmoid_f32(x);
+            if want < 4.2e-39 {
+                assert!(got == 0.0 || (got as f64 - want).abs() < 4.2e-39, "sigmoid({x}) = {got}, want {want}");
+                continue;
+            }
+            worst = worst.max((got.to_bits() as i32 - (want as f32).to_bits() as i32).unsigned_abs());
+        }
+        assert!(worst <= 2, "worst {worst} ulp");
+        assert_eq!(sigmoid_f32(0.0), 0.5);
+        assert_eq!(sigmoid_f32(-0.0), 0.5);
+        assert_eq!(sigmoid_f32(f32::INFINITY), 1.0);
+        assert_eq!(sigmoid_f32(f32::NEG_INFINITY), 0.0);
+        assert_eq!(sigmoid_f32(-1000.0), 0.0);
+        assert_eq!(sigmoid_f32(1000.0), 1.0);
+        assert!(sigmoid_f32(f32::NAN).is_nan());
     }
 
     #[test]

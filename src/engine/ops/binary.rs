@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::common::{Num, PAR_MIN, contiguous, par_chunk};
 use crate::engine::error::OpResult;
+use crate::engine::kernels::exp::with_wide_vectors;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::op_err;
@@ -44,10 +45,16 @@ where
 {
     let src = contiguous(a);
     let out = filled_vec(src.len(), |out| {
+        // Built for the widest vectors the CPU has: the same operations, so the same results.
         let run = |o: &mut [MaybeUninit<O>], s: &[A]| {
-            for (o, &x) in o.iter_mut().zip(s) {
-                o.write(f(x));
-            }
+            with_wide_vectors(
+                #[inline(always)]
+                || {
+                    for (o, &x) in o.iter_mut().zip(s) {
+                        o.write(f(x));
+                    }
+                },
+            )
         };
         if src.len() >= PAR_MIN {
             let ch = par_chunk(src.len());
