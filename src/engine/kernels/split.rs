@@ -17,6 +17,27 @@ pub fn zeroed_f32(n: usize) -> Vec<f32> {
     v
 }
 
+/// `n` floats with unspecified contents, for a kernel that writes every one before anything
+/// reads it (a conv's output, its padded input copy): zeroing them first was a full extra pass
+/// over memory per conv (memset: 4 % of YOLOX's time). Debug builds, which the tests run,
+/// fill them with NaN instead, so that an element a kernel leaves unwritten shows up as NaN
+/// in the oracle and bitwise tests.
+///
+/// # Safety
+/// No element may be read before it has been written.
+pub unsafe fn unfilled_f32(n: usize) -> Vec<f32> {
+    let mut v: Vec<std::mem::MaybeUninit<f32>> = Vec::with_capacity(n);
+    // SAFETY: the capacity is n, and MaybeUninit needs no initialization.
+    unsafe { v.set_len(n) };
+    if cfg!(debug_assertions) {
+        v.fill(std::mem::MaybeUninit::new(f32::NAN));
+    }
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the same allocation, length and capacity, and MaybeUninit<f32> has f32's layout;
+    // the caller reads no element before writing it.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), n, v.capacity()) }
+}
+
 /// Part `i` of `0..n` cut into `parts` contiguous ranges whose lengths differ by at most 1.
 pub fn even_range(i: usize, parts: usize, n: usize) -> Range<usize> {
     (i * n / parts)..((i + 1) * n / parts)

@@ -64,7 +64,9 @@ fn geometry(input: &[usize], output: &[usize], kernel: &[usize], stride: &[usize
 fn run_into_output(batch: usize, c_out: usize, out_spatial: &[usize], kernel: impl FnOnce(&mut [f32])) -> OpResult<Vec<Tensor>> {
     let mut shape = vec![batch, c_out];
     shape.extend_from_slice(out_spatial);
-    let mut out = split::zeroed_f32(shape.iter().product());
+    // SAFETY: every conv kernel writes each output element (the bias or the first product
+    // seeds it) before it reads it back (later depth blocks, the epilogue).
+    let mut out = unsafe { split::unfilled_f32(shape.iter().product()) };
     kernel(&mut out);
     let out = ArrayD::from_shape_vec(IxDyn(&shape), out).map_err(|e| op_err!("output shape {shape:?}: {e}"))?;
     Ok(vec![Tensor::F32(out)])
