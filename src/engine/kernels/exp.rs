@@ -40,6 +40,29 @@ pub fn exp_nonpositive(x: f64) -> f64 {
     if x < LOWEST { 0.0 } else { p * scale }
 }
 
+/// e^y in f32 for y in [-87, 89] (callers clamp; NaN stays NaN): 2^n · p(r) with fused
+/// multiply-adds, p the degree-7 Taylor polynomial on |r| ≤ ln2/2 (truncation 5.6e-9
+/// relative), within 2 ulp. In that range 2^n is a normal f32 or, for n = 128 (y > 88.37),
+/// the bits of +inf: no overflow or subnormal branches, so loops over it stay a few vector
+/// ops. `mul_add` is one instruction where the build or [`with_wide_vectors`] has FMA
+/// (AVX-512, AVX2+FMA, every aarch64); elsewhere it is libm's exact `fmaf`: same bits.
+#[inline(always)]
+pub fn exp_f32(y: f32) -> f32 {
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
+    let kr = y.mul_add(std::f32::consts::LOG2_E, ROUND);
+    let n = kr - ROUND;
+    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, y));
+    let mut p: f32 = 1.0 / 5040.0;
+    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+        p = p.mul_add(r, c);
+    }
+    // 2^n from n's integer bits in `kr` (n in [-126, 128]; n = 128 makes the bits of +inf).
+    let scale = f32::from_bits((kr.to_bits().wrapping_sub(0x4B40_0000 - 127)) << 23);
+    p * scale
+}
+
 /// `v[i] = exp(v[i] − shift)` for every i (`shift` ≥ every v[i]: softmax's max).
 pub fn exp_shifted(v: &mut [f64], shift: f64) {
     with_wide_vectors(

@@ -8,6 +8,7 @@ pub mod epilogue;
 pub mod exp;
 pub mod gemm;
 pub mod panel;
+pub mod softmax;
 pub mod split;
 
 /// A raw pointer that tasks writing disjoint parts of one buffer may share across threads.

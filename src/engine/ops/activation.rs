@@ -13,6 +13,7 @@ use ndarray::ArrayD;
 use super::binary::{f16_to_f32, f32_to_f16, map_array, numeric_one};
 use super::common::Num;
 use crate::engine::error::OpResult;
+use crate::engine::kernels::exp::exp_f32;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::op_err;
@@ -437,28 +438,12 @@ fn hard_swish<T: Real>(x: T) -> T {
 /// The Sigmoid op on one f32 (shared with the conv epilogue, so fused results are identical):
 /// `1 / (1 + e^-x)`, within 2 ulp of the correctly rounded value (0 or a subnormal where that
 /// is below 4.2e-39). It is the tail of every SiLU conv in the YOLO families, so it is built
-/// for few vector ops: e^y = 2^n · p(r) with fused multiply-adds (degree-7 Taylor polynomial
-/// on |r| ≤ ln2/2, truncation 5.6e-9 relative), y clamped to [-87, 89] so that 2^n is a
-/// normal f32 or, for n = 128, +inf (and 1 / (1 + inf) = 0): no overflow or NaN branches.
-/// `mul_add` is one instruction where the build or the wide-vector path has FMA (AVX-512,
-/// AVX2+FMA, every aarch64); elsewhere it is libm's exact `fmaf`, so the bits never differ.
+/// for few vector ops: [`exp_f32`] with `-x` clamped to [-87, 89] (beyond, 1 + e^-x rounds to
+/// 1, or e^-x is +inf and the quotient 0), then one division.
 #[inline(always)]
 pub(crate) fn sigmoid_f32(x: f32) -> f32 {
-    const LN2_HI: f32 = 0.693_145_75;
-    const LN2_LO: f32 = 1.428_606_8e-6;
-    const ROUND: f32 = 12_582_912.0; // 1.5 * 2^23: adding it rounds to an integer.
-    // NaN stays NaN through clamp and every step below.
-    let y = (-x).clamp(-87.0, 89.0);
-    let kr = y.mul_add(std::f32::consts::LOG2_E, ROUND);
-    let n = kr - ROUND;
-    let r = n.mul_add(-LN2_LO, n.mul_add(-LN2_HI, y));
-    let mut p: f32 = 1.0 / 5040.0;
-    for c in [1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-        p = p.mul_add(r, c);
-    }
-    // 2^n from n's integer bits in `kr` (n in [-126, 128]; n = 128 makes the bits of +inf).
-    let scale = f32::from_bits((kr.to_bits().wrapping_sub(0x4B40_0000 - 127)) << 23);
-    1.0 / (1.0 + p * scale)
+    // NaN stays NaN through clamp and exp_f32.
+    1.0 / (1.0 + exp_f32((-x).clamp(-87.0, 89.0)))
 }
 
 /// The HardSigmoid op on one f32 with its `alpha` and `beta` attributes.

@@ -631,6 +631,23 @@ fn max_or_nan(v: &[f64]) -> f64 {
     if nan { f64::NAN } else { lanes.iter().copied().fold(f64::NEG_INFINITY, f64::max) }
 }
 
+/// Softmax of f32 rows of `n` values (the last axis), in f32 (see `kernels::softmax`), rows
+/// shared out among the threads: each row is computed alone, so the cut changes no result.
+fn softmax_f32_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
+    use crate::engine::kernels::softmax;
+    let src = a.as_standard_layout();
+    let src = src.as_slice().expect("standard layout");
+    let mut out = vec![0.0f32; src.len()];
+    // About 4096 values per job (one row when rows are longer).
+    let group = n * (4096 / n).max(1);
+    if src.len() >= PAR_THRESHOLD {
+        src.par_chunks(group).zip(out.par_chunks_mut(group)).for_each(|(s, d)| softmax::rows(s, n, d));
+    } else {
+        softmax::rows(src, n, &mut out);
+    }
+    ArrayD::from_shape_vec(IxDyn(a.shape()), out).expect("same element count")
+}
+
 /// Applies the op along the middle axis of an `[outer, n, inner]` layout.
 fn soft_array<T: Num>(a: &ArrayD<T>, outer: usize, n: usize, inner: usize, kind: SoftKind) -> ArrayD<T> {
     let src = a.as_standard_layout();
@@ -745,6 +762,7 @@ impl Op for Soft {
         };
         let kind = self.kind;
         let out = match x {
+            Tensor::F32(a) if kind == SoftKind::Softmax && inner == 1 && n > 0 => Tensor::F32(softmax_f32_rows(a, n)),
             Tensor::F32(a) => Tensor::F32(soft_array(a, outer, n, inner, kind)),
             Tensor::F64(a) => Tensor::F64(soft_array(a, outer, n, inner, kind)),
             Tensor::F16(a) => Tensor::F16(soft_array(a, outer, n, inner, kind)),
@@ -931,7 +949,8 @@ mod tests {
     #[test]
     fn softmax_fast_paths_equal_the_per_column_definition() {
         // Last axis (contiguous rows) and a middle axis (column tiles, partial last tile), with
-        // NaN, ±inf and a wide range; reference: per column, f64 with libm exp, sum in order.
+        // NaN, ±inf and a wide range; reference: per column, f64 with libm exp, sum in order
+        // (bit for bit on columns; f32 rows, computed in f32, within a few ulp).
         let (outer, n, inner) = (3usize, 16usize, 150usize);
         let mut state = 0x9e37_79b9_7f4a_7c15u64;
         let mut data: Vec<f32> = (0..outer * n * inner)
@@ -968,8 +987,20 @@ mod tests {
             let op = Soft { kind: SoftKind::Softmax, axis, coerce_2d: false };
             let Tensor::F32(got) = &op.run(&[Some(&x)]).unwrap()[0] else { panic!("f32 expected") };
             let want = reference(axis_inner, axis_n);
-            let bits = |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
-            assert_eq!(bits(got.as_slice().unwrap()), bits(&want), "axis {axis}");
+            let got = got.as_slice().unwrap();
+            if axis_inner > 1 {
+                let bits = |v: &[f32]| v.iter().map(|x| if x.is_nan() { u32::MAX } else { x.to_bits() }).collect::<Vec<_>>();
+                assert_eq!(bits(got), bits(&want), "axis {axis}");
+                continue;
+            }
+            // f32 rows are computed in f32 (kernels::softmax): within (4 + |x − max|) ulp.
+            for ((row, g), w) in data.chunks(axis_n).zip(got.chunks(axis_n)).zip(want.chunks(axis_n)) {
+                let m = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                for ((&x, &g), &w) in row.iter().zip(g).zip(w) {
+                    let tol = (w as f64 * (5.0 + (x - m).abs() as f64) * f32::EPSILON as f64).max(1e-37);
+                    assert!(g.is_nan() == w.is_nan() && (g.is_nan() || (g as f64 - w as f64).abs() <= tol), "axis {axis}: {g} vs {w}");
+                }
+            }
         }
     }
 
