@@ -80,7 +80,8 @@ pub fn exp_shifted_each(v: &mut [f64], shift: &[f64]) {
 }
 
 /// Runs `body` compiled for AVX-512F, else AVX2 with FMA, when the CPU has them: the same
-/// operations, so the same results, only wider (an explicit `mul_add` is exact everywhere). Callers mark the closure `#[inline(always)]`: otherwise
+/// operations, so the same results, only wider (an explicit `mul_add` is exact everywhere).
+/// Callers mark the closure `#[inline(always)]`: otherwise
 /// the compiler may keep it a function of its own, built for the baseline (it did for the
 /// evaluation's pair sums).
 #[inline(always)]

@@ -2,9 +2,10 @@
 //! largest value, `e = exp(x − max)` by [`exp_f32`] (within 2 ulp), the sum of the exps,
 //! and each `e` times the sum's reciprocal. Each output is within (4 + |x − max|) ulp of the
 //! exact softmax of the f32 inputs: `x − max` is rounded to f32 before its exp, as in ONNX
-//! Runtime, so the small probabilities of a wide row carry its rounding. The f64 path this replaces for f32 tensors cost 4–8× ONNX Runtime's time
-//! on PP-OCRv4 rec's CTC softmax (40 rows of 6625) and YOLOv8's DFL softmax (rows of 16).
-//! f64 tensors keep the f64 path.
+//! Runtime, so the small probabilities of a wide row carry its rounding. The f64 path this
+//! replaces for f32 tensors took 10× ONNX Runtime's time on PP-OCRv4 rec's CTC softmax (40
+//! rows of 6625: 1.04 vs 0.10 ms) and 3.6× on YOLOv8n's DFL softmax (rows of 16: 5.9 vs
+//! 1.65 ms); now 0.27 and 2.9 ms. f64 tensors keep the f64 path.
 
 use super::exp::{exp_f32, with_wide_vectors};
 
@@ -28,7 +29,7 @@ pub fn rows(src: &[f32], n: usize, dst: &mut [f32]) {
     }
 }
 
-/// `exp(x − m)`, 0 where that is below 2^-125 (f32's normal range ends at 2^-126).
+/// `exp(x − m)`, 0 where x − m < −87 (e^−87 ≈ 1.6e-38, near the end of f32's normal range).
 #[inline(always)]
 fn shifted_exp(x: f32, m: f32) -> f32 {
     let y = x - m;

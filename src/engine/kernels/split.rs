@@ -4,19 +4,6 @@
 
 use std::ops::Range;
 
-use rayon::prelude::*;
-
-/// `n` zeros, written by all threads when the buffer is big: a reused heap block is
-/// otherwise zeroed by one thread (calloc's memset) while the others wait.
-pub fn zeroed_f32(n: usize) -> Vec<f32> {
-    if n < 1 << 18 || rayon::current_num_threads() < 2 {
-        return vec![0.0; n];
-    }
-    let mut v = Vec::with_capacity(n);
-    v.par_extend(rayon::iter::repeat_n(0.0f32, n));
-    v
-}
-
 /// `n` floats with unspecified contents, for a kernel that writes every one before anything
 /// reads it (a conv's output, its padded input copy): zeroing them first was a full extra pass
 /// over memory per conv (memset: 4 % of YOLOX's time). Debug builds, which the tests run,
