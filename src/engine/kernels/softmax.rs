@@ -16,17 +16,10 @@ const LANES: usize = 16;
 /// multiple of `n`, `dst` as long). A row holding NaN, or only −∞, gives NaN throughout.
 pub fn rows(src: &[f32], n: usize, dst: &mut [f32]) {
     debug_assert!(n > 0 && src.len().is_multiple_of(n) && dst.len() == src.len());
-    if n <= LANES {
-        with_wide_vectors(
-            #[inline(always)]
-            || short_rows(src, n, dst),
-        )
-    } else {
-        with_wide_vectors(
-            #[inline(always)]
-            || long_rows(src, n, dst),
-        )
-    }
+    with_wide_vectors(
+        #[inline(always)]
+        || if n <= LANES { short_rows(src, n, dst) } else { long_rows(src, n, dst) },
+    )
 }
 
 /// `exp(x − m)`, 0 where x − m < −87 (e^−87 ≈ 1.6e-38, near the end of f32's normal range).

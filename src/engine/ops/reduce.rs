@@ -637,7 +637,8 @@ fn softmax_f32_rows(a: &ArrayD<f32>, n: usize) -> ArrayD<f32> {
     use crate::engine::kernels::softmax;
     let src = a.as_standard_layout();
     let src = src.as_slice().expect("standard layout");
-    let mut out = vec![0.0f32; src.len()];
+    // SAFETY: `softmax::rows` writes every output value before it reads any back.
+    let mut out = unsafe { crate::engine::kernels::split::unfilled_f32(src.len()) };
     // About 4096 values per job (one row when rows are longer).
     let group = n * (4096 / n).max(1);
     if src.len() >= PAR_THRESHOLD {
