@@ -256,18 +256,24 @@ impl Search {
 #[derive(Debug, Clone)]
 struct Binned {
     look: BinLookup,
-    /// Per half of a batch, [`SLOTS`] accumulators per bin (slot `SLOTS·j + i mod SLOTS` for the
-    /// i-th value, so that runs of one bin make several shorter add chains): `count << PACK_SHIFT | Σk`
-    /// since the last flush into `count` / `offsets`.
-    packed: [Vec<u64>; 2],
-    /// Values added to `packed[h]` since its last flush (at most [`PACK_LIMIT`]).
-    pending: [usize; 2],
+    /// Per bin: the count and Σk of the values added (Σk < 2^63: k ≤ 2^23 and, checked in
+    /// [`IfmrObserver::finish_pass1`], fewer than 2^40 values per tensor). Only these
+    /// 16 bytes per bin are kept between batches; the packed per-value accumulators are
+    /// [`PACKED`] scratch, flushed at the end of every batch (YOLOX, 83 tensors: −36 MiB).
     count: Vec<u64>,
-    offsets: Vec<u128>,
+    offsets: Vec<u64>,
     /// Σx² over all the binned values, the zero bin included.
     squares: f64,
     /// Per candidate: the exact sum over the values outside [lo_in, hi_in].
     outside: Vec<f64>,
+}
+
+thread_local! {
+    /// Per half of a batch, [`SLOTS`] accumulators per bin (slot `SLOTS·j + i mod SLOTS` for
+    /// the i-th value, so that runs of one bin make several shorter add chains):
+    /// `count << PACK_SHIFT | Σk`, all zero between [`Binned::accumulate`] calls. One pair
+    /// per calling thread, shared by all tensors (they are observed one at a time).
+    static PACKED: std::cell::RefCell<[Vec<u64>; 2]> = const { std::cell::RefCell::new([Vec::new(), Vec::new()]) };
 }
 
 /// The bins: edges and the look-up from a value to its bin.
@@ -434,9 +440,7 @@ impl Binned {
         let look = BinLookup { bounds, lo_in, hi_in, inv_width, steps, start, zero_lo, zero_hi, zero_bin, nbins };
         Some(Binned {
             look,
-            // Allocated by the first batch of pass 2 (see `allocate`).
-            packed: [Vec::new(), Vec::new()],
-            pending: [0; 2],
+            // Allocated by the first batch of pass 2 (see `accumulate`).
             count: Vec::new(),
             offsets: Vec::new(),
             squares: 0.0,
@@ -444,43 +448,59 @@ impl Binned {
         })
     }
 
-    fn flush(&mut self, h: usize) {
-        for ((p, n), s) in self.packed[h].chunks_exact_mut(SLOTS).zip(&mut self.count).zip(&mut self.offsets) {
+    /// Adds `packed` (one half's accumulators) to the per-bin totals and zeroes it.
+    fn flush(&mut self, packed: &mut [u64]) {
+        for ((p, n), s) in packed.chunks_exact_mut(SLOTS).zip(&mut self.count).zip(&mut self.offsets) {
             *n += p.iter().map(|v| v >> PACK_SHIFT).sum::<u64>();
-            *s += p.iter().map(|&v| (v & PACK_MASK) as u128).sum::<u128>();
+            *s += p.iter().map(|&v| v & PACK_MASK).sum::<u64>();
             p.fill(0);
-        }
-        self.pending[h] = 0;
-    }
-
-    /// The accumulators, allocated when pass 2 starts rather than in [`Binned::new`]: the bins
-    /// of all tensors are built in parallel, and memory the allocator's per-thread arenas
-    /// took for them would not be reused by the evaluation after the calibration (+50 MiB).
-    fn allocate(&mut self) {
-        let nbins = self.look.nbins;
-        if self.count.len() != nbins {
-            self.packed = [vec![0; SLOTS * nbins], vec![0; SLOTS * nbins]];
-            self.count = vec![0; nbins];
-            self.offsets = vec![0; nbins];
         }
     }
 
     fn accumulate(&mut self, search: &Search, data: &[f32]) {
-        self.allocate();
+        let nbins = self.look.nbins;
+        if self.count.len() != nbins {
+            // Allocated when pass 2 starts rather than in `new`: the bins of all tensors are
+            // built in parallel, and memory the allocator's per-thread arenas took for them
+            // would not be reused by the evaluation after the calibration.
+            self.count = vec![0; nbins];
+            self.offsets = vec![0; nbins];
+        }
+        // A thread that steals work while it waits in the join below could come back here
+        // for another tensor: it then takes fresh accumulators instead of the borrowed ones.
+        PACKED.with(|cell| match cell.try_borrow_mut() {
+            Ok(mut packed) => self.accumulate_with(search, data, &mut packed),
+            Err(_) => self.accumulate_with(search, data, &mut [Vec::new(), Vec::new()]),
+        });
+    }
+
+    fn accumulate_with(&mut self, search: &Search, data: &[f32], packed: &mut [Vec<u64>; 2]) {
+        let nbins = self.look.nbins;
+        for p in packed.iter_mut() {
+            if p.len() < SLOTS * nbins {
+                p.resize(SLOTS * nbins, 0);
+            }
+        }
+        let [p0, p1] = packed;
+        let (p0, p1) = (&mut p0[..SLOTS * nbins], &mut p1[..SLOTS * nbins]);
         let mut outside = Vec::new();
+        let mut pending = [0usize; 2];
         // Segments whose halves fit one flush period; two fixed halves (the same split
         // whatever the thread count) when large.
         for seg in data.chunks(PACK_LIMIT) {
             let split = seg.len() >= 1 << 16;
             let (first, second) = seg.split_at(if split { seg.len() / 2 } else { seg.len() });
-            for (h, part) in [first, second].into_iter().enumerate() {
-                if self.pending[h] + part.len() > PACK_LIMIT {
-                    self.flush(h);
-                }
-                self.pending[h] += part.len();
+            if pending[0] + first.len() > PACK_LIMIT {
+                self.flush(p0);
+                pending[0] = 0;
             }
+            if pending[1] + second.len() > PACK_LIMIT {
+                self.flush(p1);
+                pending[1] = 0;
+            }
+            pending[0] += first.len();
+            pending[1] += second.len();
             let look = &self.look;
-            let [p0, p1] = &mut self.packed;
             let squares = if split {
                 let mut outside2 = Vec::new();
                 let (s0, s1) = rayon::join(|| look.fill(p0, &mut outside, first), || look.fill(p1, &mut outside2, second));
@@ -491,6 +511,8 @@ impl Binned {
             };
             self.squares += squares;
         }
+        self.flush(p0);
+        self.flush(p1);
         for (c, sum) in search.candidates.iter().zip(self.outside.iter_mut()) {
             for &x in &outside {
                 *sum += sq_err(*c, x);
@@ -505,9 +527,8 @@ impl Binned {
         let bins: Vec<(f64, f32, f64)> = (0..look.nbins)
             .filter(|&j| j != look.zero_bin)
             .filter_map(|j| {
-                let slots = || self.packed.iter().flat_map(|p| p.get(SLOTS * j..SLOTS * (j + 1)).unwrap_or_default());
-                let n = self.count.get(j).copied().unwrap_or(0) + slots().map(|p| p >> PACK_SHIFT).sum::<u64>();
-                let k = self.offsets.get(j).copied().unwrap_or(0) + slots().map(|&p| (p & PACK_MASK) as u128).sum::<u128>();
+                let n = self.count.get(j).copied().unwrap_or(0);
+                let k = self.offsets.get(j).copied().unwrap_or(0);
                 if n == 0 {
                     return None;
                 }
@@ -1087,7 +1108,9 @@ impl IfmrObserver {
         let kth_smallest = smallest.peek().expect("total > 0").0;
         let search = Search::new(&self.params, kth_largest, kth_smallest);
         let sums = vec![[0f64; LANES]; search.candidates.len()];
-        let binned = if self.params.exact { None } else { Binned::new(&search, kth_largest, kth_smallest).map(Box::new) };
+        // The bins' u64 sums need fewer than 2^40 values (else the per-element path runs).
+        let binnable = !self.params.exact && (self.total as u64) < 1 << 40;
+        let binned = if binnable { Binned::new(&search, kth_largest, kth_smallest).map(Box::new) } else { None };
         self.phase = Phase::Errors { search, sums, binned };
         self.seen = 0;
         Ok(())
