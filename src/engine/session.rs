@@ -10,8 +10,8 @@ use super::fuse::{ElementwiseChain, StepView, find_fusions};
 use super::registry::{BuildContext, Op, Registry};
 use super::tensor::Tensor;
 use crate::onnx::graph::Graph;
-use crate::onnx::proto::{ModelProto, type_proto};
-use crate::onnx::shapes::infer_shapes;
+use crate::onnx::proto::{ModelProto, TensorProto, type_proto};
+use crate::onnx::shapes::{MAX_KNOWN_ELEMENTS, infer_shapes};
 use crate::onnx::{DataType, node_label};
 
 /// A graph input as the session expects it.
@@ -91,6 +91,33 @@ impl Session {
     }
 
     pub fn with_registry(model: &ModelProto, input_shapes: &HashMap<String, Vec<i64>>, registry: &Registry) -> Result<Session> {
+        Session::build(model, input_shapes, registry, HashMap::new())
+    }
+
+    /// [`Self::new`] for a model the caller is done with: each large initializer (more
+    /// elements than shape inference reads) is converted and dropped in turn, so that its
+    /// data is not held twice while the session is planned (YOLOX's fake-quant model: 20 MB).
+    pub fn from_model(mut model: ModelProto, input_shapes: &HashMap<String, Vec<i64>>) -> Result<Session> {
+        let mut large = HashMap::new();
+        for init in model.graph.iter_mut().flat_map(|g| g.initializer.iter_mut()) {
+            let elements = crate::onnx::tensor::element_count(init.name(), &init.dims).unwrap_or(0);
+            if elements > MAX_KNOWN_ELEMENTS && !large.contains_key(init.name()) {
+                let stub =
+                    TensorProto { name: init.name.clone(), dims: init.dims.clone(), data_type: init.data_type, ..Default::default() };
+                large.insert(init.name().to_string(), std::mem::replace(init, stub));
+            }
+        }
+        Session::build(&model, input_shapes, &Registry::with_all_ops(), large)
+    }
+
+    /// Plans `model`; the initializers named in `large` are taken from there (the model holds
+    /// stubs of them: name, type and dims).
+    fn build(
+        model: &ModelProto,
+        input_shapes: &HashMap<String, Vec<i64>>,
+        registry: &Registry,
+        mut large: HashMap<String, TensorProto>,
+    ) -> Result<Session> {
         let graph_proto =
             model.graph.as_ref().ok_or_else(|| EngineError::Input { name: "<model>".into(), detail: "the model has no graph".into() })?;
         let graph = Graph::new(graph_proto)?;
@@ -102,7 +129,10 @@ impl Session {
 
         let mut plan = Planner::default();
         for init in &graph_proto.initializer {
-            let t = crate::onnx::Tensor::from_proto(init)?;
+            let t = match large.remove(init.name()) {
+                Some(full) => crate::onnx::Tensor::from_proto(&full)?,
+                None => crate::onnx::Tensor::from_proto(init)?,
+            };
             plan.add_constant(init.name(), Arc::new(Tensor::from_onnx(&t, init.name())?));
         }
         let mut inputs = Vec::new();
@@ -796,6 +826,45 @@ mod tests {
             let got = y[0].1.to_f64_vec();
             assert!(got.iter().zip(&want).all(|(g, w)| (g - *w as f64).abs() < 1e-4), "{got:?} vs {want:?}");
         }
+    }
+
+    #[test]
+    fn a_session_from_an_owned_model_equals_one_from_a_borrowed_model() {
+        use crate::onnx::build::{attr_ints, node as op_node};
+        use crate::onnx::{Tensor as OnnxTensor, TensorData};
+        // A weight large enough to be taken out of the model (4608 elements), and a small
+        // shape initializer that shape inference reads (Reshape's target).
+        let (ci, co) = (16usize, 32usize);
+        assert!(co * ci * 9 > MAX_KNOWN_ELEMENTS);
+        let w: Vec<f32> = (0..co * ci * 9).map(|i| ((i * 37 % 11) as f32 - 5.0) * 0.01).collect();
+        let graph = GraphProto {
+            name: Some("g".into()),
+            node: vec![
+                op_node("Conv", "conv", &["x", "w"], &["h"], vec![attr_ints("pads", &[1, 1, 1, 1])]),
+                op_node("Reshape", "flat", &["h", "shape"], &["y"], vec![]),
+            ],
+            initializer: vec![
+                OnnxTensor::new(vec![co as i64, ci as i64, 3, 3], TensorData::F32(w)).to_proto("w"),
+                OnnxTensor::new(vec![2], TensorData::I64(vec![co as i64, -1])).to_proto("shape"),
+            ],
+            input: vec![value("x", &[1, ci as i64, 6, 6])],
+            output: vec![value("y", &[co as i64, 36])],
+            ..Default::default()
+        };
+        let model = ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+            graph: Some(graph),
+            ..Default::default()
+        };
+        let xs: Vec<f32> = (0..ci * 36).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.25).collect();
+        let input = HashMap::from([("x".to_string(), Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[1, ci, 6, 6]), xs).unwrap()))]);
+        let borrowed = Session::new(&model, &HashMap::new()).unwrap().run(input.clone()).unwrap();
+        let owned = Session::from_model(model, &HashMap::new()).unwrap().run(input).unwrap();
+        assert_eq!(borrowed[0].1.shape(), &[co, 36]);
+        let bits = |t: &Tensor| t.to_f64_vec().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&borrowed[0].1), bits(&owned[0].1));
+        assert!(borrowed[0].1.to_f64_vec().iter().any(|&v| v != 0.0));
     }
 
     #[test]

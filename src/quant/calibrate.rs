@@ -319,6 +319,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     };
     // The observers' bins and lists are done with: freed before the evaluation's sessions.
     drop(calibrator);
+    release_free_memory();
 
     let output_clip = match opts.activation_clip {
         ActivationClip::Output if !plans.is_empty() => {
@@ -348,7 +349,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         layers.push(plan.finish(act_results[spec].quant)?);
     }
     // The layers as rounded, before any bias correction: the fallback re-corrects what it keeps.
-    let uncorrected = layers.clone();
+    let uncorrected = (opts.bias_correction && opts.accuracy_target.is_some()).then(|| layers.clone());
     let mut bias_shifts = if opts.bias_correction && !layers.is_empty() {
         let shifts = super::bias_correction::correct(&model, &mut layers, &data, batch_num, &mut |done, total| {
             progress(Progress::Batch { pass: "bias correction", done, total })
@@ -448,7 +449,10 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         retain_flagged(&mut layers, &keep);
         // The corrections were measured with the fallen-back layers int8; measured again with
         // them float, the result is what `--bias_correction` with the fallback cfg gives.
-        if opts.bias_correction && !f.float_layers.is_empty() {
+        if opts.bias_correction
+            && !f.float_layers.is_empty()
+            && let Some(uncorrected) = uncorrected
+        {
             layers = uncorrected;
             retain_flagged(&mut layers, &keep);
             bias_shifts = super::bias_correction::correct(&model, &mut layers, &data, batch_num, &mut |done, total| {
@@ -460,26 +464,28 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
 
     // The rewritten models.
     let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
-    let fake = build_fake_quant(&deploy)?;
+    let evaluates = !layers.is_empty() && eval_batches > 0;
+    // The passes' float session serves the evaluation too (one copy of the weights).
+    let own_session = if evaluates && eval_set.shapes() != shapes {
+        Some(Session::new(&model, &eval_set.shapes()).map_err(|source| CalibrateError::Engine { context: "float model".into(), source })?)
+    } else {
+        None
+    };
+    // From here on only the float graph's structure is read (the sessions hold their own
+    // weights): its initializers are freed before the evaluation (YOLOX: 20 MB of peak memory).
+    if let Some(g) = model.graph.as_mut() {
+        g.initializer = Vec::new();
+    }
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
         None
-    } else if eval_batches == 0 {
+    } else if !evaluates {
         None
     } else {
-        // The passes' float session serves the evaluation too (one copy of the weights).
-        let own_session = if eval_set.shapes() == shapes {
-            None
-        } else {
-            Some(
-                Session::new(&model, &eval_set.shapes())
-                    .map_err(|source| CalibrateError::Engine { context: "float model".into(), source })?,
-            )
-        };
         Some(evaluate(
             own_session.as_ref().unwrap_or(&session),
             &model,
-            &fake,
+            build_fake_quant(&deploy)?,
             &layers,
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
             eval_set,
@@ -488,8 +494,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
         )?)
     };
+    drop((own_session, session));
     phases.end("evaluation");
     progress(Progress::Writing);
+    // Built again rather than kept through the evaluation, which ran its own (same) copy.
+    let fake = build_fake_quant(&deploy)?;
     let layer_reports: Vec<LayerReport> = plans
         .iter()
         .zip(&layers)
@@ -1129,4 +1138,15 @@ fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize)
         return None;
     }
     Some((*add, (other.clone(), dims, values)))
+}
+
+/// Hands the heap's free pages back to the system. glibc keeps freed small and medium blocks
+/// (the observers' bins) in its heap, while the next phase's large buffers (the evaluation's
+/// session weights) come from fresh mappings: without this the peak RSS is the sum of both.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases memory no allocation uses.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
