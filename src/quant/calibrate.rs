@@ -472,10 +472,16 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         None
     };
     // From here on only the float graph's structure is read (the sessions hold their own
-    // weights): its initializers are freed before the evaluation (YOLOX: 20 MB of peak memory).
+    // weights): its initializers are freed before the evaluation (YOLOX: 20 MB of peak memory),
+    // and so are the plans' and layers' int8 weights and biases, which the deploy model holds now.
     if let Some(g) = model.graph.as_mut() {
         g.initializer = Vec::new();
     }
+    for (plan, layer) in plans.iter_mut().zip(&mut layers) {
+        (plan.weight, plan.bias) = (None, None);
+        (layer.weight, layer.bias) = (None, None);
+    }
+    release_free_memory();
     let evaluation = if layers.is_empty() {
         warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
         None
