@@ -678,6 +678,16 @@ mod tests {
         }
     }
 
+    /// A model of `graph` at IR 8, default-domain opset 13.
+    fn opset13(graph: GraphProto) -> ModelProto {
+        ModelProto {
+            ir_version: Some(8),
+            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
+            graph: Some(graph),
+            ..Default::default()
+        }
+    }
+
     fn x(n: usize) -> Tensor {
         Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[n, 2]), (0..n * 2).map(|v| v as f32).collect()).unwrap())
     }
@@ -791,12 +801,7 @@ mod tests {
             output: vec![value("y", &[1, co as i64, 5, 5])],
             ..Default::default()
         };
-        let model = ModelProto {
-            ir_version: Some(8),
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
-            graph: Some(graph),
-            ..Default::default()
-        };
+        let model = opset13(graph);
         let s = Session::new(&model, &HashMap::new()).unwrap();
         let held: HashSet<&str> = s.constants.iter().map(|(id, _)| s.names[*id].as_str()).collect();
         assert!(held.contains("b") && held.contains("c") && held.contains("two"), "{held:?}");
@@ -851,12 +856,7 @@ mod tests {
             output: vec![value("y", &[co as i64, 36])],
             ..Default::default()
         };
-        let model = ModelProto {
-            ir_version: Some(8),
-            opset_import: vec![OperatorSetIdProto { domain: Some(String::new()), version: Some(13) }],
-            graph: Some(graph),
-            ..Default::default()
-        };
+        let model = opset13(graph);
         let xs: Vec<f32> = (0..ci * 36).map(|i| ((i * 13 % 7) as f32 - 3.0) * 0.25).collect();
         let input = HashMap::from([("x".to_string(), Tensor::F32(ArrayD::from_shape_vec(IxDyn(&[1, ci, 6, 6]), xs).unwrap()))]);
         let borrowed = Session::new(&model, &HashMap::new()).unwrap().run(input.clone()).unwrap();
