@@ -31,6 +31,9 @@ pub struct BenchArgs {
     /// Also print the time per op type and the slowest nodes (fastest of `--runs` extra runs per node).
     #[arg(long)]
     profile: bool,
+    /// How many of the slowest nodes `--profile` lists (0: all of them).
+    #[arg(long = "profile_nodes", default_value_t = 20)]
+    profile_nodes: usize,
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
@@ -44,7 +47,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let macs = inspect_model(&model, &args.model.display().to_string(), &shapes)?.macs.map(|m| m.total);
     let result = bench(&session, args.threads.max(1), args.warmup, args.runs.max(1), macs)?;
     if args.profile {
-        print_profile(&session, args.threads.max(1), args.runs.max(1))?;
+        print_profile(&session, args.threads.max(1), args.runs.max(1), args.profile_nodes)?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
@@ -64,11 +67,8 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// How many of the slowest single nodes `--profile` lists.
-const SLOWEST_NODES: usize = 20;
-
 /// Time per op type, largest first, then the slowest nodes.
-fn print_profile(session: &Session, threads: usize, runs: usize) -> Result<()> {
+fn print_profile(session: &Session, threads: usize, runs: usize, slowest: usize) -> Result<()> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
     // The fastest of `runs` runs per node: the least disturbed by other load on the machine.
     let mut profile: Vec<(String, String, f64)> = Vec::new();
@@ -97,7 +97,8 @@ fn print_profile(session: &Session, threads: usize, runs: usize) -> Result<()> {
     let mut nodes: Vec<_> = profile.iter().collect();
     nodes.sort_by(|a, b| b.2.total_cmp(&a.2));
     eprintln!("slowest nodes:");
-    for (label, op, ms) in nodes.iter().take(SLOWEST_NODES) {
+    let shown = if slowest == 0 { nodes.len() } else { slowest };
+    for (label, op, ms) in nodes.iter().take(shown) {
         eprintln!("  {ms:8.2} ms  {op:<20} {label}");
     }
     Ok(())

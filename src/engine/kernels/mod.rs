@@ -10,6 +10,7 @@ pub mod gemm;
 pub mod panel;
 pub mod softmax;
 pub mod split;
+pub mod winograd;
 
 /// A raw pointer that tasks writing disjoint parts of one buffer may share across threads.
 #[derive(Clone, Copy)]

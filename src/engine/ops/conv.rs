@@ -12,6 +12,7 @@ use crate::engine::kernels::conv::{Geom, conv_f32, conv_transpose_f32, pack_conv
 use crate::engine::kernels::epilogue::Epilogue;
 use crate::engine::kernels::panel::PackedWeights;
 use crate::engine::kernels::split;
+use crate::engine::kernels::winograd::{self, WinogradWeights};
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::window::{AxisWindow, TransposeOutput, Window, WindowAttrs};
@@ -121,6 +122,9 @@ struct Conv {
     weights: Option<(Vec<usize>, Option<Arc<Tensor>>)>,
     /// The constant weights packed for the panel kernel, once (None: another path).
     packed: Option<Arc<Vec<PackedWeights>>>,
+    /// The constant weights transformed for the Winograd path (3×3, stride 1, group 1, an
+    /// output large enough), which then replaces `packed`.
+    winograd: Option<Arc<WinogradWeights>>,
     /// Element-wise ops fused after the conv at plan time.
     epilogue: Option<Arc<Epilogue>>,
 }
@@ -170,13 +174,33 @@ fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     }
     // Packed for the channel count the weights imply; a run with another input channel
     // count is an error before the packing is used.
-    let packed = weights.as_ref().and_then(|(shape, w)| {
+    let winograd = weights.as_ref().and_then(|(shape, w)| winograd_weights(&attrs, ctx, shape, standard_f32(w))).map(Arc::new);
+    let packed = weights.as_ref().filter(|_| winograd.is_none()).and_then(|(shape, w)| {
         let w = standard_f32(w);
         let kl = shape[2..].iter().product();
         pack_conv_weights(w, shape[1] * attrs.group, shape[0], attrs.group, kl).map(Arc::new)
     });
-    let weights = weights.map(|(shape, w)| (shape, packed.is_none().then_some(w)));
-    Ok(Box::new(Conv { attrs, weights, packed, epilogue: None }))
+    let weights = weights.map(|(shape, w)| (shape, (packed.is_none() && winograd.is_none()).then_some(w)));
+    Ok(Box::new(Conv { attrs, weights, packed, winograd, epilogue: None }))
+}
+
+/// The Winograd form of a constant 3×3 stride-1 dilation-1 group-1 weight, when this machine
+/// runs that path and the input's plan-time shape gives an output it pays on
+/// ([`winograd::worth_it`]).
+fn winograd_weights(attrs: &ConvAttrs, ctx: &BuildContext, shape: &[usize], w: &[f32]) -> Option<WinogradWeights> {
+    if !winograd::available() || attrs.group != 1 || shape.len() != 4 || shape[2..] != [3, 3] {
+        return None;
+    }
+    let win = attrs.window(shape).ok()?;
+    if win.strides != [1, 1] || win.dilations != [1, 1] {
+        return None;
+    }
+    let x = ctx.input_shapes.first()?.as_ref()?;
+    if x.len() != 4 || x[1] != shape[1] {
+        return None;
+    }
+    let (oy, ox) = (win.axis(0, x[2], false).ok()?, win.axis(1, x[3], false).ok()?);
+    winograd::worth_it(shape[1], shape[0], oy.out, ox.out).then(|| WinogradWeights::new(w, shape[0], shape[1]))
 }
 
 impl Op for Conv {
@@ -217,8 +241,16 @@ impl Op for Conv {
         let out_sp: Vec<usize> = axes.iter().map(|a| a.out).collect();
         let begin: Vec<isize> = axes.iter().map(|a| a.pad_begin as isize).collect();
         let bias = check_bias(inputs.get(2).copied().flatten(), c_out)?;
-        let g = geometry(in_sp, &out_sp, &win.kernel, &win.strides, &win.dilations, &begin);
         let xs = contiguous(x);
+        if let Some(ww) = &self.winograd {
+            // Planned for a 3×3 stride-1 conv with these input channels (checked above).
+            let (pt, pl) = (axes[0].pad_begin, axes[1].pad_begin);
+            let epi = self.epilogue.as_deref();
+            return run_into_output(batch, c_out, &out_sp, |out| {
+                winograd::conv3x3(&xs, batch, ww, bias, (in_sp[0], in_sp[1]), (out_sp[0], out_sp[1]), (pt, pl), out, epi)
+            });
+        }
+        let g = geometry(in_sp, &out_sp, &win.kernel, &win.strides, &win.dilations, &begin);
         let packed = self.packed.as_deref().filter(|_| self.weights.is_some()).map(|p| p.as_slice());
         let epi = self.epilogue.as_deref();
         run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out, packed, epi))
@@ -229,6 +261,7 @@ impl Op for Conv {
             attrs: self.attrs.clone(),
             weights: self.weights.clone(),
             packed: self.packed.clone(),
+            winograd: self.winograd.clone(),
             epilogue: Some(epilogue),
         }))
     }
