@@ -848,11 +848,11 @@ fn col2im(col: &[f32], g: &Geom, o: &mut [f32]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Uniform values in [-0.5, 0.5) from a linear congruential generator.
-    fn values(seed: u32) -> impl FnMut() -> f32 {
+    pub(in crate::engine::kernels) fn values(seed: u32) -> impl FnMut() -> f32 {
         let mut seed = seed;
         move || {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);

@@ -348,14 +348,10 @@ unsafe fn output_transform(
 mod tests {
     use super::*;
 
+    /// Uniform values in [−1, 1).
     fn values(seed: u32, n: usize) -> Vec<f32> {
-        let mut s = seed;
-        (0..n)
-            .map(|_| {
-                s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
-                ((s >> 8) as f32 / (1u32 << 24) as f32) * 2.0 - 1.0
-            })
-            .collect()
+        let mut next = super::super::conv::tests::values(seed);
+        (0..n).map(|_| 2.0 * next()).collect()
     }
 
     /// The textbook loop in f64, and Σ|w·x| per output (the scale of its rounding error).
