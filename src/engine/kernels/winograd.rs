@@ -58,10 +58,6 @@ impl WinogradWeights {
         }
         WinogradWeights { c_in, c_out, u: mats.iter().map(|m| PackedWeights::new(m, c_out, c_in)).collect() }
     }
-
-    pub fn c_in(&self) -> usize {
-        self.c_in
-    }
 }
 
 /// Whether this machine runs the path and the environment has not turned it off.
@@ -79,8 +75,9 @@ pub fn worth_it(c_in: usize, c_out: usize, oh: usize, ow: usize) -> bool {
     c_in >= 16 && c_out >= 16 && c_in + c_out >= 64 && oh * ow >= 400
 }
 
-/// One image's 3×3 stride-1 conv, group 1: `x` is C_in × ih × iw, `out` C_out × oh × ow,
-/// `pad` the leading (top, left) pads (the trailing ones follow from the sizes).
+/// A 3×3 stride-1 conv, group 1, of `batch` images: `x` is batch × C_in × ih × iw, `out`
+/// batch × C_out × oh × ow, `pad` the leading (top, left) pads (the trailing ones follow from
+/// the sizes).
 #[allow(clippy::too_many_arguments)]
 pub fn conv3x3(
     x: &[f32],
@@ -212,9 +209,9 @@ unsafe fn input_transform(x: &[f32], g: &Geometry, ty0: usize, r: usize, v: *mut
     let bt = |x: [__m512; 4]| [_mm512_sub_ps(x[0], x[2]), _mm512_add_ps(x[1], x[2]), _mm512_sub_ps(x[2], x[1]), _mm512_sub_ps(x[1], x[3])];
     // The lanes of 16 values from input column `col` that lie inside the row.
     let inside = |col: isize| {
-        let lo = (-col).clamp(0, 16) as u32;
-        let hi = (iw as isize - col).clamp(0, 16) as u32;
-        if hi <= lo { 0 } else { (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16 }
+        let lo = (-col).clamp(0, 16) as usize;
+        let hi = (iw as isize - col).clamp(0, 16) as usize;
+        lanes(hi) & !lanes(lo)
     };
     for i in 0..r {
         // Input rows of this tile row (None: a padding row).
