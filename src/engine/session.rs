@@ -110,6 +110,16 @@ impl Session {
         Session::build(&model, input_shapes, &Registry::with_all_ops(), large)
     }
 
+    /// [`Self::new`] for a model holding stubs (name, type and dims) of the initializers in
+    /// `initializers`, which are planned from there and dropped one by one.
+    pub fn with_initializers(
+        model: &ModelProto,
+        input_shapes: &HashMap<String, Vec<i64>>,
+        initializers: HashMap<String, TensorProto>,
+    ) -> Result<Session> {
+        Session::build(model, input_shapes, &Registry::with_all_ops(), initializers)
+    }
+
     /// Plans `model`; the initializers named in `large` are taken from there (the model holds
     /// stubs of them: name, type and dims).
     fn build(

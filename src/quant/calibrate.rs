@@ -23,7 +23,7 @@ use super::sensitivity::TrialRunner;
 use super::{arq, consts, equalize, gptq, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
-use crate::onnx::proto::ModelProto;
+use crate::onnx::proto::{ModelProto, TensorProto};
 use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
 
@@ -296,8 +296,11 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         }
     }
     let shapes = data.shapes();
-    let session =
-        Session::new(&model, &shapes).map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;
+    // The passes read no initializer: the session plans with the file's copy of those the
+    // model did not change, which the model lets go until the passes end.
+    let (released, file_weights) = super::unread_weights::release_unchanged(&mut model, &opts.model)?;
+    let session = Session::with_initializers(&model, &shapes, file_weights)
+        .map_err(|source| CalibrateError::Engine { context: opts.model.display().to_string(), source })?;
     let spec_asymmetric: Vec<bool> = specs.iter().map(|(_, s)| s.algorithm().asymmetric()).collect();
     let mut calibrator = ActivationCalibrator::new(specs, batch_num)?;
     phases.end("preparation");
@@ -320,6 +323,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     // The observers' bins and lists are done with: freed before the evaluation's sessions.
     drop(calibrator);
     release_free_memory();
+    released.restore(&mut model)?;
 
     let output_clip = match opts.activation_clip {
         ActivationClip::Output if !plans.is_empty() => {
@@ -462,15 +466,23 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         }
     }
 
-    // The rewritten models.
-    let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
     let evaluates = !layers.is_empty() && eval_batches > 0;
-    // The passes' float session serves the evaluation too (one copy of the weights).
-    let own_session = if evaluates && eval_set.shapes() != shapes {
+    // The passes' float session serves the evaluation too (one copy of the weights), unless
+    // the evaluation data has other shapes.
+    let float_session = if !evaluates {
+        drop(session);
+        None
+    } else if eval_set.shapes() != shapes {
+        drop(session);
         Some(Session::new(&model, &eval_set.shapes()).map_err(|source| CalibrateError::Engine { context: "float model".into(), source })?)
     } else {
-        None
+        Some(session)
     };
+    // The quantized layers' float weights and biases are read no more: the deploy rewrite
+    // replaces them, and need not copy them first (YOLOX: 20 MB of peak memory).
+    stub_replaced_constants(&mut model, &layers);
+    // The rewritten models.
+    let (deploy, quant_nodes) = build_deploy(&model, &layers)?;
     // From here on only the float graph's structure is read (the sessions hold their own
     // weights): its initializers are freed before the evaluation (YOLOX: 20 MB of peak memory),
     // and so are the plans' and layers' int8 weights and biases, which the deploy model holds now.
@@ -482,25 +494,26 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
         (layer.weight, layer.bias) = (None, None);
     }
     release_free_memory();
-    let evaluation = if layers.is_empty() {
-        warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
-        None
-    } else if !evaluates {
-        None
-    } else {
-        Some(evaluate(
-            own_session.as_ref().unwrap_or(&session),
+    let evaluation = match float_session {
+        // The evaluation drops the float session half way (module doc of `evaluate`).
+        Some(float_session) => Some(evaluate(
+            float_session,
             &model,
-            build_fake_quant(&deploy)?,
+            &deploy,
             &layers,
             &plans.iter().map(|p| p.data_input.clone()).collect::<Vec<_>>(),
             eval_set,
             eval_batches,
             task_eval,
             &mut |done, total| progress(Progress::Batch { pass: "evaluation", done, total }),
-        )?)
+        )?),
+        None => {
+            if layers.is_empty() {
+                warnings.push("no layer is quantizable: the deploy and fake-quant models equal the (BN-folded) float model".into());
+            }
+            None
+        }
     };
-    drop((own_session, session));
     phases.end("evaluation");
     progress(Progress::Writing);
     // Built again rather than kept through the evaluation, which ran its own (same) copy.
@@ -1149,6 +1162,17 @@ fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize)
 /// Hands the heap's free pages back to the system. glibc keeps freed small and medium blocks
 /// (the observers' bins) in its heap, while the next phase's large buffers (the evaluation's
 /// session weights) come from fresh mappings: without this the peak RSS is the sum of both.
+/// Replaces the float weights and biases `layers` quantize by stubs (name, dims, type).
+fn stub_replaced_constants(model: &mut ModelProto, layers: &[QuantizedLayer]) {
+    let replaced: HashSet<&str> =
+        layers.iter().flat_map(|l| l.weight.iter().map(|w| w.name.as_str()).chain(l.bias.iter().map(|b| b.name.as_str()))).collect();
+    for t in model.graph.iter_mut().flat_map(|g| g.initializer.iter_mut()) {
+        if replaced.contains(t.name()) {
+            *t = TensorProto { name: t.name.clone(), dims: t.dims.clone(), data_type: t.data_type, ..Default::default() };
+        }
+    }
+}
+
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory no allocation uses.

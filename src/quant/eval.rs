@@ -2,16 +2,25 @@
 //! - per layer, the cosine similarity of the layer's fake-quant output against its float
 //!   output **given the same float input** (the error this layer adds on its own: quantized
 //!   activation and weights), pooled over all batches; each layer's fake-quant slice of the
-//!   graph runs, in the fake-quant model's session, on the float input observed in the float run;
+//!   graph runs on the float input observed in the float run;
 //! - per model output, cosine, SQNR and max error of the whole fake-quant model against the
 //!   float model.
 //!
-//! Memory stays flat in the number of batches: only sums are kept.
+//! Two phases, so that the float and the fake-quant weights are never held together (YOLOX:
+//! 24 MB each, packed): first the float run of every batch with its layer slices, which run
+//! in the deploy model's session, from a quarter of the weight memory: its exact integer
+//! layers compute the fake-quant layers' numbers wherever the fake-quant model's f32 sums of
+//! integer values are exact (below 2^24 in magnitude; on YOLOX and PP-OCRv4 det the reports
+//! are the same byte for byte). Then both sessions go and the whole fake-quant model runs
+//! every batch against the float outputs kept from the first phase.
+//!
+//! Memory stays flat in the number of batches: only sums and the model outputs are kept.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::deploy::QuantizedLayer;
+use super::fake::build_fake_quant;
 use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
@@ -232,28 +241,28 @@ fn f32_values(t: &Tensor) -> Cow<'_, [f32]> {
 }
 
 /// The layer's fake-quant slice of the graph, from its data input `x` to its output `y`. It
-/// runs inside the fake-quant model's session (its steps from `x` to `y` only): no session
-/// or weight copy of its own.
+/// runs inside the deploy model's session (its steps from `x` to `y` only): no session or
+/// weight copy of its own.
 struct LayerSlice {
     x: String,
     y: String,
 }
 
 impl LayerSlice {
-    /// Checks up front that `y` follows from `x` and constants alone in `fake`.
-    fn new(fake: &ModelProto, x: &str, y: &str) -> Result<Self> {
-        if crate::onnx::prune::slice_model(fake, &[x], &[y]).is_none() {
+    /// Checks up front that `y` follows from `x` and constants alone in `deploy`.
+    fn new(deploy: &ModelProto, x: &str, y: &str) -> Result<Self> {
+        if crate::onnx::prune::slice_model(deploy, &[x], &[y]).is_none() {
             return Err(CalibrateError::Argument {
                 flag: "--model",
-                detail: format!("the layer from '{x}' to '{y}' cannot be cut out of the fake-quant model"),
+                detail: format!("the layer from '{x}' to '{y}' cannot be cut out of the deploy model"),
             });
         }
         Ok(LayerSlice { x: x.to_string(), y: y.to_string() })
     }
 
-    /// The layer's fake-quant output for `input`, computed by the fake-quant model's session.
-    fn run(&self, fake_session: &Session, input: &Tensor) -> Result<Tensor> {
-        fake_session
+    /// The layer's fake-quant output for `input`, computed by the deploy model's session.
+    fn run(&self, deploy_session: &Session, input: &Tensor) -> Result<Tensor> {
+        deploy_session
             .run_part(&[(&self.x, input)], &self.y)
             .map_err(|source| CalibrateError::Engine { context: format!("fake-quant slice of layer output '{}'", self.y), source })
     }
@@ -265,14 +274,14 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
     graph.node.get(layer.bias_add.unwrap_or(layer.node))?.output.first().cloned()
 }
 
-/// Runs the float model (`float_session`, a session of `float` for `data`'s shapes) and the
-/// fake-quant model over the first `batch_num` calibration batches.
-/// `data_inputs[i]` is the data input of `layers[i]`.
+/// Runs the float model (`float_session`, a session of `float` for `data`'s shapes, dropped
+/// after the first phase) and the fake-quant model of `deploy` over the first `batch_num`
+/// batches of `data` (module doc). `data_inputs[i]` is the data input of `layers[i]`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
-    float_session: &Session,
+    float_session: Session,
     float: &ModelProto,
-    fake: ModelProto,
+    deploy: &ModelProto,
     layers: &[QuantizedLayer],
     data_inputs: &[String],
     data: &CalibrationSet,
@@ -291,24 +300,22 @@ pub fn evaluate(
     for (i, (layer, x)) in layers.iter().zip(data_inputs).enumerate() {
         let y = layer_output(float, layer)
             .ok_or_else(|| CalibrateError::Argument { flag: "--model", detail: format!("layer '{}' has no output", layer.name) })?;
-        slices.push(LayerSlice::new(&fake, x, &y)?);
+        slices.push(LayerSlice::new(deploy, x, &y)?);
         by_input.entry(x.clone()).or_default().push(i);
         by_output.entry(y).or_default().push(i);
     }
     let observe: HashSet<String> = by_input.keys().chain(by_output.keys()).cloned().collect();
-    // The session takes the weights it runs with from the model, which is not kept through
-    // the runs (YOLOX: 20 MB of peak memory).
-    let fake_session = Session::from_model(fake, &shapes).map_err(engine_err("fake-quant model"))?;
+    let deploy_session = Session::new(deploy, &shapes).map_err(engine_err("deploy model"))?;
+    // Phase 1: float runs and layer slices; progress counts both phases' batches.
+    let total = 2 * batch_num;
     let mut layer_sums = vec![PairSums::default(); layers.len()];
-    let mut output_sums: Vec<(String, PairSums)> = Vec::new();
-    let mut task_rows: Vec<TaskMetrics> = Vec::new();
+    let mut float_outputs: Vec<Vec<(String, Tensor)>> = Vec::with_capacity(batch_num);
     for b in 0..batch_num {
-        let batch = data.batch(b)?;
-        let inputs = batch.into_map();
+        let inputs = data.batch(b)?.into_map();
         let mut pending: HashMap<usize, Tensor> = HashMap::new();
         let mut failure: Option<CalibrateError> = None;
         let float_out = float_session
-            .run_observed(inputs.clone(), &observe, &mut |name, tensor| {
+            .run_observed(inputs, &observe, &mut |name, tensor| {
                 if failure.is_some() {
                     return;
                 }
@@ -318,7 +325,7 @@ pub fn evaluate(
                     }
                 }
                 for &i in by_input.get(name).map(Vec::as_slice).unwrap_or(&[]) {
-                    match slices[i].run(&fake_session, tensor) {
+                    match slices[i].run(&deploy_session, tensor) {
                         Ok(q) => {
                             pending.insert(i, q);
                         }
@@ -330,7 +337,17 @@ pub fn evaluate(
         if let Some(e) = failure {
             return Err(e);
         }
-        let fake_out = fake_session.run(inputs).map_err(engine_err("fake-quant model"))?;
+        float_outputs.push(float_out);
+        progress(b + 1, total);
+    }
+    drop((float_session, deploy_session));
+    // Phase 2: the whole fake-quant model. The session takes the weights it runs with from
+    // the model, which is not kept through the runs (YOLOX: 20 MB of peak memory).
+    let fake_session = Session::from_model(build_fake_quant(deploy)?, &shapes).map_err(engine_err("fake-quant model"))?;
+    let mut output_sums: Vec<(String, PairSums)> = Vec::new();
+    let mut task_rows: Vec<TaskMetrics> = Vec::new();
+    for (b, float_out) in float_outputs.into_iter().enumerate() {
+        let fake_out = fake_session.run(data.batch(b)?.into_map()).map_err(engine_err("fake-quant model"))?;
         for ((name, r), (_, t)) in float_out.iter().zip(&fake_out) {
             if output_sums.len() < float_out.len() {
                 output_sums.push((name.clone(), PairSums::default()));
@@ -343,7 +360,7 @@ pub fn evaluate(
             let q: Vec<&Tensor> = fake_out.iter().map(|(_, x)| x).collect();
             task_rows.push(t.agreement_outputs(&r, &q)?);
         }
-        progress(b + 1, batch_num);
+        progress(batch_num + b + 1, total);
     }
     let task = match (task, output_sums.first()) {
         (Some(t), Some(_)) => {

@@ -49,5 +49,6 @@ pub mod scale;
 pub mod select;
 pub mod sensitivity;
 pub mod trials;
+mod unread_weights;
 
 pub use error::{QuantError, Result};
