@@ -23,7 +23,7 @@ use super::sensitivity::TrialRunner;
 use super::{arq, consts, equalize, gptq, record};
 use crate::data::calib_set::{CalibError, CalibrationSet};
 use crate::engine::{EngineError, Session};
-use crate::onnx::proto::{ModelProto, TensorProto};
+use crate::onnx::proto::ModelProto;
 use crate::onnx::shapes::infer_shapes;
 use crate::onnx::{Graph, NodeExt, OnnxError, SaveOptions, load_model, node_label, save_model};
 
@@ -1168,7 +1168,7 @@ fn stub_replaced_constants(model: &mut ModelProto, layers: &[QuantizedLayer]) {
         layers.iter().flat_map(|l| l.weight.iter().map(|w| w.name.as_str()).chain(l.bias.iter().map(|b| b.name.as_str()))).collect();
     for t in model.graph.iter_mut().flat_map(|g| g.initializer.iter_mut()) {
         if replaced.contains(t.name()) {
-            *t = TensorProto { name: t.name.clone(), dims: t.dims.clone(), data_type: t.data_type, ..Default::default() };
+            *t = super::unread_weights::stub(t);
         }
     }
 }

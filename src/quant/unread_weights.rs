@@ -39,6 +39,18 @@ fn is_large(t: &&TensorProto) -> bool {
     crate::onnx::tensor::element_count(t.name(), &t.dims).unwrap_or(0) > MAX_KNOWN_ELEMENTS
 }
 
+/// The tensor's name, dims and type, without its values.
+pub(crate) fn stub(t: &TensorProto) -> TensorProto {
+    TensorProto { name: t.name.clone(), dims: t.dims.clone(), data_type: t.data_type, ..Default::default() }
+}
+
+/// The large initializers of the model file at `path`, by name.
+fn large_initializers(path: &Path) -> Result<HashMap<String, TensorProto>> {
+    let mut model = load_model(path)?;
+    let all = model.graph.as_mut().map(|g| std::mem::take(&mut g.initializer)).unwrap_or_default();
+    Ok(all.into_iter().filter(|t| is_large(&t)).map(|t| (t.name().to_string(), t)).collect())
+}
+
 /// Replaces every large initializer of `model` that equals the one of the same name in the
 /// file at `path` (the file `model` was loaded from) by a stub: name, dims and type only.
 /// Returns the released initializers as read from the file, for a session to plan with
@@ -51,20 +63,10 @@ pub(crate) fn release_unchanged(model: &mut ModelProto, path: &Path) -> Result<(
     if !graph.initializer.iter().any(|t| is_large(&t)) {
         return Ok((released, taken));
     }
-    let mut original = load_model(path)?;
-    let mut in_file: HashMap<String, TensorProto> = original
-        .graph
-        .as_mut()
-        .map(|g| std::mem::take(&mut g.initializer))
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|t| is_large(&t))
-        .map(|t| (t.name().to_string(), t))
-        .collect();
+    let mut in_file = large_initializers(path)?;
     for (i, init) in graph.initializer.iter_mut().enumerate() {
         if is_large(&&*init) && in_file.get(init.name()) == Some(&*init) {
-            let stub = TensorProto { name: init.name.clone(), dims: init.dims.clone(), data_type: init.data_type, ..Default::default() };
-            drop(std::mem::replace(init, stub));
+            drop(std::mem::replace(init, stub(init)));
             taken.insert(init.name().to_string(), in_file.remove(init.name()).expect("compared above"));
             released.stubs.push(i);
         }
@@ -82,15 +84,7 @@ impl Released {
         if stamp(&self.path)? != self.stamp {
             return Err(changed());
         }
-        let mut original = load_model(&self.path)?;
-        let mut in_file: HashMap<String, TensorProto> = original
-            .graph
-            .as_mut()
-            .map(|g| std::mem::take(&mut g.initializer))
-            .unwrap_or_default()
-            .into_iter()
-            .map(|t| (t.name().to_string(), t))
-            .collect();
+        let mut in_file = large_initializers(&self.path)?;
         let graph = model.graph.as_mut().ok_or_else(changed)?;
         for i in self.stubs {
             let stub = graph.initializer.get_mut(i).ok_or_else(changed)?;
