@@ -1159,9 +1159,6 @@ fn matmul_bias_add(graph: &crate::onnx::GraphProto, matmul: usize, n_out: usize)
     Some((*add, (other.clone(), dims, values)))
 }
 
-/// Hands the heap's free pages back to the system. glibc keeps freed small and medium blocks
-/// (the observers' bins) in its heap, while the next phase's large buffers (the evaluation's
-/// session weights) come from fresh mappings: without this the peak RSS is the sum of both.
 /// Replaces the float weights and biases `layers` quantize by stubs (name, dims, type).
 fn stub_replaced_constants(model: &mut ModelProto, layers: &[QuantizedLayer]) {
     let replaced: HashSet<&str> =
@@ -1173,6 +1170,9 @@ fn stub_replaced_constants(model: &mut ModelProto, layers: &[QuantizedLayer]) {
     }
 }
 
+/// Hands the heap's free pages back to the system. glibc keeps freed small and medium blocks
+/// (the observers' bins) in its heap, while the next phase's large buffers (the evaluation's
+/// session weights) come from fresh mappings: without this the peak RSS is the sum of both.
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory no allocation uses.
