@@ -232,7 +232,7 @@ fn gather_row(planes: &[u8], g: &ConvGeometry, r: usize, p0: usize, row: &mut [u
 /// rows (a pre-padded i16 copy of the input plane, padding 0 = the zero point).
 fn conv2d_channelwise(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
     let [oh, ow] = g.out_hw();
-    let (kh, kw) = (g.kernel[0], g.kernel[1]);
+    let [kh, kw] = g.kernel;
     let mg = g.out_channels / g.group;
     let (ph, pw) = (g.in_h + g.pads[0] + g.pads[2], g.in_w + g.pads[1] + g.pads[3]);
     // Each padded row holds its columns by phase (column mod the stride), so that every
@@ -308,6 +308,7 @@ impl ChannelPlane<'_> {
             let (interior, bottom) = rest.split_at_mut(g.in_h * row_len);
             bottom.fill(0);
             for (dst, row) in interior.chunks_exact_mut(row_len).zip(src.chunks_exact(g.in_w)) {
+                // Stride 1 has one phase: a plain contiguous copy, which vectorizes.
                 if stride == 1 {
                     let (left, rest) = dst.split_at_mut(g.pads[1]);
                     left.fill(0);

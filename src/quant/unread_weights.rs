@@ -35,7 +35,7 @@ fn model_error(path: &Path, detail: &str) -> CalibrateError {
     CalibrateError::Argument { flag: "--model", detail: format!("{}: {detail}", path.display()) }
 }
 
-fn is_large(t: &&TensorProto) -> bool {
+fn is_large(t: &TensorProto) -> bool {
     crate::onnx::tensor::element_count(t.name(), &t.dims).unwrap_or(0) > MAX_KNOWN_ELEMENTS
 }
 
@@ -48,7 +48,7 @@ pub(crate) fn stub(t: &TensorProto) -> TensorProto {
 fn large_initializers(path: &Path) -> Result<HashMap<String, TensorProto>> {
     let mut model = load_model(path)?;
     let all = model.graph.as_mut().map(|g| std::mem::take(&mut g.initializer)).unwrap_or_default();
-    Ok(all.into_iter().filter(|t| is_large(&t)).map(|t| (t.name().to_string(), t)).collect())
+    Ok(all.into_iter().filter(is_large).map(|t| (t.name().to_string(), t)).collect())
 }
 
 /// Replaces every large initializer of `model` that equals the one of the same name in the
@@ -60,12 +60,12 @@ pub(crate) fn release_unchanged(model: &mut ModelProto, path: &Path) -> Result<(
     let mut released = Released { path: path.to_path_buf(), stamp, stubs: Vec::new() };
     let mut taken = HashMap::new();
     let Some(graph) = model.graph.as_mut() else { return Ok((released, taken)) };
-    if !graph.initializer.iter().any(|t| is_large(&t)) {
+    if !graph.initializer.iter().any(is_large) {
         return Ok((released, taken));
     }
     let mut in_file = large_initializers(path)?;
     for (i, init) in graph.initializer.iter_mut().enumerate() {
-        if is_large(&&*init) && in_file.get(init.name()) == Some(&*init) {
+        if is_large(init) && in_file.get(init.name()) == Some(&*init) {
             drop(std::mem::replace(init, stub(init)));
             taken.insert(init.name().to_string(), in_file.remove(init.name()).expect("compared above"));
             released.stubs.push(i);
