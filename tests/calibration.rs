@@ -695,7 +695,8 @@ fn suffix_trials_equal_whole_model_trials() {
     both("small_sens", &|prefix, full| run_small(prefix, full, &["--sensitivity"]));
     let Some(det) = common::asset(common::DET) else { return };
     let (calib, held) = (tmp.path().join("det_calib"), tmp.path().join("det_held"));
-    for (dir, count, seed) in [(&calib, 2, 0usize), (&held, 2, 5)] {
+    // Three held-out batches: the fallback screens its int8-alone trials on the first.
+    for (dir, count, seed) in [(&calib, 2, 0usize), (&held, 3, 5)] {
         std::fs::create_dir_all(dir).unwrap();
         for b in 0..count {
             let v: Vec<u8> = (0..3 * 64 * 64)
@@ -723,4 +724,13 @@ fn suffix_trials_equal_whole_model_trials() {
     };
     both("det_sens", &|prefix, full| run_det(prefix, full, &["--sensitivity"]));
     both("det_fallback", &|prefix, full| run_det(prefix, full, &["--accuracy_target", "cosine>=0.98"]));
+    // Screened or measured in full by --sensitivity, the int8-alone trials lead to the same
+    // float layers, and those report their trials on every batch.
+    let fallback = |p: &Path| quant_report(p)["fallback"].clone();
+    let unscreened = tmp.path().join("det_fallback_sens/m");
+    run_det(&unscreened, false, &["--accuracy_target", "cosine>=0.98", "--sensitivity"]);
+    let screened = fallback(&tmp.path().join("det_fallback_fast/m"));
+    let (a, b) = (&screened["float_layers"], &fallback(&unscreened)["float_layers"]);
+    assert!(!a.as_array().unwrap().is_empty() && a == b, "screened {a}\nunscreened {b}");
+    assert_eq!(screened["result"], fallback(&unscreened)["result"]);
 }

@@ -3,28 +3,41 @@
 //! meets a target against float on the evaluation batches.
 //!
 //! Search (one calibration; every trial is a subset of the calibrated layers, as
-//! [`super::sensitivity`]'s, so nothing is recalibrated):
+//! [`super::sensitivity`]'s, so nothing is recalibrated; an int8 set is measured once):
 //! 1. every layer int8; done if the target holds;
 //! 2. each layer int8 alone (the rest float): its output noise power `e_i = 10^(−SQNR_i/10)`.
 //!    Output-level, not the layer-local cosine, which does not find the layers that matter;
 //!    and alone rather than "left float among int8 layers", whose gains on PP-OCRv4 det were
-//!    a few tenths of a dB for most layers, at the noise level of the measurement;
-//! 3. if the noise of independent layers adds, the best int8 set for a noise budget is a
-//!    knapsack over MACs with weights `e_i`: the layers are ranked by `e_i` per MAC
-//!    (cheapest noise per quantized MAC first) and a binary search finds the longest prefix
-//!    of the ranking that, int8 with the rest float, meets the target (as AMCT's
+//!    a few tenths of a dB for most layers, at the noise level of the measurement.
+//!    Screened: every layer runs on the first third of the evaluation batches, and only the
+//!    layers whose noise there is not far below the noise that matters run on the rest, when
+//!    a step below reads them ([`LOUD_MARGIN_DB`], [`SCREEN_MARGIN_DB`]); a completed trial
+//!    equals the unscreened one bit for bit. On PP-OCRv4 det most layers are 20–100 dB
+//!    quieter than the model's int8 noise, and their trials took two thirds of the search;
+//! 3. a. the loudest layers alone float: the fewest k (k = 1, 2, 4, … then a binary search)
+//!    with which all but the k loudest int8 meet the target. When k = 1 (the fewest float
+//!    layers possible), quieter layers of fewer MACs are tried as the one float layer instead,
+//!    loudest first, until one misses, and that is the answer;
+//!    b. else also, if the noise of independent layers adds, the best int8 set for a noise
+//!    budget is a knapsack over MACs with weights `e_i`: the layers are ranked by `e_i` per
+//!    MAC (cheapest noise per quantized MAC first) and a binary search finds the longest
+//!    prefix of the ranking that, int8 with the rest float, meets the target (as AMCT's
 //!    accuracy-based calibration searches its ranking): ⌈log2 n⌉ trials, where a greedy
 //!    re-ranking would cost n per step;
 //! 4. small layers rank late per MAC although many add next to no noise: of the layers left
 //!    float, ordered by `e_i` alone, the longest prefix that can go int8 too is found by a
-//!    second binary search;
+//!    second binary search; of 3a and 3b–4, the set with more int8 MACs is kept. Noise is
+//!    not monotone in the set (on PP-OCRv4 det, leaving `p2o.Conv.6` float *lowers* the
+//!    all-int8 SQNR), so the binary searches can land anywhere; 3a makes the common case —
+//!    one or a few loud layers — independent of where;
 //! 5. noise is not exactly additive, so the layers still float, largest MACs first, are tried
 //!    int8 again one at a time and stay int8 when the target still holds.
 //!
 //! The chosen set was measured by a trial, and the calibration's own evaluation of the final
 //! model verifies it. When only the all-float model meets the target, that is an error.
-//! Cost: 1 + n + 2·⌈log2 n⌉ + min(float, [`MAX_PRUNE`]) trials for n layers.
+//! Cost: 1 + n screened + up to 4·⌈log2 n⌉ + min(float, [`MAX_PRUNE`]) trials for n layers.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,11 +45,26 @@ use serde::Serialize;
 
 use super::calibrate::{CalibrateError, Result};
 use super::deploy::QuantizedLayer;
-use super::sensitivity::{Trial, TrialRunner};
+use super::sensitivity::{Screened, Trial, TrialRunner};
 use crate::tasks::TASK_METRICS;
 
 /// At most this many chosen layers are re-tried int8 in step 4.
 pub const MAX_PRUNE: usize = 16;
+
+/// Step 2 screens: a layer whose int8-alone output SQNR on the first third of the batches
+/// is this far above the noise that matters ([`AccuracyTarget::noise_reference_db`]) is not
+/// run on the rest for the noise-per-MAC ranking. Its noise is then at most 1 % of that; on
+/// PP-OCRv4 det (9 held-out images) a subset's estimate was off by up to 3.7 dB.
+pub const SCREEN_MARGIN_DB: f64 = 20.0;
+
+/// The same for the loudest-first search, which orders only the loud layers: noise at most
+/// 10 % of the reference.
+pub const LOUD_MARGIN_DB: f64 = 10.0;
+
+/// The batches step 2 screens on: a third of them, none (all run) below 3.
+pub fn screen_batches(batches: usize) -> usize {
+    if batches < 3 { batches } else { batches.div_ceil(3) }
+}
 
 /// What one term of the target is measured on.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,6 +166,24 @@ impl AccuracyTarget {
         Ok(true)
     }
 
+    /// The output SQNR (dB) around which layers' noise decides the search: the highest of
+    /// the all-int8 model's, the SQNR terms' and the SQNR that the cosine terms amount to for
+    /// unbiased noise (`1 − cos ≈ noise / 2`). Task terms add nothing (no SQNR equivalent).
+    pub fn noise_reference_db(&self, all_int8_sqnr_db: f64) -> f64 {
+        let mut db = if all_int8_sqnr_db.is_finite() { all_int8_sqnr_db } else { f64::NEG_INFINITY };
+        for (m, v) in &self.terms {
+            let term = match m {
+                Metric::SqnrDb => *v,
+                Metric::Cosine if *v < 1.0 => -10.0 * (2.0 * (1.0 - v)).log10(),
+                Metric::Cosine => f64::INFINITY,
+                Metric::Task(_) => continue,
+            };
+            db = db.max(term);
+        }
+        // Nothing to compare with: every layer counts.
+        if db == f64::NEG_INFINITY { f64::INFINITY } else { db }
+    }
+
     /// Whether a term needs `--task`.
     pub fn needs_task(&self) -> bool {
         self.terms.iter().any(|(m, _)| matches!(m, Metric::Task(_)))
@@ -182,33 +228,33 @@ pub fn search(
     progress: &mut dyn FnMut(usize, usize),
 ) -> Result<Fallback> {
     let n = layers.len();
-    let budget = 1 + n + 2 * (usize::BITS - n.leading_zeros()) as usize + MAX_PRUNE.min(n);
-    let step = |runner: &mut TrialRunner, int8: &[usize], progress: &mut dyn FnMut(usize, usize)| -> Result<Trial> {
-        let subset: Vec<QuantizedLayer> = (0..n).filter(|i| int8.contains(i)).map(|i| layers[i].clone()).collect();
-        let t = runner.run(&subset);
-        progress(runner.trials, budget);
-        t
-    };
-    let (all_int8, alone) = match known {
-        Some((all, alone)) => (all.clone(), alone),
+    let log = (usize::BITS - n.leading_zeros()) as usize;
+    let budget = 1 + n + 4 * log + MAX_PRUNE.min(n);
+    let mut s = Searcher { run: Runner { runner, layers }, target, budget, progress, measured: HashMap::new() };
+    let (all_int8, mut alone) = match known {
+        Some((all, alone)) => (all.clone(), Alone::Known(alone)),
         None => {
-            let all = step(runner, &(0..n).collect::<Vec<_>>(), &mut *progress)?;
+            let all = s.trial(&(0..n).collect::<Vec<_>>())?;
             let alone = if target.met_by(&all)? {
-                Vec::new()
+                Alone::Known(Vec::new())
             } else {
                 let subsets: Vec<Vec<QuantizedLayer>> = layers.iter().map(|l| vec![l.clone()]).collect();
-                runner.run_many(&subsets, &mut |r| progress(r.trials, budget))?
+                let screen = screen_batches(s.run.runner.batches());
+                let progress = &mut *s.progress;
+                let screened = s.run.runner.screen(subsets, screen, &mut |r| progress(r.trials, budget))?;
+                Alone::Screened { screened, reference_db: target.noise_reference_db(all.sqnr_db) }
             };
             (all, alone)
         }
     };
-    let finish = |int8: &[usize], result: Trial, trials: usize| {
+    s.measured.insert((0..n).collect(), all_int8.clone());
+    let int8_macs = |int8: &[usize]| int8.iter().map(|&i| macs[i]).sum::<u64>();
+    let finish = |int8: &[usize], result: Trial, trials: usize, alone: &[Trial]| {
         let total: u64 = macs.iter().sum();
-        let kept: u64 = int8.iter().map(|&i| macs[i]).sum();
         Fallback {
             target: target.to_string(),
-            method: "int8-alone output noise per MAC ranking, binary search for the longest int8 prefix, regrowth by noise (binary search) and by MACs",
-            int8_mac_share: if total == 0 { int8.len() as f64 / n.max(1) as f64 } else { kept as f64 / total as f64 },
+            method: "the loudest int8-alone layers float (galloping search), else int8-alone output noise per MAC ranking with a binary search for the longest int8 prefix and regrowth by noise (binary search); then regrowth by MACs",
+            int8_mac_share: if total == 0 { int8.len() as f64 / n.max(1) as f64 } else { int8_macs(int8) as f64 / total as f64 },
             float_layers: (0..n)
                 .filter(|i| !int8.contains(i))
                 .map(|i| FallbackLayer {
@@ -224,40 +270,12 @@ pub fn search(
         }
     };
     if target.met_by(&all_int8)? {
-        return Ok(finish(&(0..n).collect::<Vec<_>>(), all_int8.clone(), runner.trials));
+        return Ok(finish(&(0..n).collect::<Vec<_>>(), all_int8.clone(), s.run.runner.trials, &[]));
     }
-    let ranking = rank(&alone, macs);
-    // lo int8 layers: known (lo = 0: all float, assumed) to meet the target; hi: known to miss.
-    let (mut lo, mut hi, mut best) = (0usize, n, None::<Trial>);
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        let t = step(runner, &ranking[..mid], &mut *progress)?;
-        if target.met_by(&t)? {
-            (lo, best) = (mid, Some(t));
-        } else {
-            hi = mid;
-        }
-    }
-    let mut int8: Vec<usize> = ranking[..lo].to_vec();
-    // Small layers rank late per MAC although many add almost no noise: the longest prefix
-    // of the rest by noise alone that still meets the target goes int8 too.
-    let mut quiet = ranking[lo..].to_vec();
-    quiet.sort_by(|&a, &b| noise(&alone[a]).total_cmp(&noise(&alone[b])).then(a.cmp(&b)));
-    // All of them int8 is the all-int8 model, known to miss.
-    let (mut lo, mut hi) = (0usize, quiet.len());
-    while hi - lo > 1 {
-        let mid = lo + (hi - lo) / 2;
-        let with: Vec<usize> = int8.iter().chain(&quiet[..mid]).copied().collect();
-        let t = step(runner, &with, &mut *progress)?;
-        if target.met_by(&t)? {
-            (lo, best) = (mid, Some(t));
-        } else {
-            hi = mid;
-        }
-    }
-    int8.extend_from_slice(&quiet[..lo]);
-    let Some(mut best) = best else {
-        let best_alone = alone.iter().map(|t| t.sqnr_db).fold(f64::NEG_INFINITY, f64::max);
+    let loud = alone.complete_louder_than(s.run.runner, LOUD_MARGIN_DB)?;
+    let chosen = s.choose(&loud, &mut |r: &mut Runner| alone.complete_louder_than(r.runner, SCREEN_MARGIN_DB), macs)?;
+    let Some((int8, best)) = chosen else {
+        let best_alone = alone.trials(s.run.runner).iter().map(|t| t.sqnr_db).fold(f64::NEG_INFINITY, f64::max);
         return Err(CalibrateError::Argument {
             flag: "--accuracy_target",
             detail: format!(
@@ -267,22 +285,235 @@ pub fn search(
             ),
         });
     };
-    // int8 + quiet[lo] is the prefix the search above measured as missing (or all-int8).
-    let known_miss = quiet.get(lo).map(|&i| (int8.len(), i));
-    let mut regrow = quiet[lo..].to_vec();
-    regrow.sort_by_key(|&i| std::cmp::Reverse(macs[i]));
-    for i in regrow.into_iter().take(MAX_PRUNE) {
-        if known_miss == Some((int8.len(), i)) {
-            continue;
-        }
-        let mut with = int8.clone();
-        with.push(i);
-        let t = step(runner, &with, &mut *progress)?;
-        if target.met_by(&t)? {
-            (int8, best) = (with, t);
+    // A layer left float reports its alone trial on every batch.
+    let float: Vec<usize> = (0..n).filter(|i| !int8.contains(i)).collect();
+    let alone = alone.complete(s.run.runner, &float)?;
+    Ok(finish(&int8, best, s.run.runner.trials, &alone))
+}
+
+/// Step 2's trials: known (`--sensitivity`), or screened on a third of the batches and
+/// completed where the search needs them.
+enum Alone {
+    Known(Vec<Trial>),
+    Screened { screened: Screened, reference_db: f64 },
+}
+
+impl Alone {
+    /// The trials as far as they ran.
+    fn trials(&self, runner: &TrialRunner) -> Vec<Trial> {
+        match self {
+            Alone::Known(t) => t.clone(),
+            Alone::Screened { screened, .. } => runner.screened_trials(screened),
         }
     }
-    Ok(finish(&int8, best, runner.trials))
+
+    /// Completes the trials of `which` on every batch.
+    fn complete(&mut self, runner: &mut TrialRunner, which: &[usize]) -> Result<Vec<Trial>> {
+        if let Alone::Screened { screened, .. } = self {
+            runner.complete(screened, which)?;
+        }
+        Ok(self.trials(runner))
+    }
+
+    /// Completes every trial whose screened SQNR is not `margin_db` above the reference
+    /// (NaN included), then all the trials.
+    fn complete_louder_than(&mut self, runner: &mut TrialRunner, margin_db: f64) -> Result<Vec<Trial>> {
+        let which: Vec<usize> = match self {
+            Alone::Known(_) => Vec::new(),
+            Alone::Screened { screened, reference_db } => {
+                let quiet_above = *reference_db + margin_db;
+                (0..screened.screened.len())
+                    .filter(|&i| screened.screened[i].sqnr_db.is_nan() || screened.screened[i].sqnr_db < quiet_above)
+                    .collect()
+            }
+        };
+        self.complete(runner, &which)
+    }
+}
+
+/// Runs one trial of the search: the layers `int8` (ascending indices) int8, the rest float.
+trait RunTrial {
+    fn run_trial(&mut self, int8: &[usize]) -> Result<Trial>;
+    /// Trials run so far (for progress).
+    fn count(&self) -> usize;
+}
+
+/// The calibration's trials.
+struct Runner<'r, 'a> {
+    runner: &'r mut TrialRunner<'a>,
+    layers: &'r [QuantizedLayer],
+}
+
+impl RunTrial for Runner<'_, '_> {
+    fn run_trial(&mut self, int8: &[usize]) -> Result<Trial> {
+        let subset: Vec<QuantizedLayer> = int8.iter().map(|&i| self.layers[i].clone()).collect();
+        self.runner.run(&subset)
+    }
+
+    fn count(&self) -> usize {
+        self.runner.trials
+    }
+}
+
+/// The trials of the search, each int8 set measured once.
+struct Searcher<'p, R: RunTrial> {
+    run: R,
+    target: &'p AccuracyTarget,
+    budget: usize,
+    progress: &'p mut dyn FnMut(usize, usize),
+    /// By int8 set (ascending layer indices).
+    measured: HashMap<Vec<usize>, Trial>,
+}
+
+impl<R: RunTrial> Searcher<'_, R> {
+    /// The trial with the layers `int8` (ascending) int8, the rest float.
+    fn trial(&mut self, int8: &[usize]) -> Result<Trial> {
+        if let Some(t) = self.measured.get(int8) {
+            return Ok(t.clone());
+        }
+        let t = self.run.run_trial(int8)?;
+        (self.progress)(self.run.count(), self.budget);
+        self.measured.insert(int8.to_vec(), t.clone());
+        Ok(t)
+    }
+
+    /// Steps 3–5 over the alone trials `loud` (complete for the loud layers); `ranked()`
+    /// gives those the noise-per-MAC ranking reads, when it runs. None when only all float
+    /// meets the target.
+    fn choose(
+        &mut self,
+        loud: &[Trial],
+        ranked: &mut dyn FnMut(&mut R) -> Result<Vec<Trial>>,
+        macs: &[u64],
+    ) -> Result<Option<(Vec<usize>, Trial)>> {
+        let n = loud.len();
+        let int8_macs = |int8: &[usize]| int8.iter().map(|&i| macs[i]).sum::<u64>();
+        let mut loudest = self.loudest_float(loud)?;
+        // Steps 3b and 4, unless one layer float (the fewest possible) already meets it.
+        let by_mac = match &mut loudest {
+            Some((int8, t)) if int8.len() + 1 == n => {
+                // Then only one float layer of fewer MACs does better: quieter layers of
+                // fewer MACs are tried in its place, loudest first, until one misses.
+                let mut float = (0..n).find(|i| !int8.contains(i)).expect("one float layer");
+                for i in loudest_first(loud) {
+                    if macs[i] >= macs[float] {
+                        continue;
+                    }
+                    let all_but: Vec<usize> = (0..n).filter(|&j| j != i).collect();
+                    match self.meets(&all_but)? {
+                        Some(better) => (float, *int8, *t) = (i, all_but, better),
+                        None => break,
+                    }
+                }
+                None
+            }
+            _ => {
+                let alone = ranked(&mut self.run)?;
+                self.by_noise_per_mac(&alone, macs)?
+            }
+        };
+        let chosen = match (loudest, by_mac) {
+            (Some(l), Some(m)) => Some(if int8_macs(&l.0) > int8_macs(&m.0) { l } else { m }),
+            (l, m) => l.or(m),
+        };
+        let Some((mut int8, mut best)) = chosen else { return Ok(None) };
+        // Step 5: noise is not exactly additive; the float layers, largest first, go int8
+        // again one at a time when the target still holds.
+        let mut regrow: Vec<usize> = (0..n).filter(|i| !int8.contains(i)).collect();
+        regrow.sort_by_key(|&i| std::cmp::Reverse(macs[i]));
+        for i in regrow.into_iter().take(MAX_PRUNE) {
+            let mut with = int8.clone();
+            with.push(i);
+            with.sort_unstable();
+            if let Some(t) = self.meets(&with)? {
+                (int8, best) = (with, t);
+            }
+        }
+        Ok(Some((int8, best)))
+    }
+
+    /// Whether the trial of `int8` meets the target.
+    fn meets(&mut self, int8: &[usize]) -> Result<Option<Trial>> {
+        let t = self.trial(int8)?;
+        Ok(self.target.met_by(&t)?.then_some(t))
+    }
+
+    /// Step 3a: the fewest of the loudest layers alone (output noise descending, NaN first)
+    /// left float that meets the target: k = 1, 2, 4, … until it holds, then a binary
+    /// search below. None when only all float would.
+    fn loudest_float(&mut self, alone: &[Trial]) -> Result<Option<(Vec<usize>, Trial)>> {
+        let n = alone.len();
+        let order = loudest_first(alone);
+        let all_but = |k: usize| {
+            let mut v = order[k..].to_vec();
+            v.sort_unstable();
+            v
+        };
+        // miss: k known to miss (0: all int8); hit: k known to meet (n: all float, assumed).
+        let (mut miss, mut hit, mut found) = (0, n, None);
+        let mut k = 1;
+        while k < n {
+            if let Some(t) = self.meets(&all_but(k))? {
+                (hit, found) = (k, Some(t));
+                break;
+            }
+            miss = k;
+            k *= 2;
+        }
+        while hit - miss > 1 {
+            let mid = miss + (hit - miss) / 2;
+            match self.meets(&all_but(mid))? {
+                Some(t) => (hit, found) = (mid, Some(t)),
+                None => miss = mid,
+            }
+        }
+        Ok(found.map(|t| (all_but(hit), t)))
+    }
+
+    /// Steps 3b and 4: the longest int8 prefix of the noise-per-MAC ranking, then the
+    /// longest prefix of the rest by noise alone that can go int8 too.
+    fn by_noise_per_mac(&mut self, alone: &[Trial], macs: &[u64]) -> Result<Option<(Vec<usize>, Trial)>> {
+        let n = alone.len();
+        let ranking = rank(alone, macs);
+        let sorted = |v: Vec<usize>| {
+            let mut v = v;
+            v.sort_unstable();
+            v
+        };
+        // lo int8 layers: known (lo = 0: all float, assumed) to meet the target; hi: known to miss.
+        let (mut lo, mut hi, mut best) = (0usize, n, None::<Trial>);
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if let Some(t) = self.meets(&sorted(ranking[..mid].to_vec()))? {
+                (lo, best) = (mid, Some(t));
+            } else {
+                hi = mid;
+            }
+        }
+        let mut int8: Vec<usize> = ranking[..lo].to_vec();
+        // Small layers rank late per MAC although many add almost no noise.
+        let mut quiet = ranking[lo..].to_vec();
+        quiet.sort_by(|&a, &b| noise(&alone[a]).total_cmp(&noise(&alone[b])).then(a.cmp(&b)));
+        // All of them int8 is the all-int8 model, known to miss.
+        let (mut lo, mut hi) = (0usize, quiet.len());
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if let Some(t) = self.meets(&sorted(int8.iter().chain(&quiet[..mid]).copied().collect()))? {
+                (lo, best) = (mid, Some(t));
+            } else {
+                hi = mid;
+            }
+        }
+        int8.extend_from_slice(&quiet[..lo]);
+        Ok(best.map(|t| (sorted(int8), t)))
+    }
+}
+
+/// Layer indices by int8-alone output noise, descending (NaN first).
+fn loudest_first(alone: &[Trial]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..alone.len()).collect();
+    order.sort_by(|&a, &b| noise(&alone[b]).total_cmp(&noise(&alone[a])).then(a.cmp(&b)));
+    order
 }
 
 /// The output noise power relative to the signal, `10^(−SQNR/10)`; NaN counts as infinite.
@@ -350,6 +581,94 @@ mod tests {
         let c: AccuracyTarget = "cosine>=0.5".parse().unwrap();
         assert!(!c.met_by(&trial(f64::NAN, 1.0)).unwrap());
         assert!(c.met_by(&trial(0.5, 1.0)).unwrap());
+    }
+
+    /// Additive noise: a trial's SQNR is −10·log10 of its int8 layers' summed `e`.
+    struct Additive {
+        e: Vec<f64>,
+        runs: usize,
+    }
+
+    impl RunTrial for Additive {
+        fn run_trial(&mut self, int8: &[usize]) -> Result<Trial> {
+            self.runs += 1;
+            Ok(trial(0.0, -10.0 * int8.iter().map(|&i| self.e[i]).sum::<f64>().log10()))
+        }
+
+        fn count(&self) -> usize {
+            self.runs
+        }
+    }
+
+    /// The search's choice (float layers) and the trials it ran; `ranked` says whether the
+    /// noise-per-MAC search ran.
+    fn choose(e: &[f64], macs: &[u64], target: &str) -> (Option<Vec<usize>>, usize, bool) {
+        let target: AccuracyTarget = target.parse().unwrap();
+        let alone: Vec<Trial> = e.iter().map(|&x| trial(0.0, -10.0 * x.log10())).collect();
+        let mut progress = |_: usize, _: usize| {};
+        let mut s = Searcher {
+            run: Additive { e: e.to_vec(), runs: 0 },
+            target: &target,
+            budget: 0,
+            progress: &mut progress,
+            measured: HashMap::new(),
+        };
+        let mut ranked = false;
+        let chosen = s
+            .choose(
+                &alone,
+                &mut |_| {
+                    ranked = true;
+                    Ok(alone.clone())
+                },
+                macs,
+            )
+            .unwrap();
+        let float = chosen.map(|(int8, _)| (0..e.len()).filter(|i| !int8.contains(i)).collect());
+        (float, s.run.runs, ranked)
+    }
+
+    #[test]
+    fn one_loud_layer_is_left_float_in_a_trial_or_two() {
+        // All int8: 0.0541 (12.7 dB); all but layer 0: 0.0041 (23.9 dB).
+        let e = [0.05, 1e-3, 1e-3, 2e-3, 1e-4];
+        let (float, runs, ranked) = choose(&e, &[100, 1000, 1000, 1000, 1000], "sqnr>=20");
+        assert_eq!(float, Some(vec![0]));
+        // The gallop's k = 1, then regrowth's all-int8.
+        assert_eq!((runs, ranked), (2, false));
+    }
+
+    #[test]
+    fn a_quieter_layer_of_fewer_macs_replaces_the_loudest_when_it_is_enough() {
+        // Float 0: 0.041 (13.9 dB); float 1: 0.051 (12.9 dB); both meet 12.5 dB.
+        let (float, _, ranked) = choose(&[0.05, 0.04, 1e-3], &[1000, 10, 1000], "sqnr>=12.5");
+        assert_eq!((float, ranked), (Some(vec![1]), false));
+        // At 13.5 dB only layer 0 float meets: the replacement misses and stops.
+        let (float, _, _) = choose(&[0.05, 0.04, 1e-3], &[1000, 10, 1000], "sqnr>=13.5");
+        assert_eq!(float, Some(vec![0]));
+    }
+
+    #[test]
+    fn the_noise_per_mac_search_wins_when_it_keeps_more_macs_int8() {
+        // Budget 10^−1.34 ≈ 0.0457. Loudest first needs layers 0 and 1 float (2 int8 MACs
+        // left); the ranking keeps layer 0 (1000 MACs) int8: 0.03.
+        let (float, _, ranked) = choose(&[0.03, 0.03, 0.02, 0.02], &[1000, 1000, 1, 1], "sqnr>=13.4");
+        assert_eq!((float, ranked), (Some(vec![1, 2, 3]), true));
+        // Unreachable with any layer int8.
+        assert_eq!(choose(&[0.03, 0.03, 0.02, 0.02], &[1000, 1000, 1, 1], "sqnr>=100").0, None);
+    }
+
+    #[test]
+    fn screening_reference_and_batches() {
+        let t: AccuracyTarget = "sqnr>=16,f1>=0.9".parse().unwrap();
+        assert_eq!(t.noise_reference_db(13.8), 16.0);
+        assert_eq!(t.noise_reference_db(18.0), 18.0);
+        let c: AccuracyTarget = "cosine>=0.995".parse().unwrap();
+        assert!((c.noise_reference_db(10.0) - 20.0).abs() < 1e-9);
+        let f: AccuracyTarget = "f1>=0.9".parse().unwrap();
+        assert_eq!(f.noise_reference_db(f64::NAN), f64::INFINITY, "nothing to compare with: every layer is loud");
+        assert_eq!("cosine>=1".parse::<AccuracyTarget>().unwrap().noise_reference_db(10.0), f64::INFINITY);
+        assert_eq!([1, 2, 3, 4, 9, 10].map(screen_batches), [1, 2, 1, 2, 3, 4]);
     }
 
     #[test]

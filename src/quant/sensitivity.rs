@@ -15,6 +15,7 @@
 //! n layers. Written to `<prefix>_sensitivity.json`.
 
 use std::collections::{HashMap, HashSet};
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -135,41 +136,96 @@ impl<'a> TrialRunner<'a> {
         Ok(runner)
     }
 
+    /// The number of evaluation batches a trial runs.
+    pub fn batches(&self) -> usize {
+        self.inputs.len()
+    }
+
     /// The fake-quant model of `subset` (every other layer float) against float.
     pub fn run(&mut self, subset: &[QuantizedLayer]) -> Result<Trial> {
         self.trials += 1;
+        let mut acc = Accumulator::default();
+        self.accumulate_full(subset, 0..self.inputs.len(), &mut acc)?;
+        Ok(acc.trial(self.task, &self.output))
+    }
+
+    /// Adds `batches` of the whole fake-quant model of `subset` to `acc`.
+    fn accumulate_full(&self, subset: &[QuantizedLayer], batches: Range<usize>, acc: &mut Accumulator) -> Result<()> {
         let (deploy, _) = build_deploy(self.float, subset)?;
         let fake = build_fake_quant(&deploy)?;
         let session = Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))?;
         // The batches side by side (each run is parallel inside too, but its small steps
         // leave a core idle); their sums are added in batch order below.
-        let runs: Vec<Vec<Tensor>> = self
-            .inputs
+        let runs: Vec<Vec<Tensor>> = self.inputs[batches.clone()]
             .par_iter()
             .map(|inputs| {
                 Ok(session.run(inputs.clone()).map_err(engine_error("fake-quant trial model"))?.into_iter().map(|(_, t)| t).collect())
             })
             .collect::<Result<_>>()?;
-        let mut acc = Accumulator::default();
-        for (b, (r, q)) in self.outputs.iter().zip(&runs).enumerate() {
-            acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q.iter().collect::<Vec<_>>())?;
+        for (b, q) in batches.zip(&runs) {
+            acc.add(self.task.map(|t| (t, &self.decoded[b])), &self.outputs[b], &q.iter().collect::<Vec<_>>())?;
         }
-        Ok(acc.trial(self.task, &self.output))
+        Ok(())
     }
 
     /// The trials of `subsets`, equal to [`Self::run`]'s one by one, run as suffixes
     /// ([`super::trials`]): batches outer and a chunk of trials inner, so that only one
     /// batch's float frontier values are kept. `progress()` after each trial.
     pub fn run_many(&mut self, subsets: &[Vec<QuantizedLayer>], progress: &mut dyn FnMut(&Self)) -> Result<Vec<Trial>> {
-        let mut trials = Vec::with_capacity(subsets.len());
+        let mut partial = Partial::new(subsets.len());
+        self.continue_many(subsets, &mut partial, self.inputs.len(), progress)?;
+        Ok(partial.trials(self.task, &self.output))
+    }
+
+    /// Screened trials: every subset on the first `screen` evaluation batches only, to be
+    /// completed on the rest where needed ([`Self::complete`]). Each subset counts as one
+    /// trial.
+    pub fn screen(&mut self, subsets: Vec<Vec<QuantizedLayer>>, screen: usize, progress: &mut dyn FnMut(&Self)) -> Result<Screened> {
+        let mut partial = Partial::new(subsets.len());
+        self.continue_many(&subsets, &mut partial, screen.min(self.inputs.len()), progress)?;
+        let complete = vec![partial.batches == self.inputs.len(); subsets.len()];
+        Ok(Screened { subsets, screened: partial.trials(self.task, &self.output), partial, complete })
+    }
+
+    /// Runs the screened trials `which` on the rest of the batches (those not complete yet):
+    /// each then equals [`Self::run`]'s (the batches are added in the same order).
+    pub fn complete(&mut self, s: &mut Screened, which: &[usize]) -> Result<()> {
+        let open: Vec<usize> = which.iter().copied().filter(|&i| !s.complete[i]).collect();
+        let subsets: Vec<Vec<QuantizedLayer>> = open.iter().map(|&i| s.subsets[i].clone()).collect();
+        let mut more = Partial { accs: open.iter().map(|&i| s.partial.accs[i].clone()).collect(), batches: s.partial.batches };
+        let counted = self.trials;
+        self.continue_many(&subsets, &mut more, self.inputs.len(), &mut |_| {})?;
+        self.trials = counted;
+        for (&i, acc) in open.iter().zip(more.accs) {
+            (s.partial.accs[i], s.complete[i]) = (acc, true);
+        }
+        Ok(())
+    }
+
+    /// The screened trials as far as they ran.
+    pub fn screened_trials(&self, s: &Screened) -> Vec<Trial> {
+        s.partial.trials(self.task, &self.output)
+    }
+
+    /// Adds batches `partial.batches..until` of every subset's trial to its accumulator.
+    fn continue_many(
+        &mut self,
+        subsets: &[Vec<QuantizedLayer>],
+        partial: &mut Partial,
+        until: usize,
+        progress: &mut dyn FnMut(&Self),
+    ) -> Result<()> {
+        let batches = partial.batches..until;
         if full_trials() {
-            for subset in subsets {
-                trials.push(self.run(subset)?);
+            for (subset, acc) in subsets.iter().zip(&mut partial.accs) {
+                self.accumulate_full(subset, batches.clone(), acc)?;
+                self.trials += 1;
                 progress(self);
             }
-            return Ok(trials);
+            partial.batches = until;
+            return Ok(());
         }
-        for chunk in subsets.chunks(SUFFIX_CHUNK) {
+        for (chunk, accs) in subsets.chunks(SUFFIX_CHUNK).zip(partial.accs.chunks_mut(SUFFIX_CHUNK)) {
             // Planned side by side (~13 ms each on PP-OCRv4 det, mostly single-threaded).
             let suffixes: Vec<_> = chunk
                 .par_iter()
@@ -179,8 +235,8 @@ impl<'a> TrialRunner<'a> {
                 })
                 .collect::<Result<_>>()?;
             let observe: HashSet<String> = suffixes.iter().flat_map(|s| s.frontier.iter().cloned()).collect();
-            let mut accs = vec![Accumulator::default(); chunk.len()];
-            for (b, (inputs, r)) in self.inputs.iter().zip(&self.outputs).enumerate() {
+            for b in batches.clone() {
+                let (inputs, r) = (&self.inputs[b], &self.outputs[b]);
                 // The float run only as far as the last frontier value.
                 let mut values: HashMap<String, Tensor> = HashMap::new();
                 self.float_session
@@ -199,20 +255,45 @@ impl<'a> TrialRunner<'a> {
                         None => Ok(Vec::new()),
                     })
                     .collect::<Result<_>>()?;
-                for ((s, acc), computed) in suffixes.iter().zip(&mut accs).zip(&runs) {
+                for ((s, acc), computed) in suffixes.iter().zip(accs.iter_mut()).zip(&runs) {
                     let mut computed = computed.iter().map(|(_, t)| t);
                     let q: Vec<&Tensor> =
                         s.outputs.iter().zip(r).map(|(&c, f)| if c { computed.next().expect("one per output") } else { f }).collect();
                     acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q)?;
                 }
             }
-            for acc in accs {
+            for _ in chunk {
                 self.trials += 1;
-                trials.push(acc.trial(self.task, &self.output));
                 progress(self);
             }
         }
-        Ok(trials)
+        partial.batches = until;
+        Ok(())
+    }
+}
+
+/// Trials of [`TrialRunner::screen`].
+pub struct Screened {
+    subsets: Vec<Vec<QuantizedLayer>>,
+    /// Each trial on the screening batches alone.
+    pub screened: Vec<Trial>,
+    partial: Partial,
+    complete: Vec<bool>,
+}
+
+/// Trials summed over their first `batches` evaluation batches.
+struct Partial {
+    accs: Vec<Accumulator>,
+    batches: usize,
+}
+
+impl Partial {
+    fn new(trials: usize) -> Self {
+        Partial { accs: vec![Accumulator::default(); trials], batches: 0 }
+    }
+
+    fn trials(&self, task: Option<TaskEval>, output: &str) -> Vec<Trial> {
+        self.accs.iter().map(|a| a.trial(task, output)).collect()
     }
 }
 
