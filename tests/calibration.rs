@@ -733,4 +733,16 @@ fn suffix_trials_equal_whole_model_trials() {
     let (a, b) = (&screened["float_layers"], &fallback(&unscreened)["float_layers"]);
     assert!(!a.as_array().unwrap().is_empty() && a == b, "screened {a}\nunscreened {b}");
     assert_eq!(screened["result"], fallback(&unscreened)["result"]);
+    // An SQNR term stops the trials that can no longer meet it (after each pair of batches):
+    // the same result as when every trial runs to its end (APTQ_FULL_TRIALS=1).
+    let target = "cosine>=0.98,sqnr>=16";
+    let (stop, end) = (tmp.path().join("det_stop/m"), tmp.path().join("det_end/m"));
+    run_det(&stop, false, &["--accuracy_target", target]);
+    run_det(&end, true, &["--accuracy_target", target]);
+    let (mut a, mut b) = (fallback(&stop), fallback(&end));
+    assert!(a["trials_stopped_early"].as_u64().unwrap() > 0 && b["trials_stopped_early"] == 0, "{a}\n{b}");
+    (a["trials_stopped_early"], b["trials_stopped_early"]) = (0.into(), 0.into());
+    assert_eq!(a, b);
+    let deploy = |p: &Path| std::fs::read(format!("{}_deploy_model.onnx", p.display())).unwrap();
+    assert!(deploy(&stop) == deploy(&end), "the deploy models differ");
 }

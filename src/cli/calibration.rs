@@ -71,11 +71,12 @@ pub fn run(args: CalibrationArgs) -> Result<()> {
     }
     if let Some(f) = &summary.fallback {
         println!(
-            "  accuracy target {}: met with {} layer(s) float, {:.1} % of the quantizable MACs int8 ({} trials); all int8 was cosine {:.6}, SQNR {:.2} dB",
+            "  accuracy target {}: met with {} layer(s) float, {:.1} % of the quantizable MACs int8 ({} trials{}); all int8 was cosine {:.6}, SQNR {:.2} dB",
             f.target,
             f.float_layers.len(),
             100.0 * f.int8_mac_share,
             f.trials,
+            if f.trials_stopped_early > 0 { format!(", {} stopped early", f.trials_stopped_early) } else { String::new() },
             f.all_int8.cosine,
             f.all_int8.sqnr_db
         );

@@ -231,6 +231,18 @@ impl PairSums {
         }
     }
 
+    /// The reference's sum of squares so far.
+    pub(crate) fn ref_sq(&self) -> f64 {
+        self.ref_sq
+    }
+
+    /// The highest SQNR (dB) these sums can still reach when more pairs are added and the
+    /// reference's sum of squares ends at `ref_sq_total`: the error's sum only grows (f64
+    /// additions of non-negative terms never decrease a sum).
+    pub(crate) fn sqnr_db_bound(&self, ref_sq_total: f64) -> f64 {
+        if self.err_sq == 0.0 { f64::INFINITY } else { 10.0 * (ref_sq_total / self.err_sq).log10() }
+    }
+
     pub(crate) fn sqnr_db(&self) -> f64 {
         if self.err_sq == 0.0 { f64::INFINITY } else { 10.0 * (self.ref_sq / self.err_sq).log10() }
     }

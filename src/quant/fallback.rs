@@ -184,6 +184,11 @@ impl AccuracyTarget {
         if db == f64::NEG_INFINITY { f64::INFINITY } else { db }
     }
 
+    /// The highest SQNR term, if any.
+    fn min_sqnr_db(&self) -> Option<f64> {
+        self.terms.iter().filter(|(m, _)| *m == Metric::SqnrDb).map(|&(_, v)| v).reduce(f64::max)
+    }
+
     /// Whether a term needs `--task`.
     pub fn needs_task(&self) -> bool {
         self.terms.iter().any(|(m, _)| matches!(m, Metric::Task(_)))
@@ -212,6 +217,8 @@ pub struct Fallback {
     /// In graph order.
     pub float_layers: Vec<FallbackLayer>,
     pub trials: usize,
+    /// Of those, trials stopped before their last batch: an SQNR term could no longer be met.
+    pub trials_stopped_early: usize,
     /// Quantized layers' MACs over all calibrated layers' MACs, after the fallback.
     pub int8_mac_share: f64,
 }
@@ -247,9 +254,9 @@ pub fn search(
             (all, alone)
         }
     };
-    s.measured.insert((0..n).collect(), all_int8.clone());
+    s.measured.insert((0..n).collect(), Some(all_int8.clone()));
     let int8_macs = |int8: &[usize]| int8.iter().map(|&i| macs[i]).sum::<u64>();
-    let finish = |int8: &[usize], result: Trial, trials: usize, alone: &[Trial]| {
+    let finish = |int8: &[usize], result: Trial, (trials, trials_stopped_early): (usize, usize), alone: &[Trial]| {
         let total: u64 = macs.iter().sum();
         Fallback {
             target: target.to_string(),
@@ -267,10 +274,11 @@ pub fn search(
             all_int8: all_int8.clone(),
             result,
             trials,
+            trials_stopped_early,
         }
     };
     if target.met_by(&all_int8)? {
-        return Ok(finish(&(0..n).collect::<Vec<_>>(), all_int8.clone(), s.run.runner.trials, &[]));
+        return Ok(finish(&(0..n).collect::<Vec<_>>(), all_int8.clone(), (s.run.runner.trials, 0), &[]));
     }
     let loud = alone.complete_louder_than(s.run.runner, LOUD_MARGIN_DB)?;
     let chosen = s.choose(&loud, &mut |r: &mut Runner| alone.complete_louder_than(r.runner, SCREEN_MARGIN_DB), macs)?;
@@ -288,7 +296,7 @@ pub fn search(
     // A layer left float reports its alone trial on every batch.
     let float: Vec<usize> = (0..n).filter(|i| !int8.contains(i)).collect();
     let alone = alone.complete(s.run.runner, &float)?;
-    Ok(finish(&int8, best, s.run.runner.trials, &alone))
+    Ok(finish(&int8, best, (s.run.runner.trials, s.run.runner.stopped_early), &alone))
 }
 
 /// Step 2's trials: known (`--sensitivity`), or screened on a third of the batches and
@@ -334,6 +342,11 @@ impl Alone {
 /// Runs one trial of the search: the layers `int8` (ascending indices) int8, the rest float.
 trait RunTrial {
     fn run_trial(&mut self, int8: &[usize]) -> Result<Trial>;
+    /// The trial, or None when it is sure to end below `min_sqnr_db` (then it may stop early).
+    fn run_unless_below(&mut self, int8: &[usize], min_sqnr_db: f64) -> Result<Option<Trial>> {
+        let t = self.run_trial(int8)?;
+        Ok((t.sqnr_db >= min_sqnr_db).then_some(t))
+    }
     /// Trials run so far (for progress).
     fn count(&self) -> usize;
 }
@@ -350,6 +363,11 @@ impl RunTrial for Runner<'_, '_> {
         self.runner.run(&subset)
     }
 
+    fn run_unless_below(&mut self, int8: &[usize], min_sqnr_db: f64) -> Result<Option<Trial>> {
+        let subset: Vec<QuantizedLayer> = int8.iter().map(|&i| self.layers[i].clone()).collect();
+        self.runner.run_unless_below(&subset, min_sqnr_db)
+    }
+
     fn count(&self) -> usize {
         self.runner.trials
     }
@@ -361,19 +379,19 @@ struct Searcher<'p, R: RunTrial> {
     target: &'p AccuracyTarget,
     budget: usize,
     progress: &'p mut dyn FnMut(usize, usize),
-    /// By int8 set (ascending layer indices).
-    measured: HashMap<Vec<usize>, Trial>,
+    /// By int8 set (ascending layer indices); None: stopped early, known to miss.
+    measured: HashMap<Vec<usize>, Option<Trial>>,
 }
 
 impl<R: RunTrial> Searcher<'_, R> {
     /// The trial with the layers `int8` (ascending) int8, the rest float.
     fn trial(&mut self, int8: &[usize]) -> Result<Trial> {
-        if let Some(t) = self.measured.get(int8) {
+        if let Some(Some(t)) = self.measured.get(int8) {
             return Ok(t.clone());
         }
         let t = self.run.run_trial(int8)?;
         (self.progress)(self.run.count(), self.budget);
-        self.measured.insert(int8.to_vec(), t.clone());
+        self.measured.insert(int8.to_vec(), Some(t.clone()));
         Ok(t)
     }
 
@@ -432,10 +450,23 @@ impl<R: RunTrial> Searcher<'_, R> {
         Ok(Some((int8, best)))
     }
 
-    /// Whether the trial of `int8` meets the target.
+    /// The trial of `int8` if it meets the target. With an SQNR term, a trial stops as soon
+    /// as it cannot meet it.
     fn meets(&mut self, int8: &[usize]) -> Result<Option<Trial>> {
-        let t = self.trial(int8)?;
-        Ok(self.target.met_by(&t)?.then_some(t))
+        let t = match (self.measured.get(int8), self.target.min_sqnr_db()) {
+            (Some(known), _) => known.clone(),
+            (None, None) => Some(self.trial(int8)?),
+            (None, Some(min)) => {
+                let t = self.run.run_unless_below(int8, min)?;
+                (self.progress)(self.run.count(), self.budget);
+                self.measured.insert(int8.to_vec(), t.clone());
+                t
+            }
+        };
+        match t {
+            Some(t) if self.target.met_by(&t)? => Ok(Some(t)),
+            _ => Ok(None),
+        }
     }
 
     /// Step 3a: the fewest of the loudest layers alone (output noise descending, NaN first)
@@ -687,6 +718,7 @@ mod tests {
             result: trial(0.99, 20.0),
             float_layers: vec![FallbackLayer { name: "conv \"a\"".into(), macs: 1, alone_sqnr_db: 1.0, alone_cosine: 0.01 }],
             trials: 3,
+            trials_stopped_early: 0,
             int8_mac_share: 0.5,
         };
         let cfg = render_cfg(None, 8, &f);

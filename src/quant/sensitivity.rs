@@ -99,8 +99,12 @@ pub struct TrialRunner<'a> {
     decoded: Vec<(Decoded, usize)>,
     /// The first output's name.
     pub output: String,
+    /// The first output's sum of squares over all the batches, as a trial sums it.
+    ref_sq_total: f64,
     /// Trials run so far.
     pub trials: usize,
+    /// Of those, trials stopped before their last batch ([`Self::run_unless_below`]).
+    pub stopped_early: usize,
 }
 
 impl<'a> TrialRunner<'a> {
@@ -117,8 +121,11 @@ impl<'a> TrialRunner<'a> {
             outputs: Vec::new(),
             decoded: Vec::new(),
             output: String::new(),
+            ref_sq_total: 0.0,
             trials: 0,
+            stopped_early: 0,
         };
+        let mut reference = PairSums::default();
         for b in 0..eval_batches {
             let inputs = data.batch(b)?.into_map();
             let outs = runner.float_session.run(inputs.clone()).map_err(engine_error("float model"))?;
@@ -128,11 +135,14 @@ impl<'a> TrialRunner<'a> {
             runner.output = name.clone();
             runner.inputs.push(inputs);
             let outs: Vec<Tensor> = outs.into_iter().map(|(_, t)| t).collect();
+            let first = f32_view(&outs[0]).unwrap_or_default();
+            reference.add(&first, &first);
             if let Some(t) = task {
                 runner.decoded.push(t.decode_reference(&outs.iter().collect::<Vec<_>>())?);
             }
             runner.outputs.push(outs);
         }
+        runner.ref_sq_total = reference.ref_sq();
         Ok(runner)
     }
 
@@ -149,11 +159,43 @@ impl<'a> TrialRunner<'a> {
         Ok(acc.trial(self.task, &self.output))
     }
 
+    /// [`Self::run`], unless the first output's SQNR cannot reach `min_sqnr_db`: the batches
+    /// run a few at a time, and once the error summed so far already puts the SQNR below it
+    /// (over every batch's reference), the rest are not run: None. Exact: a trial that runs
+    /// to the end gives the same numbers, and a stopped one would have missed too.
+    /// `APTQ_FULL_TRIALS=1` never stops.
+    pub fn run_unless_below(&mut self, subset: &[QuantizedLayer], min_sqnr_db: f64) -> Result<Option<Trial>> {
+        self.trials += 1;
+        let session = self.trial_session(subset)?;
+        let all = self.inputs.len();
+        let step = if full_trials() { all } else { rayon::current_num_threads().max(1) };
+        let mut acc = Accumulator::default();
+        for start in (0..all).step_by(step.max(1)) {
+            let end = (start + step).min(all);
+            self.add_runs(&session, start..end, &mut acc)?;
+            if end < all && acc.sums.sqnr_db_bound(self.ref_sq_total) < min_sqnr_db {
+                self.stopped_early += 1;
+                return Ok(None);
+            }
+        }
+        Ok(Some(acc.trial(self.task, &self.output)))
+    }
+
     /// Adds `batches` of the whole fake-quant model of `subset` to `acc`.
     fn accumulate_full(&self, subset: &[QuantizedLayer], batches: Range<usize>, acc: &mut Accumulator) -> Result<()> {
+        let session = self.trial_session(subset)?;
+        self.add_runs(&session, batches, acc)
+    }
+
+    /// The session of `subset`'s fake-quant model.
+    fn trial_session(&self, subset: &[QuantizedLayer]) -> Result<Session> {
         let (deploy, _) = build_deploy(self.float, subset)?;
         let fake = build_fake_quant(&deploy)?;
-        let session = Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))?;
+        Session::new(&fake, &self.shapes).map_err(engine_error("fake-quant trial model"))
+    }
+
+    /// Runs `session` on `batches` and adds them to `acc`.
+    fn add_runs(&self, session: &Session, batches: Range<usize>, acc: &mut Accumulator) -> Result<()> {
         // The batches side by side (each run is parallel inside too, but its small steps
         // leave a core idle); their sums are added in batch order below.
         let runs: Vec<Vec<Tensor>> = self.inputs[batches.clone()]
