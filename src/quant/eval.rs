@@ -244,7 +244,7 @@ impl PairSums {
     }
 
     pub(crate) fn sqnr_db(&self) -> f64 {
-        if self.err_sq == 0.0 { f64::INFINITY } else { 10.0 * (self.ref_sq / self.err_sq).log10() }
+        self.sqnr_db_bound(self.ref_sq)
     }
 }
 

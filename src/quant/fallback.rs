@@ -255,13 +255,12 @@ pub fn search(
         }
     };
     s.measured.insert((0..n).collect(), Some(all_int8.clone()));
-    let int8_macs = |int8: &[usize]| int8.iter().map(|&i| macs[i]).sum::<u64>();
     let finish = |int8: &[usize], result: Trial, (trials, trials_stopped_early): (usize, usize), alone: &[Trial]| {
         let total: u64 = macs.iter().sum();
         Fallback {
             target: target.to_string(),
             method: "the loudest int8-alone layers float (galloping search), else int8-alone output noise per MAC ranking with a binary search for the longest int8 prefix and regrowth by noise (binary search); then regrowth by MACs",
-            int8_mac_share: if total == 0 { int8.len() as f64 / n.max(1) as f64 } else { int8_macs(int8) as f64 / total as f64 },
+            int8_mac_share: if total == 0 { int8.len() as f64 / n.max(1) as f64 } else { int8_macs(int8, macs) as f64 / total as f64 },
             float_layers: (0..n)
                 .filter(|i| !int8.contains(i))
                 .map(|i| FallbackLayer {
@@ -405,7 +404,6 @@ impl<R: RunTrial> Searcher<'_, R> {
         macs: &[u64],
     ) -> Result<Option<(Vec<usize>, Trial)>> {
         let n = loud.len();
-        let int8_macs = |int8: &[usize]| int8.iter().map(|&i| macs[i]).sum::<u64>();
         let mut loudest = self.loudest_float(loud)?;
         // Steps 3b and 4, unless one layer float (the fewest possible) already meets it.
         let by_mac = match &mut loudest {
@@ -431,7 +429,7 @@ impl<R: RunTrial> Searcher<'_, R> {
             }
         };
         let chosen = match (loudest, by_mac) {
-            (Some(l), Some(m)) => Some(if int8_macs(&l.0) > int8_macs(&m.0) { l } else { m }),
+            (Some(l), Some(m)) => Some(if int8_macs(&l.0, macs) > int8_macs(&m.0, macs) { l } else { m }),
             (l, m) => l.or(m),
         };
         let Some((mut int8, mut best)) = chosen else { return Ok(None) };
@@ -538,6 +536,11 @@ impl<R: RunTrial> Searcher<'_, R> {
         int8.extend_from_slice(&quiet[..lo]);
         Ok(best.map(|t| (sorted(int8), t)))
     }
+}
+
+/// The MACs of the layers `int8`.
+fn int8_macs(int8: &[usize], macs: &[u64]) -> u64 {
+    int8.iter().map(|&i| macs[i]).sum()
 }
 
 /// Layer indices by int8-alone output noise, descending (NaN first).

@@ -215,7 +215,7 @@ impl<'a> TrialRunner<'a> {
     /// batch's float frontier values are kept. `progress()` after each trial.
     pub fn run_many(&mut self, subsets: &[Vec<QuantizedLayer>], progress: &mut dyn FnMut(&Self)) -> Result<Vec<Trial>> {
         let mut partial = Partial::new(subsets.len());
-        self.continue_many(subsets, &mut partial, self.inputs.len(), progress)?;
+        self.continue_many(subsets, &mut partial, self.inputs.len(), Some(progress))?;
         Ok(partial.trials(self.task, &self.output))
     }
 
@@ -224,20 +224,20 @@ impl<'a> TrialRunner<'a> {
     /// trial.
     pub fn screen(&mut self, subsets: Vec<Vec<QuantizedLayer>>, screen: usize, progress: &mut dyn FnMut(&Self)) -> Result<Screened> {
         let mut partial = Partial::new(subsets.len());
-        self.continue_many(&subsets, &mut partial, screen.min(self.inputs.len()), progress)?;
+        self.continue_many(&subsets, &mut partial, screen.min(self.inputs.len()), Some(progress))?;
         let complete = vec![partial.batches == self.inputs.len(); subsets.len()];
         Ok(Screened { subsets, screened: partial.trials(self.task, &self.output), partial, complete })
     }
 
     /// Runs the screened trials `which` on the rest of the batches (those not complete yet):
-    /// each then equals [`Self::run`]'s (the batches are added in the same order).
+    /// each then equals [`Self::run`]'s (the batches are added in the same order). Not
+    /// counted as more trials.
     pub fn complete(&mut self, s: &mut Screened, which: &[usize]) -> Result<()> {
         let open: Vec<usize> = which.iter().copied().filter(|&i| !s.complete[i]).collect();
         let subsets: Vec<Vec<QuantizedLayer>> = open.iter().map(|&i| s.subsets[i].clone()).collect();
-        let mut more = Partial { accs: open.iter().map(|&i| s.partial.accs[i].clone()).collect(), batches: s.partial.batches };
-        let counted = self.trials;
-        self.continue_many(&subsets, &mut more, self.inputs.len(), &mut |_| {})?;
-        self.trials = counted;
+        let accs = open.iter().map(|&i| std::mem::take(&mut s.partial.accs[i])).collect();
+        let mut more = Partial { accs, batches: s.partial.batches };
+        self.continue_many(&subsets, &mut more, self.inputs.len(), None)?;
         for (&i, acc) in open.iter().zip(more.accs) {
             (s.partial.accs[i], s.complete[i]) = (acc, true);
         }
@@ -250,19 +250,19 @@ impl<'a> TrialRunner<'a> {
     }
 
     /// Adds batches `partial.batches..until` of every subset's trial to its accumulator.
+    /// With `progress`, each subset counts as a trial, reported as its chunk ends.
     fn continue_many(
         &mut self,
         subsets: &[Vec<QuantizedLayer>],
         partial: &mut Partial,
         until: usize,
-        progress: &mut dyn FnMut(&Self),
+        mut progress: Option<&mut dyn FnMut(&Self)>,
     ) -> Result<()> {
         let batches = partial.batches..until;
         if full_trials() {
             for (subset, acc) in subsets.iter().zip(&mut partial.accs) {
                 self.accumulate_full(subset, batches.clone(), acc)?;
-                self.trials += 1;
-                progress(self);
+                self.count_trials(1, &mut progress);
             }
             partial.batches = until;
             return Ok(());
@@ -304,13 +304,20 @@ impl<'a> TrialRunner<'a> {
                     acc.add(self.task.map(|t| (t, &self.decoded[b])), r, &q)?;
                 }
             }
-            for _ in chunk {
+            self.count_trials(chunk.len(), &mut progress);
+        }
+        partial.batches = until;
+        Ok(())
+    }
+
+    /// Counts `n` finished trials, each reported to `progress`; none without it.
+    fn count_trials(&mut self, n: usize, progress: &mut Option<&mut dyn FnMut(&Self)>) {
+        if let Some(progress) = progress {
+            for _ in 0..n {
                 self.trials += 1;
                 progress(self);
             }
         }
-        partial.batches = until;
-        Ok(())
     }
 }
 
