@@ -92,6 +92,7 @@ fn calibrate_and_check(case: &Case) {
         .output()
         .unwrap();
     assert!(out.status.success(), "engine run of the deploy model: {}", String::from_utf8_lossy(&out.stderr));
+    deploy_fusion_is_exact(case, &prefix, &held_out);
     check_task_agreement(case, &report, &model, &held_out, &run_dir, input_name, tmp.path());
     let engine_out =
         std::fs::read_dir(&run_dir).unwrap().map(|e| e.unwrap().path()).find(|p| p.extension().is_some_and(|e| e == "bin")).unwrap();
@@ -114,6 +115,31 @@ fn calibrate_and_check(case: &Case) {
     let oracle: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     let (ours, ort) = (report["outputs"][0]["cosine"].as_f64().unwrap(), oracle["fake_vs_float_cosine"].as_f64().unwrap());
     assert!((ours - ort).abs() < 1e-4, "held-out cosine: calibration reports {ours}, ONNX Runtime gives {ort}");
+}
+
+/// The engine's fused plan of the deploy model (each int8 conv with its AscendDequant and the
+/// element-wise tail after it in one op) gives bit for bit the op-per-node plan's outputs.
+fn deploy_fusion_is_exact(case: &Case, prefix: &Path, held_out: &Path) {
+    use ascend_ptq::engine::{Session, Tensor};
+    use ascend_ptq::onnx::DataType;
+    use std::collections::HashMap;
+    let deploy = ascend_ptq::onnx::load_model(Path::new(&format!("{}_deploy_model.onnx", prefix.display()))).unwrap();
+    let (name, dims) = case.input_shape.split_once(':').unwrap();
+    let shape: Vec<usize> = dims.split(',').map(|d| d.parse().unwrap()).collect();
+    let fixed = HashMap::from([(name.to_string(), shape.iter().map(|&d| d as i64).collect::<Vec<i64>>())]);
+    let session = Session::new(&deploy, &fixed).unwrap();
+    // Every AscendDequant joins its conv (more steps go: the tails after them).
+    let dequants = deploy.graph.as_ref().unwrap().node.iter().filter(|n| n.op_type.as_deref() == Some("AscendDequant")).count();
+    assert!(
+        dequants > 0 && session.step_count() - session.fused_step_count() >= dequants,
+        "{}: {dequants} AscendDequant, {} of {} steps fused away",
+        case.model,
+        session.step_count() - session.fused_step_count(),
+        session.step_count()
+    );
+    let x = Tensor::from_le_bytes(DataType::Float, &shape, &std::fs::read(held_out).unwrap(), name).unwrap();
+    let outputs = session.run(HashMap::from([(name.to_string(), x.clone())])).unwrap();
+    common::assert_fusion_exact(&format!("{} deploy model", case.model), &session, &outputs, HashMap::from([(name.to_string(), x)]));
 }
 
 /// quant_report.json's "task_agreement" (the fake-quant model on the held-out batch, decoded)

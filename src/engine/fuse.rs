@@ -86,6 +86,20 @@ pub(super) fn find_fusions(
         let mut absorbed = Vec::new();
         let mut hidden = Vec::new();
         let mut t = first;
+        // An int8 conv (int8 constant weight, int32 accumulators) fuses only behind its
+        // AscendDequant: the accumulators converted and scaled as that op does, then the tail.
+        let int8_head = conv_head && s.inputs.get(1).copied().flatten().and_then(constant).is_some_and(|w| matches!(*w, Tensor::I8(_)));
+        if int8_head {
+            let dequant = match readers(first) {
+                [one] if !taken[*one] && !keep.contains(&first) => *one,
+                _ => continue,
+            };
+            let Some(scale) = ctx.dequant_stage(dequant, first) else { continue };
+            stages.extend([Stage::IntToFloat, scale]);
+            absorbed.push(dequant);
+            hidden.push(first);
+            t = steps[dequant].outputs[0];
+        }
         loop {
             if keep.contains(&t) {
                 break;
@@ -225,6 +239,31 @@ impl Ctx<'_, '_> {
             }
             _ => None,
         }
+    }
+
+    /// The scaling stage of step `i` if it is an AscendDequant of `t` alone that multiplies by
+    /// its constant scales (float32 output, no shift, ReLU or sqrt mode), one per channel or
+    /// one for all: `acc as f32 · scale`, [`Stage::Bin`]'s multiply of the converted value.
+    fn dequant_stage(&self, i: usize, t: usize) -> Option<Stage> {
+        let s = &self.steps[i];
+        let node = s.node;
+        if node.op_type() != "AscendDequant"
+            || !node.domain().is_empty()
+            || s.outputs.len() != 1
+            || s.inputs.first() != Some(&Some(t))
+            || (self.shape)(s.outputs[0]).as_deref() != Some(self.out_shape)
+        {
+            return None;
+        }
+        if node.attr_i("sqrt_mode", 0).ok()? != 0 || node.attr_i("relu_flag", 0).ok()? != 0 || node.attr_i("dtype", 0).ok()? != 0 {
+            return None;
+        }
+        let param = super::ops::quant::unpack_deq_param((self.constant)(s.inputs.get(1).copied().flatten()?)?.as_ref()).ok()?;
+        let c = self.out_shape[1];
+        if param.shift.iter().any(|&n| n != 0) || !(param.scale.len() == 1 || param.scale.len() == c) {
+            return None;
+        }
+        Some(Stage::Bin { op: BinOp::Mul, k: param.scale, const_first: false })
     }
 
     /// A gate on `t`: the chain of fusable single-reader steps from `start` ending at the other

@@ -22,6 +22,9 @@ pub enum BinOp {
 /// One fused op, applied to the running value `v` of each element of output channel `c`.
 #[derive(Clone, Debug)]
 pub enum Stage {
+    /// The running value's bits are an int8 layer's i32 accumulator: converted to f32 (`as
+    /// f32`, as AscendDequant does before it scales). Only first, in an int8 conv's epilogue.
+    IntToFloat,
     /// BatchNormalization (inference): `v · a[c] + b[c]`.
     Affine {
         a: Vec<f32>,
@@ -178,6 +181,7 @@ impl Epilogue {
     fn chunk<const N: usize>(&self, stages: &[Stage], c: usize, v: &mut [f32; N], saved: &mut [f32; N]) {
         for st in stages {
             match st {
+                Stage::IntToFloat => v.iter_mut().for_each(|x| *x = (x.to_bits() as i32) as f32),
                 Stage::Affine { a, b } => {
                     let (a, b) = (a[c], b[c]);
                     v.iter_mut().for_each(|x| *x = *x * a + b);

@@ -8,6 +8,7 @@
 //! an AveragePool's input comes from an AscendQuant.
 
 use std::borrow::Cow;
+use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
 
@@ -15,6 +16,7 @@ use super::conv::TransposeAttrs;
 use super::pool::{Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
 use crate::engine::int8::{self, ConvGeometry, MatMulWeights, TransposeGeometry};
+use crate::engine::kernels::epilogue::Epilogue;
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
@@ -73,15 +75,40 @@ fn output(shape: &[usize], values: Vec<i32>) -> OpResult<Tensor> {
     ArrayD::from_shape_vec(IxDyn(shape), values).map(Tensor::I32).map_err(|e| op_err!("internal shape error: {e}"))
 }
 
-#[derive(Debug)]
+/// The accumulators of an N×C×… output with a fused epilogue ([`crate::engine::fuse`]: its
+/// first stage converts them, the next is the AscendDequant's scale) applied per channel
+/// plane, in place: a float tensor in the accumulators' memory, no second buffer.
+fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue) -> OpResult<Tensor> {
+    use rayon::prelude::*;
+    let channels = shape.get(1).copied().unwrap_or(1).max(1);
+    let plane = shape.iter().skip(2).product::<usize>().max(1);
+    let mut acc = std::mem::ManuallyDrop::new(acc);
+    // SAFETY: the same allocation, length and capacity; i32 and f32 have one size and
+    // alignment and every bit pattern is an f32 (the first stage reads the bits as i32).
+    let mut values = unsafe { Vec::from_raw_parts(acc.as_mut_ptr().cast::<f32>(), acc.len(), acc.capacity()) };
+    values.par_chunks_mut(plane).enumerate().with_min_len((1 << 14) / plane + 1).for_each(|(i, p)| epilogue.apply(i % channels, p));
+    ArrayD::from_shape_vec(IxDyn(shape), values).map(Tensor::F32).map_err(|e| op_err!("internal shape error: {e}"))
+}
+
+/// The op's output: the accumulators, or with the fused epilogue the float values.
+fn conv_output(shape: &[usize], acc: Vec<i32>, epilogue: Option<&Epilogue>) -> OpResult<Tensor> {
+    match epilogue {
+        Some(e) => fused_output(shape, acc, e),
+        None => output(shape, acc),
+    }
+}
+
+#[derive(Debug, Clone)]
 struct Int8Conv {
     x_offset: i32,
-    weight: Vec<i8>,
+    weight: Arc<[i8]>,
     w_shape: [usize; 4],
-    bias: Vec<i32>,
+    bias: Arc<[i32]>,
     /// The 2-D window; SAME_* pads are resolved per input size.
     window: Window,
     group: usize,
+    /// The fused AscendDequant and tail (float output) of the fused plan.
+    epilogue: Option<Arc<Epilogue>>,
 }
 
 pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -99,9 +126,10 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         x_offset: input_zero_point(ctx)?,
         weight: w.iter().copied().collect(),
         w_shape: [m, cg, kh, kw],
-        bias: int32_bias(ctx, m)?,
+        bias: int32_bias(ctx, m)?.into(),
         window,
         group: group as usize,
+        epilogue: None,
     }))
 }
 
@@ -132,19 +160,25 @@ impl Op for Int8Conv {
         debug_assert_eq!([oh, ow], [rows.out, cols.out], "the int8 kernel sizes its output like the window rules");
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
-        Ok(vec![output(&[n, m, oh, ow], acc)?])
+        Ok(vec![conv_output(&[n, m, oh, ow], acc, self.epilogue.as_deref())?])
+    }
+
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8Conv { epilogue: Some(epilogue), ..self.clone() }))
     }
 }
 
 /// ConvTranspose with an int8 constant weight (C_in × C_out/group × kh × kw); attributes and
 /// output geometry are the float op's.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Int8ConvTranspose {
     attrs: TransposeAttrs,
     x_offset: i32,
-    weight: Vec<i8>,
+    weight: Arc<[i8]>,
     w_shape: [usize; 4],
-    bias: Vec<i32>,
+    bias: Arc<[i32]>,
+    /// As [`Int8Conv::epilogue`].
+    epilogue: Option<Arc<Epilogue>>,
 }
 
 pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -160,8 +194,9 @@ pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         x_offset: input_zero_point(ctx)?,
         weight: w.iter().copied().collect(),
         w_shape,
-        bias: int32_bias(ctx, c_out)?,
+        bias: int32_bias(ctx, c_out)?.into(),
         attrs,
+        epilogue: None,
     }))
 }
 
@@ -185,7 +220,11 @@ impl Op for Int8ConvTranspose {
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv_transpose2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
         let [oh, ow] = geometry.out_hw;
-        Ok(vec![output(&[geometry.batch, geometry.out_channels, oh, ow], acc)?])
+        Ok(vec![conv_output(&[geometry.batch, geometry.out_channels, oh, ow], acc, self.epilogue.as_deref())?])
+    }
+
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), ..self.clone() }))
     }
 }
 

@@ -211,16 +211,16 @@ fn shape_err(e: ndarray::ShapeError) -> OpError {
 
 /// One dequantization factor per channel (or one for the whole tensor).
 #[derive(Debug, Clone)]
-struct DeqParam {
-    scale: Vec<f32>,
+pub(crate) struct DeqParam {
+    pub(crate) scale: Vec<f32>,
     /// shift_n: the int32 accumulator is divided by 2^n (floor) and clipped to int16 first.
-    shift: Vec<u32>,
+    pub(crate) shift: Vec<u32>,
 }
 
 /// Unpacks AscendDequant's `deq_scale` input: UINT64 with bits 0–31 = f32 deq_scale,
 /// 32–39 = shift_n, 40–47 = offset_w (not used for dequantization); or plain float/fp16
 /// scales (the Ascend 310 kernel form).
-fn unpack_deq_param(t: &Tensor) -> OpResult<DeqParam> {
+pub(crate) fn unpack_deq_param(t: &Tensor) -> OpResult<DeqParam> {
     match t {
         Tensor::U64(a) => Ok(DeqParam {
             scale: a.iter().map(|&v| f32::from_bits((v & 0xFFFF_FFFF) as u32)).collect(),
