@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use super::kernels::SendPtr;
 use super::kernels::conv::valid_range;
 use super::kernels::dot::{self, BLOCK, DotIsa, PackedWeights, pack_block};
+use super::kernels::split::unfilled_i32;
 
 /// Geometry of a 2-D convolution (NCHW input, OIHW weight).
 #[derive(Debug, Clone)]
@@ -65,7 +66,9 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
     let (cg, mg) = (g.in_channels / g.group, g.out_channels / g.group);
     let (quads, taps) = (cg.div_ceil(4), kh * kw);
     let (ph, pw) = (g.in_h + g.pads[0] + g.pads[2], g.in_w + g.pads[1] + g.pads[3]);
-    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    // SAFETY: every output pixel of every channel is written: by the blocks, or copied from
+    // the virtual rows they wrote.
+    let mut out = unsafe { unfilled_i32(g.batch * g.out_channels * oh * ow) };
     if out.is_empty() {
         return out;
     }
@@ -99,7 +102,10 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
     let blocks = virtual_pixels.div_ceil(BLOCK);
     let pad = isa.encode(x_offset as i8);
     let mut planes = vec![pad; (quads * ph * pw + pw + BLOCK) * 4];
-    let mut virtual_out = vec![0i32; mg * virtual_pixels];
+    // A one-column kernel has no extra columns (pw = ow): the blocks write the output itself.
+    let straight = virtual_pixels == oh * ow;
+    // SAFETY: the blocks write every virtual pixel of every channel row before the copy.
+    let mut virtual_out = if straight { Vec::new() } else { unsafe { unfilled_i32(mg * virtual_pixels) } };
     let plane = g.in_h * g.in_w;
     for n in 0..g.batch {
         for (grp, (weights, base)) in groups.iter().enumerate() {
@@ -120,7 +126,8 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
                     }
                 }
             });
-            let dst = SendPtr(virtual_out.as_mut_ptr());
+            let out_g = &mut out[(n * g.out_channels + grp * mg) * oh * ow..][..mg * oh * ow];
+            let dst = SendPtr(if straight { out_g.as_mut_ptr() } else { virtual_out.as_mut_ptr() });
             let planes = &planes;
             (0..blocks).into_par_iter().for_each(|b| {
                 let (v0, np) = (b * BLOCK, (virtual_pixels - b * BLOCK).min(BLOCK));
@@ -129,7 +136,9 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
                 // quads·ph·pw + pw + BLOCK pixels (see `planes`).
                 unsafe { dot::block_at(isa, planes.as_ptr().add(v0 * 4), &offsets, np, weights, base, dst.get().add(v0), virtual_pixels) };
             });
-            let out_g = &mut out[(n * g.out_channels + grp * mg) * oh * ow..][..mg * oh * ow];
+            if straight {
+                continue;
+            }
             out_g.par_chunks_mut(oh * ow).zip(virtual_out.par_chunks(virtual_pixels)).for_each(|(dst, src)| {
                 for (d, s) in dst.chunks_exact_mut(ow).zip(src.chunks_exact(pw)) {
                     d.copy_from_slice(&s[..ow]);
@@ -154,7 +163,8 @@ fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &
     let mg = g.out_channels / g.group;
     let k = cg * kh * kw;
     let p = oh * ow;
-    let mut out = vec![0i32; g.batch * g.out_channels * p];
+    // SAFETY: the jobs write every pixel of every channel (or the loop below, without taps).
+    let mut out = unsafe { unfilled_i32(g.batch * g.out_channels * p) };
     if out.is_empty() || k == 0 {
         for (m, plane) in out.chunks_mut(p.max(1)).enumerate() {
             plane.fill(bias.get(m % g.out_channels).copied().unwrap_or(0));
@@ -239,7 +249,8 @@ fn conv2d_channelwise(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvG
     // tap reads contiguous values at any stride.
     let phase_len = pw.div_ceil(g.strides[1].max(1));
     let row_len = phase_len * g.strides[1].max(1);
-    let mut out = vec![0i32; g.batch * g.out_channels * oh * ow];
+    // SAFETY: every output row is set to the bias before the taps add to it.
+    let mut out = unsafe { unfilled_i32(g.batch * g.out_channels * oh * ow) };
     if out.is_empty() {
         return out;
     }
@@ -768,6 +779,8 @@ pub(crate) mod tests {
             // (in_c, h, w, out_c, kernel, strides, dilations, pads, group, offset)
             (3, 11, 70, 9, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1], 1, -128),
             (5, 9, 13, 6, [1, 1], [1, 1], [1, 1], [0, 0, 0, 0], 1, 127),
+            // One-column kernels (the direct path writes the output itself): groups, pads.
+            (8, 6, 70, 8, [3, 1], [1, 1], [1, 1], [1, 2, 1, 2], 2, 5),
             (8, 17, 9, 12, [3, 2], [2, 3], [2, 1], [2, 0, 1, 3], 2, 3),
             (2, 5, 130, 4, [1, 5], [1, 2], [1, 1], [0, 2, 0, 2], 1, 0),
             (8, 12, 20, 8, [3, 3], [1, 1], [2, 2], [2, 1, 0, 3], 2, -1),

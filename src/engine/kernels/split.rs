@@ -25,6 +25,23 @@ pub unsafe fn unfilled_f32(n: usize) -> Vec<f32> {
     unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), n, v.capacity()) }
 }
 
+/// [`unfilled_f32`] for int32 accumulators; debug builds fill them with `i32::MIN`, a value
+/// no int8 layer's sum reaches, so an unwritten element shows up in the bitwise tests.
+///
+/// # Safety
+/// No element may be read before it has been written.
+pub unsafe fn unfilled_i32(n: usize) -> Vec<i32> {
+    // SAFETY: forwarded from the caller; i32 and f32 have one size and alignment, and every
+    // f32 bit pattern is an i32.
+    let v = unsafe { unfilled_f32(n) };
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let mut v = unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<i32>(), n, v.capacity()) };
+    if cfg!(debug_assertions) {
+        v.fill(i32::MIN);
+    }
+    v
+}
+
 /// Part `i` of `0..n` cut into `parts` contiguous ranges whose lengths differ by at most 1.
 pub fn even_range(i: usize, parts: usize, n: usize) -> Range<usize> {
     (i * n / parts)..((i + 1) * n / parts)
