@@ -278,6 +278,9 @@ fn conv2d_channelwise(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvG
     out
 }
 
+/// Output columns per register block of [`ChannelPlane`]: two 512-bit vectors of sums.
+const COLS: usize = 32;
+
 /// One output plane of [`conv2d_channelwise`].
 struct ChannelPlane<'a> {
     g: &'a ConvGeometry,
@@ -341,6 +344,29 @@ impl ChannelPlane<'_> {
         }
         let [kh, kw] = g.kernel;
         for (oy, out_row) in acc.chunks_exact_mut(ow).enumerate() {
+            // Blocks of COLS columns keep their sums in registers across all taps. A product
+            // fits in i16 (|w| ≤ 128, |q − offset| ≤ 255: at most 32640), so it is one 16-bit
+            // multiply, widened for the sum: the same integers as the loop below.
+            let full = ow / COLS * COLS;
+            for x0 in (0..full).step_by(COLS) {
+                let mut sums = [self.bias; COLS];
+                for ky in 0..kh {
+                    let line = &padded[(oy * g.strides[0] + ky * g.dilations[0]) * row_len..][..row_len];
+                    for kx in 0..kw {
+                        let wv = self.taps[ky * kw + kx] as i16;
+                        if wv == 0 {
+                            continue;
+                        }
+                        let c0 = kx * g.dilations[1];
+                        let values: &[i16; COLS] = line[(c0 % stride) * phase_len + c0 / stride + x0..][..COLS].try_into().unwrap();
+                        for (s, &v) in sums.iter_mut().zip(values) {
+                            *s += wv.wrapping_mul(v) as i32;
+                        }
+                    }
+                }
+                out_row[x0..x0 + COLS].copy_from_slice(&sums);
+            }
+            let out_row = &mut out_row[full..];
             out_row.fill(self.bias);
             for ky in 0..kh {
                 let line = &padded[(oy * g.strides[0] + ky * g.dilations[0]) * row_len..][..row_len];
@@ -352,7 +378,7 @@ impl ChannelPlane<'_> {
                     // Output column ox reads padded column ox·stride + c0: phase c0 mod stride,
                     // position ox + c0 / stride in it.
                     let c0 = kx * g.dilations[1];
-                    let values = &line[(c0 % stride) * phase_len + c0 / stride..][..ow];
+                    let values = &line[(c0 % stride) * phase_len + c0 / stride + full..][..ow - full];
                     for (a, &v) in out_row.iter_mut().zip(values) {
                         *a += wv * v as i32;
                     }
@@ -748,7 +774,8 @@ pub(crate) mod tests {
             (1, [3, 3], [1, 1], [2, 2], [0, 0, 0, 0]),
             (3, [3, 2], [1, 3], [1, 2], [1, 2, 0, 1]),
         ] {
-            let (c, h, w_) = (5, 37, 29);
+            // 75 columns: register blocks of 32 and a remainder at every stride.
+            let (c, h, w_) = (5, 37, 75);
             let g = ConvGeometry {
                 batch: 2,
                 in_channels: c,
@@ -767,6 +794,9 @@ pub(crate) mod tests {
             for offset in [-128, 3, 127] {
                 assert_eq!(conv2d(&x, offset, &w, &bias, &g), reference(&x, offset, &w, &bias, &g), "{kernel:?} {strides:?} {pads:?}");
             }
+            // The largest products (−128 · (−128 − 127)): exact in the 16-bit multiply.
+            let (x, w) = (vec![-128i8; x.len()], vec![-128i8; w.len()]);
+            assert_eq!(conv2d(&x, 127, &w, &bias, &g), reference(&x, 127, &w, &bias, &g), "extremes, {kernel:?} {strides:?}");
         }
     }
 
