@@ -255,7 +255,9 @@ fn conv2d_channelwise(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvG
         return out;
     }
     out.par_chunks_mut(oh * ow).enumerate().for_each_init(
-        || (vec![0i16; ph * row_len], usize::MAX),
+        // COLS slack values past the last row: a row's last register block reads beyond the
+        // row (sums of those lanes are dropped).
+        || (vec![0i16; ph * row_len + COLS], usize::MAX),
         |(padded, held), (plane, acc)| {
             let (n, oc) = (plane / g.out_channels, plane % g.out_channels);
             let input_plane = n * g.in_channels + oc / mg;
@@ -295,8 +297,7 @@ struct ChannelPlane<'a> {
 
 impl ChannelPlane<'_> {
     /// Fills `padded` (zero-point-shifted i16 input plane with zero pads, each row by phase)
-    /// from `src` when given, then every output row of `acc` tap by tap (the row stays in L1
-    /// across taps).
+    /// from `src` when given, then every output row of `acc`, [`COLS`] columns at a time.
     /// Compiled for AVX-512 where the CPU has it; elsewhere the compiler's vectors.
     fn run(&self, src: Option<&[i8]>, padded: &mut [i16], acc: &mut [i32]) {
         #[cfg(target_arch = "x86_64")]
@@ -346,43 +347,29 @@ impl ChannelPlane<'_> {
         for (oy, out_row) in acc.chunks_exact_mut(ow).enumerate() {
             // Blocks of COLS columns keep their sums in registers across all taps. A product
             // fits in i16 (|w| ≤ 128, |q − offset| ≤ 255: at most 32640), so it is one 16-bit
-            // multiply, widened for the sum: the same integers as the loop below.
-            let full = ow / COLS * COLS;
-            for x0 in (0..full).step_by(COLS) {
+            // multiply, widened for the sum. The last block of a row may read past it (into
+            // the next row or the slack: values of the same bounds) and keeps only its columns.
+            for x0 in (0..ow).step_by(COLS) {
                 let mut sums = [self.bias; COLS];
+                let row0 = oy * g.strides[0] * row_len;
                 for ky in 0..kh {
-                    let line = &padded[(oy * g.strides[0] + ky * g.dilations[0]) * row_len..][..row_len];
                     for kx in 0..kw {
                         let wv = self.taps[ky * kw + kx] as i16;
                         if wv == 0 {
                             continue;
                         }
+                        // Output column ox reads padded column ox·stride + c0: phase c0 mod
+                        // stride, position ox + c0 / stride in it.
                         let c0 = kx * g.dilations[1];
-                        let values: &[i16; COLS] = line[(c0 % stride) * phase_len + c0 / stride + x0..][..COLS].try_into().unwrap();
+                        let start = row0 + ky * g.dilations[0] * row_len + (c0 % stride) * phase_len + c0 / stride + x0;
+                        let values: &[i16; COLS] = padded[start..][..COLS].try_into().unwrap();
                         for (s, &v) in sums.iter_mut().zip(values) {
                             *s += wv.wrapping_mul(v) as i32;
                         }
                     }
                 }
-                out_row[x0..x0 + COLS].copy_from_slice(&sums);
-            }
-            let out_row = &mut out_row[full..];
-            out_row.fill(self.bias);
-            for ky in 0..kh {
-                let line = &padded[(oy * g.strides[0] + ky * g.dilations[0]) * row_len..][..row_len];
-                for kx in 0..kw {
-                    let wv = self.taps[ky * kw + kx] as i32;
-                    if wv == 0 {
-                        continue;
-                    }
-                    // Output column ox reads padded column ox·stride + c0: phase c0 mod stride,
-                    // position ox + c0 / stride in it.
-                    let c0 = kx * g.dilations[1];
-                    let values = &line[(c0 % stride) * phase_len + c0 / stride + full..][..ow - full];
-                    for (a, &v) in out_row.iter_mut().zip(values) {
-                        *a += wv * v as i32;
-                    }
-                }
+                let n = COLS.min(ow - x0);
+                out_row[x0..x0 + n].copy_from_slice(&sums[..n]);
             }
         }
     }
