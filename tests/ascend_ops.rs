@@ -150,32 +150,35 @@ fn deploy_graph_is_bit_exact_and_matches_fake_quant_in_onnxruntime() {
     assert!(m.max_absolute_error <= 1e-4 * max_ref);
 }
 
-/// The engine's fused plan runs each int8 conv with its AscendDequant and the element-wise
-/// tail after it as one op (accumulators converted, scaled and finished in place): bit for
+/// The engine's fused plan runs each int8 conv with its AscendDequant, the element-wise tail
+/// after it and the AscendQuant that reads that tail alone (the next layer's input) as one op
+/// (accumulators converted, scaled and finished in place, quantized plane by plane): bit for
 /// bit the op-per-node plan. An AscendDequant with `relu_flag` (its own ReLU) stays a
 /// separate op, and so does the conv before it.
 #[test]
-fn int8_conv_dequant_and_tail_fuse_bit_exactly() {
+fn int8_conv_dequant_tail_and_quant_fuse_bit_exactly() {
     let (w, bias, scale_w) = weights();
     let deq: Vec<u64> = scale_w.iter().map(|s| (s * SCALE_D).to_bits() as u64).collect();
     let per_channel: Vec<f32> = (0..C_OUT).map(|c| 0.5 + 0.25 * c as f32).collect();
-    let conv = |name: &str, out: &str| {
+    let w_c: Vec<i8> = (0..C_OUT * C_OUT).map(|i| ((i * 53 + 7) % 255) as i32 - 127).map(|v| v as i8).collect();
+    let deq_c: Vec<u64> = (0..C_OUT).map(|c| ((0.002 + 0.0003 * c as f32) * 0.05).to_bits() as u64).collect();
+    let quant = |name: &str, x: &str, q: &str, scale: f32, offset: f32| {
+        node("AscendQuant", name, &[x], &[q], vec![attr_f("scale", 1.0 / scale), attr_f("offset", offset), attr_s("dst_type", "INT8")])
+    };
+    let conv3 = |name: &str, out: &str| {
         node("Conv", name, &["q", "w", "b"], &[out], vec![attr_ints("pads", &[1, 1, 1, 1]), attr_ints("kernel_shape", &[3, 3])])
     };
     let m = model(
         vec![
-            node(
-                "AscendQuant",
-                "quant",
-                &["x"],
-                &["q"],
-                vec![attr_f("scale", 1.0 / SCALE_D), attr_f("offset", OFFSET_D as f32), attr_s("dst_type", "INT8")],
-            ),
-            conv("conv_a", "acc_a"),
+            quant("quant", "x", "q", SCALE_D, OFFSET_D as f32),
+            conv3("conv_a", "acc_a"),
             node("AscendDequant", "dequant_a", &["acc_a", "deq"], &["d_a"], vec![attr_i("dtype", 0)]),
             node("Mul", "scale_a", &["d_a", "k"], &["m_a"], vec![]),
-            node("Relu", "relu_a", &["m_a"], &["y_a"], vec![]),
-            conv("conv_b", "acc_b"),
+            node("Relu", "relu_a", &["m_a"], &["r_a"], vec![]),
+            quant("quant_c", "r_a", "q_c", 0.002, -128.0),
+            node("Conv", "conv_c", &["q_c", "w_c"], &["acc_c"], vec![attr_ints("kernel_shape", &[1, 1])]),
+            node("AscendDequant", "dequant_c", &["acc_c", "deq_c"], &["y_a"], vec![attr_i("dtype", 0)]),
+            conv3("conv_b", "acc_b"),
             node("AscendDequant", "dequant_b", &["acc_b", "deq"], &["y_b"], vec![attr_i("dtype", 0), attr_i("relu_flag", 1)]),
         ],
         vec![
@@ -183,6 +186,8 @@ fn int8_conv_dequant_and_tail_fuse_bit_exactly() {
             tensor("b", &[C_OUT as i64], TensorData::I32(bias)),
             tensor("deq", &[C_OUT as i64], TensorData::U64(deq)),
             tensor("k", &[1, C_OUT as i64, 1, 1], TensorData::F32(per_channel)),
+            tensor("w_c", &[C_OUT as i64, C_OUT as i64, 1, 1], TensorData::I8(w_c)),
+            tensor("deq_c", &[C_OUT as i64], TensorData::U64(deq_c)),
         ],
         vec![value_info("x", DataType::Float, &[1, C_IN as i64, HW as i64, HW as i64])],
         vec![
@@ -192,17 +197,20 @@ fn int8_conv_dequant_and_tail_fuse_bit_exactly() {
         13,
     );
     let session = Session::new(&m, &HashMap::new()).unwrap();
-    // conv_a + dequant_a + Mul + Relu → one step; conv_b and dequant_b stay two.
-    assert_eq!((session.step_count(), session.fused_step_count()), (7, 4));
+    // conv_a … quant_c → one step, conv_c + dequant_c → one; conv_b and dequant_b stay two.
+    assert_eq!((session.step_count(), session.fused_step_count()), (10, 5));
     let bytes: Vec<u8> = input().iter().flat_map(|v| v.to_le_bytes()).collect();
     let x = Tensor::from_le_bytes(DataType::Float, &[1, C_IN, HW, HW], &bytes, "x").unwrap();
     let fused = session.run(HashMap::from([("x".to_string(), x.clone())])).unwrap();
-    let plain = session.run_unfused(HashMap::from([("x".to_string(), x)])).unwrap();
+    let plain = session.run_unfused(HashMap::from([("x".to_string(), x.clone())])).unwrap();
+    let bits = |t: &Tensor| t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     for ((name, a), (_, b)) in fused.iter().zip(&plain) {
-        let bits = |t: &Tensor| t.as_f32().unwrap().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(a), bits(b), "{name}");
-        // Both signs before the ReLU: the test sees clipped and passed values.
-        let v = a.as_f32().unwrap();
-        assert!(v.iter().any(|&x| x == 0.0) && v.iter().any(|&x| x > 0.0), "{name}");
     }
+    // The quantized tail saw both clipped sides: zeros from the ReLU and values past the
+    // int8 range (the ReLU'd tail as the unfused plan computes it).
+    let mut r_a = Vec::new();
+    let observe: HashSet<String> = ["r_a".to_string()].into();
+    session.run_observed(HashMap::from([("x".to_string(), x)]), &observe, &mut |_, t| r_a = t.to_f64_vec()).unwrap();
+    assert!(r_a.contains(&0.0) && r_a.iter().any(|&v| v > 0.002 * 255.0) && r_a.iter().any(|&v| v > 0.0 && v < 1.0), "{r_a:?}");
 }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::kernels::epilogue::{BinOp, Epilogue, Stage};
 use super::ops::norm::batchnorm_coeffs;
+use super::ops::quant::Int8Quantizer;
 use super::registry::Op;
 use super::tensor::Tensor;
 use crate::onnx::{NodeExt, NodeProto};
@@ -21,6 +22,7 @@ use crate::onnx::{NodeExt, NodeProto};
 /// What the fusion needs to know about one planned step.
 pub(super) struct StepView<'a> {
     pub node: &'a NodeProto,
+    pub op: &'a dyn Op,
     /// Opset of the node's domain.
     pub opset: i64,
     pub inputs: &'a [Option<usize>],
@@ -37,6 +39,8 @@ pub(super) struct Fusion {
     pub absorbed: Vec<usize>,
     pub output: usize,
     pub epilogue: Epilogue,
+    /// An int8 conv's chain ending in an AscendQuant (absorbed too): the fused op writes int8.
+    pub quantizer: Option<Int8Quantizer>,
     /// Values the fused plan never materializes.
     pub hidden: Vec<usize>,
 }
@@ -133,6 +137,23 @@ pub(super) fn find_fusions(
         if stages.is_empty() {
             continue;
         }
+        // An int8 conv's chain read only by an AscendQuant (the next int8 layer's input)
+        // quantizes as it finishes: the float values are never written out.
+        let mut quantizer = None;
+        if int8_head
+            && !keep.contains(&t)
+            && let [one] = readers(t)
+            && !taken[*one]
+            && steps[*one].inputs.first() == Some(&Some(t))
+            && steps[*one].outputs.len() == 1
+            && shape(steps[*one].outputs[0]).as_deref() == Some(&out_shape[..])
+            && let Some(q) = steps[*one].op.int8_quantizer()
+        {
+            quantizer = Some(q);
+            absorbed.push(*one);
+            hidden.push(t);
+            t = steps[*one].outputs[0];
+        }
         for &a in &absorbed {
             taken[a] = true;
         }
@@ -141,7 +162,7 @@ pub(super) fn find_fusions(
             stages.insert(0, st);
             x
         });
-        fusions.push(Fusion { conv: i, head_input, absorbed, output: t, epilogue: Epilogue { stages }.fuse_gates(), hidden });
+        fusions.push(Fusion { conv: i, head_input, absorbed, output: t, epilogue: Epilogue { stages }.fuse_gates(), quantizer, hidden });
     }
     fusions
 }

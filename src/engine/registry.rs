@@ -20,6 +20,21 @@ pub trait Op: Send + Sync + Debug {
         None
     }
 
+    /// For an AscendQuant writing int8: its operation, which a fused int8 conv can end with.
+    fn int8_quantizer(&self) -> Option<crate::engine::ops::quant::Int8Quantizer> {
+        None
+    }
+
+    /// This op followed by `epilogue` and then `quantizer` (int8 output), as one op; None when
+    /// the op cannot (the default).
+    fn with_epilogue_to_int8(
+        &self,
+        _epilogue: Arc<crate::engine::kernels::epilogue::Epilogue>,
+        _quantizer: crate::engine::ops::quant::Int8Quantizer,
+    ) -> Option<Box<dyn Op>> {
+        None
+    }
+
     /// Whether `run` reads input `i` (false for a constant the op captured, in another form,
     /// when it was built): a session drops the constants no step reads.
     fn reads_input(&self, _i: usize) -> bool {

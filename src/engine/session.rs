@@ -584,8 +584,11 @@ fn fuse_plan(
     outputs: &[(String, usize)],
 ) -> (Vec<Step>, HashSet<String>) {
     let keep: HashSet<usize> = outputs.iter().map(|(_, id)| *id).collect();
-    let views: Vec<StepView> =
-        plan.steps.iter().map(|s| StepView { node: &nodes[s.node], opset: s.opset, inputs: &s.inputs, outputs: &s.outputs }).collect();
+    let views: Vec<StepView> = plan
+        .steps
+        .iter()
+        .map(|s| StepView { node: &nodes[s.node], op: &*s.op, opset: s.opset, inputs: &s.inputs, outputs: &s.outputs })
+        .collect();
     let fusions = find_fusions(&views, &|id| plan.constant(id), shape, &keep);
     let mut replaced: HashMap<usize, Step> = HashMap::new();
     let mut removed: HashSet<usize> = HashSet::new();
@@ -594,7 +597,10 @@ fn fuse_plan(
         let conv = &plan.steps[f.conv];
         let (op, inputs): (Arc<dyn Op>, _) = match f.head_input {
             Some(x) => (Arc::new(ElementwiseChain::new(f.epilogue)), vec![Some(x)]),
-            None => match conv.op.with_epilogue(Arc::new(f.epilogue)) {
+            None => match match f.quantizer {
+                Some(q) => conv.op.with_epilogue_to_int8(Arc::new(f.epilogue), q),
+                None => conv.op.with_epilogue(Arc::new(f.epilogue)),
+            } {
                 Some(op) => (Arc::from(op), conv.inputs.clone()),
                 None => continue,
             },

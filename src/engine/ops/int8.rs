@@ -17,6 +17,7 @@ use super::pool::{Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
 use crate::engine::int8::{self, ConvGeometry, MatMulWeights, TransposeGeometry};
 use crate::engine::kernels::epilogue::Epilogue;
+use crate::engine::ops::quant::Int8Quantizer;
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
@@ -78,22 +79,39 @@ fn output(shape: &[usize], values: Vec<i32>) -> OpResult<Tensor> {
 /// The accumulators of an N×C×… output with a fused epilogue ([`crate::engine::fuse`]: its
 /// first stage converts them, the next is the AscendDequant's scale) applied per channel
 /// plane, in place: a float tensor in the accumulators' memory, no second buffer.
-fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue) -> OpResult<Tensor> {
+///
+/// With `quantizer` (the chain's AscendQuant), each plane is quantized right after its
+/// epilogue, while in cache, into an int8 tensor.
+fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue, quantizer: Option<Int8Quantizer>) -> OpResult<Tensor> {
     use rayon::prelude::*;
     let channels = shape.get(1).copied().unwrap_or(1).max(1);
     let plane = shape.iter().skip(2).product::<usize>().max(1);
+    let min_len = (1 << 14) / plane + 1;
     let mut acc = std::mem::ManuallyDrop::new(acc);
     // SAFETY: the same allocation, length and capacity; i32 and f32 have one size and
     // alignment and every bit pattern is an f32 (the first stage reads the bits as i32).
     let mut values = unsafe { Vec::from_raw_parts(acc.as_mut_ptr().cast::<f32>(), acc.len(), acc.capacity()) };
-    values.par_chunks_mut(plane).enumerate().with_min_len((1 << 14) / plane + 1).for_each(|(i, p)| epilogue.apply(i % channels, p));
-    ArrayD::from_shape_vec(IxDyn(shape), values).map(Tensor::F32).map_err(|e| op_err!("internal shape error: {e}"))
+    let shape_err = |e: ndarray::ShapeError| op_err!("internal shape error: {e}");
+    match quantizer {
+        None => {
+            values.par_chunks_mut(plane).enumerate().with_min_len(min_len).for_each(|(i, p)| epilogue.apply(i % channels, p));
+            ArrayD::from_shape_vec(IxDyn(shape), values).map(Tensor::F32).map_err(shape_err)
+        }
+        Some(q) => {
+            let mut out = vec![0i8; values.len()];
+            out.par_chunks_mut(plane).zip(values.par_chunks_mut(plane)).enumerate().with_min_len(min_len).for_each(|(i, (o, p))| {
+                epilogue.apply(i % channels, p);
+                q.quantize(o, p);
+            });
+            ArrayD::from_shape_vec(IxDyn(shape), out).map(Tensor::I8).map_err(shape_err)
+        }
+    }
 }
 
-/// The op's output: the accumulators, or with the fused epilogue the float values.
-fn conv_output(shape: &[usize], acc: Vec<i32>, epilogue: Option<&Epilogue>) -> OpResult<Tensor> {
+/// The op's output: the accumulators, or with the fused epilogue the float (or quantized) values.
+fn conv_output(shape: &[usize], acc: Vec<i32>, epilogue: Option<&Epilogue>, quantizer: Option<Int8Quantizer>) -> OpResult<Tensor> {
     match epilogue {
-        Some(e) => fused_output(shape, acc, e),
+        Some(e) => fused_output(shape, acc, e, quantizer),
         None => output(shape, acc),
     }
 }
@@ -109,6 +127,8 @@ struct Int8Conv {
     group: usize,
     /// The fused AscendDequant and tail (float output) of the fused plan.
     epilogue: Option<Arc<Epilogue>>,
+    /// And the AscendQuant after them (int8 output).
+    quantizer: Option<Int8Quantizer>,
 }
 
 pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -130,6 +150,7 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         window,
         group: group as usize,
         epilogue: None,
+        quantizer: None,
     }))
 }
 
@@ -160,11 +181,15 @@ impl Op for Int8Conv {
         debug_assert_eq!([oh, ow], [rows.out, cols.out], "the int8 kernel sizes its output like the window rules");
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
-        Ok(vec![conv_output(&[n, m, oh, ow], acc, self.epilogue.as_deref())?])
+        Ok(vec![conv_output(&[n, m, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
 
     fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
         Some(Box::new(Int8Conv { epilogue: Some(epilogue), ..self.clone() }))
+    }
+
+    fn with_epilogue_to_int8(&self, epilogue: Arc<Epilogue>, quantizer: Int8Quantizer) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8Conv { epilogue: Some(epilogue), quantizer: Some(quantizer), ..self.clone() }))
     }
 }
 
@@ -177,8 +202,9 @@ struct Int8ConvTranspose {
     weight: Arc<[i8]>,
     w_shape: [usize; 4],
     bias: Arc<[i32]>,
-    /// As [`Int8Conv::epilogue`].
+    /// As [`Int8Conv::epilogue`] and [`Int8Conv::quantizer`].
     epilogue: Option<Arc<Epilogue>>,
+    quantizer: Option<Int8Quantizer>,
 }
 
 pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -197,6 +223,7 @@ pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         bias: int32_bias(ctx, c_out)?.into(),
         attrs,
         epilogue: None,
+        quantizer: None,
     }))
 }
 
@@ -220,11 +247,15 @@ impl Op for Int8ConvTranspose {
         let x = int8_input(inputs, 0)?;
         let acc = int8::conv_transpose2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
         let [oh, ow] = geometry.out_hw;
-        Ok(vec![conv_output(&[geometry.batch, geometry.out_channels, oh, ow], acc, self.epilogue.as_deref())?])
+        Ok(vec![conv_output(&[geometry.batch, geometry.out_channels, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
 
     fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
         Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), ..self.clone() }))
+    }
+
+    fn with_epilogue_to_int8(&self, epilogue: Arc<Epilogue>, quantizer: Int8Quantizer) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), quantizer: Some(quantizer), ..self.clone() }))
     }
 }
 

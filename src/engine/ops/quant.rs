@@ -90,6 +90,13 @@ fn build_ascend_quant(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
 }
 
 impl Op for AscendQuant {
+    fn int8_quantizer(&self) -> Option<Int8Quantizer> {
+        (self.bits != 16).then(|| {
+            let (lo, hi) = (-(1i32 << (self.bits - 1)) as f32, ((1i32 << (self.bits - 1)) - 1) as f32);
+            Int8Quantizer { scale: self.scale, offset: self.offset, round: self.round, limits: [lo, hi, self.offset.clamp(lo, hi)] }
+        })
+    }
+
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
         let converted;
         let (shape, x): (Vec<usize>, &[f32]) = match input(inputs, 0)? {
@@ -105,6 +112,28 @@ impl Op for AscendQuant {
             (mode, 16) => Tensor::I16(self.quantize(&shape, x, |v| mode.apply(v))?),
             (mode, _) => Tensor::I8(self.quantize(&shape, x, |v| mode.apply(v))?),
         }])
+    }
+}
+
+/// An AscendQuant writing int8 (or int4 in int8), for a fused op that ends with it: the
+/// same operations as the op, element by element.
+#[derive(Debug, Clone, Copy)]
+pub struct Int8Quantizer {
+    scale: f32,
+    offset: f32,
+    round: RoundMode,
+    /// lo, hi, and the value NaN maps to.
+    limits: [f32; 3],
+}
+
+impl Int8Quantizer {
+    /// `dst[i] = clamp(round(src[i] · scale) + offset)`, as AscendQuant.
+    pub fn quantize(&self, dst: &mut [i8], src: &[f32]) {
+        let (scale, offset, limits) = (self.scale, self.offset, self.limits);
+        match self.round {
+            RoundMode::HalfEven => quantize_slice(dst, src, scale, offset, limits, &<f32 as Real>::round_even),
+            mode => quantize_slice(dst, src, scale, offset, limits, &|v| mode.apply(v)),
+        }
     }
 }
 
