@@ -335,10 +335,17 @@ impl ChannelPlane<'_> {
                     continue;
                 }
                 for (phase, part) in dst.chunks_exact_mut(phase_len).enumerate() {
-                    for (i, d) in part.iter_mut().enumerate() {
-                        // Padded column i·stride + phase is input column that minus the pad.
-                        let c = (i * stride + phase).wrapping_sub(g.pads[1]);
-                        *d = if c < g.in_w { (row[c] as i32 - self.x_offset) as i16 } else { 0 };
+                    // Padded column i·stride + phase is input column that minus the pad: inside
+                    // the input for first ≤ i < end, zero padding around.
+                    let first = g.pads[1].saturating_sub(phase).div_ceil(stride).min(phase_len);
+                    let end = (g.in_w + g.pads[1]).saturating_sub(phase).div_ceil(stride).clamp(first, phase_len);
+                    part[..first].fill(0);
+                    part[end..].fill(0);
+                    if end > first {
+                        let src = row[first * stride + phase - g.pads[1]..].iter().step_by(stride);
+                        for (d, &q) in part[first..end].iter_mut().zip(src) {
+                            *d = (q as i32 - self.x_offset) as i16;
+                        }
                     }
                 }
             }
