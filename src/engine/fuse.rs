@@ -3,6 +3,10 @@
 //! Relu / LeakyRelu / Clip / Sigmoid / HardSigmoid / HardSwish, and gates `x · f(x)` whose
 //! `f` is such a chain (SiLU as Sigmoid→Mul, HardSwish as Add→Clip→Div→Mul).
 //!
+//! An int8 conv of a deploy model (int8 constant weight, int32 accumulators) fuses behind its
+//! AscendDequant: the accumulators converted and scaled as that op does, then the tail, and
+//! an AscendQuant when it is the tail's only reader (the fused op then writes int8).
+//!
 //! A tail is absorbed only when the conv's output (and every value inside the tail) has no
 //! reader outside it and is not a graph output, and every absorbed op keeps the conv's
 //! output shape. The fused stages compute exactly what the ops did, so outputs are
