@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use super::kernels::epilogue::{BinOp, Epilogue, Stage};
 use super::ops::norm::batchnorm_coeffs;
-use super::ops::quant::Int8Quantizer;
+use super::ops::quant::Quantizer;
 use super::registry::Op;
 use super::tensor::Tensor;
 use crate::onnx::{NodeExt, NodeProto};
@@ -44,7 +44,7 @@ pub(super) struct Fusion {
     pub output: usize,
     pub epilogue: Epilogue,
     /// An int8 conv's chain ending in an AscendQuant (absorbed too): the fused op writes int8.
-    pub quantizer: Option<Int8Quantizer>,
+    pub quantizer: Option<Quantizer>,
     /// Values the fused plan never materializes.
     pub hidden: Vec<usize>,
 }

@@ -356,9 +356,9 @@ impl ChannelPlane<'_> {
             // fits in i16 (|w| ≤ 128, |q − offset| ≤ 255: at most 32640), so it is one 16-bit
             // multiply, widened for the sum. The last block of a row may read past it (into
             // the next row or the slack: values of the same bounds) and keeps only its columns.
+            let row0 = oy * g.strides[0] * row_len;
             for x0 in (0..ow).step_by(COLS) {
                 let mut sums = [self.bias; COLS];
-                let row0 = oy * g.strides[0] * row_len;
                 for ky in 0..kh {
                     for kx in 0..kw {
                         let wv = self.taps[ky * kw + kx] as i16;

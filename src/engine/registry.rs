@@ -14,23 +14,18 @@ use crate::onnx::{NodeExt, NodeProto};
 pub trait Op: Send + Sync + Debug {
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>>;
 
-    /// This op (one float output) followed by `epilogue` applied to every output element, as
-    /// one op; None when the op cannot fuse element-wise tails (the default).
-    fn with_epilogue(&self, _epilogue: Arc<crate::engine::kernels::epilogue::Epilogue>) -> Option<Box<dyn Op>> {
-        None
-    }
-
     /// For an AscendQuant writing int8: its operation, which a fused int8 conv can end with.
-    fn int8_quantizer(&self) -> Option<crate::engine::ops::quant::Int8Quantizer> {
+    fn int8_quantizer(&self) -> Option<crate::engine::ops::quant::Quantizer> {
         None
     }
 
-    /// This op followed by `epilogue` and then `quantizer` (int8 output), as one op; None when
-    /// the op cannot (the default).
-    fn with_epilogue_to_int8(
+    /// This op (one float output) followed by `epilogue` applied to every output element, and
+    /// then by `quantizer` (int8 output) when given, as one op; None when the op cannot fuse
+    /// such a tail (the default).
+    fn with_epilogue(
         &self,
         _epilogue: Arc<crate::engine::kernels::epilogue::Epilogue>,
-        _quantizer: crate::engine::ops::quant::Int8Quantizer,
+        _quantizer: Option<crate::engine::ops::quant::Quantizer>,
     ) -> Option<Box<dyn Op>> {
         None
     }

@@ -597,10 +597,7 @@ fn fuse_plan(
         let conv = &plan.steps[f.conv];
         let (op, inputs): (Arc<dyn Op>, _) = match f.head_input {
             Some(x) => (Arc::new(ElementwiseChain::new(f.epilogue)), vec![Some(x)]),
-            None => match match f.quantizer {
-                Some(q) => conv.op.with_epilogue_to_int8(Arc::new(f.epilogue), q),
-                None => conv.op.with_epilogue(Arc::new(f.epilogue)),
-            } {
+            None => match conv.op.with_epilogue(Arc::new(f.epilogue), f.quantizer) {
                 Some(op) => (Arc::from(op), conv.inputs.clone()),
                 None => continue,
             },

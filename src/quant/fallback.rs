@@ -451,11 +451,13 @@ impl<R: RunTrial> Searcher<'_, R> {
     /// The trial of `int8` if it meets the target. With an SQNR term, a trial stops as soon
     /// as it cannot meet it.
     fn meets(&mut self, int8: &[usize]) -> Result<Option<Trial>> {
-        let t = match (self.measured.get(int8), self.target.min_sqnr_db()) {
-            (Some(known), _) => known.clone(),
-            (None, None) => Some(self.trial(int8)?),
-            (None, Some(min)) => {
-                let t = self.run.run_unless_below(int8, min)?;
+        let t = match self.measured.get(int8) {
+            Some(known) => known.clone(),
+            None => {
+                let t = match self.target.min_sqnr_db() {
+                    Some(min) => self.run.run_unless_below(int8, min)?,
+                    None => Some(self.run.run_trial(int8)?),
+                };
                 (self.progress)(self.run.count(), self.budget);
                 self.measured.insert(int8.to_vec(), t.clone());
                 t

@@ -13,33 +13,35 @@ use std::ops::Range;
 /// # Safety
 /// No element may be read before it has been written.
 pub unsafe fn unfilled_f32(n: usize) -> Vec<f32> {
-    let mut v: Vec<std::mem::MaybeUninit<f32>> = Vec::with_capacity(n);
-    // SAFETY: the capacity is n, and MaybeUninit needs no initialization.
-    unsafe { v.set_len(n) };
-    if cfg!(debug_assertions) {
-        v.fill(std::mem::MaybeUninit::new(f32::NAN));
-    }
-    let mut v = std::mem::ManuallyDrop::new(v);
-    // SAFETY: the same allocation, length and capacity, and MaybeUninit<f32> has f32's layout;
-    // the caller reads no element before writing it.
-    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<f32>(), n, v.capacity()) }
+    // SAFETY: forwarded from the caller.
+    unsafe { unfilled(n, f32::NAN) }
 }
 
 /// [`unfilled_f32`] for int32 accumulators; debug builds fill them with `i32::MIN`, a value
-/// no int8 layer's sum reaches, so an unwritten element shows up in the bitwise tests.
+/// no int8 layer's sum reaches.
 ///
 /// # Safety
 /// No element may be read before it has been written.
 pub unsafe fn unfilled_i32(n: usize) -> Vec<i32> {
-    // SAFETY: forwarded from the caller; i32 and f32 have one size and alignment, and every
-    // f32 bit pattern is an i32.
-    let v = unsafe { unfilled_f32(n) };
-    let mut v = std::mem::ManuallyDrop::new(v);
-    let mut v = unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<i32>(), n, v.capacity()) };
+    // SAFETY: forwarded from the caller.
+    unsafe { unfilled(n, i32::MIN) }
+}
+
+/// `n` values with unspecified contents (`debug_fill` in debug builds).
+///
+/// # Safety
+/// No element may be read before it has been written.
+unsafe fn unfilled<T: Copy>(n: usize, debug_fill: T) -> Vec<T> {
+    let mut v: Vec<std::mem::MaybeUninit<T>> = Vec::with_capacity(n);
+    // SAFETY: the capacity is n, and MaybeUninit needs no initialization.
+    unsafe { v.set_len(n) };
     if cfg!(debug_assertions) {
-        v.fill(i32::MIN);
+        v.fill(std::mem::MaybeUninit::new(debug_fill));
     }
-    v
+    let mut v = std::mem::ManuallyDrop::new(v);
+    // SAFETY: the same allocation, length and capacity, and MaybeUninit<T> has T's layout;
+    // the caller reads no element before writing it.
+    unsafe { Vec::from_raw_parts(v.as_mut_ptr().cast::<T>(), n, v.capacity()) }
 }
 
 /// Part `i` of `0..n` cut into `parts` contiguous ranges whose lengths differ by at most 1.

@@ -13,6 +13,7 @@ use crate::engine::kernels::epilogue::Epilogue;
 use crate::engine::kernels::panel::PackedWeights;
 use crate::engine::kernels::split;
 use crate::engine::kernels::winograd::{self, WinogradWeights};
+use crate::engine::ops::quant::Quantizer;
 use crate::engine::registry::{BuildContext, Op, Registry, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::window::{AxisWindow, TransposeOutput, Window, WindowAttrs};
@@ -256,14 +257,16 @@ impl Op for Conv {
         run_into_output(batch, c_out, &out_sp, |out| conv_f32(&xs, batch, c_in, w, c_out, a.group, bias, &g, out, packed, epi))
     }
 
-    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
-        Some(Box::new(Conv {
-            attrs: self.attrs.clone(),
-            weights: self.weights.clone(),
-            packed: self.packed.clone(),
-            winograd: self.winograd.clone(),
-            epilogue: Some(epilogue),
-        }))
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>, quantizer: Option<Quantizer>) -> Option<Box<dyn Op>> {
+        quantizer.is_none().then(|| -> Box<dyn Op> {
+            Box::new(Conv {
+                attrs: self.attrs.clone(),
+                weights: self.weights.clone(),
+                packed: self.packed.clone(),
+                winograd: self.winograd.clone(),
+                epilogue: Some(epilogue),
+            })
+        })
     }
 
     fn reads_input(&self, i: usize) -> bool {
@@ -385,8 +388,10 @@ impl Op for ConvTranspose {
         run_into_output(batch, c_out, &p.out, |out| conv_transpose_f32(&xs, batch, c_in, packed, c_out, group, bias, &g, out, epi))
     }
 
-    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
-        Some(Box::new(ConvTranspose { attrs: self.attrs.clone(), packed: self.packed.clone(), epilogue: Some(epilogue) }))
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>, quantizer: Option<Quantizer>) -> Option<Box<dyn Op>> {
+        quantizer.is_none().then(|| -> Box<dyn Op> {
+            Box::new(ConvTranspose { attrs: self.attrs.clone(), packed: self.packed.clone(), epilogue: Some(epilogue) })
+        })
     }
 
     fn reads_input(&self, i: usize) -> bool {

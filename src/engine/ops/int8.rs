@@ -17,7 +17,7 @@ use super::pool::{Pool, PoolKind};
 use crate::engine::error::{OpError, OpResult};
 use crate::engine::int8::{self, ConvGeometry, MatMulWeights, TransposeGeometry};
 use crate::engine::kernels::epilogue::Epilogue;
-use crate::engine::ops::quant::Int8Quantizer;
+use crate::engine::ops::quant::Quantizer;
 use crate::engine::registry::{BuildContext, Op, input};
 use crate::engine::tensor::Tensor;
 use crate::onnx::NodeExt;
@@ -82,7 +82,7 @@ fn output(shape: &[usize], values: Vec<i32>) -> OpResult<Tensor> {
 ///
 /// With `quantizer` (the chain's AscendQuant), each plane is quantized right after its
 /// epilogue, while in cache, into an int8 tensor.
-fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue, quantizer: Option<Int8Quantizer>) -> OpResult<Tensor> {
+fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue, quantizer: Option<Quantizer>) -> OpResult<Tensor> {
     use rayon::prelude::*;
     let channels = shape.get(1).copied().unwrap_or(1).max(1);
     let plane = shape.iter().skip(2).product::<usize>().max(1);
@@ -109,7 +109,7 @@ fn fused_output(shape: &[usize], acc: Vec<i32>, epilogue: &Epilogue, quantizer: 
 }
 
 /// The op's output: the accumulators, or with the fused epilogue the float (or quantized) values.
-fn conv_output(shape: &[usize], acc: Vec<i32>, epilogue: Option<&Epilogue>, quantizer: Option<Int8Quantizer>) -> OpResult<Tensor> {
+fn conv_output(shape: &[usize], acc: Vec<i32>, epilogue: Option<&Epilogue>, quantizer: Option<Quantizer>) -> OpResult<Tensor> {
     match epilogue {
         Some(e) => fused_output(shape, acc, e, quantizer),
         None => output(shape, acc),
@@ -128,7 +128,7 @@ struct Int8Conv {
     /// The fused AscendDequant and tail (float output) of the fused plan.
     epilogue: Option<Arc<Epilogue>>,
     /// And the AscendQuant after them (int8 output).
-    quantizer: Option<Int8Quantizer>,
+    quantizer: Option<Quantizer>,
 }
 
 pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -184,12 +184,8 @@ impl Op for Int8Conv {
         Ok(vec![conv_output(&[n, m, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
 
-    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
-        Some(Box::new(Int8Conv { epilogue: Some(epilogue), ..self.clone() }))
-    }
-
-    fn with_epilogue_to_int8(&self, epilogue: Arc<Epilogue>, quantizer: Int8Quantizer) -> Option<Box<dyn Op>> {
-        Some(Box::new(Int8Conv { epilogue: Some(epilogue), quantizer: Some(quantizer), ..self.clone() }))
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>, quantizer: Option<Quantizer>) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8Conv { epilogue: Some(epilogue), quantizer, ..self.clone() }))
     }
 }
 
@@ -204,7 +200,7 @@ struct Int8ConvTranspose {
     bias: Arc<[i32]>,
     /// As [`Int8Conv::epilogue`] and [`Int8Conv::quantizer`].
     epilogue: Option<Arc<Epilogue>>,
-    quantizer: Option<Int8Quantizer>,
+    quantizer: Option<Quantizer>,
 }
 
 pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -250,12 +246,8 @@ impl Op for Int8ConvTranspose {
         Ok(vec![conv_output(&[geometry.batch, geometry.out_channels, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
 
-    fn with_epilogue(&self, epilogue: Arc<Epilogue>) -> Option<Box<dyn Op>> {
-        Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), ..self.clone() }))
-    }
-
-    fn with_epilogue_to_int8(&self, epilogue: Arc<Epilogue>, quantizer: Int8Quantizer) -> Option<Box<dyn Op>> {
-        Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), quantizer: Some(quantizer), ..self.clone() }))
+    fn with_epilogue(&self, epilogue: Arc<Epilogue>, quantizer: Option<Quantizer>) -> Option<Box<dyn Op>> {
+        Some(Box::new(Int8ConvTranspose { epilogue: Some(epilogue), quantizer, ..self.clone() }))
     }
 }
 

@@ -55,9 +55,7 @@ impl RoundMode {
 /// the reciprocal of the activation scale (scale_d).
 #[derive(Debug)]
 struct AscendQuant {
-    scale: f32,
-    offset: f32,
-    round: RoundMode,
+    quantizer: Quantizer,
     bits: u32,
 }
 
@@ -86,15 +84,14 @@ fn build_ascend_quant(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
     if !scale.is_finite() || scale == 0.0 {
         return Err(op_err!("attribute 'scale' is {scale}, expected a finite non-zero reciprocal scale"));
     }
-    Ok(Box::new(AscendQuant { scale, offset, round, bits }))
+    let (lo, hi) = (-(1i32 << (bits - 1)) as f32, ((1i32 << (bits - 1)) - 1) as f32);
+    // NaN maps to the offset (as rint(NaN) → 0 on the device's saturating convert).
+    Ok(Box::new(AscendQuant { quantizer: Quantizer { scale, offset, round, limits: [lo, hi, offset.clamp(lo, hi)] }, bits }))
 }
 
 impl Op for AscendQuant {
-    fn int8_quantizer(&self) -> Option<Int8Quantizer> {
-        (self.bits != 16).then(|| {
-            let (lo, hi) = (-(1i32 << (self.bits - 1)) as f32, ((1i32 << (self.bits - 1)) - 1) as f32);
-            Int8Quantizer { scale: self.scale, offset: self.offset, round: self.round, limits: [lo, hi, self.offset.clamp(lo, hi)] }
-        })
+    fn int8_quantizer(&self) -> Option<Quantizer> {
+        (self.bits != 16).then_some(self.quantizer)
     }
 
     fn run(&self, inputs: &[Option<&Tensor>]) -> OpResult<Vec<Tensor>> {
@@ -106,29 +103,28 @@ impl Op for AscendQuant {
                 (converted.0, &converted.1)
             }
         };
-        Ok(vec![match (self.round, self.bits) {
-            (RoundMode::HalfEven, 16) => Tensor::I16(self.quantize(&shape, x, <f32 as Real>::round_even)?),
-            (RoundMode::HalfEven, _) => Tensor::I8(self.quantize(&shape, x, <f32 as Real>::round_even)?),
-            (mode, 16) => Tensor::I16(self.quantize(&shape, x, |v| mode.apply(v))?),
-            (mode, _) => Tensor::I8(self.quantize(&shape, x, |v| mode.apply(v))?),
+        Ok(vec![match self.bits {
+            16 => Tensor::I16(self.quantize(&shape, x)?),
+            _ => Tensor::I8(self.quantize(&shape, x)?),
         }])
     }
 }
 
-/// An AscendQuant writing int8 (or int4 in int8), for a fused op that ends with it: the
-/// same operations as the op, element by element.
+/// AscendQuant's operation, element by element: the op runs it, and so does a fused int8 conv
+/// that ends with an AscendQuant writing int8.
 #[derive(Debug, Clone, Copy)]
-pub struct Int8Quantizer {
+pub struct Quantizer {
     scale: f32,
     offset: f32,
     round: RoundMode,
-    /// lo, hi, and the value NaN maps to.
+    /// lo, hi of the dst_type, and the value NaN maps to.
     limits: [f32; 3],
 }
 
-impl Int8Quantizer {
-    /// `dst[i] = clamp(round(src[i] · scale) + offset)`, as AscendQuant.
-    pub fn quantize(&self, dst: &mut [i8], src: &[f32]) {
+impl Quantizer {
+    /// `dst[i] = clamp(round(src[i] · scale) + offset)`, the rounding monomorphized (no
+    /// per-element match and no libm call for ties-to-even).
+    pub fn quantize<T: QuantInt>(&self, dst: &mut [T], src: &[f32]) {
         let (scale, offset, limits) = (self.scale, self.offset, self.limits);
         match self.round {
             RoundMode::HalfEven => quantize_slice(dst, src, scale, offset, limits, &<f32 as Real>::round_even),
@@ -138,7 +134,7 @@ impl Int8Quantizer {
 }
 
 /// The integer types AscendQuant writes.
-trait QuantInt: Copy + Default + Send + Sync {
+pub trait QuantInt: Copy + Default + Send + Sync {
     /// `v`: an integer value inside the type's range (not NaN).
     fn from_clamped(v: f32) -> Self;
 }
@@ -161,17 +157,10 @@ impl QuantInt for i16 {
 }
 
 impl AscendQuant {
-    /// `clamp(round(x · scale) + offset)`, the rounding monomorphized (no per-element match
-    /// and no libm call for ties-to-even); two threads on big tensors.
-    fn quantize<T: QuantInt>(&self, shape: &[usize], x: &[f32], round: impl Fn(f32) -> f32 + Sync) -> OpResult<ArrayD<T>> {
-        let lo = -(1i32 << (self.bits - 1)) as f32;
-        let hi = ((1i32 << (self.bits - 1)) - 1) as f32;
-        // NaN maps to the offset (as rint(NaN) → 0 on the device's saturating convert).
-        let (scale, offset, nan) = (self.scale, self.offset, self.offset.clamp(lo, hi));
+    /// The quantized `x`; two threads on big tensors.
+    fn quantize<T: QuantInt>(&self, shape: &[usize], x: &[f32]) -> OpResult<ArrayD<T>> {
         let mut out = vec![T::default(); x.len()];
-        out.par_chunks_mut(1 << 15).zip(x.par_chunks(1 << 15)).for_each(|(dst, src)| {
-            quantize_slice(dst, src, scale, offset, [lo, hi, nan], &round);
-        });
+        out.par_chunks_mut(1 << 15).zip(x.par_chunks(1 << 15)).for_each(|(dst, src)| self.quantizer.quantize(dst, src));
         ArrayD::from_shape_vec(IxDyn(shape), out).map_err(shape_err)
     }
 }
