@@ -6,21 +6,19 @@
 //! - per model output, cosine, SQNR and max error of the whole fake-quant model against the
 //!   float model.
 //!
-//! Two phases, so that the float and the fake-quant weights are never held together (YOLOX:
-//! 24 MB each, packed): first the float run of every batch with its layer slices, which run
-//! in the deploy model's session, from a quarter of the weight memory: its exact integer
-//! layers compute the fake-quant layers' numbers wherever the fake-quant model's f32 sums of
-//! integer values are exact (below 2^24 in magnitude; on YOLOX and PP-OCRv4 det the reports
-//! are the same byte for byte). Then both sessions go and the whole fake-quant model runs
-//! every batch against the float outputs kept from the first phase.
+//! Per batch, the float run, each layer's slice run on the float input it observes; then the
+//! whole model. Both run in the deploy model's session (int8 weights: a quarter of the
+//! float weight memory, and its fused plan is faster than the fake-quant model's ops): its
+//! exact integer layers compute the fake-quant layers' numbers wherever the fake-quant
+//! model's f32 sums of integer values are exact (below 2^24 in magnitude; on YOLOX and
+//! PP-OCRv4 det the reports are the same byte for byte).
 //!
-//! Memory stays flat in the number of batches: only sums and the model outputs are kept.
+//! Memory stays flat in the number of batches: only sums are kept.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::deploy::QuantizedLayer;
-use super::fake::build_fake_quant;
 use super::observe::f32_view;
 use crate::data::calib_set::CalibrationSet;
 use crate::engine::{Session, Tensor};
@@ -161,13 +159,23 @@ const PAIR_PART: usize = 1 << 15;
 
 impl PairSums {
     pub(crate) fn add(&mut self, reference: &[f32], test: &[f32]) {
+        self.add_sums::<true>(reference, test);
+    }
+
+    /// [`Self::add`] for [`Self::cosine`] only: the error sum and the maxima stay 0 (the
+    /// same dot and squares, half the work).
+    pub(crate) fn add_for_cosine(&mut self, reference: &[f32], test: &[f32]) {
+        self.add_sums::<false>(reference, test);
+    }
+
+    fn add_sums<const FULL: bool>(&mut self, reference: &[f32], test: &[f32]) {
         use rayon::prelude::*;
         let n = reference.len().min(test.len());
         let (reference, test) = (&reference[..n], &test[..n]);
         let parts: Vec<PairSums> = if n >= 2 * PAIR_PART {
-            reference.par_chunks(PAIR_PART).zip(test.par_chunks(PAIR_PART)).map(|(r, t)| PairSums::of_part(r, t)).collect()
+            reference.par_chunks(PAIR_PART).zip(test.par_chunks(PAIR_PART)).map(|(r, t)| PairSums::of_part::<FULL>(r, t)).collect()
         } else {
-            vec![PairSums::of_part(reference, test)]
+            vec![PairSums::of_part::<FULL>(reference, test)]
         };
         for p in parts {
             self.join(&p);
@@ -185,15 +193,15 @@ impl PairSums {
 
     /// The sums of one part, in 8 independent lanes (element i in lane i mod 8) so that they
     /// vectorize, compiled for the widest vectors (the same operations in the same order).
-    fn of_part(reference: &[f32], test: &[f32]) -> PairSums {
+    fn of_part<const FULL: bool>(reference: &[f32], test: &[f32]) -> PairSums {
         crate::engine::kernels::exp::with_wide_vectors(
             #[inline(always)]
-            || PairSums::lanes(reference, test),
+            || PairSums::lanes::<FULL>(reference, test),
         )
     }
 
     #[inline(always)]
-    fn lanes(reference: &[f32], test: &[f32]) -> PairSums {
+    fn lanes<const FULL: bool>(reference: &[f32], test: &[f32]) -> PairSums {
         const L: usize = 8;
         let (mut dot, mut rr, mut tt, mut ee, mut me, mut mr) = ([0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L], [0f64; L]);
         let mut step = |j: usize, r: f32, t: f32| {
@@ -202,9 +210,11 @@ impl PairSums {
             dot[j] += r * t;
             rr[j] += r * r;
             tt[j] += t * t;
-            ee[j] += e * e;
-            me[j] = if e.abs() > me[j] { e.abs() } else { me[j] };
-            mr[j] = if r.abs() > mr[j] { r.abs() } else { mr[j] };
+            if FULL {
+                ee[j] += e * e;
+                me[j] = if e.abs() > me[j] { e.abs() } else { me[j] };
+                mr[j] = if r.abs() > mr[j] { r.abs() } else { mr[j] };
+            }
         };
         let (rs, ts) = (reference.chunks_exact(L), test.chunks_exact(L));
         let (r_rest, t_rest) = (rs.remainder(), ts.remainder());
@@ -286,9 +296,8 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
     graph.node.get(layer.bias_add.unwrap_or(layer.node))?.output.first().cloned()
 }
 
-/// Runs the float model (`float_session`, a session of `float` for `data`'s shapes, dropped
-/// after the first phase) and the fake-quant model of `deploy` over the first `batch_num`
-/// batches of `data` (module doc). `data_inputs[i]` is the data input of `layers[i]`.
+/// Runs the float model (`float_session`, a session of `float` for `data`'s shapes) and the
+/// deploy model over the first `batch_num` batches of `data` (module doc). `data_inputs[i]` is the data input of `layers[i]`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     float_session: Session,
@@ -318,22 +327,21 @@ pub fn evaluate(
     }
     let observe: HashSet<String> = by_input.keys().chain(by_output.keys()).cloned().collect();
     let deploy_session = Session::new(deploy, &shapes).map_err(engine_err("deploy model"))?;
-    // Phase 1: float runs and layer slices; progress counts both phases' batches.
-    let total = 2 * batch_num;
     let mut layer_sums = vec![PairSums::default(); layers.len()];
-    let mut float_outputs: Vec<Vec<(String, Tensor)>> = Vec::with_capacity(batch_num);
+    let mut output_sums: Vec<(String, PairSums)> = Vec::new();
+    let mut task_rows: Vec<TaskMetrics> = Vec::new();
     for b in 0..batch_num {
-        let inputs = data.batch(b)?.into_map();
+        // The float run, each layer's slice run on the float input it observes.
         let mut pending: HashMap<usize, Tensor> = HashMap::new();
         let mut failure: Option<CalibrateError> = None;
         let float_out = float_session
-            .run_observed(inputs, &observe, &mut |name, tensor| {
+            .run_observed(data.batch(b)?.into_map(), &observe, &mut |name, tensor| {
                 if failure.is_some() {
                     return;
                 }
                 for &i in by_output.get(name).map(Vec::as_slice).unwrap_or(&[]) {
                     if let Some(q) = pending.remove(&i) {
-                        layer_sums[i].add(&f32_values(tensor), &f32_values(&q));
+                        layer_sums[i].add_for_cosine(&f32_values(tensor), &f32_values(&q));
                     }
                 }
                 for &i in by_input.get(name).map(Vec::as_slice).unwrap_or(&[]) {
@@ -349,18 +357,9 @@ pub fn evaluate(
         if let Some(e) = failure {
             return Err(e);
         }
-        float_outputs.push(float_out);
-        progress(b + 1, total);
-    }
-    drop((float_session, deploy_session));
-    // Phase 2: the whole fake-quant model. The session takes the weights it runs with from
-    // the model, which is not kept through the runs (YOLOX: 20 MB of peak memory).
-    let fake_session = Session::from_model(build_fake_quant(deploy)?, &shapes).map_err(engine_err("fake-quant model"))?;
-    let mut output_sums: Vec<(String, PairSums)> = Vec::new();
-    let mut task_rows: Vec<TaskMetrics> = Vec::new();
-    for (b, float_out) in float_outputs.into_iter().enumerate() {
-        let fake_out = fake_session.run(data.batch(b)?.into_map()).map_err(engine_err("fake-quant model"))?;
-        for ((name, r), (_, t)) in float_out.iter().zip(&fake_out) {
+        // The whole model, as the deploy model's fused plan.
+        let quant_out = deploy_session.run(data.batch(b)?.into_map()).map_err(engine_err("deploy model"))?;
+        for ((name, r), (_, t)) in float_out.iter().zip(&quant_out) {
             if output_sums.len() < float_out.len() {
                 output_sums.push((name.clone(), PairSums::default()));
             }
@@ -369,10 +368,10 @@ pub fn evaluate(
         }
         if let Some(t) = task {
             let r: Vec<&Tensor> = float_out.iter().map(|(_, x)| x).collect();
-            let q: Vec<&Tensor> = fake_out.iter().map(|(_, x)| x).collect();
+            let q: Vec<&Tensor> = quant_out.iter().map(|(_, x)| x).collect();
             task_rows.push(t.agreement_outputs(&r, &q)?);
         }
-        progress(batch_num + b + 1, total);
+        progress(b + 1, batch_num);
     }
     let task = match (task, output_sums.first()) {
         (Some(t), Some(_)) => {
@@ -427,6 +426,19 @@ mod tests {
     }
 
     #[test]
+    fn cosine_only_sums_give_the_same_cosine() {
+        let n = 2 * PAIR_PART + 77;
+        let r: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let t: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() + 1e-2 * (i % 7) as f32).collect();
+        let (mut full, mut light) = (PairSums::default(), PairSums::default());
+        full.add(&r, &t);
+        light.add_for_cosine(&r, &t);
+        assert_eq!((light.dot, light.ref_sq, light.test_sq), (full.dot, full.ref_sq, full.test_sq));
+        assert_eq!(light.cosine().to_bits(), full.cosine().to_bits());
+        assert!(full.err_sq > 0.0 && light.err_sq == 0.0);
+    }
+
+    #[test]
     fn pair_sums_of_a_split_equal_the_parts_joined() {
         // add() over a long tensor = the same parts added one by one: the result does not
         // depend on how many threads summed them.
@@ -437,7 +449,7 @@ mod tests {
         whole.add(&r, &t);
         let mut parts = PairSums::default();
         for (a, b) in r.chunks(PAIR_PART).zip(t.chunks(PAIR_PART)) {
-            parts.join(&PairSums::of_part(a, b));
+            parts.join(&PairSums::of_part::<true>(a, b));
         }
         assert_eq!(whole, parts);
     }
