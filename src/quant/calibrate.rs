@@ -495,7 +495,6 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     }
     release_free_memory();
     let evaluation = match float_session {
-        // The evaluation drops the float session half way (module doc of `evaluate`).
         Some(float_session) => Some(evaluate(
             float_session,
             &model,
@@ -516,7 +515,7 @@ pub fn calibrate(opts: &CalibrationOptions, progress: &mut dyn FnMut(Progress)) 
     };
     phases.end("evaluation");
     progress(Progress::Writing);
-    // Built again rather than kept through the evaluation, which ran its own (same) copy.
+    // Built only now: the evaluation runs the deploy model (module doc of `evaluate`).
     let fake = build_fake_quant(&deploy)?;
     let layer_reports: Vec<LayerReport> = plans
         .iter()

@@ -297,7 +297,8 @@ fn layer_output(float: &ModelProto, layer: &QuantizedLayer) -> Option<String> {
 }
 
 /// Runs the float model (`float_session`, a session of `float` for `data`'s shapes) and the
-/// deploy model over the first `batch_num` batches of `data` (module doc). `data_inputs[i]` is the data input of `layers[i]`.
+/// deploy model over the first `batch_num` batches of `data` (module doc). `data_inputs[i]`
+/// is the data input of `layers[i]`.
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     float_session: Session,
