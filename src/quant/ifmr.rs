@@ -520,38 +520,62 @@ impl Binned {
         }
     }
 
-    /// Σ squared error per candidate.
+    /// Σ squared error per candidate. Per candidate, the bins' terms go to [`LANES`] partial
+    /// sums (bin j to lane j mod LANES), so that the loop runs in wide vectors: the same
+    /// terms as one running sum, added in another order (the choice does not move: the
+    /// candidates' losses differ far more than f64 rounding; `tests/ifmr_real.rs`).
     fn totals(&self, search: &Search) -> Vec<f64> {
         let look = &self.look;
-        // Per binned bin (zero bin left out): n, left, Σd.
-        let bins: Vec<(f64, f32, f64)> = (0..look.nbins)
-            .filter(|&j| j != look.zero_bin)
-            .filter_map(|j| {
-                let n = self.count.get(j).copied().unwrap_or(0);
-                let k = self.offsets.get(j).copied().unwrap_or(0);
-                if n == 0 {
-                    return None;
-                }
-                let left = look.bounds[j];
-                Some((n as f64, left, k as f64 * bin_ulp(left)))
-            })
-            .collect();
+        // Per binned bin (zero bin left out), as columns: n, left, Σd.
+        let (mut counts, mut lefts, mut offsets) = (Vec::new(), Vec::new(), Vec::new());
+        for j in (0..look.nbins).filter(|&j| j != look.zero_bin) {
+            let n = self.count.get(j).copied().unwrap_or(0);
+            if n == 0 {
+                continue;
+            }
+            let left = look.bounds[j];
+            counts.push(n as f64);
+            lefts.push(left);
+            offsets.push(self.offsets.get(j).copied().unwrap_or(0) as f64 * bin_ulp(left));
+        }
         // Σd² over the binned bins plus Σx² over the zero bin: the same for every candidate.
-        let common = self.squares - bins.iter().map(|&(n, l, s)| n * l as f64 * l as f64 + 2.0 * l as f64 * s).sum::<f64>();
+        let common = self.squares
+            - counts.iter().zip(&lefts).zip(&offsets).map(|((&n, &l), &s)| n * l as f64 * l as f64 + 2.0 * l as f64 * s).sum::<f64>();
         search
             .candidates
             .iter()
             .zip(&self.outside)
             .map(|(&c, &out)| {
-                let mut total = 0.0;
-                for &(n, left, s) in &bins {
-                    let a = (quant_index(c, left) * c.scale) as f64 - left as f64;
-                    total += n * a * a - 2.0 * a * s;
-                }
+                let total = crate::engine::kernels::exp::with_wide_vectors(
+                    #[inline(always)]
+                    || bin_terms(c, &counts, &lefts, &offsets),
+                );
                 (total + common).max(0.0) + out
             })
             .collect()
     }
+}
+
+/// Σ over the bins of `n·a² − 2a·Σd`, `a = fl(q_c(left)·scale) − left` ([`Binned`]), in
+/// [`LANES`] partial sums.
+#[inline(always)]
+fn bin_terms(c: Candidate, counts: &[f64], lefts: &[f32], offsets: &[f64]) -> f64 {
+    let mut acc = [0f64; LANES];
+    let term = |n: f64, left: f32, s: f64| {
+        let a = (quant_index(c, left) * c.scale) as f64 - left as f64;
+        n * a * a - 2.0 * a * s
+    };
+    let (cs, ls, ss) = (counts.chunks_exact(LANES), lefts.chunks_exact(LANES), offsets.chunks_exact(LANES));
+    let (c_rest, l_rest, s_rest) = (cs.remainder(), ls.remainder(), ss.remainder());
+    for ((n, l), s) in cs.zip(ls).zip(ss) {
+        for j in 0..LANES {
+            acc[j] += term(n[j], l[j], s[j]);
+        }
+    }
+    for (j, ((&n, &l), &s)) in c_rest.iter().zip(l_rest).zip(s_rest).enumerate() {
+        acc[j] += term(n, l, s);
+    }
+    acc.iter().sum()
 }
 
 /// Values per block of [`BinLookup::fill`] (the compacted copy stays in L1).
