@@ -54,8 +54,18 @@ pub fn quantize_weights(layer: &str, w: &[f32], dims: &[usize], layout: WeightLa
         max[c] = max[c].max(v);
     }
     let scale_w: Vec<f32> = min.iter().zip(&max).map(|(&lo, &hi)| symmetric_scale(lo, hi, QMAX)).collect();
-    let data = w.iter().zip(&channel_of).map(|(&v, &c)| (v / scale_w[c]).round_ties_even().clamp(QMIN as f32, QMAX as f32) as i8).collect();
+    let data = w.iter().zip(&channel_of).map(|(&v, &c)| round_to_i8(v / scale_w[c])).collect();
     Ok(QuantizedWeights { data, scale_w })
+}
+
+/// `round_ties_even(x)` clamped to [QMIN, QMAX], without a libm call (the baseline x86-64
+/// target has no rounding instruction): adding and subtracting 1.5·2^23 rounds half to even
+/// for |x| < 2^22, and keeps larger values beyond the clamp on their own side (NaN stays NaN,
+/// which becomes 0 in either form).
+#[inline(always)]
+fn round_to_i8(x: f32) -> i8 {
+    const MAGIC: f32 = 12_582_912.0;
+    ((x + MAGIC) - MAGIC).clamp(QMIN as f32, QMAX as f32) as i8
 }
 
 /// The float values int8 weights stand for: `w_q · scale_w[channel]` (the inverse of
@@ -122,6 +132,22 @@ pub fn quantize_bias(layer: &str, bias: &[f32], scale_d: f32, scale_w: &[f32]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn round_to_i8_is_round_half_even_then_clamp() {
+        let reference = |x: f32| x.round_ties_even().clamp(QMIN as f32, QMAX as f32) as i8;
+        let mut values = vec![0.0, -0.0, 0.5, -0.5, 1.5, -1.5, 2.5, -2.5, 126.5, 127.5, -127.5, -128.5, -129.0, 128.0];
+        values.extend([4_194_303.5, 4_194_304.0, 8_388_607.5, 8_388_608.0, -8_388_609.0, 1e30, -1e30, f32::MAX, f32::MIN]);
+        values.extend([f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MIN_POSITIVE, 1e-45]);
+        // Every multiple of 1/8 in [−300, 300] (all the ties) and the f32 just around them.
+        for i in -2400..=2400 {
+            let x = i as f32 / 8.0;
+            values.extend([x, f32::from_bits(x.to_bits() + 1), f32::from_bits(x.to_bits().max(1) - 1)]);
+        }
+        for x in values {
+            assert_eq!(round_to_i8(x), reference(x), "{x:e}");
+        }
+    }
 
     #[test]
     fn per_channel_conv() {

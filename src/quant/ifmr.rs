@@ -364,14 +364,24 @@ impl Binned {
             while q <= q_hi {
                 // The smallest x in (lo_in, hi_in] with quant_index ≥ q: bisection of a bracket
                 // with quant_index(a) < q ≤ quant_index(b), narrowed first around (q − ½)·scale.
+                // The step lies within a few ulps of the guess: ±2 keys bracket it almost
+                // always (two bisection steps left), else ±64; each end is checked, so the
+                // bracket stays valid whichever holds.
                 let (mut a, mut b) = (a_prev, khi);
                 let guess = order_key(((q - 0.5) * c.scale).clamp(lo_in, hi_in));
-                let (g_lo, g_hi) = ((guess - 64).max(a), (guess + 64).min(b));
-                if quant_index(c, from_order_key(g_lo)) < q {
-                    a = g_lo;
-                }
-                if quant_index(c, from_order_key(g_hi)) >= q {
-                    b = g_hi;
+                for radius in [2, 64] {
+                    let (g_lo, g_hi) = ((guess - radius).max(a), (guess + radius).min(b));
+                    let below = quant_index(c, from_order_key(g_lo)) < q;
+                    let above = quant_index(c, from_order_key(g_hi)) >= q;
+                    if below {
+                        a = g_lo;
+                    }
+                    if above {
+                        b = g_hi;
+                    }
+                    if below && above {
+                        break;
+                    }
                 }
                 while b - a > 1 {
                     let m = a + (b - a) / 2;
