@@ -40,15 +40,53 @@ impl ConvGeometry {
 /// int8 convolution with exact int32 accumulation. `x`: N×C×H×W, `w`: M×(C/group)×kh×kw,
 /// `bias`: M values or empty, `x_offset` in −128..=127. Returns N×M×oh×ow accumulators.
 pub fn conv2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+    conv2d_packed(x, x_offset, w, bias, g, &PackedConv::default())
+}
+
+/// The dot-product paths' packed weights of one conv (per group: the rows and their base
+/// sums), made on the first run and reused by the next ones: an op's weights, bias and input
+/// offset never change, and packing them cost every run of a deploy model or of a layer's
+/// slice a pass over all its weights.
+#[derive(Debug, Default)]
+pub struct PackedConv(std::sync::OnceLock<PackedGroups>);
+
+#[derive(Debug)]
+struct PackedGroups {
+    /// The layout: true for the stride-1 path's (tap, channel quad) order.
+    direct: bool,
+    groups: Vec<(PackedWeights, Vec<i32>)>,
+}
+
+impl PackedConv {
+    /// The packed groups for `direct`'s layout: the cached ones, or (if the cache holds the
+    /// other layout) `make`'s, not kept.
+    fn get<'a>(
+        &'a self,
+        direct: bool,
+        make: impl FnOnce() -> Vec<(PackedWeights, Vec<i32>)>,
+    ) -> std::borrow::Cow<'a, [(PackedWeights, Vec<i32>)]> {
+        let mut make = Some(make);
+        let cached = self.0.get_or_init(|| PackedGroups { direct, groups: make.take().expect("first call")() });
+        if cached.direct == direct {
+            std::borrow::Cow::Borrowed(&cached.groups)
+        } else {
+            std::borrow::Cow::Owned(make.take().expect("not used by get_or_init")())
+        }
+    }
+}
+
+/// [`conv2d`] with the weights' packing kept in `packed` across calls. The caller passes the
+/// same `w`, `bias` and `x_offset` with the same `packed` every time.
+pub fn conv2d_packed(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry, packed: &PackedConv) -> Vec<i32> {
     if g.in_channels == g.group {
         return conv2d_channelwise(x, x_offset, w, bias, g);
     }
     match DotIsa::detect() {
         Some(isa) if g.out_channels / g.group >= DOT_MIN_CHANNELS && (-128..=127).contains(&x_offset) => {
             if g.strides == [1, 1] {
-                conv2d_dot_direct(isa, x, x_offset, w, bias, g)
+                conv2d_dot_direct(isa, x, x_offset, w, bias, g, packed)
             } else {
-                conv2d_dot(isa, x, x_offset, w, bias, g)
+                conv2d_dot(isa, x, x_offset, w, bias, g, packed)
             }
         }
         _ => conv2d_portable(x, x_offset, w, bias, g),
@@ -60,7 +98,7 @@ pub fn conv2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry)
 /// bytes), where the k-quad (tap, channel quad) of 16 consecutive output pixels is 64
 /// consecutive bytes. Output rows are computed at the padded width (the `kw − 1` extra
 /// columns of each row are dropped), so that pixel blocks run on across rows.
-fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry, packed: &PackedConv) -> Vec<i32> {
     let [oh, ow] = g.out_hw();
     let [kh, kw] = g.kernel;
     let (cg, mg) = (g.in_channels / g.group, g.out_channels / g.group);
@@ -73,23 +111,25 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
         return out;
     }
     // Weights in the k order (tap, channel quad, channel in quad); channels past cg are 0.
-    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
-        .map(|grp| {
-            let mut reordered = vec![0i8; mg * taps * quads * 4];
-            for mi in 0..mg {
-                let src = &w[(grp * mg + mi) * cg * taps..][..cg * taps];
-                let dst = &mut reordered[mi * taps * quads * 4..][..taps * quads * 4];
-                for c in 0..cg {
-                    for tap in 0..taps {
-                        dst[(tap * quads + c / 4) * 4 + c % 4] = src[c * taps + tap];
+    let groups = packed.get(true, || {
+        (0..g.group)
+            .map(|grp| {
+                let mut reordered = vec![0i8; mg * taps * quads * 4];
+                for mi in 0..mg {
+                    let src = &w[(grp * mg + mi) * cg * taps..][..cg * taps];
+                    let dst = &mut reordered[mi * taps * quads * 4..][..taps * quads * 4];
+                    for c in 0..cg {
+                        for tap in 0..taps {
+                            dst[(tap * quads + c / 4) * 4 + c % 4] = src[c * taps + tap];
+                        }
                     }
                 }
-            }
-            let packed = PackedWeights::new(&reordered, mg, taps * quads * 4);
-            let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
-            (packed, base)
-        })
-        .collect();
+                let packed = PackedWeights::new(&reordered, mg, taps * quads * 4);
+                let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
+                (packed, base)
+            })
+            .collect()
+    });
     let offsets: Vec<usize> = (0..taps * quads)
         .map(|kq| {
             let (tap, q) = (kq / quads, kq % quads);
@@ -156,7 +196,7 @@ const DOT_MIN_CHANNELS: usize = 4;
 /// [`conv2d`] on the dot-product blocks of [`dot`]: per group, blocks of 64 output pixels
 /// gather their im2col rows (stored bytes, padding = the zero point) and multiply them with
 /// every output channel's weights; jobs are (batch item, group, block) triples.
-fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry) -> Vec<i32> {
+fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &ConvGeometry, packed: &PackedConv) -> Vec<i32> {
     let [oh, ow] = g.out_hw();
     let [kh, kw] = g.kernel;
     let cg = g.in_channels / g.group;
@@ -173,13 +213,15 @@ fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &
     }
     let stored = isa.encode_all(x);
     let pad = isa.encode(x_offset as i8);
-    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
-        .map(|grp| {
-            let packed = PackedWeights::new(&w[grp * mg * k..][..mg * k], mg, k);
-            let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
-            (packed, base)
-        })
-        .collect();
+    let groups = packed.get(false, || {
+        (0..g.group)
+            .map(|grp| {
+                let packed = PackedWeights::new(&w[grp * mg * k..][..mg * k], mg, k);
+                let base = packed.bases(isa, x_offset, bias.get(grp * mg..).unwrap_or(&[]));
+                (packed, base)
+            })
+            .collect()
+    });
     let blocks = p.div_ceil(BLOCK);
     let plane = g.in_h * g.in_w;
     let dst = SendPtr(out.as_mut_ptr());
@@ -760,6 +802,39 @@ pub(crate) mod tests {
     /// Depthwise convs (one input channel per group, 1 or 2 outputs each) on odd sizes with
     /// strides, dilations and asymmetric pads: the channelwise kernel against the definition.
     #[test]
+    fn packed_weights_are_reused_across_runs() {
+        // One cache per conv, as an op keeps it: later runs (other inputs, other batch sizes)
+        // read the packing of the first and give the definition's numbers. The stride-2 conv
+        // also runs with the stride-1 conv's cache (the other layout: packed afresh).
+        let geometry = |strides: [usize; 2], batch: usize| ConvGeometry {
+            batch,
+            in_channels: 8,
+            in_h: 9,
+            in_w: 11,
+            out_channels: 16,
+            kernel: [3, 3],
+            strides,
+            dilations: [1, 1],
+            pads: [1, 1, 1, 1],
+            group: 2,
+        };
+        let w = pseudo_random(16 * 4 * 9, 3);
+        let bias: Vec<i32> = (0..16).map(|i| i * 1000 - 7000).collect();
+        let direct = PackedConv::default();
+        for (run, strides) in [[1, 1], [1, 1], [2, 2]].into_iter().enumerate() {
+            let g = geometry(strides, 1 + run % 2);
+            let x = pseudo_random(g.batch * 8 * 9 * 11, 10 + run as u32);
+            assert_eq!(conv2d_packed(&x, 3, &w, &bias, &g, &direct), reference(&x, 3, &w, &bias, &g), "run {run}");
+        }
+        let strided = PackedConv::default();
+        for run in 0..2 {
+            let g = geometry([2, 2], 1);
+            let x = pseudo_random(8 * 9 * 11, 20 + run);
+            assert_eq!(conv2d_packed(&x, -4, &w, &bias, &g, &strided), reference(&x, -4, &w, &bias, &g), "strided run {run}");
+        }
+    }
+
+    #[test]
     fn channelwise_convs_match_the_direct_definition() {
         for (mult, kernel, strides, dilations, pads) in [
             (1, [3, 3], [1, 1], [1, 1], [1, 1, 1, 1]),
@@ -821,9 +896,9 @@ pub(crate) mod tests {
             assert_eq!(conv2d_portable(&x, offset, &wt, &bias, &g), want, "portable, {g:?}");
             assert_eq!(conv2d(&x, offset, &wt, &bias, &g), want, "dispatched, {g:?}");
             if let Some(isa) = DotIsa::detect() {
-                assert_eq!(conv2d_dot(isa, &x, offset, &wt, &bias, &g), want, "{isa:?}, {g:?}");
+                assert_eq!(conv2d_dot(isa, &x, offset, &wt, &bias, &g, &PackedConv::default()), want, "{isa:?}, {g:?}");
                 if g.strides == [1, 1] {
-                    assert_eq!(conv2d_dot_direct(isa, &x, offset, &wt, &bias, &g), want, "{isa:?} direct, {g:?}");
+                    assert_eq!(conv2d_dot_direct(isa, &x, offset, &wt, &bias, &g, &PackedConv::default()), want, "{isa:?} direct, {g:?}");
                 }
             }
         }

@@ -129,6 +129,9 @@ struct Int8Conv {
     epilogue: Option<Arc<Epilogue>>,
     /// And the AscendQuant after them (int8 output).
     quantizer: Option<Quantizer>,
+    /// The weights as the integer kernels read them, packed by the first run (shared with
+    /// the fused copy of the op: same weights, bias and input offset).
+    packed: Arc<int8::PackedConv>,
 }
 
 pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -151,6 +154,7 @@ pub fn build_conv(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         group: group as usize,
         epilogue: None,
         quantizer: None,
+        packed: Arc::default(),
     }))
 }
 
@@ -180,7 +184,7 @@ impl Op for Int8Conv {
         let [oh, ow] = geometry.out_hw();
         debug_assert_eq!([oh, ow], [rows.out, cols.out], "the int8 kernel sizes its output like the window rules");
         let x = int8_input(inputs, 0)?;
-        let acc = int8::conv2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
+        let acc = int8::conv2d_packed(&x, self.x_offset, &self.weight, &self.bias, &geometry, &self.packed);
         Ok(vec![conv_output(&[n, m, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
 
