@@ -52,22 +52,32 @@ pub struct PackedConv(std::sync::OnceLock<PackedGroups>);
 
 #[derive(Debug)]
 struct PackedGroups {
-    /// The layout: true for the stride-1 path's (tap, channel quad) order.
-    direct: bool,
+    layout: Layout,
     groups: Vec<(PackedWeights, Vec<i32>)>,
 }
 
+/// How a path orders the packed weight rows.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Layout {
+    /// The stride-1 conv's (tap, channel quad) order.
+    Direct,
+    /// The strided conv's im2col order.
+    Im2col,
+    /// The transposed conv's (output channel, tap) rows over the input channels.
+    Transposed,
+}
+
 impl PackedConv {
-    /// The packed groups for `direct`'s layout: the cached ones, or (if the cache holds the
-    /// other layout) `make`'s, not kept.
+    /// The packed groups in `layout`: the cached ones, or (if the cache holds another layout)
+    /// `make`'s, not kept.
     fn get<'a>(
         &'a self,
-        direct: bool,
+        layout: Layout,
         make: impl FnOnce() -> Vec<(PackedWeights, Vec<i32>)>,
     ) -> std::borrow::Cow<'a, [(PackedWeights, Vec<i32>)]> {
         let mut make = Some(make);
-        let cached = self.0.get_or_init(|| PackedGroups { direct, groups: make.take().expect("first call")() });
-        if cached.direct == direct {
+        let cached = self.0.get_or_init(|| PackedGroups { layout, groups: make.take().expect("first call")() });
+        if cached.layout == layout {
             std::borrow::Cow::Borrowed(&cached.groups)
         } else {
             std::borrow::Cow::Owned(make.take().expect("not used by get_or_init")())
@@ -111,7 +121,7 @@ fn conv2d_dot_direct(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32
         return out;
     }
     // Weights in the k order (tap, channel quad, channel in quad); channels past cg are 0.
-    let groups = packed.get(true, || {
+    let groups = packed.get(Layout::Direct, || {
         (0..g.group)
             .map(|grp| {
                 let mut reordered = vec![0i8; mg * taps * quads * 4];
@@ -213,7 +223,7 @@ fn conv2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &
     }
     let stored = isa.encode_all(x);
     let pad = isa.encode(x_offset as i8);
-    let groups = packed.get(false, || {
+    let groups = packed.get(Layout::Im2col, || {
         (0..g.group)
             .map(|grp| {
                 let packed = PackedWeights::new(&w[grp * mg * k..][..mg * k], mg, k);
@@ -491,9 +501,14 @@ pub struct TransposeGeometry {
 /// (q − offset)·w into the kernel-sized output window it spreads to; windows falling outside
 /// the (cropped) output are dropped. `bias`: C_out values or empty. Returns N×C_out×oh×ow.
 pub fn conv_transpose2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+    conv_transpose2d_packed(x, x_offset, w, bias, g, &PackedConv::default())
+}
+
+/// [`conv_transpose2d`] with the weights' packing kept in `packed` (as [`conv2d_packed`]).
+pub fn conv_transpose2d_packed(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry, packed: &PackedConv) -> Vec<i32> {
     match DotIsa::detect() {
         Some(isa) if g.out_channels / g.group * g.kernel[0] * g.kernel[1] >= DOT_MIN_CHANNELS && (-128..=127).contains(&x_offset) => {
-            conv_transpose2d_dot(isa, x, x_offset, w, bias, g)
+            conv_transpose2d_dot(isa, x, x_offset, w, bias, g, packed)
         }
         _ => conv_transpose2d_portable(x, x_offset, w, bias, g),
     }
@@ -502,7 +517,15 @@ pub fn conv_transpose2d(x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &Tra
 /// [`conv_transpose2d`] on the dot-product blocks: per batch item and group, every
 /// (output channel, tap) row of the weights times the input pixels (a product over the
 /// input channels), then each output plane gathers its taps' rows at their shifted places.
-fn conv_transpose2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[i32], g: &TransposeGeometry) -> Vec<i32> {
+fn conv_transpose2d_dot(
+    isa: DotIsa,
+    x: &[i8],
+    x_offset: i32,
+    w: &[i8],
+    bias: &[i32],
+    g: &TransposeGeometry,
+    packed: &PackedConv,
+) -> Vec<i32> {
     let ([ih, iw], [oh, ow], [kh, kw]) = (g.in_hw, g.out_hw, g.kernel);
     let (cig, cog, taps, pixels) = (g.in_channels / g.group, g.out_channels / g.group, kh * kw, ih * iw);
     let rows = cog * taps;
@@ -511,22 +534,24 @@ fn conv_transpose2d_dot(isa: DotIsa, x: &[i8], x_offset: i32, w: &[i8], bias: &[
         return out;
     }
     let stored = isa.encode_all(x);
-    let groups: Vec<(PackedWeights, Vec<i32>)> = (0..g.group)
-        .map(|grp| {
-            // w is C_in × C_out/group × kh × kw: row r = (co, ky, kx) of input channel ci
-            // sits at (ci·cog)·taps + r.
-            let mut rows_by_ci = vec![0i8; rows * cig];
-            for ci in 0..cig {
-                for r in 0..rows {
-                    rows_by_ci[r * cig + ci] = w[(grp * cig + ci) * rows + r];
+    let groups = packed.get(Layout::Transposed, || {
+        (0..g.group)
+            .map(|grp| {
+                // w is C_in × C_out/group × kh × kw: row r = (co, ky, kx) of input channel ci
+                // sits at (ci·cog)·taps + r.
+                let mut rows_by_ci = vec![0i8; rows * cig];
+                for ci in 0..cig {
+                    for r in 0..rows {
+                        rows_by_ci[r * cig + ci] = w[(grp * cig + ci) * rows + r];
+                    }
                 }
-            }
-            let packed = PackedWeights::new(&rows_by_ci, rows, cig);
-            // The bias is added per output pixel after the taps are gathered.
-            let base = packed.bases(isa, x_offset, &[]);
-            (packed, base)
-        })
-        .collect();
+                let packed = PackedWeights::new(&rows_by_ci, rows, cig);
+                // The bias is added per output pixel after the taps are gathered.
+                let base = packed.bases(isa, x_offset, &[]);
+                (packed, base)
+            })
+            .collect()
+    });
     let blocks = pixels.div_ceil(BLOCK);
     let mut cols = vec![0i32; rows * pixels];
     for n in 0..g.batch {
@@ -964,8 +989,14 @@ pub(crate) mod tests {
             assert_eq!(conv_transpose2d_portable(&x, 9, &w, &bias, &g), want, "portable, group {group}");
             assert_eq!(conv_transpose2d(&x, 9, &w, &bias, &g), want, "dispatched, group {group}");
             if let Some(isa) = DotIsa::detect() {
-                assert_eq!(conv_transpose2d_dot(isa, &x, 9, &w, &bias, &g), want, "{isa:?}, group {group}");
+                assert_eq!(conv_transpose2d_dot(isa, &x, 9, &w, &bias, &g, &PackedConv::default()), want, "{isa:?}, group {group}");
             }
+            // A second run on other inputs reads the first run's packed weights.
+            let packed = PackedConv::default();
+            let x2 = pseudo_random(x.len(), 5);
+            assert_eq!(conv_transpose2d_packed(&x, 9, &w, &bias, &g, &packed), want, "first run, group {group}");
+            let want2 = transpose_reference(&x2, 9, &w, &bias, &g);
+            assert_eq!(conv_transpose2d_packed(&x2, 9, &w, &bias, &g, &packed), want2, "second run, group {group}");
         }
     }
 

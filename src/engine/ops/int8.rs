@@ -202,9 +202,10 @@ struct Int8ConvTranspose {
     weight: Arc<[i8]>,
     w_shape: [usize; 4],
     bias: Arc<[i32]>,
-    /// As [`Int8Conv::epilogue`] and [`Int8Conv::quantizer`].
+    /// As [`Int8Conv::epilogue`], [`Int8Conv::quantizer`] and [`Int8Conv::packed`].
     epilogue: Option<Arc<Epilogue>>,
     quantizer: Option<Quantizer>,
+    packed: Arc<int8::PackedConv>,
 }
 
 pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
@@ -224,6 +225,7 @@ pub fn build_conv_transpose(ctx: &BuildContext) -> OpResult<Box<dyn Op>> {
         attrs,
         epilogue: None,
         quantizer: None,
+        packed: Arc::default(),
     }))
 }
 
@@ -245,7 +247,7 @@ impl Op for Int8ConvTranspose {
             group: self.attrs.group(),
         };
         let x = int8_input(inputs, 0)?;
-        let acc = int8::conv_transpose2d(&x, self.x_offset, &self.weight, &self.bias, &geometry);
+        let acc = int8::conv_transpose2d_packed(&x, self.x_offset, &self.weight, &self.bias, &geometry, &self.packed);
         let [oh, ow] = geometry.out_hw;
         Ok(vec![conv_output(&[geometry.batch, geometry.out_channels, oh, ow], acc, self.epilogue.as_deref(), self.quantizer)?])
     }
