@@ -824,8 +824,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// Depthwise convs (one input channel per group, 1 or 2 outputs each) on odd sizes with
-    /// strides, dilations and asymmetric pads: the channelwise kernel against the definition.
     #[test]
     fn packed_weights_are_reused_across_runs() {
         // One cache per conv, as an op keeps it: later runs (other inputs, other batch sizes)
@@ -859,6 +857,8 @@ pub(crate) mod tests {
         }
     }
 
+    /// Depthwise convs (one input channel per group, 1 or 2 outputs each) on odd sizes with
+    /// strides, dilations and asymmetric pads: the channelwise kernel against the definition.
     #[test]
     fn channelwise_convs_match_the_direct_definition() {
         for (mult, kernel, strides, dilations, pads) in [

@@ -227,12 +227,13 @@ impl ActivationCalibrator {
         results.into_iter().collect()
     }
 
-    /// The result of every spec, in the order given to [`new`](Self::new).
-    /// The tensors' results, computed in parallel (IFMR's losses from the bins take ~1 ms per
-    /// tensor).
+    /// The result of every spec, in the order given to [`new`](Self::new), computed in
+    /// parallel (IFMR's losses from the bins take ~1 ms per tensor); on failure, the error of
+    /// the first failing spec in that order.
     pub fn results(&mut self) -> Result<Vec<ActResult>> {
         use rayon::prelude::*;
-        self.slots.par_iter_mut().map(|s| s.observer_mut()?.result()).collect()
+        let each: Vec<Result<ActResult>> = self.slots.par_iter_mut().map(|s| s.observer_mut()?.result()).collect();
+        each.into_iter().collect()
     }
 }
 
