@@ -363,10 +363,10 @@ impl Binned {
             let mut a_prev = klo;
             while q <= q_hi {
                 // The smallest x in (lo_in, hi_in] with quant_index ≥ q: bisection of a bracket
-                // with quant_index(a) < q ≤ quant_index(b), narrowed first around (q − ½)·scale.
-                // The step lies within a few ulps of the guess: ±2 keys bracket it almost
-                // always (two bisection steps left), else ±64; each end is checked, so the
-                // bracket stays valid whichever holds.
+                // with quant_index(a) < q ≤ quant_index(b), narrowed first around the guess
+                // (q − ½)·scale, which is within a few ulps of the step: ±2 keys almost always
+                // (two bisection steps left), else ±64; each end is checked, so the bracket
+                // stays valid whichever holds.
                 let (mut a, mut b) = (a_prev, khi);
                 let guess = order_key(((q - 0.5) * c.scale).clamp(lo_in, hi_in));
                 for radius in [2, 64] {
